@@ -1,0 +1,153 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Catalog is the set of plans a ledger distributes credits for.
+type Catalog struct {
+	// Location sets period boundaries (calendar months start at midnight
+	// on the 1st in this zone). Nil: UTC.
+	Location *time.Location
+	// DefaultPlan is the plan of accounts that were never given one (the
+	// free plan). Empty: such accounts get nothing from the distribution.
+	DefaultPlan string
+	// SignupGift, when set, is granted once per account, with the first
+	// grant its plan receives.
+	SignupGift *Gift
+	// Plans are the plans by ID.
+	Plans []Plan
+	// Packs are credit packs sold one at a time (granted by the host's
+	// payment webhook with Ledger.GrantPack); optional.
+	Packs []Pack
+	// Backfill, when true, makes the distribution grant every period missed
+	// since an account's last grant; when false (the default), a run that
+	// missed periods grants the current one only.
+	Backfill bool
+}
+
+// Gift is a one-off grant.
+type Gift struct {
+	Amount decimal.Decimal
+	Source string // default "register_gift"
+	Expiry Expiry // nil: Never()
+}
+
+// Plan is one plan of the catalog.
+type Plan struct {
+	ID         string
+	Allocation Allocation // what the distribution grants, and when; nil: None()
+	Expiry     Expiry     // when those grants expire; nil: Never()
+	Priority   int        // burn priority of its grants (lower burns first)
+}
+
+// Pack is a credit pack a user buys.
+type Pack struct {
+	ID       string
+	Amount   decimal.Decimal
+	Source   string // default "purchase_package"
+	Expiry   Expiry // nil: Never()
+	Priority int
+}
+
+// ErrInvalidCatalog is wrapped by every error Validate returns.
+var ErrInvalidCatalog = errors.New("creditledger/policy: invalid catalog")
+
+// Loc returns the catalog's location, UTC when unset. A nil catalog has
+// UTC.
+func (c *Catalog) Loc() *time.Location {
+	if c == nil || c.Location == nil {
+		return time.UTC
+	}
+	return c.Location
+}
+
+// Plan returns the plan with the given ID.
+func (c *Catalog) Plan(id string) (*Plan, bool) {
+	if c == nil {
+		return nil, false
+	}
+	for i := range c.Plans {
+		if c.Plans[i].ID == id {
+			return &c.Plans[i], true
+		}
+	}
+	return nil, false
+}
+
+// Pack returns the pack with the given ID.
+func (c *Catalog) Pack(id string) (*Pack, bool) {
+	if c == nil {
+		return nil, false
+	}
+	for i := range c.Packs {
+		if c.Packs[i].ID == id {
+			return &c.Packs[i], true
+		}
+	}
+	return nil, false
+}
+
+// Validate checks the catalog: plan and pack IDs unique and non-empty,
+// the default plan among the plans, gift and pack amounts positive, and
+// every policy that implements Validator valid. Errors wrap
+// ErrInvalidCatalog and name the offending plan.
+func (c *Catalog) Validate() error {
+	if c == nil {
+		return nil
+	}
+	seen := make(map[string]bool, len(c.Plans))
+	for i, p := range c.Plans {
+		if p.ID == "" {
+			return fmt.Errorf("%w: plan %d has an empty ID", ErrInvalidCatalog, i)
+		}
+		if seen[p.ID] {
+			return fmt.Errorf("%w: plan %q appears twice", ErrInvalidCatalog, p.ID)
+		}
+		seen[p.ID] = true
+		for _, v := range []any{p.Allocation, p.Expiry} {
+			if err := validate(v); err != nil {
+				return fmt.Errorf("%w: plan %q: %w", ErrInvalidCatalog, p.ID, err)
+			}
+		}
+	}
+	if c.DefaultPlan != "" && !seen[c.DefaultPlan] {
+		return fmt.Errorf("%w: default plan %q is not among the plans", ErrInvalidCatalog, c.DefaultPlan)
+	}
+	if g := c.SignupGift; g != nil {
+		if !g.Amount.IsPositive() {
+			return fmt.Errorf("%w: signup gift amount %s is not positive", ErrInvalidCatalog, g.Amount)
+		}
+		if err := validate(g.Expiry); err != nil {
+			return fmt.Errorf("%w: signup gift: %w", ErrInvalidCatalog, err)
+		}
+	}
+	packs := make(map[string]bool, len(c.Packs))
+	for i, p := range c.Packs {
+		if p.ID == "" {
+			return fmt.Errorf("%w: pack %d has an empty ID", ErrInvalidCatalog, i)
+		}
+		if packs[p.ID] {
+			return fmt.Errorf("%w: pack %q appears twice", ErrInvalidCatalog, p.ID)
+		}
+		packs[p.ID] = true
+		if !p.Amount.IsPositive() {
+			return fmt.Errorf("%w: pack %q amount %s is not positive", ErrInvalidCatalog, p.ID, p.Amount)
+		}
+		if err := validate(p.Expiry); err != nil {
+			return fmt.Errorf("%w: pack %q: %w", ErrInvalidCatalog, p.ID, err)
+		}
+	}
+	return nil
+}
+
+func validate(v any) error {
+	if val, ok := v.(Validator); ok {
+		return val.Validate()
+	}
+	return nil
+}
