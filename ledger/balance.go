@@ -1,0 +1,46 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/creditledger/creditledger/storage"
+)
+
+// Balance returns the account's available credits now: the remaining of
+// its lots that have not expired at this instant, whether or not a sweep
+// has run, with those lots in burn order.
+//
+// Errors: ErrNotFound for an account that was never written to;
+// ErrInvalidArgument for a malformed account id.
+func (l *Ledger) Balance(ctx context.Context, account string) (*Balance, error) {
+	if err := checkID("account", account); err != nil {
+		return nil, err
+	}
+	now := l.clock()
+	acct, err := l.store.Account(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	lots, err := l.store.Lots(ctx, storage.LotQuery{Account: account, OnlyOpen: true, Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("creditledger: read lots of account %q: %w", account, err)
+	}
+	ptrs := make([]*storage.Lot, 0, len(lots))
+	for i := range lots {
+		// The store filters already; filtering again keeps the rule in one
+		// place for stores that get it wrong.
+		if lots[i].Remaining > 0 && !lots[i].Expired(now) {
+			ptrs = append(ptrs, &lots[i])
+		}
+	}
+	l.sortLots(ptrs)
+	b := &Balance{Account: account, Plan: acct.Plan, At: now, Lots: make([]Lot, len(ptrs))}
+	var sum int64
+	for i, lot := range ptrs {
+		b.Lots[i] = l.lotOut(lot)
+		sum += lot.Remaining
+	}
+	b.Available = toDecimal(sum, l.scale)
+	return b, nil
+}

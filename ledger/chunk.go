@@ -1,0 +1,240 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/creditledger/creditledger/policy"
+	"github.com/creditledger/creditledger/storage"
+)
+
+// chunk is the work of one transaction over locked accounts: the expiry
+// sweep and, with grants, what their plans owe. Distribute, ExpireDue and
+// SetPlan all stage their writes through it, so the rules of what is due
+// exist once.
+type chunk struct {
+	l      *Ledger
+	now    time.Time
+	grants bool
+}
+
+// accountJob is what one account of a chunk owes and what it wrote.
+type accountJob struct {
+	acct     storage.Account
+	plan     *planChange // SetPlan's change, staged with the account update
+	gift     bool        // propose the signup gift
+	planID   string
+	planDef  *policy.Plan
+	dues     []dueGrant
+	next     *time.Time // NextGrantAt after this chunk
+	loadLots bool
+	lots     []storage.Lot
+	existing map[string]bool // keys among the job's that exist
+	err      error           // why the grants could not be computed
+	batch    *storage.Batch
+
+	granted, expired           int
+	grantedMinor, expiredMinor int64
+}
+
+type dueGrant struct {
+	due policy.Due
+	key string
+}
+
+// prepare works out what an account owes at c.now. A plan that cannot be
+// resolved is recorded in job.err: the account is still swept.
+func (c *chunk) prepare(acct storage.Account) *accountJob {
+	job := &accountJob{acct: acct, next: acct.NextGrantAt, loadLots: expiryDue(&acct, c.now)}
+	if !c.grants || acct.NextGrantAt == nil || acct.NextGrantAt.After(c.now) {
+		return job
+	}
+	cat := c.l.catalog
+	job.planID = acct.Plan
+	if job.planID == "" && cat != nil {
+		job.planID = cat.DefaultPlan
+	}
+	if job.planID == "" {
+		job.next = nil // no plan: nothing will ever be due
+		return job
+	}
+	plan, ok := cat.Plan(job.planID)
+	if !ok {
+		job.err = fmt.Errorf("account %q: %w: %q", acct.ID, ErrUnknownPlan, job.planID)
+		return job
+	}
+	job.planDef = plan
+	if plan.Allocation == nil {
+		job.next = nil
+		return job
+	}
+	loc := cat.Loc()
+	pa := policy.Account{ID: acct.ID, Plan: job.planID, Anchor: acct.Anchor, CreatedAt: acct.CreatedAt}
+	cur, ok := plan.Allocation.Allocate(pa, c.now, loc)
+	if !ok {
+		job.next = nil
+		return job
+	}
+	dues := []policy.Due{cur}
+	if cat.Backfill {
+		// Every period from the one that was due up to the current one.
+		var missed []policy.Due
+		for t := *acct.NextGrantAt; len(missed) < maxBackfill; {
+			d, ok := plan.Allocation.Allocate(pa, t, loc)
+			if !ok || !d.Period.Start.Before(cur.Period.Start) || !d.Period.End.After(t) {
+				break
+			}
+			missed = append(missed, d)
+			t = d.Period.End
+		}
+		dues = append(missed, cur)
+	}
+	for _, d := range dues {
+		job.dues = append(job.dues, dueGrant{due: d, key: planKey(job.planID, acct.ID, d.Period)})
+	}
+	end := cur.Period.End
+	job.next = &end
+	return job
+}
+
+// keys returns the idempotency keys the job may write.
+func (job *accountJob) keys() []string {
+	var keys []string
+	if job.gift {
+		keys = append(keys, giftKey(job.acct.ID))
+	}
+	for _, d := range job.dues {
+		keys = append(keys, d.key)
+	}
+	return keys
+}
+
+// load reads, in one call, the open lots of the jobs that need a sweep
+// and which of their keys exist.
+func (c *chunk) load(ctx context.Context, tx storage.Tx, jobs []*accountJob, extraKeys []string) error {
+	q := storage.LoadQuery{Keys: extraKeys}
+	byID := make(map[string]*accountJob, len(jobs))
+	for _, job := range jobs {
+		byID[job.acct.ID] = job
+		job.existing = map[string]bool{}
+		if job.loadLots {
+			q.LotsOf = append(q.LotsOf, job.acct.ID)
+		}
+		if job.err == nil {
+			q.Keys = append(q.Keys, job.keys()...)
+		}
+	}
+	if len(q.Keys) == 0 && len(q.LotsOf) == 0 {
+		return nil
+	}
+	loaded, err := tx.Load(ctx, q)
+	if err != nil {
+		return err
+	}
+	for _, lot := range loaded.Lots {
+		if job := byID[lot.Account]; job != nil {
+			job.lots = append(job.lots, lot)
+		}
+	}
+	for _, op := range loaded.Operations {
+		if job := byID[op.Account]; job != nil {
+			job.existing[op.Key] = true
+		}
+	}
+	return nil
+}
+
+// stage computes the job's writes into job.batch. An error means this
+// account cannot be written; other accounts of the chunk can.
+func (c *chunk) stage(job *accountJob) error {
+	w := c.l.newWriter(job.acct, job.lots, job.loadLots, c.now)
+	n, minor, err := w.sweep()
+	if err != nil {
+		return err
+	}
+	job.expired, job.expiredMinor = n, minor
+	if job.err == nil {
+		if err := c.stageGrants(w, job); err != nil {
+			return err
+		}
+		if !timeEqual(job.next, job.acct.NextGrantAt) {
+			w.acct.NextGrantAt = job.next
+			w.changed = true
+		}
+	}
+	job.batch = w.finish(job.plan)
+	return nil
+}
+
+func (c *chunk) stageGrants(w *accountWriter, job *accountJob) error {
+	if job.gift && !job.existing[giftKey(job.acct.ID)] {
+		g := c.l.catalog.SignupGift
+		amount, err := toMinor(g.Amount, c.l.scale, true)
+		if err != nil {
+			return err
+		}
+		source := g.Source
+		if source == "" {
+			source = "register_gift"
+		}
+		if err := c.grantOnce(w, job, giftKey(job.acct.ID), amount, grantSpec{
+			source:      source,
+			expiresAt:   expiresAt(g.Expiry, c.now, zeroPeriod),
+			description: "signup gift",
+		}); err != nil {
+			return err
+		}
+	}
+	for _, d := range job.dues {
+		if job.existing[d.key] {
+			continue
+		}
+		amount, err := toMinor(d.due.Amount, c.l.scale, true)
+		if err != nil {
+			return fmt.Errorf("plan %q: %w", job.planID, err)
+		}
+		exp := expiresAt(job.planDef.Expiry, c.now, d.due.Period)
+		if exp != nil && !exp.After(c.now) {
+			continue // a back-filled period whose credits would already be expired
+		}
+		if err := c.grantOnce(w, job, d.key, amount, grantSpec{
+			source:      d.due.Source,
+			priority:    job.planDef.Priority,
+			expiresAt:   exp,
+			description: "plan " + job.planID + " period " + d.due.Period.Key,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// grantOnce stages a ledger-made grant under its own keyed operation.
+func (c *chunk) grantOnce(w *accountWriter, job *accountJob, key string, amount int64, g grantSpec) error {
+	g.amount = amount
+	hash := new(paramHash).str(job.acct.ID).int(amount).str(g.source).time(g.expiresAt).int(int64(g.priority)).sum()
+	opIdx := w.op(storage.KindGrant, key, hash)
+	if _, err := w.grant(opIdx, g); err != nil {
+		return err
+	}
+	w.batch.Operations[opIdx].Available = w.available()
+	job.existing[key] = true
+	job.granted++
+	job.grantedMinor += amount
+	return nil
+}
+
+func expiresAt(e policy.Expiry, granted time.Time, p policy.Period) *time.Time {
+	if e == nil {
+		return nil
+	}
+	return normPtr(e.ExpiresAt(granted, p))
+}
+
+func timeEqual(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}

@@ -1,0 +1,72 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/creditledger/creditledger/storage"
+)
+
+// ConsumeParams are the parameters of Consume.
+type ConsumeParams struct {
+	// Account is the host's user id.
+	Account string
+	// IdempotencyKey is optional: empty means the call is not
+	// deduplicated. With a key, a retry with the same parameters returns
+	// the first receipt and spends nothing more.
+	IdempotencyKey string
+	Description    string
+	// Amount must be positive with at most Scale decimal places.
+	Amount   decimal.Decimal
+	Metadata map[string]string
+}
+
+// Consume spends credits from the account's unexpired lots in burn order
+// (by default the soonest-expiring first) and returns the receipt with one
+// entry per lot drawn on and the available balance after it.
+//
+// Lots that have expired are never spent, whether or not a sweep has
+// written their expiry; Consume writes those expiries first, in the same
+// transaction.
+//
+// Errors: ErrInsufficientCredits when the available balance is smaller
+// than the amount (for an account that was never written to, the error
+// also matches ErrNotFound); ErrInvalidAmount, ErrInvalidArgument and
+// ErrIdempotencyConflict as for Grant. On any error nothing is written.
+func (l *Ledger) Consume(ctx context.Context, p ConsumeParams) (*Receipt, error) {
+	if err := checkID("account", p.Account); err != nil {
+		return nil, err
+	}
+	if err := checkKey(p.IdempotencyKey, false); err != nil {
+		return nil, err
+	}
+	if err := checkBounded("description", p.Description, MaxDescriptionLength); err != nil {
+		return nil, err
+	}
+	if err := checkMetadata(p.Metadata); err != nil {
+		return nil, err
+	}
+	amount, err := toMinor(p.Amount, l.scale, true)
+	if err != nil {
+		return nil, err
+	}
+	return l.write(ctx, writeSpec{
+		account: p.Account,
+		missing: func() error {
+			return fmt.Errorf("%w: account %q has no credits: %w", ErrInsufficientCredits, p.Account, ErrNotFound)
+		},
+		kind:     storage.KindConsume,
+		key:      p.IdempotencyKey,
+		hash:     new(paramHash).str(p.Account).int(amount).str(p.Description).meta(p.Metadata).sum(),
+		needLots: true,
+		stage: func(w *accountWriter, opIdx int) error {
+			if avail := w.available(); avail < amount {
+				return fmt.Errorf("%w: account %q has %s available, %s asked", ErrInsufficientCredits,
+					p.Account, toDecimal(avail, l.scale), p.Amount)
+			}
+			return w.consume(opIdx, amount, p.Description, p.Metadata)
+		},
+	})
+}

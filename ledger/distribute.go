@@ -1,0 +1,202 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"log/slog"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/creditledger/creditledger/storage"
+)
+
+// DefaultChunkSize is the number of accounts Distribute and ExpireDue
+// handle per transaction.
+const DefaultChunkSize = 1000
+
+// Distribute is the daily job: it expires every lot that is due, then
+// grants what each account's plan owes for the current period (the
+// catalog's default plan for accounts without one).
+//
+// It walks the accounts that need work in ID order, in chunks of
+// ChunkSize, one transaction per chunk with a few set-based statements
+// each, so its memory does not grow with the number of accounts. Each
+// account's "next grant at" and "next expiry at" are kept in the store,
+// so a run that stops (budget, deadline, crash) leaves the rest due, and
+// the next call goes on with it. Grants are keyed by plan, account and
+// period: whatever runs overlap or repeat, a period is granted once.
+// Several processes may call Distribute at once on one database: chunks
+// are claimed with row locks that others skip, so they share the work.
+//
+// After its first chunk it starts no chunk that the budget or the
+// context's deadline leaves no time to finish (judged by the slowest chunk
+// so far) and then returns Complete false. An account whose plan is not in the catalog, or whose
+// grant cannot be written, is counted in Errors and logged with its
+// reason; it stays due, and the run goes on.
+//
+// Errors: a store failure ends the run with the error and the result so
+// far (the failed chunk wrote nothing). A cancelled context returns the
+// result so far and ctx.Err(); a context whose deadline is reached
+// returns Complete false and no error.
+func (l *Ledger) Distribute(ctx context.Context, opts *DistributeOpts) (*DistributeResult, error) {
+	return l.run(ctx, opts, true)
+}
+
+// ExpireResult reports one ExpireDue call.
+type ExpireResult struct {
+	Accounts       int // accounts examined
+	Expired        int // lots expired
+	ExpiredCredits decimal.Decimal
+	Complete       bool
+	Duration       time.Duration
+}
+
+// ExpireDue writes an expire entry for the remaining credits of every lot
+// that has expired, and nothing else. Distribute does this too; ExpireDue
+// is for hosts that grant only by payments. Expired lots are never
+// spendable anyway; the sweep makes the history and booked balances say
+// so.
+func (l *Ledger) ExpireDue(ctx context.Context) (*ExpireResult, error) {
+	r, err := l.run(ctx, nil, false)
+	if r == nil {
+		return nil, err
+	}
+	return &ExpireResult{
+		Accounts:       r.Accounts,
+		Expired:        r.Expired,
+		ExpiredCredits: r.ExpiredCredits,
+		Complete:       r.Complete,
+		Duration:       r.Duration,
+	}, err
+}
+
+func (l *Ledger) run(ctx context.Context, opts *DistributeOpts, grants bool) (*DistributeResult, error) {
+	var o DistributeOpts
+	if opts != nil {
+		o = *opts
+	}
+	if o.ChunkSize < 0 || o.Budget < 0 {
+		return nil, fmt.Errorf("%w: ChunkSize %d and Budget %s must not be negative", ErrInvalidArgument, o.ChunkSize, o.Budget)
+	}
+	if o.ChunkSize == 0 {
+		o.ChunkSize = DefaultChunkSize
+	}
+	now := normTime(o.Now)
+	if o.Now.IsZero() {
+		now = l.clock()
+	}
+	start := time.Now()
+	deadline, hasDeadline := ctx.Deadline()
+	if o.Budget > 0 && (!hasDeadline || start.Add(o.Budget).Before(deadline)) {
+		deadline, hasDeadline = start.Add(o.Budget), true
+	}
+	var granted, expired int64
+	res := &DistributeResult{}
+	finish := func(complete bool) *DistributeResult {
+		res.Complete = complete
+		res.GrantedCredits = toDecimal(granted, l.scale)
+		res.ExpiredCredits = toDecimal(expired, l.scale)
+		res.Duration = time.Since(start)
+		return res
+	}
+	after := ""
+	var slowest time.Duration
+	chunks := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return finish(false), nil
+			}
+			return finish(false), err
+		}
+		// The first chunk always starts (a live context permitting), so
+		// that even a tiny budget makes progress.
+		if chunks > 0 && hasDeadline && time.Until(deadline) < slowest*3/2 {
+			return finish(false), nil
+		}
+		t0 := time.Now()
+		cr, err := l.runChunk(ctx, now, after, o.ChunkSize, grants)
+		if err != nil {
+			if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return finish(false), nil
+			}
+			return finish(false), fmt.Errorf("creditledger: distribution chunk after account %q: %w", after, err)
+		}
+		slowest = max(slowest, time.Since(t0))
+		chunks++
+		res.Accounts += cr.accounts
+		res.Processed += cr.accounts - cr.errors
+		res.Errors += cr.errors
+		res.Granted += cr.granted
+		res.Expired += cr.expired
+		granted += cr.grantedMinor
+		expired += cr.expiredMinor
+		if cr.accounts < o.ChunkSize {
+			return finish(true), nil
+		}
+		after = cr.last
+	}
+}
+
+type chunkResult struct {
+	accounts, errors, granted, expired int
+	grantedMinor, expiredMinor         int64
+	last                               string
+}
+
+func (l *Ledger) runChunk(ctx context.Context, now time.Time, after string, size int, grants bool) (chunkResult, error) {
+	var cr chunkResult
+	var failed []*accountJob
+	err := l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+		cr, failed = chunkResult{}, nil
+		accts, err := tx.ClaimAccounts(ctx, storage.ClaimQuery{Now: now, After: after, Limit: size, Grants: grants, Expiry: true})
+		if err != nil {
+			return err
+		}
+		if len(accts) == 0 {
+			return nil
+		}
+		c := &chunk{l: l, now: now, grants: grants}
+		jobs := make([]*accountJob, len(accts))
+		for i, a := range accts {
+			jobs[i] = c.prepare(a)
+		}
+		if err := c.load(ctx, tx, jobs, nil); err != nil {
+			return err
+		}
+		b := &storage.Batch{}
+		for _, job := range jobs {
+			if err := c.stage(job); err != nil {
+				job.err = err
+				failed = append(failed, job)
+				continue
+			}
+			if job.err != nil {
+				failed = append(failed, job)
+			}
+			merge(b, job.batch)
+			cr.granted += job.granted
+			cr.expired += job.expired
+			cr.grantedMinor += job.grantedMinor
+			cr.expiredMinor += job.expiredMinor
+		}
+		cr.accounts = len(accts)
+		cr.errors = len(failed)
+		cr.last = accts[len(accts)-1].ID
+		if b.Empty() {
+			return nil
+		}
+		return tx.Apply(ctx, b)
+	})
+	if err != nil {
+		return chunkResult{}, err
+	}
+	for _, job := range failed {
+		l.logger.LogAttrs(ctx, slog.LevelWarn, "creditledger: distribution could not serve an account",
+			slog.String("account", job.acct.ID), slog.String("error", job.err.Error()))
+	}
+	return cr, nil
+}

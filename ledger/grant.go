@@ -1,0 +1,151 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/creditledger/creditledger/storage"
+)
+
+// GrantParams are the parameters of Grant.
+type GrantParams struct {
+	// Account is the host's user id, 1 to MaxIDLength bytes. The account
+	// is created by its first grant.
+	Account string
+	// Source says where the credits come from ("purchase_package",
+	// "subscription_renewal", ...), up to MaxSourceLength bytes. Empty:
+	// "grant".
+	Source string
+	// IdempotencyKey is required: the host's id of this grant, such as the
+	// payment provider's invoice id. A retried call with the same key and
+	// parameters returns the first receipt; with other parameters it
+	// fails with ErrIdempotencyConflict.
+	IdempotencyKey string
+	Description    string
+	// Amount must be positive with at most Scale decimal places.
+	Amount decimal.Decimal
+	// ExpiresAt is when the credits expire, exact to the instant; nil:
+	// never. It must be after now.
+	ExpiresAt *time.Time
+	// Priority: lots of lower priority burn first (default 0).
+	Priority int
+	Metadata map[string]string
+}
+
+func (l *Ledger) checkGrant(p *GrantParams, now time.Time) (int64, error) {
+	if err := checkID("account", p.Account); err != nil {
+		return 0, err
+	}
+	if err := checkKey(p.IdempotencyKey, true); err != nil {
+		return 0, err
+	}
+	if err := checkBounded("source", p.Source, MaxSourceLength); err != nil {
+		return 0, err
+	}
+	if err := checkBounded("description", p.Description, MaxDescriptionLength); err != nil {
+		return 0, err
+	}
+	if err := checkMetadata(p.Metadata); err != nil {
+		return 0, err
+	}
+	if p.ExpiresAt != nil && !p.ExpiresAt.After(now) {
+		return 0, fmt.Errorf("%w: expiry %s is not after now (%s)", ErrInvalidArgument,
+			p.ExpiresAt.UTC().Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))
+	}
+	return toMinor(p.Amount, l.scale, true)
+}
+
+// Grant adds credits to an account as a new lot, and returns the
+// receipt with its grant entry and the available balance after it.
+//
+// Errors: ErrInvalidAmount for a bad amount, ErrInvalidArgument for a bad
+// account, key, source, description, metadata or an expiry not in the
+// future, ErrIdempotencyConflict when the key was used with other
+// parameters. On any error nothing is written.
+func (l *Ledger) Grant(ctx context.Context, p GrantParams) (*Receipt, error) {
+	return l.grant(ctx, p, nil)
+}
+
+// grant is Grant; hash, when not nil, replaces the hash of p for
+// idempotency (GrantPack hashes the pack, not the expiry it computed).
+func (l *Ledger) grant(ctx context.Context, p GrantParams, hash *paramHash) (*Receipt, error) {
+	now := l.clock()
+	amount, err := l.checkGrant(&p, now)
+	if err != nil {
+		return nil, err
+	}
+	if p.Source == "" {
+		p.Source = "grant"
+	}
+	var expires *time.Time
+	if p.ExpiresAt != nil {
+		t := normTime(*p.ExpiresAt)
+		expires = &t
+	}
+	if hash == nil {
+		hash = new(paramHash).str(p.Account).int(amount).str(p.Source).time(expires).
+			int(int64(p.Priority)).str(p.Description).meta(p.Metadata)
+	}
+	return l.write(ctx, writeSpec{
+		account: p.Account,
+		create:  true,
+		kind:    storage.KindGrant,
+		key:     p.IdempotencyKey,
+		hash:    hash.sum(),
+		stage: func(w *accountWriter, opIdx int) error {
+			_, err := w.grant(opIdx, grantSpec{
+				amount:      amount,
+				source:      p.Source,
+				priority:    p.Priority,
+				expiresAt:   expires,
+				description: p.Description,
+				metadata:    p.Metadata,
+			})
+			return err
+		},
+	})
+}
+
+// GrantPack grants one of the catalog's credit packs: its amount, source,
+// priority and expiry (counted from now). It is Grant for the usual
+// payment webhook; the key should be the payment's id. A retry with the
+// same key, account and pack replays the first receipt even though its
+// expiry would be computed from a later now.
+//
+// Errors: those of Grant, and ErrNotFound wrapped when the catalog has no
+// pack with that id.
+func (l *Ledger) GrantPack(ctx context.Context, account, packID, idempotencyKey string) (*Receipt, error) {
+	pack, ok := l.catalog.Pack(packID)
+	if !ok {
+		return nil, fmt.Errorf("%w: pack %q is not in the catalog", ErrNotFound, packID)
+	}
+	source := pack.Source
+	if source == "" {
+		source = "purchase_package"
+	}
+	var expires *time.Time
+	if pack.Expiry != nil {
+		expires = normPtr(pack.Expiry.ExpiresAt(l.clock(), zeroPeriod))
+	}
+	hash := new(paramHash).str("pack").str(account).str(pack.ID)
+	return l.grant(ctx, GrantParams{
+		Account:        account,
+		Source:         source,
+		IdempotencyKey: idempotencyKey,
+		Description:    "pack " + pack.ID,
+		Amount:         pack.Amount,
+		ExpiresAt:      expires,
+		Priority:       pack.Priority,
+	}, hash)
+}
+
+func normPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	n := normTime(*t)
+	return &n
+}

@@ -1,0 +1,183 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/creditledger/creditledger/storage"
+)
+
+// paramHash hashes the parameters of a write, so that a reused
+// idempotency key can be told apart: same hash, a replay; another hash, a
+// conflict. Every field is length-prefixed so no two inputs share an
+// encoding.
+type paramHash struct{ h []byte }
+
+func (p *paramHash) str(s string) *paramHash {
+	p.h = binary.AppendUvarint(p.h, uint64(len(s)))
+	p.h = append(p.h, s...)
+	return p
+}
+
+func (p *paramHash) int(v int64) *paramHash {
+	p.h = binary.AppendVarint(p.h, v)
+	return p
+}
+
+func (p *paramHash) time(t *time.Time) *paramHash {
+	if t == nil {
+		return p.str("never")
+	}
+	return p.int(t.UnixMicro())
+}
+
+func (p *paramHash) meta(m map[string]string) *paramHash {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	p.int(int64(len(keys)))
+	for _, k := range keys {
+		p.str(k).str(m[k])
+	}
+	return p
+}
+
+func (p *paramHash) sum() string {
+	s := sha256.Sum256(p.h)
+	return hex.EncodeToString(s[:])
+}
+
+// writeSpec describes one single-account write.
+type writeSpec struct {
+	account string
+	// create makes the account if it does not exist; without it a missing
+	// account fails with missing().
+	create  bool
+	missing func() error
+	kind    storage.EntryKind
+	key     string // "" for none
+	hash    string
+	// needLots loads the account's open lots even when no sweep is due.
+	needLots bool
+	// stage stages the operation's writes; opIdx is its operation.
+	stage func(w *accountWriter, opIdx int) error
+}
+
+// maxKeyRaces bounds how often a write is retried after losing an
+// idempotency-key race to a concurrent write on another account: the
+// retry reads the winner's operation, so one retry settles it.
+const maxKeyRaces = 3
+
+// write runs one single-account write: lock the account, load what the
+// write needs, replay or refuse a reused key, sweep expired lots, stage
+// and apply. It returns the receipt.
+func (l *Ledger) write(ctx context.Context, s writeSpec) (*Receipt, error) {
+	for attempt := 0; ; attempt++ {
+		rec, replay, err := l.writeOnce(ctx, s)
+		if errors.Is(err, storage.ErrDuplicateKey) && attempt < maxKeyRaces {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if replay != nil {
+			return l.replay(ctx, replay)
+		}
+		return rec, nil
+	}
+}
+
+func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, replay *storage.Operation, err error) {
+	now := l.clock()
+	err = l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+		rec, replay = nil, nil
+		accts, err := tx.LockAccounts(ctx, []string{s.account}, s.create, now)
+		if err != nil {
+			return err
+		}
+		if len(accts) == 0 {
+			return s.missing()
+		}
+		acct := accts[0]
+		loadLots := s.needLots || expiryDue(&acct, now)
+		q := storage.LoadQuery{}
+		if s.key != "" {
+			q.Keys = []string{s.key}
+		}
+		if loadLots {
+			q.LotsOf = []string{s.account}
+		}
+		loaded := &storage.Loaded{}
+		if len(q.Keys) > 0 || len(q.LotsOf) > 0 {
+			if loaded, err = tx.Load(ctx, q); err != nil {
+				return err
+			}
+		}
+		if len(loaded.Operations) > 0 {
+			op := loaded.Operations[0]
+			if op.Hash != s.hash || op.Kind != s.kind {
+				return fmt.Errorf("%w: key %q was first used by a %s on account %q", ErrIdempotencyConflict, s.key, op.Kind, op.Account)
+			}
+			replay = &op
+			return nil
+		}
+		w := l.newWriter(acct, loaded.Lots, loadLots, now)
+		if l.isNewDefaultAccount(&acct) {
+			w.acct.NextGrantAt = &now
+		}
+		if _, _, err := w.sweep(); err != nil {
+			return err
+		}
+		opIdx := w.op(s.kind, s.key, s.hash)
+		if err := s.stage(w, opIdx); err != nil {
+			return err
+		}
+		w.batch.Operations[opIdx].Available = w.available()
+		b := w.finish(nil)
+		if err := tx.Apply(ctx, b); err != nil {
+			return err
+		}
+		op := b.Operations[opIdx]
+		var entries []storage.Entry
+		for _, e := range b.Entries {
+			if e.OperationID == op.ID {
+				entries = append(entries, e)
+			}
+		}
+		rec = &Receipt{
+			OperationID: op.ID,
+			Entries:     l.entriesOut(entries),
+			Balance:     toDecimal(op.Available, l.scale),
+		}
+		return nil
+	})
+	return rec, replay, err
+}
+
+// isNewDefaultAccount reports whether a write is creating an account that
+// the catalog's default plan should start granting to.
+func (l *Ledger) isNewDefaultAccount(a *storage.Account) bool {
+	return a.Seq == 0 && a.Plan == "" && a.NextGrantAt == nil && l.catalog != nil && l.catalog.DefaultPlan != ""
+}
+
+// replay rebuilds the receipt of an operation written before.
+func (l *Ledger) replay(ctx context.Context, op *storage.Operation) (*Receipt, error) {
+	entries, err := l.store.OperationEntries(ctx, op.Account, op.ID)
+	if err != nil {
+		return nil, fmt.Errorf("creditledger: read entries of operation %s: %w", op.ID, err)
+	}
+	return &Receipt{
+		OperationID: op.ID,
+		Entries:     l.entriesOut(entries),
+		Balance:     toDecimal(op.Available, l.scale),
+		Replayed:    true,
+	}, nil
+}

@@ -1,0 +1,251 @@
+package ledger
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/creditledger/creditledger/internal/id"
+	"github.com/creditledger/creditledger/policy"
+	"github.com/creditledger/creditledger/storage"
+)
+
+// accountWriter stages the writes of one locked account into its own
+// batch. Every rule about what an entry looks like, how the balance moves
+// and which lot burns first lives here, once, for every store.
+type accountWriter struct {
+	l    *Ledger
+	now  time.Time
+	acct storage.Account // as staged so far
+	// lots are the account's open lots (remaining > 0, expired or not),
+	// loaded only when a write needs them: a consume, or a sweep because
+	// NextExpiryAt is due. Without them the booked balance is the
+	// available one, since no open lot can have expired.
+	lots       []*storage.Lot
+	lotsLoaded bool
+	batch      storage.Batch
+	changed    bool
+}
+
+func (l *Ledger) newWriter(acct storage.Account, lots []storage.Lot, loaded bool, now time.Time) *accountWriter {
+	w := &accountWriter{l: l, now: now, acct: acct, lotsLoaded: loaded}
+	for i := range lots {
+		lot := lots[i]
+		w.lots = append(w.lots, &lot)
+	}
+	return w
+}
+
+// expiryDue reports whether an account may hold an open lot that has
+// expired at now and not been swept.
+func expiryDue(a *storage.Account, now time.Time) bool {
+	return a.NextExpiryAt != nil && !a.NextExpiryAt.After(now)
+}
+
+// op stages an operation and returns its index in the batch.
+func (w *accountWriter) op(kind storage.EntryKind, key, hash string) int {
+	w.batch.Operations = append(w.batch.Operations, storage.Operation{
+		ID:        id.New(w.now),
+		Key:       key,
+		Kind:      kind,
+		Account:   w.acct.ID,
+		Hash:      hash,
+		CreatedAt: w.now,
+	})
+	w.changed = true
+	return len(w.batch.Operations) - 1
+}
+
+// entry stages one entry and moves the balance by its amount.
+func (w *accountWriter) entry(opIdx int, lot *storage.Lot, kind storage.EntryKind, amount int64, description string, metadata map[string]string) error {
+	bal, err := addMinor(w.acct.Balance, amount)
+	if err != nil {
+		return fmt.Errorf("account %q: %w", w.acct.ID, err)
+	}
+	w.acct.Balance = bal
+	w.acct.Seq++
+	w.batch.Entries = append(w.batch.Entries, storage.Entry{
+		ID:           id.New(w.now),
+		Account:      w.acct.ID,
+		Seq:          w.acct.Seq,
+		OperationID:  w.batch.Operations[opIdx].ID,
+		LotID:        lot.ID,
+		Kind:         kind,
+		Amount:       amount,
+		BalanceAfter: bal,
+		Source:       lot.Source,
+		Description:  description,
+		Metadata:     metadata,
+		CreatedAt:    w.now,
+	})
+	w.changed = true
+	return nil
+}
+
+// debit lowers a loaded lot's remaining and stages the store's debit.
+func (w *accountWriter) debit(lot *storage.Lot, amount int64) {
+	lot.Remaining -= amount
+	w.batch.Debits = append(w.batch.Debits, storage.LotDebit{LotID: lot.ID, Amount: amount})
+}
+
+// sweep expires every loaded lot that is expired at now, as one expire
+// operation, and returns how many lots and minor units it expired.
+func (w *accountWriter) sweep() (lots int, minor int64, err error) {
+	opIdx := -1
+	for _, lot := range w.lots {
+		if lot.Remaining == 0 || !lot.Expired(w.now) {
+			continue
+		}
+		if opIdx < 0 {
+			opIdx = w.op(storage.KindExpire, "", "")
+		}
+		amount := lot.Remaining
+		if err := w.entry(opIdx, lot, storage.KindExpire, -amount, "expired", nil); err != nil {
+			return 0, 0, err
+		}
+		w.debit(lot, amount)
+		lots++
+		minor += amount
+	}
+	if opIdx >= 0 {
+		w.batch.Operations[opIdx].Available = w.available()
+	}
+	return lots, minor, nil
+}
+
+// grantSpec is a grant to stage.
+type grantSpec struct {
+	amount      int64
+	source      string
+	priority    int
+	expiresAt   *time.Time
+	description string
+	metadata    map[string]string
+}
+
+// grant stages a new lot and its grant entry under operation opIdx.
+func (w *accountWriter) grant(opIdx int, g grantSpec) (*storage.Lot, error) {
+	lot := &storage.Lot{
+		ID:          id.New(w.now),
+		Account:     w.acct.ID,
+		OperationID: w.batch.Operations[opIdx].ID,
+		Source:      g.source,
+		Amount:      g.amount,
+		Remaining:   g.amount,
+		Priority:    g.priority,
+		ExpiresAt:   g.expiresAt,
+		CreatedAt:   w.now,
+	}
+	if err := w.entry(opIdx, lot, storage.KindGrant, g.amount, g.description, g.metadata); err != nil {
+		return nil, err
+	}
+	w.batch.Lots = append(w.batch.Lots, *lot)
+	w.lots = append(w.lots, lot)
+	if g.expiresAt != nil && (w.acct.NextExpiryAt == nil || g.expiresAt.Before(*w.acct.NextExpiryAt)) {
+		w.acct.NextExpiryAt = g.expiresAt
+	}
+	return lot, nil
+}
+
+// consume draws amount from the unexpired lots in burn order. The caller
+// has checked that available() covers it.
+func (w *accountWriter) consume(opIdx int, amount int64, description string, metadata map[string]string) error {
+	open := make([]*storage.Lot, 0, len(w.lots))
+	for _, lot := range w.lots {
+		if lot.Remaining > 0 && !lot.Expired(w.now) {
+			open = append(open, lot)
+		}
+	}
+	w.l.sortLots(open)
+	left := amount
+	for _, lot := range open {
+		if left == 0 {
+			break
+		}
+		take := min(lot.Remaining, left)
+		if err := w.entry(opIdx, lot, storage.KindConsume, -take, description, metadata); err != nil {
+			return err
+		}
+		w.debit(lot, take)
+		left -= take
+	}
+	if left != 0 {
+		// available() said the lots cover the amount; reaching here means
+		// a lot changed under the account lock, which must never happen.
+		return fmt.Errorf("creditledger: account %q: lots short by %d minor units after the balance check", w.acct.ID, left)
+	}
+	return nil
+}
+
+// available returns the spendable balance at now.
+func (w *accountWriter) available() int64 {
+	if !w.lotsLoaded {
+		return w.acct.Balance
+	}
+	var sum int64
+	for _, lot := range w.lots {
+		if !lot.Expired(w.now) {
+			sum += lot.Remaining
+		}
+	}
+	return sum
+}
+
+// finish stages the account update when anything changed, and returns
+// the batch.
+func (w *accountWriter) finish(plan *planChange) *storage.Batch {
+	if plan != nil {
+		w.changed = true
+	}
+	if !w.changed {
+		return &w.batch
+	}
+	if w.lotsLoaded {
+		// With every open lot in hand the next expiry is exact.
+		w.acct.NextExpiryAt = nil
+		for _, lot := range w.lots {
+			if lot.Remaining > 0 && lot.ExpiresAt != nil &&
+				(w.acct.NextExpiryAt == nil || lot.ExpiresAt.Before(*w.acct.NextExpiryAt)) {
+				w.acct.NextExpiryAt = lot.ExpiresAt
+			}
+		}
+	}
+	u := storage.AccountUpdate{
+		ID:           w.acct.ID,
+		Balance:      w.acct.Balance,
+		Seq:          w.acct.Seq,
+		NextGrantAt:  w.acct.NextGrantAt,
+		NextExpiryAt: w.acct.NextExpiryAt,
+	}
+	if plan != nil {
+		u.SetPlan, u.Plan, u.Anchor = true, plan.plan, plan.anchor
+	}
+	w.batch.Accounts = append(w.batch.Accounts, u)
+	return &w.batch
+}
+
+// planChange is a new plan and anchor for the account being written.
+type planChange struct {
+	plan   string
+	anchor time.Time
+}
+
+// sortLots sorts lots in the ledger's burn order.
+func (l *Ledger) sortLots(lots []*storage.Lot) {
+	sort.SliceStable(lots, func(i, j int) bool {
+		return l.burn.Less(lotInfo(lots[i]), lotInfo(lots[j]))
+	})
+}
+
+func lotInfo(l *storage.Lot) policy.LotInfo {
+	return policy.LotInfo{ID: l.ID, Priority: l.Priority, ExpiresAt: l.ExpiresAt, CreatedAt: l.CreatedAt}
+}
+
+// merge appends other's writes to b.
+func merge(b, other *storage.Batch) {
+	b.Operations = append(b.Operations, other.Operations...)
+	b.Lots = append(b.Lots, other.Lots...)
+	b.Entries = append(b.Entries, other.Entries...)
+	b.Debits = append(b.Debits, other.Debits...)
+	b.Accounts = append(b.Accounts, other.Accounts...)
+}
