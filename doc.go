@@ -1,0 +1,67 @@
+// Package creditledger runs subscription credits for a SaaS backend: an
+// append-only ledger of grants, consumes and expiries, plans that grant
+// credits each period, and the daily job that expires and grants them.
+//
+// This package holds only this tutorial; the code is in its
+// subpackages:
+//
+//   - ledger: the API a host calls (Grant, Consume, Balance, Entries,
+//     SetPlan, Distribute, Verify).
+//   - policy: plans, allocation and expiry policies, period math.
+//   - storage/bunstore: the PostgreSQL and SQLite store (through bun).
+//   - storage/memory: an in-memory store for tests and tools.
+//   - httpcron: the net/http handler for the daily cron call.
+//
+// # Open a store and a ledger
+//
+// A store is opened from a DSN: a postgres:// URL, or a SQLite file. The
+// ledger migrates it on first use and records its scale (decimal places
+// of one credit; 0 by default).
+//
+//	store, err := bunstore.Open(ctx, "postgres://app@db/app")
+//	if err != nil { ... }
+//	l, err := ledger.New(store, &ledger.Config{Catalog: policy.ReferenceCatalog()})
+//
+// # Grant credits from a payment webhook
+//
+// Every grant carries an idempotency key, such as the payment's id, so a
+// webhook delivered twice grants once:
+//
+//	rec, err := l.GrantPack(ctx, userID, "basic", invoice.ID)
+//
+// or, for any amount, l.Grant with GrantParams. To record the payment and
+// grant the credits in one transaction, run the grant on the host's
+// transaction: l.WithStore(store.WithTx(tx)).Grant(ctx, p).
+//
+// # Spend credits
+//
+//	rec, err := l.Consume(ctx, ledger.ConsumeParams{Account: userID, Amount: decimal.NewFromInt(5)})
+//	if errors.Is(err, ledger.ErrInsufficientCredits) { ... answer 402 ... }
+//
+// Consume draws on the soonest-expiring credits first and never on
+// expired ones; concurrent consumes of one account are serialized by a
+// row lock, so they cannot overspend.
+//
+// # Plans and the daily run
+//
+// Put a user on a plan at signup (this grants the signup gift and the
+// current period at once) and when their subscription changes:
+//
+//	err := l.SetPlan(ctx, ledger.PlanParams{Account: userID, Plan: "pro_yearly"})
+//
+// Mount the cron handler and point a scheduler (cron-job.org: GET, HTTP
+// Basic auth, 30 s timeout) at it once a day:
+//
+//	h, err := httpcron.NewHandler(&httpcron.Options{
+//		Username: os.Getenv("CRON_JOBS_USERNAME"),
+//		Password: os.Getenv("CRON_JOBS_PASSWORD"),
+//		Run: func(ctx context.Context) (*ledger.DistributeResult, error) {
+//			return l.Distribute(ctx, nil)
+//		},
+//	})
+//	mux.Handle("/api/distribute-credits", h)
+//
+// Each run expires what is due and grants each plan's current period,
+// once per period whatever the number of runs, replicas or retries. A run
+// that its budget stops answers complete:false, and the next goes on.
+package creditledger
