@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/creditledger/creditledger/internal/id"
 	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage"
 )
@@ -48,6 +49,7 @@ type Ledger struct {
 	burn    policy.BurnOrder
 	now     func() time.Time
 	logger  *slog.Logger
+	ids     *id.Generator
 }
 
 // New returns a ledger on store. It validates the configuration and the
@@ -77,6 +79,7 @@ func NewContext(ctx context.Context, store storage.Store, cfg *Config) (*Ledger,
 		burn:    c.BurnOrder,
 		now:     c.Now,
 		logger:  c.Logger,
+		ids:     &id.Generator{},
 	}, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/creditledger/creditledger/internal/id"
 	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage"
 )
@@ -45,7 +44,7 @@ func expiryDue(a *storage.Account, now time.Time) bool {
 // op stages an operation and returns its index in the batch.
 func (w *accountWriter) op(kind storage.EntryKind, key, hash string) int {
 	w.batch.Operations = append(w.batch.Operations, storage.Operation{
-		ID:        id.New(w.now),
+		ID:        w.l.ids.New(w.now),
 		Key:       key,
 		Kind:      kind,
 		Account:   w.acct.ID,
@@ -65,7 +64,7 @@ func (w *accountWriter) entry(opIdx int, lot *storage.Lot, kind storage.EntryKin
 	w.acct.Balance = bal
 	w.acct.Seq++
 	w.batch.Entries = append(w.batch.Entries, storage.Entry{
-		ID:           id.New(w.now),
+		ID:           w.l.ids.New(w.now),
 		Account:      w.acct.ID,
 		Seq:          w.acct.Seq,
 		OperationID:  w.batch.Operations[opIdx].ID,
@@ -126,7 +125,7 @@ type grantSpec struct {
 // grant stages a new lot and its grant entry under operation opIdx.
 func (w *accountWriter) grant(opIdx int, g grantSpec) (*storage.Lot, error) {
 	lot := &storage.Lot{
-		ID:          id.New(w.now),
+		ID:          w.l.ids.New(w.now),
 		Account:     w.acct.ID,
 		OperationID: w.batch.Operations[opIdx].ID,
 		Source:      g.source,

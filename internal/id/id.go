@@ -4,6 +4,7 @@ package id
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"sync"
 	"time"
 )
 
@@ -11,17 +12,49 @@ import (
 // aloud or copied by hand stay unambiguous.
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
-// New returns a 26-character identifier: 48 bits of milliseconds since
-// the Unix epoch, then 80 random bits (the ULID layout). Ids made later
-// sort after ids made earlier, to the millisecond, which keeps index
-// inserts in PostgreSQL near the right-hand edge of the B-tree.
-func New(now time.Time) string {
+// Generator makes 26-character identifiers in the ULID layout: 48 bits
+// of milliseconds since the Unix epoch, then 80 random bits. Ids from one
+// Generator strictly increase, even within a millisecond or when the
+// clock steps back (the random part is incremented instead), so lots
+// created one after another by one ledger sort in creation order when
+// every other burn-order key ties. Ids made later sort after ids made
+// earlier, which also keeps PostgreSQL's B-tree inserts at the right edge.
+//
+// The zero Generator is ready to use and safe for concurrent use.
+type Generator struct {
+	mu   sync.Mutex
+	last [16]byte
+}
+
+// New returns the next identifier for a call made at now.
+func (g *Generator) New(now time.Time) string {
+	ms := uint64(max(now.UnixMilli(), 0))
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
-	// crypto/rand.Read never fails on the platforms Go supports (Go 1.24:
-	// it crashes the program rather than return an error).
-	_, _ = rand.Read(b[6:])
+	lastMs := binary.BigEndian.Uint64(g.last[:8]) >> 16
+	if ms > lastMs {
+		binary.BigEndian.PutUint64(b[:8], ms<<16)
+		// crypto/rand.Read never fails on the platforms Go supports (since
+		// Go 1.24 it crashes the program rather than return an error).
+		_, _ = rand.Read(b[6:])
+	} else {
+		b = g.last
+		increment(&b)
+	}
+	g.last = b
 	return encode(b)
+}
+
+// increment adds one to the 128-bit big-endian number b; a carry out of
+// the random part moves into the milliseconds, keeping ids increasing.
+func increment(b *[16]byte) {
+	for i := 15; i >= 0; i-- {
+		b[i]++
+		if b[i] != 0 {
+			return
+		}
+	}
 }
 
 func encode(b [16]byte) string {

@@ -1,0 +1,217 @@
+package ledger_test
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditledger/creditledger/internal/testdb"
+	"github.com/creditledger/creditledger/ledger"
+	"github.com/creditledger/creditledger/storage"
+)
+
+var (
+	modelSteps = flag.Int("model.steps", 0, "steps of the model-based test per store (default 10000 in CI, 2000 elsewhere)")
+	modelSeed  = flag.Uint64("model.seed", 0, "seed of the model-based test (default: random, printed)")
+)
+
+// TestModel runs one random sequence of operations against a ledger on
+// the in-memory store (the model) and a ledger on each other store, and
+// requires them to agree after every step: the same outcome (or the same
+// kind of error), the same balances, open lots and history, and Verify
+// clean.
+func TestModel(t *testing.T) {
+	t.Parallel()
+	steps := *modelSteps
+	if steps == 0 {
+		steps = 2000
+		if os.Getenv("CI") != "" {
+			steps = 10000
+		}
+	}
+	seed := *modelSeed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	for _, kind := range testdb.Kinds() {
+		t.Run(kind.Name, func(t *testing.T) {
+			t.Parallel()
+			t.Logf("model test: %d steps, seed %d (rerun with -model.seed=%d)", steps, seed, seed)
+			runModel(t, kind.New, steps, seed)
+		})
+	}
+}
+
+type modelPair struct {
+	model, subject *ledger.Ledger
+	ms, ss         storage.Store
+	clock          *clock
+}
+
+func runModel(t *testing.T, newStore func(t *testing.T) storage.Store, steps int, seed uint64) {
+	clk := newClock(t0)
+	cfg := &ledger.Config{Catalog: testCatalog(nil), Now: clk.Now}
+	p := &modelPair{ms: testKindsMemory(t), ss: newStore(t), clock: clk}
+	var err error
+	p.model, err = ledger.New(p.ms, cfg)
+	require.NoError(t, err)
+	p.subject, err = ledger.New(p.ss, cfg)
+	require.NoError(t, err)
+
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	accounts := []string{"a", "b", "c", "d", "e"}
+	plans := []string{"free", "yearly", "pay_only", "missing"}
+	for step := range steps {
+		op := p.step(t, rng, accounts, plans)
+		msg := fmt.Sprintf("seed %d step %d: %s", seed, step, op)
+		if step%50 == 49 || step == steps-1 {
+			p.compareAll(t, accounts, msg)
+		}
+	}
+}
+
+// errClass names the kind of an error so that outcomes can be compared
+// across stores whose messages differ.
+func errClass(err error) string {
+	for _, c := range []struct {
+		err  error
+		name string
+	}{
+		{ledger.ErrInsufficientCredits, "insufficient"},
+		{ledger.ErrIdempotencyConflict, "conflict"},
+		{ledger.ErrInvalidAmount, "amount"},
+		{ledger.ErrInvalidArgument, "argument"},
+		{ledger.ErrUnknownPlan, "plan"},
+		{ledger.ErrNotFound, "notfound"},
+	} {
+		if errors.Is(err, c.err) {
+			return c.name
+		}
+	}
+	if err != nil {
+		return "other: " + err.Error()
+	}
+	return "ok"
+}
+
+func (p *modelPair) step(t *testing.T, rng *rand.Rand, accounts, plans []string) string {
+	t.Helper()
+	ctx := t.Context()
+	acct := accounts[rng.IntN(len(accounts))]
+	switch r := rng.IntN(100); {
+	case r < 30:
+		g := ledger.GrantParams{
+			Account:        acct,
+			IdempotencyKey: "g" + strconv.Itoa(rng.IntN(60)), // reused keys: replays and conflicts
+			Amount:         decimal.NewFromInt(int64(1 + rng.IntN(5)*20)),
+			Source:         []string{"purchase_package", "grant"}[rng.IntN(2)],
+		}
+		if rng.IntN(2) == 0 {
+			g.ExpiresAt = tp(p.clock.Now().Add(time.Duration(1+rng.IntN(96)) * time.Hour))
+		}
+		mr, merr := p.model.Grant(ctx, g)
+		sr, serr := p.subject.Grant(ctx, g)
+		p.compareReceipts(t, mr, merr, sr, serr, fmt.Sprintf("grant %+v", g))
+		return "grant"
+	case r < 65:
+		c := ledger.ConsumeParams{Account: acct, Amount: decimal.NewFromInt(int64(1 + rng.IntN(60)))}
+		if rng.IntN(3) == 0 {
+			c.IdempotencyKey = "c" + strconv.Itoa(rng.IntN(40))
+		}
+		mr, merr := p.model.Consume(ctx, c)
+		sr, serr := p.subject.Consume(ctx, c)
+		p.compareReceipts(t, mr, merr, sr, serr, fmt.Sprintf("consume %+v", c))
+		return "consume"
+	case r < 80:
+		p.clock.Add(time.Duration(rng.IntN(48*60)) * time.Minute)
+		return "advance clock"
+	case r < 85:
+		mr, merr := p.model.ExpireDue(ctx)
+		sr, serr := p.subject.ExpireDue(ctx)
+		require.Equal(t, errClass(merr), errClass(serr), "expire")
+		require.Equal(t, mr.Expired, sr.Expired, "expire")
+		require.True(t, mr.ExpiredCredits.Equal(sr.ExpiredCredits), "expire")
+		return "expire due"
+	case r < 93:
+		pp := ledger.PlanParams{Account: acct, Plan: plans[rng.IntN(len(plans))]}
+		merr := p.model.SetPlan(ctx, pp)
+		serr := p.subject.SetPlan(ctx, pp)
+		require.Equal(t, errClass(merr), errClass(serr), "set plan %+v", pp)
+		return "set plan " + pp.Plan
+	default:
+		mr, merr := p.model.Distribute(ctx, nil)
+		sr, serr := p.subject.Distribute(ctx, nil)
+		require.Equal(t, errClass(merr), errClass(serr), "distribute")
+		require.Equal(t, mr.Granted, sr.Granted, "distribute granted")
+		require.Equal(t, mr.Expired, sr.Expired, "distribute expired")
+		require.Equal(t, mr.Errors, sr.Errors, "distribute errors")
+		require.True(t, mr.GrantedCredits.Equal(sr.GrantedCredits), "distribute")
+		return "distribute"
+	}
+}
+
+func (p *modelPair) compareReceipts(t *testing.T, mr *ledger.Receipt, merr error, sr *ledger.Receipt, serr error, what string) {
+	t.Helper()
+	require.Equal(t, errClass(merr), errClass(serr), what)
+	if merr != nil {
+		return
+	}
+	require.Equal(t, mr.Replayed, sr.Replayed, what)
+	require.True(t, mr.Balance.Equal(sr.Balance), "%s: balance model %s subject %s", what, mr.Balance, sr.Balance)
+	require.Equal(t, entryShapes(mr.Entries), entryShapes(sr.Entries), what)
+}
+
+// entryShapes drops the random ids, keeping what must agree.
+func entryShapes(es []ledger.Entry) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = fmt.Sprintf("%s %s after %s %s %s %v", e.Kind, e.Amount, e.BalanceAfter, e.Source, e.Description, e.CreatedAt.UnixMicro())
+	}
+	return out
+}
+
+func lotShapes(ls []ledger.Lot) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		exp := "never"
+		if l.ExpiresAt != nil {
+			exp = strconv.FormatInt(l.ExpiresAt.UnixMicro(), 10)
+		}
+		out[i] = fmt.Sprintf("%s %s/%s p%d exp %s", l.Source, l.Remaining, l.Amount, l.Priority, exp)
+	}
+	return out
+}
+
+func (p *modelPair) compareAll(t *testing.T, accounts []string, msg string) {
+	t.Helper()
+	ctx := t.Context()
+	for _, a := range accounts {
+		mb, merr := p.model.Balance(ctx, a)
+		sb, serr := p.subject.Balance(ctx, a)
+		require.Equal(t, errClass(merr), errClass(serr), "%s: balance of %s", msg, a)
+		if merr != nil {
+			continue
+		}
+		require.True(t, mb.Available.Equal(sb.Available), "%s: available of %s: model %s subject %s", msg, a, mb.Available, sb.Available)
+		require.Equal(t, mb.Plan, sb.Plan, msg)
+		require.Equal(t, lotShapes(mb.Lots), lotShapes(sb.Lots), "%s: lots of %s", msg, a)
+		me, err := p.model.Entries(ctx, a, &ledger.ListOpts{Limit: ledger.MaxPageSize})
+		require.NoError(t, err)
+		se, err := p.subject.Entries(ctx, a, &ledger.ListOpts{Limit: ledger.MaxPageSize})
+		require.NoError(t, err)
+		require.Equal(t, entryShapes(me.Entries), entryShapes(se.Entries), "%s: entries of %s", msg, a)
+	}
+	for _, l := range []*ledger.Ledger{p.model, p.subject} {
+		rep, err := l.Verify(ctx)
+		require.NoError(t, err)
+		require.Empty(t, rep.Violations, msg)
+	}
+}
