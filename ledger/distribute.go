@@ -31,7 +31,7 @@ const DefaultChunkSize = 1000
 // Several processes may call Distribute at once on one database: chunks
 // are claimed with row locks that others skip, so they share the work.
 //
-// After its first chunk it starts no chunk that the budget or the
+// Once a chunk has done work, it starts no chunk that the budget or the
 // context's deadline leaves no time to finish (judged by the slowest chunk
 // so far) and then returns Complete false. An account whose plan is not in the catalog, or whose
 // grant cannot be written, is counted in Errors and logged with its
@@ -102,64 +102,88 @@ func (l *Ledger) run(ctx context.Context, opts *DistributeOpts, grants bool) (*D
 		res.Duration = time.Since(start)
 		return res
 	}
-	after := ""
 	var slowest time.Duration
-	chunks := 0
-	for {
-		if err := ctx.Err(); err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
+	claimed := 0
+	// Errors of this run by account, so that an account met twice (see
+	// the second pass) is counted and logged once.
+	failed := map[string]bool{}
+	// The first pass skips accounts that other transactions hold (another
+	// replica's chunk, or a consume in flight) so replicas share the work.
+	// The second waits for those locks, so that nothing due is left behind
+	// one; after a clean first pass it finds nothing and is one query.
+	for _, wait := range []bool{false, true} {
+		after := ""
+		for {
+			if err := ctx.Err(); err != nil {
+				if errors.Is(err, context.DeadlineExceeded) {
+					return finish(false), nil
+				}
+				return finish(false), err
+			}
+			// Until a chunk has claimed work, chunks start whatever the
+			// budget (a live context permitting), so that even a tiny budget
+			// makes progress.
+			if claimed > 0 && hasDeadline && time.Until(deadline) < slowest*3/2 {
 				return finish(false), nil
 			}
-			return finish(false), err
-		}
-		// The first chunk always starts (a live context permitting), so
-		// that even a tiny budget makes progress.
-		if chunks > 0 && hasDeadline && time.Until(deadline) < slowest*3/2 {
-			return finish(false), nil
-		}
-		t0 := time.Now()
-		cr, err := l.runChunk(ctx, now, after, o.ChunkSize, grants)
-		if err != nil {
-			if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return finish(false), nil
+			t0 := time.Now()
+			cr, err := l.runChunk(ctx, chunkQuery{now: now, after: after, size: o.ChunkSize, grants: grants, wait: wait}, failed)
+			if err != nil {
+				if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+					return finish(false), nil
+				}
+				return finish(false), fmt.Errorf("creditledger: distribution chunk after account %q: %w", after, err)
 			}
-			return finish(false), fmt.Errorf("creditledger: distribution chunk after account %q: %w", after, err)
+			slowest = max(slowest, time.Since(t0))
+			claimed += cr.claimed
+			res.Accounts += cr.accounts
+			res.Processed += cr.accounts - cr.errors
+			res.Errors += cr.errors
+			res.Granted += cr.granted
+			res.Expired += cr.expired
+			granted += cr.grantedMinor
+			expired += cr.expiredMinor
+			if cr.claimed < o.ChunkSize {
+				break
+			}
+			after = cr.last
 		}
-		slowest = max(slowest, time.Since(t0))
-		chunks++
-		res.Accounts += cr.accounts
-		res.Processed += cr.accounts - cr.errors
-		res.Errors += cr.errors
-		res.Granted += cr.granted
-		res.Expired += cr.expired
-		granted += cr.grantedMinor
-		expired += cr.expiredMinor
-		if cr.accounts < o.ChunkSize {
-			return finish(true), nil
-		}
-		after = cr.last
 	}
+	return finish(true), nil
+}
+
+type chunkQuery struct {
+	now    time.Time
+	after  string
+	size   int
+	grants bool
+	wait   bool
 }
 
 type chunkResult struct {
-	accounts, errors, granted, expired int
+	claimed                            int // accounts locked
+	accounts, errors, granted, expired int // of those, the ones not met before in this run
 	grantedMinor, expiredMinor         int64
 	last                               string
 }
 
-func (l *Ledger) runChunk(ctx context.Context, now time.Time, after string, size int, grants bool) (chunkResult, error) {
+// runChunk claims and serves one chunk of accounts in one transaction.
+// failed holds the accounts that failed earlier in the run: they are not
+// counted again.
+func (l *Ledger) runChunk(ctx context.Context, q chunkQuery, failed map[string]bool) (chunkResult, error) {
 	var cr chunkResult
-	var failed []*accountJob
+	var newFailures []*accountJob
+	now := q.now
 	err := l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
-		cr, failed = chunkResult{}, nil
-		accts, err := tx.ClaimAccounts(ctx, storage.ClaimQuery{Now: now, After: after, Limit: size, Grants: grants, Expiry: true})
+		cr, newFailures = chunkResult{}, nil
+		accts, err := tx.ClaimAccounts(ctx, storage.ClaimQuery{Now: now, After: q.after, Limit: q.size, Grants: q.grants, Expiry: true, Wait: q.wait})
 		if err != nil {
 			return err
 		}
 		if len(accts) == 0 {
 			return nil
 		}
-		c := &chunk{l: l, now: now, grants: grants}
+		c := &chunk{l: l, now: now, grants: q.grants}
 		jobs := make([]*accountJob, len(accts))
 		for i, a := range accts {
 			jobs[i] = c.prepare(a)
@@ -171,20 +195,23 @@ func (l *Ledger) runChunk(ctx context.Context, now time.Time, after string, size
 		for _, job := range jobs {
 			if err := c.stage(job); err != nil {
 				job.err = err
-				failed = append(failed, job)
-				continue
+			} else {
+				merge(b, job.batch)
+				cr.granted += job.granted
+				cr.expired += job.expired
+				cr.grantedMinor += job.grantedMinor
+				cr.expiredMinor += job.expiredMinor
 			}
+			if failed[job.acct.ID] {
+				continue // met and counted before in this run
+			}
+			cr.accounts++
 			if job.err != nil {
-				failed = append(failed, job)
+				cr.errors++
+				newFailures = append(newFailures, job)
 			}
-			merge(b, job.batch)
-			cr.granted += job.granted
-			cr.expired += job.expired
-			cr.grantedMinor += job.grantedMinor
-			cr.expiredMinor += job.expiredMinor
 		}
-		cr.accounts = len(accts)
-		cr.errors = len(failed)
+		cr.claimed = len(accts)
 		cr.last = accts[len(accts)-1].ID
 		if b.Empty() {
 			return nil
@@ -194,7 +221,8 @@ func (l *Ledger) runChunk(ctx context.Context, now time.Time, after string, size
 	if err != nil {
 		return chunkResult{}, err
 	}
-	for _, job := range failed {
+	for _, job := range newFailures {
+		failed[job.acct.ID] = true
 		l.logger.LogAttrs(ctx, slog.LevelWarn, "creditledger: distribution could not serve an account",
 			slog.String("account", job.acct.ID), slog.String("error", job.err.Error()))
 	}

@@ -63,8 +63,9 @@ type Tx interface {
 	// ClaimAccounts locks and returns up to q.Limit accounts with ID >
 	// q.After, in ID order, that need work at q.Now: NextGrantAt at or
 	// before Now (if q.Grants), or NextExpiryAt at or before Now (if
-	// q.Expiry). Accounts locked by another transaction are skipped
-	// rather than waited for, so concurrent runs share the work.
+	// q.Expiry). Unless q.Wait, accounts locked by another transaction
+	// are skipped rather than waited for, so concurrent runs share the
+	// work.
 	ClaimAccounts(ctx context.Context, q ClaimQuery) ([]Account, error)
 
 	// Load returns, for the locked accounts, their lots with remaining >
@@ -84,6 +85,11 @@ type ClaimQuery struct {
 	Limit  int
 	Grants bool // accounts whose NextGrantAt is due
 	Expiry bool // accounts whose NextExpiryAt is due
+	// Wait makes the claim wait for accounts locked by others instead of
+	// skipping them; an account that another transaction made not due
+	// while we waited is then not returned. The distribution's last pass
+	// uses it so that no due account is left behind a lock.
+	Wait bool
 }
 
 // LoadQuery says what Tx.Load reads.
