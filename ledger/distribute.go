@@ -143,7 +143,10 @@ func (l *Ledger) run(ctx context.Context, opts *DistributeOpts, grants bool) (*D
 			res.Expired += cr.expired
 			granted += cr.grantedMinor
 			expired += cr.expiredMinor
-			if cr.claimed < o.ChunkSize {
+			// A skipping claim fills its limit while due accounts remain; a
+			// waiting one may come back short when rows it waited for were
+			// served meanwhile, so only an empty claim ends its pass.
+			if cr.claimed == 0 || (!wait && cr.claimed < o.ChunkSize) {
 				break
 			}
 			after = cr.last

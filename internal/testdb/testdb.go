@@ -9,11 +9,30 @@
 package testdb
 
 import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of the admin connection
 
 	"github.com/creditledger/creditledger/storage"
+	"github.com/creditledger/creditledger/storage/bunstore"
 	"github.com/creditledger/creditledger/storage/memory"
 )
+
+// DefaultDatabaseURL is used when TEST_DATABASE_URL is unset.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// MaxConnsPerStore caps each test store's PostgreSQL pool: many tests run
+// in parallel against one server, whose max_connections is 100 here.
+const MaxConnsPerStore = 8
 
 // Kind is one kind of store.
 type Kind struct {
@@ -26,5 +45,102 @@ type Kind struct {
 func Kinds() []Kind {
 	return []Kind{
 		{Name: "memory", New: func(*testing.T) storage.Store { return memory.New() }},
+		{Name: "sqlite", New: func(t *testing.T) storage.Store { return Open(t, SQLitePath(t)) }},
+		{Name: "postgres", New: func(t *testing.T) storage.Store { return Open(t, PostgresDSN(t)) }},
 	}
+}
+
+// DatabaseURL is the PostgreSQL database tests make their schemas in.
+func DatabaseURL() string {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return DefaultDatabaseURL
+}
+
+// RequirePostgres reports whether CREDITLEDGER_REQUIRE_POSTGRES=1.
+func RequirePostgres() bool { return os.Getenv("CREDITLEDGER_REQUIRE_POSTGRES") == "1" }
+
+var (
+	reachOnce sync.Once
+	reachErr  error
+)
+
+// SkipWithoutPostgres skips t when PostgreSQL is unreachable, or fails it
+// when CREDITLEDGER_REQUIRE_POSTGRES=1.
+func SkipWithoutPostgres(t testing.TB) {
+	t.Helper()
+	reachOnce.Do(func() {
+		db, err := sql.Open("pgx", DatabaseURL())
+		if err != nil {
+			reachErr = err
+			return
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		reachErr = db.PingContext(ctx)
+	})
+	if reachErr == nil {
+		return
+	}
+	if RequirePostgres() {
+		t.Fatalf("PostgreSQL at TEST_DATABASE_URL is unreachable and CREDITLEDGER_REQUIRE_POSTGRES=1: %v", reachErr)
+	}
+	t.Skipf("PostgreSQL unreachable, skipping (set TEST_DATABASE_URL; default %s): %v", DefaultDatabaseURL, reachErr)
+}
+
+// PostgresDSN creates a schema of the test's own, dropped when it ends,
+// and returns a DSN whose search_path is that schema.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	SkipWithoutPostgres(t)
+	admin, err := sql.Open("pgx", DatabaseURL())
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "creditledger_test_" + hex.EncodeToString(b[:])
+	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("testdb: create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close()
+		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("testdb: drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(DatabaseURL())
+	if err != nil {
+		t.Fatalf("testdb: TEST_DATABASE_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// SQLitePath returns a database file path in a temporary folder.
+func SQLitePath(t testing.TB) string {
+	return filepath.Join(t.TempDir(), "creditledger.db")
+}
+
+// Open opens dsn with bunstore.Open, caps its pool, and closes it when
+// the test ends.
+func Open(t testing.TB, dsn string) *bunstore.Store {
+	t.Helper()
+	s, err := bunstore.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("testdb: open store: %v", err)
+	}
+	if s.DB().Dialect().Name().String() == "pg" {
+		s.DB().SetMaxOpenConns(MaxConnsPerStore)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("testdb: close store: %v", err)
+		}
+	})
+	return s
 }

@@ -1,0 +1,228 @@
+package bunstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/uptrace/bun"
+
+	"github.com/creditledger/creditledger/storage"
+)
+
+// Column lists, in the order the scan functions read them.
+const (
+	accountCols   = "id, plan, anchor, balance, seq, created_at, next_grant_at, next_expiry_at"
+	lotCols       = "id, account_id, operation_id, source, amount, remaining, priority, expires_at, created_at"
+	entryCols     = "id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at"
+	operationCols = "id, idempotency_key, kind, account_id, hash, available, created_at"
+)
+
+func scanAccount(rows *sql.Rows) (storage.Account, error) {
+	var a storage.Account
+	var anchor, created, nextGrant, nextExpiry timeCol
+	err := rows.Scan(&a.ID, &a.Plan, &anchor, &a.Balance, &a.Seq, &created, &nextGrant, &nextExpiry)
+	a.Anchor = anchor.t
+	a.CreatedAt = created.t
+	a.NextGrantAt = nextGrant.ptr()
+	a.NextExpiryAt = nextExpiry.ptr()
+	return a, err
+}
+
+func scanLot(rows *sql.Rows) (storage.Lot, error) {
+	var l storage.Lot
+	var priority int64
+	var expires, created timeCol
+	err := rows.Scan(&l.ID, &l.Account, &l.OperationID, &l.Source, &l.Amount, &l.Remaining, &priority, &expires, &created)
+	l.Priority = int(priority)
+	l.ExpiresAt = expires.ptr()
+	l.CreatedAt = created.t
+	return l, err
+}
+
+func scanEntry(rows *sql.Rows) (storage.Entry, error) {
+	var e storage.Entry
+	var lotID textCol
+	var kind string
+	var metadata metadataCol
+	var created timeCol
+	err := rows.Scan(&e.ID, &e.Account, &e.Seq, &e.OperationID, &lotID, &kind, &e.Amount, &e.BalanceAfter,
+		&e.Source, &e.Description, &metadata, &created)
+	e.LotID = string(lotID)
+	e.Kind = storage.EntryKind(kind)
+	e.Metadata = metadata
+	e.CreatedAt = created.t
+	return e, err
+}
+
+func scanOperation(rows *sql.Rows) (storage.Operation, error) {
+	var o storage.Operation
+	var key textCol
+	var kind string
+	var created timeCol
+	err := rows.Scan(&o.ID, &key, &kind, &o.Account, &o.Hash, &o.Available, &created)
+	o.Key = string(key)
+	o.Kind = storage.EntryKind(kind)
+	o.CreatedAt = created.t
+	return o, err
+}
+
+// queryAll runs a query and scans every row with scan.
+func queryAll[T any](ctx context.Context, idb bun.IConn, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := idb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// Account returns the account id, or an error wrapping storage.ErrNotFound.
+func (s *Store) Account(ctx context.Context, id string) (*storage.Account, error) {
+	accounts, err := queryAll(ctx, s.idb, scanAccount,
+		"SELECT "+accountCols+" FROM creditledger_accounts WHERE id = ?", id)
+	if err != nil {
+		return nil, fmt.Errorf("bunstore: account %q: %w", id, err)
+	}
+	if len(accounts) == 0 {
+		return nil, fmt.Errorf("bunstore: account %q: %w", id, storage.ErrNotFound)
+	}
+	return &accounts[0], nil
+}
+
+// Lots returns lots of q.Account by ID: all of them, or with q.OnlyOpen
+// those with remaining > 0 that are not expired at q.Now (q.Now zero:
+// expired ones too). An unknown account has no lots.
+func (s *Store) Lots(ctx context.Context, q storage.LotQuery) ([]storage.Lot, error) {
+	where := "account_id = ?"
+	args := []any{q.Account}
+	if q.OnlyOpen {
+		where += " AND remaining > 0"
+		if !q.Now.IsZero() {
+			where += " AND (expires_at IS NULL OR expires_at > ?)"
+			args = append(args, s.timeArg(q.Now))
+		}
+	}
+	lots, err := queryAll(ctx, s.idb, scanLot,
+		"SELECT "+lotCols+" FROM creditledger_lots WHERE "+where+" ORDER BY id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("bunstore: lots of %q: %w", q.Account, err)
+	}
+	return lots, nil
+}
+
+// Entries returns entries of q.Account by descending Seq, those with Seq <
+// q.BeforeSeq when it is > 0, at most q.Limit (none when q.Limit <= 0).
+func (s *Store) Entries(ctx context.Context, q storage.EntryQuery) ([]storage.Entry, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	query := "SELECT " + entryCols + " FROM creditledger_entries WHERE account_id = ?"
+	args := []any{q.Account}
+	if q.BeforeSeq > 0 {
+		query += " AND seq < ?"
+		args = append(args, q.BeforeSeq)
+	}
+	query += " ORDER BY seq DESC LIMIT ?"
+	args = append(args, q.Limit)
+	entries, err := queryAll(ctx, s.idb, scanEntry, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("bunstore: entries of %q: %w", q.Account, err)
+	}
+	return entries, nil
+}
+
+// OperationEntries returns the entries operationID wrote to account, by
+// ascending Seq; none if there are none.
+func (s *Store) OperationEntries(ctx context.Context, account, operationID string) ([]storage.Entry, error) {
+	entries, err := queryAll(ctx, s.idb, scanEntry,
+		"SELECT "+entryCols+" FROM creditledger_entries WHERE operation_id = ? AND account_id = ? ORDER BY seq",
+		operationID, account)
+	if err != nil {
+		return nil, fmt.Errorf("bunstore: entries of operation %q: %w", operationID, err)
+	}
+	return entries, nil
+}
+
+// Scan returns at most limit accounts (none when limit <= 0) with ID >
+// after, in ID order, each with all its lots (by ID) and entries (by
+// ascending Seq). It reads in three queries from one snapshot (a
+// read-only REPEATABLE READ transaction on PostgreSQL), so a concurrent
+// write never shows half done.
+func (s *Store) Scan(ctx context.Context, after string, limit int) ([]storage.AccountDump, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var dumps []storage.AccountDump
+	read := func(ctx context.Context, idb bun.IDB) error {
+		dumps = nil
+		accounts, err := queryAll(ctx, idb, scanAccount,
+			"SELECT "+accountCols+" FROM creditledger_accounts WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+		if err != nil || len(accounts) == 0 {
+			return err
+		}
+		ids := make([]string, len(accounts))
+		index := make(map[string]int, len(accounts))
+		dumps = make([]storage.AccountDump, len(accounts))
+		for i, a := range accounts {
+			ids[i] = a.ID
+			index[a.ID] = i
+			dumps[i].Account = a
+		}
+		in, arg := s.inList("account_id", ids)
+		lots, err := queryAll(ctx, idb, scanLot,
+			"SELECT "+lotCols+" FROM creditledger_lots WHERE "+in+" ORDER BY account_id, id", arg)
+		if err != nil {
+			return err
+		}
+		for _, l := range lots {
+			d := &dumps[index[l.Account]]
+			d.Lots = append(d.Lots, l)
+		}
+		entries, err := queryAll(ctx, idb, scanEntry,
+			"SELECT "+entryCols+" FROM creditledger_entries WHERE "+in+" ORDER BY account_id, seq", arg)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			d := &dumps[index[e.Account]]
+			d.Entries = append(d.Entries, e)
+		}
+		return nil
+	}
+	if err := s.readTx(ctx, read); err != nil {
+		return nil, fmt.Errorf("bunstore: scan after %q: %w", after, err)
+	}
+	return dumps, nil
+}
+
+// readTx runs read in a read-only transaction, or in the host's transaction
+// for a bound store. It retries like Tx.
+func (s *Store) readTx(ctx context.Context, read func(ctx context.Context, idb bun.IDB) error) error {
+	if s.bound {
+		return read(ctx, s.idb)
+	}
+	var opts *sql.TxOptions
+	if s.kind == postgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	return s.retry(ctx, func() error {
+		btx, err := s.db.BeginTx(ctx, opts)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = btx.Rollback() }()
+		if err := read(ctx, btx); err != nil {
+			return err
+		}
+		return btx.Commit()
+	})
+}

@@ -1,0 +1,244 @@
+// Package bunstore is a creditledger store on PostgreSQL or SQLite, through
+// bun (github.com/uptrace/bun).
+//
+// Open a database by URL and let the ledger prepare it:
+//
+//	store, err := bunstore.Open(ctx, "postgres://app@localhost:5432/app?sslmode=disable")
+//	// or bunstore.Open(ctx, "/var/lib/app/credits.db") for SQLite
+//	...
+//	defer store.Close()
+//	l, err := ledger.New(store, nil) // runs the migrations through Store.Init
+//
+// A host that already has a *bun.DB passes it to [New] instead; its dialect
+// (pgdialect or sqlitedialect) selects the SQL.
+//
+// # Schema
+//
+// Every table, index, function and trigger is named creditledger_..., so the
+// store can live in a host's own database next to its tables. The schema is
+// created by embedded migrations run with bun's migrator, recorded in
+// creditledger_migrations; see [Store.Migrate]. Amounts are 64-bit integer
+// minor units (bigint on PostgreSQL, INTEGER in STRICT SQLite tables). Times
+// are timestamptz on PostgreSQL and INTEGER microseconds since the Unix epoch
+// on SQLite; both are read back in UTC. On PostgreSQL a trigger refuses any
+// UPDATE, DELETE or TRUNCATE of creditledger_entries; on SQLite triggers
+// refuse UPDATE and DELETE.
+//
+// # Transactions
+//
+// [Store.Tx] runs the ledger's work in one database transaction and runs it
+// again when PostgreSQL reports a serialization failure or a deadlock, or
+// SQLite reports that the database is busy. [Store.WithTx] binds a store to a
+// host's transaction, so that a host can record a payment and grant credits
+// atomically.
+//
+// # PostgreSQL notes
+//
+// bun formats arguments into the SQL text. With pgx, use the simple protocol
+// (pgx.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol, as
+// [Open] does); otherwise pgx prepares every distinct statement text, which
+// costs a round trip per statement. Migrate takes a session-level advisory
+// lock on one connection while bun's migrator uses others, so the pool must
+// allow at least two connections.
+//
+// # SQLite notes
+//
+// [Open] uses one connection (SQLite allows one writer at a time), WAL
+// journal, busy_timeout 5000 ms, foreign keys on, synchronous NORMAL and
+// BEGIN IMMEDIATE transactions. Inside the function passed to Store.Tx only
+// use the Tx it is given: with one connection, a call to the Store itself
+// would wait for the connection the transaction holds.
+package bunstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sync"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/migrate"
+
+	"github.com/creditledger/creditledger/storage"
+)
+
+// Options configure a Store. The zero value and nil select the defaults.
+type Options struct {
+	// Logger receives retries of failed transactions (at debug level) and
+	// applied migrations (at info level). It never receives a DSN.
+	// Default: slog.Default().
+	Logger *slog.Logger
+
+	// MaxRetries is how many times Store.Tx runs its function again after
+	// a serialization failure or deadlock (PostgreSQL SQLSTATE 40001 and
+	// 40P01) or a busy or locked database (SQLite). Default 10; a negative
+	// value disables retries.
+	MaxRetries int
+}
+
+const defaultMaxRetries = 10
+
+func (o *Options) withDefaults() *Options {
+	out := Options{}
+	if o != nil {
+		out = *o
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	switch {
+	case out.MaxRetries == 0:
+		out.MaxRetries = defaultMaxRetries
+	case out.MaxRetries < 0:
+		out.MaxRetries = 0
+	}
+	return &out
+}
+
+// kind is the SQL dialect a Store speaks.
+type kind int
+
+const (
+	postgres kind = iota + 1
+	sqlite
+)
+
+func (k kind) String() string {
+	if k == postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// Store is a storage.Store on a bun database. It is safe for concurrent
+// use. Create one with [New] or [Open].
+type Store struct {
+	db      *bun.DB // the database; also the one of a bound store
+	idb     bun.IDB // db, or the host's transaction a bound store uses
+	bound   bool    // made by WithTx
+	kind    kind
+	ownsDB  bool // Close closes db: Open made it
+	logger  *slog.Logger
+	retries int
+
+	migrations *migrate.Migrations
+	migrateMu  *sync.Mutex // serializes Migrate calls of this process
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// New returns a Store on db, whose dialect (pgdialect or sqlitedialect)
+// selects the SQL. opts may be nil. New does no I/O: call [Store.Migrate]
+// (or let the ledger call [Store.Init], which migrates) before use. The
+// host keeps ownership of db: [Store.Close] does not close it.
+//
+// New returns an error if db is nil or its dialect is neither PostgreSQL nor
+// SQLite.
+func New(db *bun.DB, opts *Options) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("bunstore: New: db is nil")
+	}
+	var k kind
+	var sub string
+	switch name := db.Dialect().Name(); name {
+	case dialect.PG:
+		k, sub = postgres, "migrations/postgres"
+	case dialect.SQLite:
+		k, sub = sqlite, "migrations/sqlite"
+	default:
+		return nil, fmt.Errorf("bunstore: New: unsupported dialect %s (want pg or sqlite)", name)
+	}
+	migrations, err := loadMigrations(sub)
+	if err != nil {
+		return nil, err
+	}
+	o := opts.withDefaults()
+	return &Store{
+		db:         db,
+		idb:        db,
+		kind:       k,
+		logger:     o.Logger,
+		retries:    o.MaxRetries,
+		migrations: migrations,
+		migrateMu:  &sync.Mutex{},
+	}, nil
+}
+
+func loadMigrations(sub string) (*migrate.Migrations, error) {
+	fsys, err := fs.Sub(migrationFS, sub)
+	if err != nil {
+		return nil, fmt.Errorf("bunstore: migrations: %w", err)
+	}
+	m := migrate.NewMigrations()
+	if err := m.Discover(fsys); err != nil {
+		return nil, fmt.Errorf("bunstore: migrations: %w", err)
+	}
+	return m, nil
+}
+
+// DB returns the database the store uses (for a bound store, the database
+// of its parent, not the host's transaction).
+func (s *Store) DB() *bun.DB { return s.db }
+
+// Close closes the database if [Open] opened it. It does nothing for a
+// store made by [New] (the host owns its *bun.DB) or by [Store.WithTx].
+func (s *Store) Close() error {
+	if !s.ownsDB || s.bound {
+		return nil
+	}
+	return s.db.Close()
+}
+
+// WithTx returns a store bound to a host's transaction, usually a bun.Tx
+// begun on [Store.DB]. Its Tx runs the function inside that transaction
+// under a savepoint: if the function fails, the savepoint is rolled back, so
+// only the ledger's writes are undone and the host's transaction stays
+// usable. It does not retry (the host owns the transaction and decides).
+// Its reads see the transaction's uncommitted writes. Committing or rolling
+// back is the host's job; the bound store must not be used afterwards.
+//
+// Migrate on a bound store migrates [Store.DB] outside the transaction; call
+// it before binding. Init on a bound store only checks and records the
+// scale, in the transaction.
+//
+// Passing a *bun.DB or bun.Conn instead of a bun.Tx makes Tx begin a real
+// transaction on it, still without retries.
+func (s *Store) WithTx(tx bun.IDB) *Store {
+	bound := *s
+	bound.idb = tx
+	bound.bound = true
+	return &bound
+}
+
+// Init runs [Store.Migrate] (not on a bound store), then records scale as
+// the scale of the store's amounts if none is recorded. If another scale is
+// recorded it returns an error wrapping storage.ErrScaleMismatch that names
+// both.
+func (s *Store) Init(ctx context.Context, scale int32) error {
+	if !s.bound {
+		if err := s.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+	var stored string
+	err := s.Tx(ctx, func(ctx context.Context, stx storage.Tx) error {
+		idb := stx.(*tx).idb
+		if _, err := idb.ExecContext(ctx,
+			"INSERT INTO creditledger_meta (key, value) VALUES ('scale', ?) ON CONFLICT (key) DO NOTHING",
+			fmt.Sprint(scale)); err != nil {
+			return err
+		}
+		return idb.QueryRowContext(ctx, "SELECT value FROM creditledger_meta WHERE key = 'scale'").Scan(&stored)
+	})
+	if err != nil {
+		return fmt.Errorf("bunstore: init: recording the scale (did the migrations run? see Store.Migrate): %w", err)
+	}
+	if stored != fmt.Sprint(scale) {
+		return fmt.Errorf("%w: the database holds amounts of scale %s, the ledger was opened with scale %d",
+			storage.ErrScaleMismatch, stored, scale)
+	}
+	return nil
+}
