@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/creditledger/creditledger/ledger"
+)
+
+// maxBodyBytes bounds every request body: larger ones get 413.
+const maxBodyBytes = 64 << 10
+
+// amount is a decimal amount in a request: a JSON string ("10.5") or,
+// leniently, a JSON number (10.5). Either way the text is parsed as a
+// decimal, never through float64, so it is exact.
+type amount struct{ decimal.Decimal }
+
+// errBadAmount is wrapped by amount's decoding errors.
+var errBadAmount = errors.New(`amount must be a decimal string such as "10"`)
+
+func (a *amount) UnmarshalJSON(b []byte) error {
+	text := b
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return errBadAmount
+		}
+		text = []byte(s)
+	} else if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
+		return errBadAmount // null, true, {}, []
+	}
+	d, err := decimal.NewFromString(string(text))
+	if err != nil {
+		return fmt.Errorf("%w (got %.40q)", errBadAmount, text)
+	}
+	a.Decimal = d
+	return nil
+}
+
+var errTrailingData = errors.New("unexpected data after the JSON object")
+
+// decodeBody reads r's JSON body into dst, strictly: one object, no
+// unknown fields, at most maxBodyBytes. On failure it has answered with a
+// 4xx JSON error and returns false.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil {
+		// Only white space may follow the object.
+		var rest []byte
+		rest, err = io.ReadAll(io.MultiReader(dec.Buffered(), r.Body))
+		if err == nil && len(bytes.TrimSpace(rest)) > 0 {
+			err = errTrailingData
+		}
+	}
+	if err == nil {
+		return true
+	}
+	var (
+		tooBig  *http.MaxBytesError
+		syntax  *json.SyntaxError
+		typeErr *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", maxBodyBytes))
+	case errors.Is(err, io.EOF):
+		writeError(w, http.StatusBadRequest, "request body is empty; send a JSON object")
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		writeError(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
+	case errors.As(err, &typeErr):
+		msg := "wrong JSON type"
+		if typeErr.Field != "" {
+			msg += " for field " + typeErr.Field
+		}
+		writeError(w, http.StatusBadRequest, msg+": expected "+typeErr.Type.String()+", got "+typeErr.Value)
+	case errors.Is(err, errBadAmount), errors.Is(err, errTrailingData):
+		writeError(w, http.StatusBadRequest, err.Error())
+	default:
+		// Unknown fields ("json: unknown field \"x\""), a time that is
+		// not RFC 3339, and the like.
+		writeError(w, http.StatusBadRequest, "invalid request body: "+err.Error())
+	}
+	return false
+}
+
+type errorJSON struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorJSON{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil { // not reached with the types used here
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":"internal error"}` + "\n")
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// The JSON shapes of the answers. Amounts are decimal strings.
+
+type lotJSON struct {
+	ID        string     `json:"id"`
+	Source    string     `json:"source"`
+	Amount    string     `json:"amount"`
+	Remaining string     `json:"remaining"`
+	ExpiresAt *time.Time `json:"expiresAt"` // null: never
+	CreatedAt time.Time  `json:"createdAt"`
+	Priority  int        `json:"priority"`
+}
+
+type balanceJSON struct {
+	Account   string    `json:"account"`
+	Plan      string    `json:"plan"` // "" when none was set (the catalog's default plan applies)
+	Available string    `json:"available"`
+	At        time.Time `json:"at"`
+	Lots      []lotJSON `json:"lots"` // open lots, in burn order
+}
+
+func balanceOut(b *ledger.Balance) balanceJSON {
+	out := balanceJSON{
+		Account:   b.Account,
+		Plan:      b.Plan,
+		Available: b.Available.String(),
+		At:        b.At,
+		Lots:      make([]lotJSON, len(b.Lots)),
+	}
+	for i, l := range b.Lots {
+		out.Lots[i] = lotJSON{
+			ID:        l.ID,
+			Source:    l.Source,
+			Amount:    l.Amount.String(),
+			Remaining: l.Remaining.String(),
+			ExpiresAt: l.ExpiresAt,
+			CreatedAt: l.CreatedAt,
+			Priority:  l.Priority,
+		}
+	}
+	return out
+}
+
+type entryJSON struct {
+	ID           string            `json:"id"`
+	Kind         string            `json:"kind"`
+	OperationID  string            `json:"operationId"`
+	LotID        string            `json:"lotId"`
+	Amount       string            `json:"amount"` // signed
+	BalanceAfter string            `json:"balanceAfter"`
+	Source       string            `json:"source"`
+	Description  string            `json:"description,omitempty"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+	CreatedAt    time.Time         `json:"createdAt"`
+}
+
+func entriesOut(es []ledger.Entry) []entryJSON {
+	out := make([]entryJSON, len(es))
+	for i, e := range es {
+		out[i] = entryJSON{
+			ID:           e.ID,
+			Kind:         string(e.Kind),
+			OperationID:  e.OperationID,
+			LotID:        e.LotID,
+			Amount:       e.Amount.String(),
+			BalanceAfter: e.BalanceAfter.String(),
+			Source:       e.Source,
+			Description:  e.Description,
+			Metadata:     e.Metadata,
+			CreatedAt:    e.CreatedAt,
+		}
+	}
+	return out
+}
+
+type entryPageJSON struct {
+	Account    string      `json:"account"`
+	Entries    []entryJSON `json:"entries"` // newest first
+	NextCursor string      `json:"nextCursor,omitempty"`
+}
+
+type receiptJSON struct {
+	Account     string      `json:"account"`
+	OperationID string      `json:"operationId"`
+	Replayed    bool        `json:"replayed"`
+	Balance     string      `json:"balance"` // available after the operation
+	Entries     []entryJSON `json:"entries"`
+}
+
+func receiptOut(account string, r *ledger.Receipt) receiptJSON {
+	return receiptJSON{
+		Account:     account,
+		OperationID: r.OperationID,
+		Replayed:    r.Replayed,
+		Balance:     r.Balance.String(),
+		Entries:     entriesOut(r.Entries),
+	}
+}

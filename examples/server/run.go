@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/creditledger/creditledger/httpcron"
+	"github.com/creditledger/creditledger/ledger"
+	"github.com/creditledger/creditledger/policy"
+	"github.com/creditledger/creditledger/storage/bunstore"
+)
+
+// defaultDB is the SQLite file used when neither -db nor DATABASE_URL is
+// given (the repository's .gitignore lists it).
+const defaultDB = "creditledger-example.db"
+
+// shutdownTimeout is how long in-flight requests (a cron run among them)
+// get to finish after SIGINT or SIGTERM.
+const shutdownTimeout = 30 * time.Second
+
+// config is what the flags and the environment say.
+type config struct {
+	addr   string
+	dsn    string
+	seed   int
+	verify bool
+}
+
+// usageError is a flag error; the flag package has already printed why.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// errViolations is returned by -verify when an invariant is broken.
+var errViolations = errors.New("the ledger violates its invariants")
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	// No default shown: $DATABASE_URL may hold a password.
+	fs.StringVar(&cfg.dsn, "db", "", "SQLite file or file: URL, or postgres://... (default $DATABASE_URL, else "+defaultDB+")")
+	fs.IntVar(&cfg.seed, "seed", 3, "demo accounts per plan created at first start (0: none)")
+	fs.BoolVar(&cfg.verify, "verify", false, "check the ledger's invariants and exit (1 on any violation) without serving")
+	if err := fs.Parse(args); err != nil {
+		return nil, &usageError{err}
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %q\n", fs.Args())
+		fs.Usage()
+		return nil, &usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	if cfg.seed < 0 || cfg.seed > 1000 {
+		fmt.Fprintln(stderr, "-seed must be between 0 and 1000")
+		return nil, &usageError{errors.New("-seed out of range")}
+	}
+	if cfg.dsn == "" {
+		cfg.dsn = os.Getenv("DATABASE_URL")
+	}
+	if cfg.dsn == "" {
+		cfg.dsn = defaultDB
+	}
+	return cfg, nil
+}
+
+// run is the whole program: main only adds the signal context and the exit
+// code. It serves until ctx ends, then shuts down gracefully. Its first
+// line on stdout once it listens is "listening on http://HOST:PORT".
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	store, err := bunstore.Open(ctx, cfg.dsn)
+	if err != nil {
+		return err // bunstore never puts the password in its errors
+	}
+	defer store.Close()
+	// ledger.New runs the store's migrations.
+	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: policy.ReferenceCatalog(), Logger: logger})
+	if err != nil {
+		return err
+	}
+	logger.Info("database open", "db", describeDSN(cfg.dsn))
+
+	if cfg.verify {
+		return verify(ctx, l, stdout)
+	}
+	if err := seed(ctx, l, cfg.seed, logger); err != nil {
+		return fmt.Errorf("seeding demo accounts: %w", err)
+	}
+
+	creds := httpcron.OptionsFromEnv()
+	demoCreds := creds.Username == "" && creds.Password == "" && creds.BearerToken == ""
+	if demoCreds {
+		creds.Username, creds.Password = "demo-"+randomString(6), randomString(18)
+	}
+	h, err := newServer(l, creds, logger)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	if demoCreds {
+		// The only place a credential is ever printed.
+		fmt.Fprintf(stderr, "\nDEMO credentials for %s/api/distribute-credits\n"+
+			"(CRON_JOBS_USERNAME and CRON_JOBS_PASSWORD are unset; they change at every start):\n"+
+			"  username: %s\n  password: %s\n  curl -u '%s:%s' %s/api/distribute-credits\n\n",
+			base, creds.Username, creds.Password, creds.Username, creds.Password, base)
+	}
+	// After the DEMO block, so that whoever waits for this line has both.
+	fmt.Fprintf(stdout, "listening on %s\n", base)
+	logger.Info("serving", "url", base)
+
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// The cron run has a 25 s budget; leave room to write its answer.
+		WriteTimeout: 60 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return err // Serve failed before any shutdown
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// verify prints every violation of the ledger's invariants and returns
+// errViolations when there is any.
+func verify(ctx context.Context, l *ledger.Ledger, stdout io.Writer) error {
+	rep, err := l.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	for _, v := range rep.Violations {
+		fmt.Fprintln(stdout, v.String())
+	}
+	fmt.Fprintf(stdout, "verified %d accounts, %d lots, %d entries: %d violations\n",
+		rep.Accounts, rep.Lots, rep.Entries, len(rep.Violations))
+	if !rep.OK() {
+		return errViolations
+	}
+	return nil
+}
+
+// describeDSN says which database is used without its password.
+func describeDSN(dsn string) string {
+	lower := strings.ToLower(dsn)
+	if strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://") {
+		if u, err := url.Parse(dsn); err == nil {
+			u.RawQuery = "" // parameters may carry a password too
+			return u.Redacted()
+		}
+		return "postgres (unparsable URL)"
+	}
+	return "sqlite " + dsn
+}
+
+// randomString returns n random bytes, URL-safe base64 encoded.
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
