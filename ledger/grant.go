@@ -30,6 +30,11 @@ type GrantParams struct {
 	// ExpiresAt is when the credits expire, exact to the instant; nil:
 	// never. It must be after now.
 	ExpiresAt *time.Time
+	// ExpiresIn, instead of ExpiresAt, makes the credits expire this long
+	// after the grant is written. It is part of the idempotency hash as a
+	// duration, so a webhook retried later replays instead of conflicting
+	// over an expiry computed from a later now. Zero: use ExpiresAt.
+	ExpiresIn time.Duration
 	// Priority: lots of lower priority burn first (default 0).
 	Priority int
 	Metadata map[string]string
@@ -50,6 +55,9 @@ func (l *Ledger) checkGrant(p *GrantParams, now time.Time) (int64, error) {
 	}
 	if err := checkMetadata(p.Metadata); err != nil {
 		return 0, err
+	}
+	if p.ExpiresIn < 0 || (p.ExpiresIn > 0 && p.ExpiresAt != nil) {
+		return 0, fmt.Errorf("%w: ExpiresIn %s must be positive and not combined with ExpiresAt", ErrInvalidArgument, p.ExpiresIn)
 	}
 	if p.ExpiresAt != nil && !p.ExpiresAt.After(now) {
 		return 0, fmt.Errorf("%w: expiry %s is not after now (%s)", ErrInvalidArgument,
@@ -80,14 +88,14 @@ func (l *Ledger) grant(ctx context.Context, p GrantParams, hash *paramHash) (*Re
 	if p.Source == "" {
 		p.Source = "grant"
 	}
-	var expires *time.Time
-	if p.ExpiresAt != nil {
-		t := normTime(*p.ExpiresAt)
-		expires = &t
-	}
+	expires := normPtr(p.ExpiresAt)
 	if hash == nil {
-		hash = new(paramHash).str(p.Account).int(amount).str(p.Source).time(expires).
+		hash = new(paramHash).str(p.Account).int(amount).str(p.Source).time(expires).int(int64(p.ExpiresIn)).
 			int(int64(p.Priority)).str(p.Description).meta(p.Metadata)
+	}
+	if p.ExpiresIn > 0 {
+		t := normTime(now.Add(p.ExpiresIn))
+		expires = &t
 	}
 	return l.write(ctx, writeSpec{
 		account: p.Account,

@@ -431,3 +431,29 @@ func TestExpireDue(t *testing.T) {
 		requireVerified(t, b)
 	})
 }
+
+func TestGrantExpiresInReplaysLater(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, nil)
+		ctx := t.Context()
+		p := ledger.GrantParams{Account: "u", IdempotencyKey: "inv-1", Amount: d("100"), ExpiresIn: 30 * 24 * time.Hour}
+		first, err := b.l.Grant(ctx, p)
+		require.NoError(t, err)
+		bal, err := b.l.Balance(ctx, "u")
+		require.NoError(t, err)
+		require.True(t, t0.Add(30*24*time.Hour).Equal(*bal.Lots[0].ExpiresAt))
+
+		// The webhook is redelivered an hour later: a replay, not a
+		// conflict, and the expiry stays that of the first delivery.
+		b.clock.Add(time.Hour)
+		again, err := b.l.Grant(ctx, p)
+		require.NoError(t, err)
+		require.True(t, again.Replayed)
+		require.Equal(t, first.OperationID, again.OperationID)
+
+		p.ExpiresAt = tp(t0.Add(48 * time.Hour))
+		_, err = b.l.Grant(ctx, p)
+		require.ErrorIs(t, err, ledger.ErrInvalidArgument, "ExpiresIn and ExpiresAt together")
+	})
+}

@@ -134,7 +134,7 @@ type grantRequest struct {
 	IdempotencyKey string            `json:"idempotencyKey"`
 	Source         string            `json:"source"`
 	Description    string            `json:"description"`
-	ExpiresInDays  *int              `json:"expiresInDays"` // see expiryInDays; absent: never expires
+	ExpiresInDays  *int              `json:"expiresInDays"` // n*24h after the grant; absent: never expires
 	ExpiresAt      *time.Time        `json:"expiresAt"`     // RFC 3339; instead of expiresInDays
 	Priority       int               `json:"priority"`
 	Metadata       map[string]string `json:"metadata"`
@@ -143,17 +143,6 @@ type grantRequest struct {
 // maxExpiryDays bounds expiresInDays (100 years) so that the expiry is a
 // sane time.
 const maxExpiryDays = 36500
-
-// expiryInDays is the expiry of a grant made at now that lasts days: the
-// midnight UTC ending the day that is days days after today. Whole days,
-// not now+days*24h, so that a retry of the request on the same day
-// computes the same expiry and replays the first grant: the ledger's
-// idempotency hashes the absolute expiry, and a retry a second later with
-// another one would be an idempotency conflict.
-func expiryInDays(now time.Time, days int) time.Time {
-	y, m, d := now.UTC().Date()
-	return time.Date(y, m, d+days+1, 0, 0, 0, 0, time.UTC)
-}
 
 func (s *server) postGrant(w http.ResponseWriter, r *http.Request) {
 	var req grantRequest
@@ -198,8 +187,9 @@ func (s *server) postGrant(w http.ResponseWriter, r *http.Request) {
 					" (leave it out for credits that never expire)")
 				return
 			}
-			t := expiryInDays(time.Now(), *d)
-			p.ExpiresAt = &t
+			// A duration, not an instant: a retried request replays the
+			// first grant instead of conflicting over a later expiry.
+			p.ExpiresIn = time.Duration(*d) * 24 * time.Hour
 		case req.ExpiresAt != nil:
 			p.ExpiresAt = req.ExpiresAt
 		}
