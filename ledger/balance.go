@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/creditledger/creditledger/storage"
 )
@@ -18,13 +19,9 @@ func (l *Ledger) Balance(ctx context.Context, account string) (*Balance, error) 
 		return nil, err
 	}
 	now := l.clock()
-	acct, err := l.store.Account(ctx, account)
+	acct, lots, err := l.readBalance(ctx, account, now)
 	if err != nil {
 		return nil, err
-	}
-	lots, err := l.store.Lots(ctx, storage.LotQuery{Account: account, OnlyOpen: true, Now: now})
-	if err != nil {
-		return nil, fmt.Errorf("creditledger: read lots of account %q: %w", account, err)
 	}
 	ptrs := make([]*storage.Lot, 0, len(lots))
 	for i := range lots {
@@ -43,4 +40,21 @@ func (l *Ledger) Balance(ctx context.Context, account string) (*Balance, error) 
 	}
 	b.Available = toDecimal(sum, l.scale)
 	return b, nil
+}
+
+// readBalance reads an account and its open lots at now: in one query
+// when the store implements storage.BalanceReader, else in two.
+func (l *Ledger) readBalance(ctx context.Context, account string, now time.Time) (*storage.Account, []storage.Lot, error) {
+	if br, ok := l.store.(storage.BalanceReader); ok {
+		return br.AccountWithOpenLots(ctx, account, now)
+	}
+	acct, err := l.store.Account(ctx, account)
+	if err != nil {
+		return nil, nil, err
+	}
+	lots, err := l.store.Lots(ctx, storage.LotQuery{Account: account, OnlyOpen: true, Now: now})
+	if err != nil {
+		return nil, nil, fmt.Errorf("creditledger: read lots of account %q: %w", account, err)
+	}
+	return acct, lots, nil
 }

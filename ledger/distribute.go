@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"log/slog"
@@ -93,66 +94,183 @@ func (l *Ledger) run(ctx context.Context, opts *DistributeOpts, grants bool) (*D
 	if o.Budget > 0 && (!hasDeadline || start.Add(o.Budget).Before(deadline)) {
 		deadline, hasDeadline = start.Add(o.Budget), true
 	}
-	var granted, expired int64
-	res := &DistributeResult{}
+	r := &runState{
+		l: l, now: now, size: o.ChunkSize, grants: grants,
+		deadline: deadline, hasDeadline: hasDeadline,
+		res: &DistributeResult{}, failed: map[string]bool{},
+	}
 	finish := func(complete bool) *DistributeResult {
+		res := r.res
 		res.Complete = complete
-		res.GrantedCredits = toDecimal(granted, l.scale)
-		res.ExpiredCredits = toDecimal(expired, l.scale)
+		res.GrantedCredits = toDecimal(r.granted, l.scale)
+		res.ExpiredCredits = toDecimal(r.expired, l.scale)
 		res.Duration = time.Since(start)
 		return res
 	}
-	var slowest time.Duration
-	claimed := 0
-	// Errors of this run by account, so that an account met twice (see
-	// the second pass) is counted and logged once.
-	failed := map[string]bool{}
+	workers := 1
+	if p, ok := l.store.(storage.Parallel); ok {
+		workers = max(1, p.MaxParallelTx())
+	}
 	// The first pass skips accounts that other transactions hold (another
-	// replica's chunk, or a consume in flight) so replicas share the work.
-	// The second waits for those locks, so that nothing due is left behind
-	// one; after a clean first pass it finds nothing and is one query.
-	for _, wait := range []bool{false, true} {
-		after := ""
-		for {
-			if err := ctx.Err(); err != nil {
-				if errors.Is(err, context.DeadlineExceeded) {
-					return finish(false), nil
-				}
-				return finish(false), err
-			}
-			// Until a chunk has claimed work, chunks start whatever the
-			// budget (a live context permitting), so that even a tiny budget
-			// makes progress.
-			if claimed > 0 && hasDeadline && time.Until(deadline) < slowest*3/2 {
-				return finish(false), nil
-			}
-			t0 := time.Now()
-			cr, err := l.runChunk(ctx, chunkQuery{now: now, after: after, size: o.ChunkSize, grants: grants, wait: wait}, failed)
-			if err != nil {
-				if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-					return finish(false), nil
-				}
-				return finish(false), fmt.Errorf("creditledger: distribution chunk after account %q: %w", after, err)
-			}
-			slowest = max(slowest, time.Since(t0))
-			claimed += cr.claimed
-			res.Accounts += cr.accounts
-			res.Processed += cr.accounts - cr.errors
-			res.Errors += cr.errors
-			res.Granted += cr.granted
-			res.Expired += cr.expired
-			granted += cr.grantedMinor
-			expired += cr.expiredMinor
-			// A skipping claim fills its limit while due accounts remain; a
-			// waiting one may come back short when rows it waited for were
-			// served meanwhile, so only an empty claim ends its pass.
-			if cr.claimed == 0 || (!wait && cr.claimed < o.ChunkSize) {
-				break
-			}
-			after = cr.last
+	// replica's chunk, another worker's, or a consume in flight) so that
+	// workers and replicas share the work. The second waits for those
+	// locks, so that nothing due is left behind one; after a clean first
+	// pass it finds nothing and is one query, so one worker runs it.
+	for _, pass := range []struct {
+		wait    bool
+		workers int
+	}{{false, workers}, {true, 1}} {
+		stop, err := r.pass(ctx, pass.wait, pass.workers)
+		if err != nil {
+			return finish(false), err
+		}
+		if stop {
+			return finish(false), nil
 		}
 	}
 	return finish(true), nil
+}
+
+// runState is one Distribute or ExpireDue call, shared by its workers.
+type runState struct {
+	l           *Ledger
+	now         time.Time
+	size        int
+	grants      bool
+	deadline    time.Time
+	hasDeadline bool
+
+	mu               sync.Mutex
+	res              *DistributeResult
+	granted, expired int64
+	slowest          time.Duration
+	claimed          int
+	// failed holds the accounts that failed in this run, so that an
+	// account met twice (see the second pass) is counted and logged once.
+	failed map[string]bool
+}
+
+// pass walks the due accounts in keyset order with workers goroutines,
+// each serving one chunk at a time from a shared cursor. It returns stop
+// when the budget or the context's deadline ended the run early, and the
+// first store error (or the context's cancellation).
+func (r *runState) pass(ctx context.Context, wait bool, workers int) (stop bool, err error) {
+	var (
+		after string // the cursor: the greatest account claimed so far
+		done  bool
+	)
+	// next says whether to start another chunk, and from where.
+	next := func() (string, bool) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if done {
+			return "", false
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			done = true
+			if errors.Is(cerr, context.DeadlineExceeded) {
+				stop = true
+			} else if err == nil {
+				err = cerr
+			}
+			return "", false
+		}
+		// Until a chunk has claimed work, chunks start whatever the
+		// budget (a live context permitting), so that even a tiny budget
+		// makes progress.
+		if r.claimed > 0 && r.hasDeadline && time.Until(r.deadline) < r.slowest*3/2 {
+			done, stop = true, true
+			return "", false
+		}
+		return after, true
+	}
+	// step serves one chunk; it returns false when the pass is over.
+	step := func() bool {
+		from, ok := next()
+		if !ok {
+			return false
+		}
+		t0 := time.Now()
+		cr, cerr := r.l.runChunk(ctx, chunkQuery{now: r.now, after: from, size: r.size, grants: r.grants, wait: wait})
+		r.mu.Lock()
+		if cerr != nil {
+			done = true
+			if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				stop = true
+			} else if err == nil {
+				err = fmt.Errorf("creditledger: distribution chunk after account %q: %w", from, cerr)
+			}
+			r.mu.Unlock()
+			return false
+		}
+		r.slowest = max(r.slowest, time.Since(t0))
+		newFailures := r.merge(&cr)
+		// A skipping claim fills its limit while due accounts remain; a
+		// waiting one may come back short when rows it waited for were
+		// served meanwhile, so only an empty claim ends its pass.
+		if cr.claimed == 0 || (!wait && cr.claimed < r.size) {
+			done = true
+		} else if cr.last > after {
+			after = cr.last
+		}
+		r.mu.Unlock()
+		for _, f := range newFailures {
+			r.l.logger.LogAttrs(ctx, slog.LevelWarn, "creditledger: distribution could not serve an account",
+				slog.String("account", f.id), slog.String("error", f.err.Error()))
+		}
+		return true
+	}
+	// The first chunk runs alone, so that the budget is judged by a
+	// chunk's duration before others start (a tiny budget serves one
+	// chunk per call); then workers share the rest.
+	if step() {
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for step() {
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if err != nil {
+		if stop {
+			return true, nil
+		}
+		return false, err
+	}
+	return stop, nil
+}
+
+// merge adds a committed chunk to the run's result, under r.mu, and
+// returns the failures not met before in this run.
+func (r *runState) merge(cr *chunkResult) []failure {
+	r.claimed += cr.claimed
+	r.res.Granted += cr.granted
+	r.res.Expired += cr.expired
+	r.granted += cr.grantedMinor
+	r.expired += cr.expiredMinor
+	var newFailures []failure
+	for _, f := range cr.failures {
+		if !r.failed[f.id] {
+			r.failed[f.id] = true
+			newFailures = append(newFailures, f)
+		}
+	}
+	// Accounts that failed earlier in this run were met and counted then.
+	seen := 0
+	for _, id := range cr.ids {
+		if r.failed[id] {
+			seen++
+		}
+	}
+	accounts := len(cr.ids) - (seen - len(newFailures))
+	r.res.Accounts += accounts
+	r.res.Errors += len(newFailures)
+	r.res.Processed += accounts - len(newFailures)
+	return newFailures
 }
 
 type chunkQuery struct {
@@ -164,21 +282,28 @@ type chunkQuery struct {
 }
 
 type chunkResult struct {
-	claimed                            int // accounts locked
-	accounts, errors, granted, expired int // of those, the ones not met before in this run
-	grantedMinor, expiredMinor         int64
-	last                               string
+	claimed                    int // accounts locked
+	granted, expired           int
+	grantedMinor, expiredMinor int64
+	last                       string
+	ids                        []string  // the accounts claimed
+	failures                   []failure // those that could not be served
+}
+
+// failure is an account a chunk could not serve, and why.
+type failure struct {
+	id  string
+	err error
 }
 
 // runChunk claims and serves one chunk of accounts in one transaction.
-// failed holds the accounts that failed earlier in the run: they are not
-// counted again.
-func (l *Ledger) runChunk(ctx context.Context, q chunkQuery, failed map[string]bool) (chunkResult, error) {
+// The caller counts the accounts and failures of the chunk once it is
+// committed (see runState.merge).
+func (l *Ledger) runChunk(ctx context.Context, q chunkQuery) (chunkResult, error) {
 	var cr chunkResult
-	var newFailures []*accountJob
 	now := q.now
 	err := l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
-		cr, newFailures = chunkResult{}, nil
+		cr = chunkResult{}
 		accts, err := tx.ClaimAccounts(ctx, storage.ClaimQuery{Now: now, After: q.after, Limit: q.size, Grants: q.grants, Expiry: true, Wait: q.wait})
 		if err != nil {
 			return err
@@ -195,7 +320,9 @@ func (l *Ledger) runChunk(ctx context.Context, q chunkQuery, failed map[string]b
 			return err
 		}
 		b := &storage.Batch{}
-		for _, job := range jobs {
+		cr.ids = make([]string, len(accts))
+		for i, job := range jobs {
+			cr.ids[i] = job.acct.ID
 			if err := c.stage(job); err != nil {
 				job.err = err
 			} else {
@@ -205,13 +332,8 @@ func (l *Ledger) runChunk(ctx context.Context, q chunkQuery, failed map[string]b
 				cr.grantedMinor += job.grantedMinor
 				cr.expiredMinor += job.expiredMinor
 			}
-			if failed[job.acct.ID] {
-				continue // met and counted before in this run
-			}
-			cr.accounts++
 			if job.err != nil {
-				cr.errors++
-				newFailures = append(newFailures, job)
+				cr.failures = append(cr.failures, failure{id: job.acct.ID, err: job.err})
 			}
 		}
 		cr.claimed = len(accts)
@@ -223,11 +345,6 @@ func (l *Ledger) runChunk(ctx context.Context, q chunkQuery, failed map[string]b
 	})
 	if err != nil {
 		return chunkResult{}, err
-	}
-	for _, job := range newFailures {
-		failed[job.acct.ID] = true
-		l.logger.LogAttrs(ctx, slog.LevelWarn, "creditledger: distribution could not serve an account",
-			slog.String("account", job.acct.ID), slog.String("error", job.err.Error()))
 	}
 	return cr, nil
 }

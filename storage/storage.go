@@ -50,6 +50,27 @@ type Store interface {
 	Scan(ctx context.Context, after string, limit int) ([]AccountDump, error)
 }
 
+// BalanceReader is an optional interface of a Store, for reads of a
+// balance in one query. Ledger.Balance uses it when the store implements
+// it, and otherwise calls Store.Account and Store.Lots (two queries).
+type BalanceReader interface {
+	// AccountWithOpenLots returns an account and its open lots at now:
+	// remaining > 0 and not expired at now, in no particular order; the
+	// same as Account then Lots with OnlyOpen and Now, read at once. An
+	// unknown account is an error wrapping ErrNotFound.
+	AccountWithOpenLots(ctx context.Context, id string, now time.Time) (*Account, []Lot, error)
+}
+
+// Parallel is an optional interface of a Store that can usefully run
+// several transactions at once. Ledger.Distribute and ExpireDue then serve
+// up to MaxParallelTx chunks of accounts at once, each in its own
+// transaction (claimed with row locks that the others skip, as replicas
+// share a run); a store that does not implement it, or returns 1, gets
+// one chunk at a time. A store bound to one transaction must return 1.
+type Parallel interface {
+	MaxParallelTx() int
+}
+
 // Tx is a transaction of a Store. Its methods must be called from the
 // goroutine running the function passed to Store.Tx.
 type Tx interface {

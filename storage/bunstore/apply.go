@@ -217,8 +217,8 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int
 	SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::timestamptz[])
 	RETURNING 1)`)
 		counts = append(counts, "(SELECT count(*) FROM new_operations)")
-		args = append(args, id.String(), key.String(), kind.String(), account.String(), hash.String(),
-			available.String(), created.String())
+		args = append(args, id.literal(), key.literal(), kind.literal(), account.literal(), hash.literal(),
+			available.literal(), created.literal())
 	}
 	if len(w.lots) > 0 {
 		var id, account, op, source, amount, remaining, priority, expires, created pgArray
@@ -238,8 +238,8 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int
 	SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::timestamptz[], ?::timestamptz[])
 	RETURNING 1)`)
 		counts = append(counts, "(SELECT count(*) FROM new_lots)")
-		args = append(args, id.String(), account.String(), op.String(), source.String(), amount.String(),
-			remaining.String(), priority.String(), expires.String(), created.String())
+		args = append(args, id.literal(), account.literal(), op.literal(), source.literal(), amount.literal(),
+			remaining.literal(), priority.literal(), expires.literal(), created.literal())
 	}
 	if len(w.entries) > 0 {
 		var id, account, seq, op, lot, kind, amount, balance, source, desc, metadata, created pgArray
@@ -262,8 +262,8 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int
 	SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::jsonb[], ?::timestamptz[])
 	RETURNING 1)`)
 		counts = append(counts, "(SELECT count(*) FROM new_entries)")
-		args = append(args, id.String(), account.String(), seq.String(), op.String(), lot.String(), kind.String(),
-			amount.String(), balance.String(), source.String(), desc.String(), metadata.String(), created.String())
+		args = append(args, id.literal(), account.literal(), seq.literal(), op.literal(), lot.literal(), kind.literal(),
+			amount.literal(), balance.literal(), source.literal(), desc.literal(), metadata.literal(), created.literal())
 	}
 	debitedAt, updatedAt := -1, -1
 	if len(w.debits) > 0 {
@@ -279,7 +279,7 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int
 	RETURNING 1)`)
 		debitedAt = len(counts)
 		counts = append(counts, "(SELECT count(*) FROM debited_lots)")
-		args = append(args, id.String(), amount.String())
+		args = append(args, id.literal(), amount.literal())
 	}
 	if len(w.accounts) > 0 {
 		var id, balance, seq, nextGrant, nextExpiry, setPlan, plan, anchor pgArray
@@ -311,8 +311,8 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int
 	RETURNING 1)`)
 		updatedAt = len(counts)
 		counts = append(counts, "(SELECT count(*) FROM updated_accounts)")
-		args = append(args, id.String(), balance.String(), seq.String(), nextGrant.String(), nextExpiry.String(),
-			setPlan.String(), plan.String(), anchor.String())
+		args = append(args, id.literal(), balance.literal(), seq.literal(), nextGrant.literal(), nextExpiry.literal(),
+			setPlan.literal(), plan.literal(), anchor.literal())
 	}
 
 	query := "WITH " + strings.Join(ctes, ",\n") + "\nSELECT " + strings.Join(counts, ", ")

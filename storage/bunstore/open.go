@@ -30,6 +30,11 @@ import (
 // Open pings the database. A malformed dsn or an unreachable database is an
 // error saying which; the password is never part of the message.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenWith(ctx, dsn, nil)
+}
+
+// OpenWith is Open with options (nil: the defaults).
+func OpenWith(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	var db *bun.DB
 	var err error
 	if isPostgresDSN(dsn) {
@@ -40,7 +45,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := New(db, nil)
+	s, err := New(db, opts)
 	if err != nil {
 		_ = db.Close()
 		return nil, err

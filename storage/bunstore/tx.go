@@ -54,7 +54,12 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.
 		return s.savepointTx(ctx, fn)
 	}
 	return s.retry(ctx, func() error {
-		btx, err := s.db.BeginTx(ctx, nil)
+		// The transaction itself is not tied to ctx: database/sql would run
+		// COMMIT under it, and a cancellation while COMMIT is in flight
+		// would report failure for a write the server committed.
+		// Statements still run under ctx, and fn's result is checked
+		// against ctx before COMMIT.
+		btx, err := s.db.BeginTx(context.WithoutCancel(ctx), nil)
 		if err != nil {
 			return err
 		}

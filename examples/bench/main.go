@@ -1,0 +1,845 @@
+// Command bench measures creditledger on PostgreSQL against the raw-SQL
+// reference of ../shared/bench (see BENCHMARKS.md at the repository root),
+// in one run on one database, and prints each figure with its ratio to the
+// reference.
+//
+// It works in a schema of its own (-schema, default creditledger_bench),
+// created at the start and dropped at the end unless -keep:
+//
+//  1. imports -n accounts through ledger.SetPlans (free, pro_yearly and
+//     lifetime of policy.ReferenceCatalog(), one in three each);
+//  2. runs Distribute once (every account due a grant) and again in the
+//     same period (nothing due), against psql -f distribute_limit.sql;
+//  3. runs Consume with -workers workers for -duration over random
+//     accounts, then on one hot account, against consume_limit.pgbench
+//     (-D hot=0 and -D hot=1) after consume_seed.sql;
+//  4. reads balances with -readers concurrent readers and reports p50/p99.
+//
+// Usage, from the repository root:
+//
+//	go run ./examples/bench                      # 1,000,000 accounts, local test database
+//	go run ./examples/bench -n 100000 -duration 10s
+//	go run ./examples/bench -dsn postgres://... -ref /path/to/shared/bench -json
+//
+// The DSN comes from -dsn, else DATABASE_URL, else the local test database.
+// psql and pgbench must be on PATH for the reference (-ref "" skips it).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of the admin connection
+	"github.com/shopspring/decimal"
+	"github.com/uptrace/bun"
+
+	"github.com/creditledger/creditledger/ledger"
+	"github.com/creditledger/creditledger/policy"
+	"github.com/creditledger/creditledger/storage/bunstore"
+)
+
+const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+type config struct {
+	dsn          string
+	schema       string
+	n            int
+	duration     time.Duration
+	readDuration time.Duration
+	workers      int
+	readers      int
+	ref          string
+	keep         bool
+	jsonOut      bool
+	chunk        int
+	importBatch  int
+	cpuProfile   string
+	profilePhase string
+	memProfile   string
+	skip         string
+	trace        bool
+	parallel     int
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.dsn, "dsn", "", "PostgreSQL URL (default $DATABASE_URL, else "+defaultDSN+")")
+	flag.StringVar(&c.schema, "schema", "creditledger_bench", "schema the benchmark creates and works in")
+	flag.IntVar(&c.n, "n", 1_000_000, "accounts to import")
+	flag.DurationVar(&c.duration, "duration", 20*time.Second, "duration of each consume run (ours and pgbench -T)")
+	flag.DurationVar(&c.readDuration, "read-duration", 10*time.Second, "duration of the balance readers")
+	flag.IntVar(&c.workers, "workers", 16, "concurrent consumers (and pgbench -c)")
+	flag.IntVar(&c.readers, "readers", 16, "concurrent balance readers")
+	flag.StringVar(&c.ref, "ref", "../shared/bench", "folder of the raw-SQL reference (distribute_limit.sql, consume_seed.sql, consume_limit.pgbench); relative paths are from the current directory; empty: skip the reference")
+	flag.BoolVar(&c.keep, "keep", false, "keep the schema at the end")
+	flag.BoolVar(&c.jsonOut, "json", false, "print the results as JSON instead of a table")
+	flag.IntVar(&c.chunk, "chunk", 0, "Distribute chunk size (0: ledger.DefaultChunkSize)")
+	flag.IntVar(&c.importBatch, "import-batch", 10_000, "accounts per SetPlans call during the import")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the phase -profile to this file")
+	flag.StringVar(&c.profilePhase, "profile", "distribute", "phase -cpuprofile profiles: distribute, consume, hot or balance")
+	flag.StringVar(&c.memProfile, "memprofile", "", "write an allocation profile (after Distribute) to this file")
+	flag.StringVar(&c.skip, "skip", "", "comma-separated phases to skip: distribute, consume, hot, balance")
+	flag.IntVar(&c.parallel, "parallel", 2, "bunstore Options.Parallel: chunks one Distribute serves at once")
+	flag.BoolVar(&c.trace, "trace", false, "print the time spent in each kind of SQL statement after each phase")
+	flag.Parse()
+	if c.dsn == "" {
+		c.dsn = os.Getenv("DATABASE_URL")
+	}
+	if c.dsn == "" {
+		c.dsn = defaultDSN
+	}
+	if err := run(context.Background(), &c); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// figure is one measured value and its reference.
+type figure struct {
+	Name      string  `json:"name"`
+	Unit      string  `json:"unit"`
+	Value     float64 `json:"value"`
+	Reference float64 `json:"reference,omitempty"`
+	// Ratio is value / reference: for times lower is better, for
+	// throughputs higher is better.
+	Ratio  float64 `json:"ratio,omitempty"`
+	Target string  `json:"target,omitempty"`
+	Met    *bool   `json:"met,omitempty"`
+	Note   string  `json:"note,omitempty"`
+}
+
+type report struct {
+	Accounts      int       `json:"accounts"`
+	Date          time.Time `json:"date"`
+	CPUs          int       `json:"cpus"`
+	MemoryGiB     float64   `json:"memoryGiB"`
+	Postgres      string    `json:"postgres"`
+	GoVersion     string    `json:"go"`
+	ImportSeconds float64   `json:"importSeconds"`
+	Figures       []figure  `json:"figures"`
+}
+
+func (r *report) add(f figure) { r.Figures = append(r.Figures, f) }
+
+func run(ctx context.Context, c *config) error {
+	skip := map[string]bool{}
+	for _, s := range strings.Split(c.skip, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			skip[s] = true
+		}
+	}
+	if !regexp.MustCompile(`^[a-z_][a-z0-9_]*$`).MatchString(c.schema) {
+		return fmt.Errorf("-schema %q: want a plain lower-case identifier", c.schema)
+	}
+	if c.ref != "" {
+		for _, f := range []string{"distribute_limit.sql", "consume_seed.sql", "consume_limit.pgbench"} {
+			if _, err := os.Stat(filepath.Join(c.ref, f)); err != nil {
+				return fmt.Errorf("reference file (set -ref, or -ref '' to skip the reference): %w", err)
+			}
+		}
+	}
+	admin, err := sql.Open("pgx", c.dsn)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	rep := &report{Accounts: c.n, Date: time.Now().UTC(), CPUs: runtime.NumCPU(), MemoryGiB: memTotalGiB(), GoVersion: runtime.Version()}
+	if err := admin.QueryRowContext(ctx, "SHOW server_version").Scan(&rep.Postgres); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	if _, err := admin.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+c.schema+" CASCADE"); err != nil {
+		return err
+	}
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+c.schema); err != nil {
+		return err
+	}
+	if !c.keep {
+		defer func() {
+			if _, err := admin.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+c.schema+" CASCADE"); err != nil {
+				fmt.Fprintln(os.Stderr, "bench: drop schema:", err)
+			}
+		}()
+	}
+	storeDSN, err := withSearchPath(c.dsn, c.schema)
+	if err != nil {
+		return err
+	}
+	store, err := bunstore.OpenWith(ctx, storeDSN, &bunstore.Options{Parallel: c.parallel})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	// database/sql keeps 2 idle connections by default: with more
+	// concurrent callers than that it would reconnect all the time.
+	store.DB().SetMaxIdleConns(max(c.workers, c.readers) + 2)
+	var tr *tracer
+	if c.trace {
+		tr = &tracer{stats: map[string]*traceStat{}}
+		store.DB().AddQueryHook(tr)
+	}
+	dump := func(phase string) {
+		if tr != nil {
+			tr.dump(phase)
+		}
+	}
+	l, err := ledger.New(store, &ledger.Config{Catalog: policy.ReferenceCatalog()})
+	if err != nil {
+		return err
+	}
+
+	// 1. Import.
+	t0 := time.Now()
+	if err := importAccounts(ctx, l, c); err != nil {
+		return err
+	}
+	rep.ImportSeconds = time.Since(t0).Seconds()
+	dump("import")
+	if _, err := admin.ExecContext(ctx, "ANALYZE "+c.schema+".creditledger_accounts"); err != nil {
+		return err
+	}
+	progress("imported %d accounts in %.1fs (%.0f accounts/s)", c.n, rep.ImportSeconds, float64(c.n)/rep.ImportSeconds)
+
+	// 2. Distribution.
+	if !skip["distribute"] {
+		var refDist float64
+		if c.ref != "" {
+			progress("reference: psql -v n=%d -f distribute_limit.sql", c.n)
+			if refDist, err = refDistribute(ctx, c); err != nil {
+				return err
+			}
+			progress("reference distribute: %.2fs", refDist)
+		}
+		if err := distribute(ctx, l, c, rep, refDist); err != nil {
+			return err
+		}
+		dump("distribute")
+	}
+
+	// 3. Consume.
+	if !skip["consume"] || !skip["hot"] {
+		if c.ref != "" {
+			if err := psql(ctx, c, "-f", filepath.Join(c.ref, "consume_seed.sql")); err != nil {
+				return fmt.Errorf("consume_seed.sql: %w", err)
+			}
+			defer func() {
+				_, _ = admin.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS climit_c CASCADE")
+			}()
+		}
+		if skip["distribute"] {
+			// Consumers need credits: the distribution grants them.
+			if _, err := l.Distribute(ctx, nil); err != nil {
+				return err
+			}
+		}
+		if !skip["consume"] {
+			if err := consume(ctx, l, c, rep, false); err != nil {
+				return err
+			}
+			dump("consume, random accounts")
+		}
+		if !skip["hot"] {
+			if err := consume(ctx, l, c, rep, true); err != nil {
+				return err
+			}
+			dump("consume, hot account")
+		}
+	}
+
+	// 4. Balance.
+	if !skip["balance"] {
+		if err := balances(ctx, l, c, rep); err != nil {
+			return err
+		}
+		dump("balance")
+	}
+	rep.add(figure{Name: "peak RSS, whole run", Unit: "MB", Value: float64(vmHWM()) / 1024})
+
+	if c.jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printTable(rep)
+	return nil
+}
+
+func planOf(i int) string {
+	switch i % 3 {
+	case 0:
+		return "free"
+	case 1:
+		return "pro_yearly"
+	default:
+		return "lifetime"
+	}
+}
+
+func accountID(i int) string { return "user_" + strconv.Itoa(i) }
+
+// importAccounts puts accounts user_1..user_n on plans with SetPlans,
+// -import-batch at a time, printing progress.
+func importAccounts(ctx context.Context, l *ledger.Ledger, c *config) error {
+	now := time.Now().UTC()
+	start := time.Now()
+	last := start
+	batch := make([]ledger.PlanParams, 0, c.importBatch)
+	for i := 1; i <= c.n; {
+		batch = batch[:0]
+		for ; i <= c.n && len(batch) < c.importBatch; i++ {
+			p := ledger.PlanParams{Account: accountID(i), Plan: planOf(i)}
+			if p.Plan != "free" {
+				// Subscriptions started on various days of the last month.
+				p.Anchor = now.AddDate(0, 0, -(i % 28)).Add(-time.Hour)
+			}
+			batch = append(batch, p)
+		}
+		if err := l.SetPlans(ctx, batch); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		if time.Since(last) >= time.Second || i > c.n {
+			last = time.Now()
+			done := i - 1
+			el := time.Since(start).Seconds()
+			fmt.Fprintf(os.Stderr, "\rimport: %d/%d accounts (%.0f%%), %.0f accounts/s   ", done, c.n,
+				100*float64(done)/float64(c.n), float64(done)/el)
+		}
+	}
+	fmt.Fprintln(os.Stderr)
+	return nil
+}
+
+func distribute(ctx context.Context, l *ledger.Ledger, c *config, rep *report, ref float64) error {
+	opts := &ledger.DistributeOpts{ChunkSize: c.chunk}
+	stop, err := c.startProfile("distribute")
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	resetHWM()
+	progress("Distribute over %d accounts...", c.n)
+	res, err := l.Distribute(ctx, opts)
+	stop()
+	if err != nil {
+		return fmt.Errorf("distribute: %w", err)
+	}
+	peak := float64(vmHWM()) / 1024
+	if c.memProfile != "" {
+		f, err := os.Create(c.memProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			return err
+		}
+		f.Close()
+	}
+	if !res.Complete || res.Errors != 0 || res.Granted != c.n {
+		return fmt.Errorf("distribute: complete %v, errors %d, granted %d lots of %d accounts", res.Complete, res.Errors, res.Granted, c.n)
+	}
+	secs := res.Duration.Seconds()
+	progress("Distribute: %d accounts, %d lots, %s credits in %.2fs", res.Accounts, res.Granted, res.GrantedCredits, secs)
+	rep.add(timeFigure("Distribute, every account due a grant", secs, ref, 1.5,
+		fmt.Sprintf("%d lots granted; %.0f accounts/s", res.Granted, float64(res.Granted)/secs)))
+	rep.add(figure{Name: "peak RSS during Distribute", Unit: "MB", Value: peak, Target: "<= 150 MB", Met: ptr(peak <= 150)})
+
+	res2, err := l.Distribute(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("second distribute: %w", err)
+	}
+	if res2.Granted != 0 || res2.Accounts != 0 {
+		return fmt.Errorf("second distribute in the same period wrote %d lots over %d accounts", res2.Granted, res2.Accounts)
+	}
+	rep.add(timeFigure("Distribute again, nothing due", res2.Duration.Seconds(), ref, 0.3, ""))
+	return nil
+}
+
+// startProfile starts the CPU profile if phase is the one to profile, and
+// returns the function that stops it.
+func (c *config) startProfile(phase string) (func(), error) {
+	if c.cpuProfile == "" || c.profilePhase != phase {
+		return func() {}, nil
+	}
+	f, err := os.Create(c.cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+func timeFigure(name string, secs, ref, target float64, note string) figure {
+	f := figure{Name: name, Unit: "s", Value: secs, Reference: ref, Note: note}
+	if ref > 0 {
+		f.Ratio = secs / ref
+		f.Target = fmt.Sprintf("<= %gx", target)
+		f.Met = ptr(f.Ratio <= target)
+	}
+	return f
+}
+
+// consume runs -workers consumers for -duration, over random accounts or
+// on one hot account, after the matching pgbench run.
+func consume(ctx context.Context, l *ledger.Ledger, c *config, rep *report, hot bool) error {
+	name, hotArg := "Consume, random accounts", "hot=0"
+	if hot {
+		name, hotArg = "Consume, one hot account", "hot=1"
+	}
+	var ref float64
+	if c.ref != "" {
+		progress("reference: pgbench -D %s -c %d -T %s", hotArg, c.workers, c.duration)
+		var err error
+		if ref, err = refPgbench(ctx, c, hotArg); err != nil {
+			return err
+		}
+		progress("reference %s: %.0f tps", hotArg, ref)
+	}
+	hotID := accountID(7)
+	if hot {
+		// As the reference seeds its accounts, so that 20 s of consumes
+		// never run the hot account dry.
+		if _, err := l.Grant(ctx, ledger.GrantParams{Account: hotID, Source: "bench", IdempotencyKey: "bench:hot",
+			Amount: decimal.NewFromInt(1_000_000_000)}); err != nil {
+			return err
+		}
+	}
+	phase := map[bool]string{false: "consume", true: "hot"}[hot]
+	stopProfile, err := c.startProfile(phase)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	progress("%s: %d workers for %s...", name, c.workers, c.duration)
+	var ok, insufficient, other atomic.Int64
+	var firstErr atomic.Value
+	one := decimal.NewFromInt(1)
+	stop := time.Now().Add(c.duration)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < c.workers; w++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, 42))
+			for time.Now().Before(stop) {
+				id := hotID
+				if !hot {
+					id = accountID(1 + rng.IntN(c.n))
+				}
+				_, err := l.Consume(ctx, ledger.ConsumeParams{Account: id, Amount: one, Description: "bench"})
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, ledger.ErrInsufficientCredits):
+					insufficient.Add(1)
+				default:
+					if other.Add(1) == 1 {
+						firstErr.Store(err)
+					}
+				}
+			}
+		}(uint64(w))
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	tps := float64(ok.Load()+insufficient.Load()) / el
+	note := fmt.Sprintf("%d consumes, %d insufficient credits, %d other errors", ok.Load(), insufficient.Load(), other.Load())
+	if e, _ := firstErr.Load().(error); e != nil {
+		note += "; first: " + e.Error()
+	}
+	progress("%s: %.0f tps (%s)", name, tps, note)
+	f := figure{Name: fmt.Sprintf("%s, %d workers", name, c.workers), Unit: "tps", Value: tps, Reference: ref, Note: note}
+	if ref > 0 {
+		f.Ratio = tps / ref
+		f.Target = ">= 0.9x"
+		f.Met = ptr(f.Ratio >= 0.9 && other.Load() == 0)
+	}
+	rep.add(f)
+	return nil
+}
+
+func balances(ctx context.Context, l *ledger.Ledger, c *config, rep *report) error {
+	stopProfile, err := c.startProfile("balance")
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	progress("Balance: %d readers for %s...", c.readers, c.readDuration)
+	lat := make([][]time.Duration, c.readers)
+	var errs atomic.Int64
+	var firstErr atomic.Value
+	stop := time.Now().Add(c.readDuration)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for r := 0; r < c.readers; r++ {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(r), 7))
+			for time.Now().Before(stop) {
+				t := time.Now()
+				_, err := l.Balance(ctx, accountID(1+rng.IntN(c.n)))
+				lat[r] = append(lat[r], time.Since(t))
+				if err != nil && errs.Add(1) == 1 {
+					firstErr.Store(err)
+				}
+			}
+		}(r)
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	if len(all) == 0 {
+		return errors.New("balance: no reads")
+	}
+	if e, _ := firstErr.Load().(error); e != nil {
+		return fmt.Errorf("balance: %d errors; first: %w", errs.Load(), e)
+	}
+	pct := func(p float64) float64 {
+		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
+	}
+	note := fmt.Sprintf("%d reads, %.0f reads/s", len(all), float64(len(all))/el)
+	rep.add(figure{Name: fmt.Sprintf("Balance p50, %d readers", c.readers), Unit: "ms", Value: pct(0.50), Note: note})
+	p99 := pct(0.99)
+	f := figure{Name: fmt.Sprintf("Balance p99, %d readers", c.readers), Unit: "ms", Value: p99, Target: "< 1 ms", Met: ptr(p99 < 1)}
+	if c.ref != "" {
+		// The floor: the same query from pgbench, with as many clients.
+		refP50, refP99, tps, err := refBalance(ctx, c)
+		if err != nil {
+			return err
+		}
+		f.Note = fmt.Sprintf("the store's balance query alone from pgbench -c %d: p50 %.3f ms, p99 %.3f ms, %.0f reads/s",
+			c.readers, refP50, refP99, tps)
+	}
+	rep.add(f)
+	progress("Balance: p50 %.3f ms, p99 %.3f ms (%s)", pct(0.5), p99, note)
+	return nil
+}
+
+// refBalance runs the store's balance query (bunstore's
+// AccountWithOpenLots) from pgbench with -readers clients over random
+// accounts, and returns its latency p50 and p99 in ms and its rate.
+func refBalance(ctx context.Context, c *config) (p50, p99, tps float64, err error) {
+	dir, err := os.MkdirTemp("", "creditledger-bench-")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	script := fmt.Sprintf(`\set uid random(1, %d)
+SELECT a.id, a.plan, a.anchor, a.balance, a.seq, a.created_at, a.next_grant_at, a.next_expiry_at, l.id, l.operation_id, l.source, l.amount, l.remaining, l.priority, l.expires_at, l.created_at FROM %[2]s.creditledger_accounts AS a LEFT JOIN %[2]s.creditledger_lots AS l ON l.account_id = a.id AND l.remaining > 0 AND coalesce(l.expires_at, 'infinity'::timestamptz) > now() WHERE a.id = 'user_' || :uid ORDER BY l.id;
+`, c.n, c.schema)
+	file := filepath.Join(dir, "balance.pgbench")
+	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
+		return 0, 0, 0, err
+	}
+	secs := max(1, int(c.readDuration.Round(time.Second).Seconds()))
+	cmd := exec.CommandContext(ctx, "pgbench", "-n", "-l", "-f", file, "-c", strconv.Itoa(c.readers), "-j", "2",
+		"-T", strconv.Itoa(secs), psqlDSN(c.dsn))
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return 0, 0, 0, fmt.Errorf("pgbench (balance): %w\n%s", err, out.String())
+	}
+	m := tpsLine.FindStringSubmatch(out.String())
+	if m == nil {
+		return 0, 0, 0, fmt.Errorf("pgbench (balance): no tps in:\n%s", out.String())
+	}
+	tps, _ = strconv.ParseFloat(m[1], 64)
+	// Per-transaction log lines: client_id transaction_no latency_us ...
+	logs, _ := filepath.Glob(filepath.Join(dir, "pgbench_log.*"))
+	var lat []float64
+	for _, lf := range logs {
+		b, err := os.ReadFile(lf)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 3 {
+				if us, err := strconv.ParseFloat(f[2], 64); err == nil {
+					lat = append(lat, us/1000)
+				}
+			}
+		}
+	}
+	if len(lat) == 0 {
+		return 0, 0, 0, fmt.Errorf("pgbench (balance): no latency log")
+	}
+	slices.Sort(lat)
+	return lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)], tps, nil
+}
+
+// refDistribute runs distribute_limit.sql and returns the sum of the
+// times of its two timed statements (the grant and the balance update).
+func refDistribute(ctx context.Context, c *config) (float64, error) {
+	out, err := psqlOutput(ctx, c, "-v", "n="+strconv.Itoa(c.n), "-f", filepath.Join(c.ref, "distribute_limit.sql"))
+	if err != nil {
+		return 0, fmt.Errorf("distribute_limit.sql: %w", err)
+	}
+	return parseReferenceTimes(out)
+}
+
+var timeLine = regexp.MustCompile(`^Time: ([0-9.]+) ms`)
+
+// parseReferenceTimes sums the first \timing line after each "reference:"
+// echo.
+func parseReferenceTimes(out string) (float64, error) {
+	var total float64
+	found, armed := 0, false
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "reference:") {
+			armed = true
+			continue
+		}
+		if m := timeLine.FindStringSubmatch(line); m != nil && armed {
+			ms, err := strconv.ParseFloat(m[1], 64)
+			if err != nil {
+				return 0, err
+			}
+			total += ms / 1000
+			found++
+			armed = false
+		}
+	}
+	if found != 2 {
+		return 0, fmt.Errorf("distribute_limit.sql: found %d timed reference statements, want 2, in:\n%s", found, out)
+	}
+	return total, nil
+}
+
+var tpsLine = regexp.MustCompile(`(?m)^tps = ([0-9.]+)`)
+
+func refPgbench(ctx context.Context, c *config, hot string) (float64, error) {
+	secs := max(1, int(c.duration.Round(time.Second).Seconds()))
+	cmd := exec.CommandContext(ctx, "pgbench", "-n", "-D", hot, "-f", filepath.Join(c.ref, "consume_limit.pgbench"),
+		"-c", strconv.Itoa(c.workers), "-j", "2", "-T", strconv.Itoa(secs), psqlDSN(c.dsn))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("pgbench -D %s: %w\n%s", hot, err, out.String())
+	}
+	m := tpsLine.FindStringSubmatch(out.String())
+	if m == nil {
+		return 0, fmt.Errorf("pgbench -D %s: no tps in:\n%s", hot, out.String())
+	}
+	return strconv.ParseFloat(m[1], 64)
+}
+
+func psql(ctx context.Context, c *config, args ...string) error {
+	_, err := psqlOutput(ctx, c, args...)
+	return err
+}
+
+func psqlOutput(ctx context.Context, c *config, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "psql", append([]string{"-X", "-q", "-v", "ON_ERROR_STOP=1", psqlDSN(c.dsn)}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%w\n%s", err, out.String())
+	}
+	return out.String(), nil
+}
+
+// psqlDSN drops the URL parameters libpq does not know (pgx accepts any
+// run-time parameter, libpq refuses them).
+func psqlDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return dsn
+	}
+	q := u.Query()
+	for k := range q {
+		switch k {
+		case "sslmode", "sslrootcert", "sslcert", "sslkey", "password", "user", "host", "port", "dbname",
+			"connect_timeout", "application_name", "options", "target_session_attrs", "passfile":
+		default:
+			q.Del(k)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func withSearchPath(dsn, schema string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return "", fmt.Errorf("the DSN must be a postgres:// URL")
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// vmHWM returns the process's peak resident set size in KiB.
+func vmHWM() int64 {
+	return procStatus("/proc/self/status", "VmHWM:")
+}
+
+func memTotalGiB() float64 {
+	return float64(procStatus("/proc/meminfo", "MemTotal:")) / (1 << 20)
+}
+
+func procStatus(file, key string) int64 {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, key) {
+			f := strings.Fields(line[len(key):])
+			if len(f) > 0 {
+				v, _ := strconv.ParseInt(f[0], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
+}
+
+// resetHWM resets the peak RSS to the current RSS (Linux >= 4.0), so that
+// the peak read after a phase is the phase's own.
+func resetHWM() {
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func printTable(r *report) {
+	fmt.Printf("creditledger benchmark: %d accounts, %s, %d CPUs, %.1f GiB, PostgreSQL %s, %s\n",
+		r.Accounts, r.Date.Format("2006-01-02 15:04 UTC"), r.CPUs, r.MemoryGiB, r.Postgres, r.GoVersion)
+	fmt.Printf("import through SetPlans: %.1f s (%.0f accounts/s)\n\n", r.ImportSeconds, float64(r.Accounts)/r.ImportSeconds)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tcreditledger\treference\tratio\ttarget\tmet\tnote")
+	for _, f := range r.Figures {
+		ref, ratio, met := "", "", ""
+		if f.Reference > 0 {
+			ref = fmtValue(f.Reference, f.Unit)
+			ratio = fmt.Sprintf("%.2fx", f.Ratio)
+		}
+		if f.Met != nil {
+			met = map[bool]string{true: "yes", false: "NO"}[*f.Met]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, fmtValue(f.Value, f.Unit), ref, ratio, f.Target, met, f.Note)
+	}
+	tw.Flush()
+}
+
+func fmtValue(v float64, unit string) string {
+	switch unit {
+	case "s":
+		return fmt.Sprintf("%.3f s", v)
+	case "tps":
+		return fmt.Sprintf("%.0f tps", v)
+	case "ms":
+		return fmt.Sprintf("%.3f ms", v)
+	case "MB":
+		return fmt.Sprintf("%.0f MB", v)
+	}
+	return fmt.Sprintf("%g %s", v, unit)
+}
+
+var cteName = regexp.MustCompile(`(\w+) AS \(`)
+
+// tracer is a bun query hook that sums the time of each kind of statement,
+// for -trace.
+type tracer struct {
+	mu    sync.Mutex
+	stats map[string]*traceStat
+}
+
+type traceStat struct {
+	n     int
+	total time.Duration
+}
+
+func (t *tracer) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+
+func (t *tracer) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	q := e.QueryTemplate
+	if q == "" {
+		q = e.Query
+	}
+	if len(q) > 2000 {
+		q = q[:2000]
+	}
+	key := strings.Join(strings.Fields(q), " ")
+	if i := strings.Index(key, " FROM creditledger_"); i >= 0 && strings.HasPrefix(key, "SELECT") {
+		key = "SELECT ..." + key[i:]
+	}
+	if strings.HasPrefix(key, "WITH ") {
+		// Apply: name it by its CTEs.
+		var names []string
+		for _, m := range cteName.FindAllStringSubmatch(key, -1) {
+			names = append(names, m[1])
+		}
+		key = "Apply: WITH " + strings.Join(names, ", ")
+	}
+	if len(key) > 110 {
+		key = key[:110]
+	}
+	d := time.Since(e.StartTime)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.stats[key]
+	if s == nil {
+		s = &traceStat{}
+		t.stats[key] = s
+	}
+	s.n++
+	s.total += d
+}
+
+// dump prints the statements by total time and resets them.
+func (t *tracer) dump(phase string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	type row struct {
+		k string
+		s *traceStat
+	}
+	var rows []row
+	for k, s := range t.stats {
+		rows = append(rows, row{k, s})
+	}
+	slices.SortFunc(rows, func(a, b row) int { return int(b.s.total - a.s.total) })
+	fmt.Fprintf(os.Stderr, "statements of %s (wall time in the driver, summed over connections):\n", phase)
+	for _, r := range rows {
+		fmt.Fprintf(os.Stderr, "  %8.3fs %8d  %8.3fms/stmt  %s\n", r.s.total.Seconds(), r.s.n,
+			float64(r.s.total.Microseconds())/1000/float64(r.s.n), r.k)
+	}
+	t.stats = map[string]*traceStat{}
+}
