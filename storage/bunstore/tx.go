@@ -54,12 +54,17 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.
 		return s.savepointTx(ctx, fn)
 	}
 	return s.retry(ctx, func() error {
-		// The transaction itself is not tied to ctx: database/sql would run
-		// COMMIT under it, and a cancellation while COMMIT is in flight
-		// would report failure for a write the server committed.
-		// Statements still run under ctx, and fn's result is checked
-		// against ctx before COMMIT.
-		btx, err := s.db.BeginTx(context.WithoutCancel(ctx), nil)
+		// On PostgreSQL the transaction itself is not tied to ctx:
+		// database/sql would run COMMIT under it, and a cancellation while
+		// COMMIT is in flight would report failure for a write the server
+		// committed. Statements still run under ctx, and fn's result is
+		// checked against ctx before COMMIT. SQLite commits locally and
+		// keeps database/sql's rollback on cancellation.
+		txCtx := ctx
+		if s.kind == postgres {
+			txCtx = context.WithoutCancel(ctx)
+		}
+		btx, err := s.db.BeginTx(txCtx, nil)
 		if err != nil {
 			return err
 		}
