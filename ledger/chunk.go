@@ -17,6 +17,10 @@ type chunk struct {
 	l      *Ledger
 	now    time.Time
 	grants bool
+	// skipKeys leaves the jobs' keys out of load: every due grant is
+	// staged as new, and a key that exists fails Apply with
+	// storage.ErrDuplicateKey (see runChunk).
+	skipKeys bool
 }
 
 // accountJob is what one account of a chunk owes and what it wrote.
@@ -121,7 +125,7 @@ func (c *chunk) load(ctx context.Context, tx storage.Tx, jobs []*accountJob, ext
 		if job.loadLots {
 			q.LotsOf = append(q.LotsOf, job.acct.ID)
 		}
-		if job.err == nil {
+		if job.err == nil && !c.skipKeys {
 			q.Keys = append(q.Keys, job.keys()...)
 		}
 	}

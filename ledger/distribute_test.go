@@ -305,3 +305,37 @@ func TestSetPlansThenDistribute(t *testing.T) {
 		requireBalance(t, b, "a", "1000")
 	})
 }
+
+// A due account whose period was granted already (here: SetPlan granted
+// it, then two imports with SetPlans moved it to another plan and back,
+// which made it due again) is not granted twice, and the accounts of its
+// chunk still get theirs.
+func TestDistributeSkipsPeriodsGrantedAlready(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, &ledger.Config{Catalog: testCatalog(nil)})
+		ctx := t.Context()
+		require.NoError(t, b.l.SetPlan(ctx, ledger.PlanParams{Account: "b", Plan: "free"}))
+		requireBalance(t, b, "b", "60") // gift 10 + November's 50
+		require.NoError(t, b.l.SetPlans(ctx, []ledger.PlanParams{{Account: "b", Plan: "pay_only"}}))
+		require.NoError(t, b.l.SetPlans(ctx, []ledger.PlanParams{
+			{Account: "a", Plan: "free"}, {Account: "b", Plan: "free"}, {Account: "c", Plan: "free"},
+		}))
+
+		res := distribute(t, b)
+		require.Equal(t, 3, res.Accounts)
+		require.Equal(t, 3, res.Processed)
+		require.Zero(t, res.Errors)
+		require.Equal(t, 2, res.Granted, "a and c get November; b had it")
+		require.Equal(t, "100", res.GrantedCredits.String())
+		requireBalance(t, b, "a", "50")
+		requireBalance(t, b, "b", "60")
+		requireBalance(t, b, "c", "50")
+		require.Equal(t, 1, grantCount(t, b, "b", "monthly_refresh"))
+
+		res = distribute(t, b)
+		require.Zero(t, res.Granted, "and the account is no longer due")
+		require.Zero(t, res.Accounts)
+		requireVerified(t, b)
+	})
+}
