@@ -50,9 +50,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of the admin connection
 	"github.com/shopspring/decimal"
-	"github.com/uptrace/bun"
 
 	"github.com/creditledger/creditledger/ledger"
 	"github.com/creditledger/creditledger/policy"
@@ -185,7 +185,13 @@ func run(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
-	store, err := bunstore.OpenWith(ctx, storeDSN, &bunstore.Options{Parallel: c.parallel})
+	opts := &bunstore.Options{Parallel: c.parallel}
+	var tr *tracer
+	if c.trace {
+		tr = &tracer{stats: map[string]*traceStat{}}
+		opts.Tracer = tr
+	}
+	store, err := bunstore.OpenWith(ctx, storeDSN, opts)
 	if err != nil {
 		return err
 	}
@@ -193,11 +199,6 @@ func run(ctx context.Context, c *config) error {
 	// database/sql keeps 2 idle connections by default: with more
 	// concurrent callers than that it would reconnect all the time.
 	store.DB().SetMaxIdleConns(max(c.workers, c.readers) + 2)
-	var tr *tracer
-	if c.trace {
-		tr = &tracer{stats: map[string]*traceStat{}}
-		store.DB().AddQueryHook(tr)
-	}
 	dump := func(phase string) {
 		if tr != nil {
 			tr.dump(phase)
@@ -774,7 +775,7 @@ func fmtValue(v float64, unit string) string {
 
 var cteName = regexp.MustCompile(`(\w+) AS \(`)
 
-// tracer is a bun query hook that sums the time of each kind of statement,
+// tracer is a pgx query tracer that sums the time of each kind of statement,
 // for -trace.
 type tracer struct {
 	mu    sync.Mutex
@@ -786,13 +787,24 @@ type traceStat struct {
 	total time.Duration
 }
 
-func (t *tracer) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+// traceStart is what TraceQueryStart leaves for TraceQueryEnd.
+type traceStart struct {
+	sql string
+	at  time.Time
+}
 
-func (t *tracer) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	q := e.QueryTemplate
-	if q == "" {
-		q = e.Query
+type traceKey struct{}
+
+func (t *tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	return context.WithValue(ctx, traceKey{}, traceStart{sql: data.SQL, at: time.Now()})
+}
+
+func (t *tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
+	st, ok := ctx.Value(traceKey{}).(traceStart)
+	if !ok {
+		return
 	}
+	q := st.sql
 	if len(q) > 2000 {
 		q = q[:2000]
 	}
@@ -811,7 +823,7 @@ func (t *tracer) AfterQuery(_ context.Context, e *bun.QueryEvent) {
 	if len(key) > 110 {
 		key = key[:110]
 	}
-	d := time.Since(e.StartTime)
+	d := time.Since(st.at)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.stats[key]

@@ -217,8 +217,8 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int
 	SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::timestamptz[])
 	RETURNING 1)`)
 		counts = append(counts, "(SELECT count(*) FROM new_operations)")
-		args = append(args, id.literal(), key.literal(), kind.literal(), account.literal(), hash.literal(),
-			available.literal(), created.literal())
+		args = append(args, id.arg(t.native), key.arg(t.native), kind.arg(t.native), account.arg(t.native), hash.arg(t.native),
+			available.arg(t.native), created.arg(t.native))
 	}
 	if len(w.lots) > 0 {
 		var id, account, op, source, amount, remaining, priority, expires, created pgArray
@@ -238,8 +238,8 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int
 	SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::timestamptz[], ?::timestamptz[])
 	RETURNING 1)`)
 		counts = append(counts, "(SELECT count(*) FROM new_lots)")
-		args = append(args, id.literal(), account.literal(), op.literal(), source.literal(), amount.literal(),
-			remaining.literal(), priority.literal(), expires.literal(), created.literal())
+		args = append(args, id.arg(t.native), account.arg(t.native), op.arg(t.native), source.arg(t.native), amount.arg(t.native),
+			remaining.arg(t.native), priority.arg(t.native), expires.arg(t.native), created.arg(t.native))
 	}
 	if len(w.entries) > 0 {
 		var id, account, seq, op, lot, kind, amount, balance, source, desc, metadata, created pgArray
@@ -262,8 +262,8 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int
 	SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::jsonb[], ?::timestamptz[])
 	RETURNING 1)`)
 		counts = append(counts, "(SELECT count(*) FROM new_entries)")
-		args = append(args, id.literal(), account.literal(), seq.literal(), op.literal(), lot.literal(), kind.literal(),
-			amount.literal(), balance.literal(), source.literal(), desc.literal(), metadata.literal(), created.literal())
+		args = append(args, id.arg(t.native), account.arg(t.native), seq.arg(t.native), op.arg(t.native), lot.arg(t.native), kind.arg(t.native),
+			amount.arg(t.native), balance.arg(t.native), source.arg(t.native), desc.arg(t.native), metadata.arg(t.native), created.arg(t.native))
 	}
 	debitedAt, updatedAt := -1, -1
 	if len(w.debits) > 0 {
@@ -279,7 +279,7 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int
 	RETURNING 1)`)
 		debitedAt = len(counts)
 		counts = append(counts, "(SELECT count(*) FROM debited_lots)")
-		args = append(args, id.literal(), amount.literal())
+		args = append(args, id.arg(t.native), amount.arg(t.native))
 	}
 	if len(w.accounts) > 0 {
 		var id, balance, seq, nextGrant, nextExpiry, setPlan, plan, anchor pgArray
@@ -292,9 +292,9 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int
 			setPlan.bool(u.SetPlan)
 			plan.str(u.Plan)
 			if u.SetPlan && !u.Anchor.IsZero() {
-				anchor.time(u.Anchor)
+				anchor.nullTime(&u.Anchor)
 			} else {
-				anchor.null()
+				anchor.nullTime(nil)
 			}
 		}
 		ctes = append(ctes, `updated_accounts AS (
@@ -311,8 +311,8 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int
 	RETURNING 1)`)
 		updatedAt = len(counts)
 		counts = append(counts, "(SELECT count(*) FROM updated_accounts)")
-		args = append(args, id.literal(), balance.literal(), seq.literal(), nextGrant.literal(), nextExpiry.literal(),
-			setPlan.literal(), plan.literal(), anchor.literal())
+		args = append(args, id.arg(t.native), balance.arg(t.native), seq.arg(t.native), nextGrant.arg(t.native), nextExpiry.arg(t.native),
+			setPlan.arg(t.native), plan.arg(t.native), anchor.arg(t.native))
 	}
 
 	query := "WITH " + strings.Join(ctes, ",\n") + "\nSELECT " + strings.Join(counts, ", ")

@@ -133,87 +133,166 @@ func (c *metadataCol) Scan(src any) error {
 	return nil
 }
 
-// pgArray builds the text of a PostgreSQL array literal, for one unnest
-// argument per column: bun quotes it as a string and the statement casts it
-// (?::text[]), so a batch of any size is one argument per column.
+// pgArray is one column of a batch, for one unnest argument per column:
+// a batch of any size is one argument per column. It collects the values,
+// then becomes the argument: the Go slice itself when statements go
+// through pgx's extended protocol (pgx sends it as a binary array), or the
+// text of an array literal that bun quotes and the statement casts
+// (?::text[]).
 type pgArray struct {
-	b strings.Builder
-	n int
-	// The last time written and its text: a batch's times are mostly the
-	// same instant (its now, its period's expiry).
-	lastTime time.Time
-	lastText []byte
+	kind   arrayKind
+	strs   []string
+	nstrs  []*string // nullStr: nil for NULL
+	ints   []int64
+	bools  []bool
+	times  []time.Time
+	ntimes []*time.Time // nullTime: nil for NULL
 }
 
-func (a *pgArray) sep() {
-	if a.n > 0 {
-		a.b.WriteByte(',')
-	}
-	a.n++
-}
+type arrayKind uint8
 
-func (a *pgArray) null() {
-	a.sep()
-	a.b.WriteString("NULL")
-}
+const (
+	arrayStr arrayKind = iota + 1
+	arrayNullStr
+	arrayInt
+	arrayBool
+	arrayTime
+	arrayNullTime
+)
 
-func (a *pgArray) str(s string) {
-	a.sep()
-	a.b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' {
-			a.b.WriteByte('\\')
-		}
-		a.b.WriteByte(s[i])
-	}
-	a.b.WriteByte('"')
-}
+func (a *pgArray) str(s string) { a.kind, a.strs = arrayStr, append(a.strs, s) }
 
-// nullStr writes "" as NULL.
+// nullStr adds "" as NULL.
 func (a *pgArray) nullStr(s string) {
+	a.kind = arrayNullStr
 	if s == "" {
-		a.null()
+		a.nstrs = append(a.nstrs, nil)
 		return
 	}
-	a.str(s)
+	a.nstrs = append(a.nstrs, &s)
 }
 
-func (a *pgArray) int(n int64) {
-	a.sep()
-	a.b.WriteString(strconv.FormatInt(n, 10))
-}
+func (a *pgArray) int(n int64) { a.kind, a.ints = arrayInt, append(a.ints, n) }
 
-func (a *pgArray) bool(v bool) {
-	a.sep()
-	if v {
-		a.b.WriteByte('t')
-	} else {
-		a.b.WriteByte('f')
+func (a *pgArray) bool(v bool) { a.kind, a.bools = arrayBool, append(a.bools, v) }
+
+func (a *pgArray) time(t time.Time) { a.kind, a.times = arrayTime, append(a.times, utc(t)) }
+
+// nullTime adds nil as NULL.
+func (a *pgArray) nullTime(t *time.Time) {
+	a.kind = arrayNullTime
+	if t == nil {
+		a.ntimes = append(a.ntimes, nil)
+		return
 	}
+	u := utc(*t)
+	a.ntimes = append(a.ntimes, &u)
+}
+
+// arg returns the column as a query argument: the Go slice for pgx's
+// extended protocol (native), else its array literal.
+func (a *pgArray) arg(native bool) any {
+	if !native {
+		return a.literal()
+	}
+	switch a.kind {
+	case arrayStr:
+		return a.strs
+	case arrayNullStr:
+		return a.nstrs
+	case arrayInt:
+		return a.ints
+	case arrayBool:
+		return a.bools
+	case arrayTime:
+		return a.times
+	case arrayNullTime:
+		return a.ntimes
+	}
+	return []string{} // no value added: an empty array of any type
 }
 
 const pgTimeFormat = "2006-01-02 15:04:05.999999-07:00"
 
-func (a *pgArray) time(t time.Time) {
-	a.sep()
-	a.b.WriteByte('"')
-	if a.lastText == nil || !t.Equal(a.lastTime) {
-		a.lastTime = t
-		a.lastText = utc(t).AppendFormat(a.lastText[:0], pgTimeFormat)
+// String returns the array literal, for example {"a","b",NULL}.
+func (a *pgArray) String() string {
+	var b strings.Builder
+	b.WriteByte('{')
+	sep := func(i int) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
 	}
-	a.b.Write(a.lastText)
-	a.b.WriteByte('"')
-}
-
-func (a *pgArray) nullTime(t *time.Time) {
-	if t == nil {
-		a.null()
-		return
+	quoted := func(s string) {
+		b.WriteByte('"')
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c == '"' || c == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(s[i])
+		}
+		b.WriteByte('"')
 	}
-	a.time(*t)
+	// A batch's times are mostly one instant (its now, its period's
+	// expiry): format each distinct one once.
+	var lastTime time.Time
+	var lastText []byte
+	timeText := func(t time.Time) {
+		if lastText == nil || !t.Equal(lastTime) {
+			lastTime = t
+			lastText = t.AppendFormat(lastText[:0], pgTimeFormat)
+		}
+		b.WriteByte('"')
+		b.Write(lastText)
+		b.WriteByte('"')
+	}
+	switch a.kind {
+	case arrayStr:
+		for i, s := range a.strs {
+			sep(i)
+			quoted(s)
+		}
+	case arrayNullStr:
+		for i, s := range a.nstrs {
+			sep(i)
+			if s == nil {
+				b.WriteString("NULL")
+			} else {
+				quoted(*s)
+			}
+		}
+	case arrayInt:
+		for i, n := range a.ints {
+			sep(i)
+			b.WriteString(strconv.FormatInt(n, 10))
+		}
+	case arrayBool:
+		for i, v := range a.bools {
+			sep(i)
+			if v {
+				b.WriteByte('t')
+			} else {
+				b.WriteByte('f')
+			}
+		}
+	case arrayTime:
+		for i, t := range a.times {
+			sep(i)
+			timeText(t)
+		}
+	case arrayNullTime:
+		for i, t := range a.ntimes {
+			sep(i)
+			if t == nil {
+				b.WriteString("NULL")
+			} else {
+				timeText(*t)
+			}
+		}
+	}
+	b.WriteByte('}')
+	return b.String()
 }
-
-func (a *pgArray) String() string { return "{" + a.b.String() + "}" }
 
 // literal returns the array as a quoted SQL string literal that bun
 // appends as it is (bun.Safe): a batch's arrays are large, and quoting
@@ -221,16 +300,11 @@ func (a *pgArray) String() string { return "{" + a.b.String() + "}" }
 // PostgreSQL runs with standard_conforming_strings on (pgx's simple
 // protocol requires it), so only single quotes need doubling.
 func (a *pgArray) literal() bun.Safe {
-	body := a.b.String()
-	var sb strings.Builder
-	sb.Grow(len(body) + 4)
-	sb.WriteString("'{")
+	body := a.String()
 	if strings.IndexByte(body, '\'') >= 0 {
 		body = strings.ReplaceAll(body, "'", "''")
 	}
-	sb.WriteString(body)
-	sb.WriteString("}'")
-	return bun.Safe(sb.String())
+	return bun.Safe("'" + body + "'")
 }
 
 // pgStrings returns ss as a PostgreSQL text[] literal.
@@ -240,6 +314,22 @@ func pgStrings(ss []string) string {
 		a.str(s)
 	}
 	return a.String()
+}
+
+// textArray returns ss as a text[] argument of t's statements.
+func (t *tx) textArray(ss []string) any {
+	if t.native {
+		return ss
+	}
+	return pgStrings(ss)
+}
+
+// inList is Store.inList for t's statements.
+func (t *tx) inList(col string, values []string) (string, any) {
+	if t.native {
+		return col + " = ANY(?::text[])", values
+	}
+	return t.s.inList(col, values)
 }
 
 // inList returns "col IN (...)" in the store's dialect: one text[]

@@ -38,7 +38,7 @@ func OpenWith(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	var db *bun.DB
 	var err error
 	if isPostgresDSN(dsn) {
-		db, err = openPostgres(ctx, dsn)
+		db, err = openPostgres(ctx, dsn, opts)
 	} else {
 		db, err = openSQLite(ctx, dsn)
 	}
@@ -59,7 +59,7 @@ func isPostgresDSN(dsn string) bool {
 	return strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://")
 }
 
-func openPostgres(ctx context.Context, dsn string) (*bun.DB, error) {
+func openPostgres(ctx context.Context, dsn string, opts *Options) (*bun.DB, error) {
 	shown := redactDSN(dsn)
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -69,6 +69,9 @@ func openPostgres(ctx context.Context, dsn string) (*bun.DB, error) {
 	// text is new: prepared-statement caching would cost a round trip per
 	// statement and fill pgx's cache for nothing.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	if opts != nil && opts.Tracer != nil {
+		cfg.Tracer = opts.Tracer
+	}
 	sqldb := stdlib.OpenDB(*cfg)
 	if err := sqldb.PingContext(ctx); err != nil {
 		_ = sqldb.Close()

@@ -58,6 +58,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/migrate"
@@ -88,6 +89,23 @@ type Options struct {
 	// serves one chunk at a time. SQLite (one writer) and a store bound
 	// with WithTx always use 1.
 	Parallel int
+
+	// NoPreparedStatements sends every statement through bun as SQL text
+	// (pgx's simple protocol with Open). By default, when the driver is
+	// pgx's database/sql driver with its statement cache on (as with
+	// Open), the statements of the write path are prepared once per
+	// connection and run with binary arguments, which costs PostgreSQL
+	// less. Set it for a connection pooler that cannot keep prepared
+	// statements, such as PgBouncer in transaction mode before 1.21.
+	NoPreparedStatements bool
+
+	// Tracer, with Open and OpenWith on PostgreSQL, sees every statement
+	// pgx runs (for example an OpenTelemetry tracer for pgx, or a
+	// statement counter). bun's query hooks (DB().AddQueryHook) see only
+	// the statements that go through bun, not the prepared ones of the
+	// write path. New ignores it: configure the pgx connection given to
+	// New instead.
+	Tracer pgx.QueryTracer
 }
 
 const (
@@ -142,6 +160,9 @@ type Store struct {
 	retries  int
 	parallel int
 
+	noPrepared bool
+	prepared   *preparedState // shared with the stores WithTx makes
+
 	migrations *migrate.Migrations
 	migrateMu  *sync.Mutex // serializes Migrate calls of this process
 }
@@ -195,6 +216,8 @@ func New(db *bun.DB, opts *Options) (*Store, error) {
 		logger:     o.Logger,
 		retries:    o.MaxRetries,
 		parallel:   o.Parallel,
+		noPrepared: o.NoPreparedStatements,
+		prepared:   &preparedState{},
 		migrations: migrations,
 		migrateMu:  &sync.Mutex{},
 	}, nil

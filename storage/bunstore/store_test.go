@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun"
 
+	"github.com/creditledger/creditledger/internal/testdb"
 	"github.com/creditledger/creditledger/storage"
 	"github.com/creditledger/creditledger/storage/bunstore"
 )
@@ -551,53 +554,82 @@ func TestRealDeadlockRetried(t *testing.T) {
 }
 
 // TestRoundTrips counts the statements a consume-shaped transaction sends
-// to PostgreSQL.
+// to PostgreSQL, as pgx runs them: by default the write path's statements
+// are prepared ($1 placeholders, binary arguments); with
+// NoPreparedStatements they are SQL text formatted by bun.
 func TestRoundTrips(t *testing.T) {
+	testdb.SkipWithoutPostgres(t)
 	t.Parallel()
-	ctx := context.Background()
-	s := setup(t, databases[1])
-	require.NoError(t, grant(ctx, s, grantParams{account: "u", key: "g", amount: 10, now: t0}))
-	hook := &countHook{}
-	s.DB().AddQueryHook(hook)
-	err := s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
-		accts, err := tx.LockAccounts(ctx, []string{"u"}, false, t0)
-		require.NoError(t, err)
-		loaded, err := tx.Load(ctx, storage.LoadQuery{LotsOf: []string{"u"}, Keys: []string{"c1"}})
-		require.NoError(t, err)
-		lot := loaded.Lots[0]
-		a := accts[0]
-		return tx.Apply(ctx, &storage.Batch{
-			Operations: []storage.Operation{{ID: "op-c", Key: "c1", Kind: storage.KindConsume, Account: "u", Hash: "h", Available: 7, CreatedAt: t0}},
-			Entries: []storage.Entry{{ID: "e-c", Account: "u", Seq: a.Seq + 1, OperationID: "op-c", LotID: lot.ID, Kind: storage.KindConsume,
-				Amount: -3, BalanceAfter: 7, CreatedAt: t0}},
-			Debits:   []storage.LotDebit{{LotID: lot.ID, Amount: 3}},
-			Accounts: []storage.AccountUpdate{{ID: "u", Balance: 7, Seq: a.Seq + 1}},
+	for _, tc := range []struct {
+		name     string
+		prepared bool
+	}{{"prepared", true}, {"text", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			tracer := &countTracer{}
+			s, err := bunstore.OpenWith(ctx, postgresDSN(t), &bunstore.Options{Tracer: tracer, NoPreparedStatements: !tc.prepared})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = s.Close() })
+			require.NoError(t, s.Init(ctx, 0))
+			require.NoError(t, grant(ctx, s, grantParams{account: "u", key: "g", amount: 10, now: t0}))
+			tracer.reset()
+			err = s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+				accts, err := tx.LockAccounts(ctx, []string{"u"}, false, t0)
+				require.NoError(t, err)
+				loaded, err := tx.Load(ctx, storage.LoadQuery{LotsOf: []string{"u"}, Keys: []string{"c1"}})
+				require.NoError(t, err)
+				lot := loaded.Lots[0]
+				a := accts[0]
+				return tx.Apply(ctx, &storage.Batch{
+					Operations: []storage.Operation{{ID: "op-c", Key: "c1", Kind: storage.KindConsume, Account: "u", Hash: "h", Available: 7, CreatedAt: t0}},
+					Entries: []storage.Entry{{ID: "e-c", Account: "u", Seq: a.Seq + 1, OperationID: "op-c", LotID: lot.ID, Kind: storage.KindConsume,
+						Amount: -3, BalanceAfter: 7, CreatedAt: t0}},
+					Debits:   []storage.LotDebit{{LotID: lot.ID, Amount: 3}},
+					Accounts: []storage.AccountUpdate{{ID: "u", Balance: 7, Seq: a.Seq + 1}},
+				})
+			})
+			require.NoError(t, err)
+			queries := tracer.all()
+			verbs := make([]string, len(queries))
+			for i, q := range queries {
+				verbs[i] = strings.ToUpper(strings.Fields(q)[0])
+			}
+			// BEGIN, lock, lots, operations, apply (one statement), COMMIT.
+			require.Equal(t, []string{"BEGIN", "SELECT", "SELECT", "SELECT", "WITH", "COMMIT"}, verbs)
+			for _, q := range queries[1:5] {
+				require.Equal(t, tc.prepared, strings.Contains(q, "$1"), "prepared %v: %s", tc.prepared, q)
+			}
+			a, err := s.Account(ctx, "u")
+			require.NoError(t, err)
+			require.EqualValues(t, 7, a.Balance)
 		})
-	})
-	require.NoError(t, err)
-	// BEGIN, lock, lots, operations, apply (one statement), COMMIT.
-	require.Equal(t, []string{"BEGIN", "SELECT", "SELECT", "SELECT", "WITH", "COMMIT"}, hook.verbs())
+	}
 }
 
-type countHook struct {
+// countTracer records the statements pgx runs.
+type countTracer struct {
 	mu      sync.Mutex
 	queries []string
 }
 
-func (h *countHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
-
-func (h *countHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.queries = append(h.queries, e.Query)
+func (c *countTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queries = append(c.queries, data.SQL)
+	return ctx
 }
 
-func (h *countHook) verbs() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]string, len(h.queries))
-	for i, q := range h.queries {
-		out[i] = strings.Fields(q)[0]
-	}
-	return out
+func (c *countTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *countTracer) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queries = nil
+}
+
+func (c *countTracer) all() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.queries)
 }

@@ -74,7 +74,11 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.
 				_ = btx.Rollback()
 			}
 		}()
-		if err := fn(ctx, &tx{s: s, idb: btx}); err != nil {
+		t := &tx{s: s, idb: btx}
+		if s.usePrepared(ctx) {
+			t.idb, t.native = preparedConn{btx.Tx}, true
+		}
+		if err := fn(ctx, t); err != nil {
 			return err
 		}
 		// database/sql rolls back a transaction whose context ended;
@@ -139,7 +143,10 @@ func (s *Store) savepointTx(ctx context.Context, fn func(ctx context.Context, tx
 // tx is a storage.Tx on a bun transaction.
 type tx struct {
 	s   *Store
-	idb bun.IDB
+	idb bun.IConn
+	// native: idb is a preparedConn, which takes Go slices for arrays
+	// (see pgArray.arg).
+	native bool
 }
 
 var _ storage.Tx = (*tx)(nil)
@@ -165,7 +172,7 @@ func (t *tx) LockAccounts(ctx context.Context, ids []string, create bool, now ti
 			return nil, fmt.Errorf("bunstore: creating accounts: %w", err)
 		}
 	}
-	in, arg := s.inList("id", ids)
+	in, arg := t.inList("id", ids)
 	query := "SELECT " + accountCols + " FROM creditledger_accounts WHERE " + in + " ORDER BY id"
 	if s.kind == postgres {
 		query += " FOR UPDATE"
@@ -182,7 +189,7 @@ func (t *tx) createAccounts(ctx context.Context, ids []string, now time.Time) er
 	if s.kind == postgres {
 		_, err := t.idb.ExecContext(ctx, `INSERT INTO creditledger_accounts (id, created_at)
 SELECT id, ?::timestamptz FROM unnest(?::text[]) AS u(id)
-ON CONFLICT (id) DO NOTHING`, s.timeArg(now), pgStrings(ids))
+ON CONFLICT (id) DO NOTHING`, s.timeArg(now), t.textArray(ids))
 		return err
 	}
 	created := s.timeArg(now)
@@ -244,10 +251,9 @@ func (t *tx) ClaimAccounts(ctx context.Context, q storage.ClaimQuery) ([]storage
 // operations whose keys are among q.Keys: one query for each, none for an
 // empty list.
 func (t *tx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, error) {
-	s := t.s
 	out := &storage.Loaded{}
 	if ids := uniqueSorted(q.LotsOf); len(ids) > 0 {
-		in, arg := s.inList("account_id", ids)
+		in, arg := t.inList("account_id", ids)
 		lots, err := queryAll(ctx, t.idb, scanLot,
 			"SELECT "+lotCols+" FROM creditledger_lots WHERE "+in+" AND remaining > 0 ORDER BY id", arg)
 		if err != nil {
@@ -256,7 +262,7 @@ func (t *tx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, er
 		out.Lots = lots
 	}
 	if keys := uniqueSorted(q.Keys); len(keys) > 0 {
-		in, arg := s.inList("idempotency_key", keys)
+		in, arg := t.inList("idempotency_key", keys)
 		ops, err := queryAll(ctx, t.idb, scanOperation,
 			"SELECT "+operationCols+" FROM creditledger_operations WHERE "+in+" ORDER BY id", arg)
 		if err != nil {

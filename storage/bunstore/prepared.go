@@ -1,0 +1,119 @@
+package bunstore
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// The write path's statements (the locks, the claims, the loads and
+// Apply) run on PostgreSQL through pgx's extended protocol when the
+// database/sql driver is pgx and its statement cache is on: each statement
+// text is prepared once per connection and then runs with binary
+// arguments. The batch's columns go as binary arrays, with no SQL text to
+// format on our side, no literal for pgx to sanitize, and no array literal
+// or plan for PostgreSQL to parse on every call. Everything else, and every
+// statement of SQLite, a bound store or another driver, goes through bun
+// as before.
+
+// preparedConn runs statements written with bun's ? placeholders on a
+// database/sql transaction of the pgx driver, numbered ($1, $2, ...) and in
+// pgx's statement-caching mode. It is the bun.IConn of such a
+// transaction's tx.
+type preparedConn struct{ tx *sql.Tx }
+
+func (c preparedConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return c.tx.QueryContext(ctx, numbered(query), preparedArgs(args)...)
+}
+
+func (c preparedConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return c.tx.ExecContext(ctx, numbered(query), preparedArgs(args)...)
+}
+
+func (c preparedConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return c.tx.QueryRowContext(ctx, numbered(query), preparedArgs(args)...)
+}
+
+// preparedArgs puts pgx's execution mode in front of args: pgx's
+// database/sql driver hands arguments to pgx as they are, and pgx takes a
+// leading QueryExecMode as the mode of that one call.
+func preparedArgs(args []any) []any {
+	out := make([]any, 0, len(args)+1)
+	out = append(out, pgx.QueryExecModeCacheStatement)
+	return append(out, args...)
+}
+
+// numberedCache maps statement texts to their numbered form. The texts
+// are a few dozen (Apply's shapes, the locks, claims and loads), and each
+// is numbered on every call otherwise.
+var numberedCache sync.Map
+
+// numbered rewrites bun's ? placeholders as $1, $2, ... The statements
+// given to it have no ? anywhere else (no string literals, no jsonb ?
+// operators).
+func numbered(query string) string {
+	if q, ok := numberedCache.Load(query); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] != '?' {
+			b.WriteByte(query[i])
+			continue
+		}
+		n++
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(n))
+	}
+	q := b.String()
+	numberedCache.Store(query, q)
+	return q
+}
+
+// preparedState says whether a store's PostgreSQL transactions use
+// preparedConn, once a connection has been asked.
+type preparedState struct {
+	mu      sync.Mutex
+	decided bool
+	on      bool
+}
+
+// usePrepared reports whether the store's transactions can run through
+// preparedConn: the driver is pgx, its statement cache is on, and
+// Options.NoPreparedStatements is not set. It asks a connection of the
+// pool once; until one answers, the answer is no.
+func (s *Store) usePrepared(ctx context.Context) bool {
+	if s.kind != postgres || s.bound || s.noPrepared {
+		return false
+	}
+	p := s.prepared
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.decided {
+		return p.on
+	}
+	if _, ok := s.db.DB.Driver().(*stdlib.Driver); !ok {
+		p.decided = true
+		return false
+	}
+	conn, err := s.db.DB.Conn(ctx)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = conn.Close() }()
+	err = conn.Raw(func(dc any) error {
+		if c, ok := dc.(*stdlib.Conn); ok {
+			p.on = c.Conn().Config().StatementCacheCapacity > 0
+		}
+		return nil
+	})
+	p.decided = err == nil
+	return p.on
+}
