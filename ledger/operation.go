@@ -99,27 +99,9 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 	now := l.clock()
 	err = l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
 		rec, replay = nil, nil
-		accts, err := tx.LockAccounts(ctx, []string{s.account}, s.create, now)
+		acct, loaded, loadLots, err := lockForWrite(ctx, tx, s, now)
 		if err != nil {
 			return err
-		}
-		if len(accts) == 0 {
-			return s.missing()
-		}
-		acct := accts[0]
-		loadLots := s.needLots || expiryDue(&acct, now)
-		q := storage.LoadQuery{}
-		if s.key != "" {
-			q.Keys = []string{s.key}
-		}
-		if loadLots {
-			q.LotsOf = []string{s.account}
-		}
-		loaded := &storage.Loaded{}
-		if len(q.Keys) > 0 || len(q.LotsOf) > 0 {
-			if loaded, err = tx.Load(ctx, q); err != nil {
-				return err
-			}
 		}
 		if len(loaded.Operations) > 0 {
 			op := loaded.Operations[0]
@@ -160,6 +142,56 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 		return nil
 	})
 	return rec, replay, err
+}
+
+// lockForWrite locks the account of s and loads its operation of s.key
+// and, when s needs them or a sweep is due, its open lots; loadLots says
+// whether it did. With a storage.LockLoader, what s surely needs comes
+// with the lock in one round trip.
+func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, now time.Time) (acct storage.Account, loaded *storage.Loaded, loadLots bool, err error) {
+	ids := []string{s.account}
+	q := storage.LoadQuery{}
+	if s.key != "" {
+		q.Keys = []string{s.key}
+	}
+	if s.needLots {
+		q.LotsOf = ids
+	}
+	var accts []storage.Account
+	loaded = &storage.Loaded{}
+	ll, combined := tx.(storage.LockLoader)
+	if combined && (len(q.Keys) > 0 || len(q.LotsOf) > 0) {
+		accts, loaded, err = ll.LockAndLoad(ctx, ids, s.create, now, q)
+	} else {
+		combined = false
+		accts, err = tx.LockAccounts(ctx, ids, s.create, now)
+	}
+	if err != nil {
+		return acct, nil, false, err
+	}
+	if len(accts) == 0 {
+		return acct, nil, false, s.missing()
+	}
+	acct = accts[0]
+	loadLots = s.needLots || expiryDue(&acct, now)
+	// What is left to load: the lots if a sweep turned out to be due,
+	// or everything without the combined call.
+	rest := storage.LoadQuery{}
+	if loadLots && !s.needLots || loadLots && !combined {
+		rest.LotsOf = ids
+	}
+	if !combined {
+		rest.Keys = q.Keys
+	}
+	if len(rest.Keys) > 0 || len(rest.LotsOf) > 0 {
+		more, err := tx.Load(ctx, rest)
+		if err != nil {
+			return acct, nil, false, err
+		}
+		loaded.Lots = append(loaded.Lots, more.Lots...)
+		loaded.Operations = append(loaded.Operations, more.Operations...)
+	}
+	return acct, loaded, loadLots, nil
 }
 
 // isNewDefaultAccount reports whether a write is creating an account that

@@ -71,6 +71,18 @@ type Parallel interface {
 	MaxParallelTx() int
 }
 
+// LockLoader is an optional interface of a Tx that can lock accounts and
+// load what a write needs in one round trip. The ledger's single-account
+// writes (Grant, Consume) use it when the Tx implements it, and otherwise
+// call LockAccounts then Load.
+type LockLoader interface {
+	// LockAndLoad is LockAccounts(ctx, ids, create, now) followed by
+	// Load(ctx, q), with the same results and the same guarantee: what
+	// it loads is what the holders of the locks committed before they
+	// were granted. q.LotsOf must be among ids.
+	LockAndLoad(ctx context.Context, ids []string, create bool, now time.Time, q LoadQuery) ([]Account, *Loaded, error)
+}
+
 // Tx is a transaction of a Store. Its methods must be called from the
 // goroutine running the function passed to Store.Tx.
 type Tx interface {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
 )
 
 // The write path's statements (the locks, the claims, the loads and
@@ -22,21 +23,37 @@ import (
 // as before.
 
 // preparedConn runs statements written with bun's ? placeholders on a
-// database/sql transaction of the pgx driver, numbered ($1, $2, ...) and in
-// pgx's statement-caching mode. It is the bun.IConn of such a
-// transaction's tx.
-type preparedConn struct{ tx *sql.Tx }
+// database/sql transaction or pool of the pgx driver, numbered ($1, $2,
+// ...) and in pgx's statement-caching mode. It is the bun.IConn of such a
+// transaction's tx, and of the store's one-statement reads.
+type preparedConn struct{ db sqlRunner }
+
+// sqlRunner is what *sql.Tx and *sql.DB have in common.
+type sqlRunner interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
 
 func (c preparedConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return c.tx.QueryContext(ctx, numbered(query), preparedArgs(args)...)
+	return c.db.QueryContext(ctx, numbered(query), preparedArgs(args)...)
 }
 
 func (c preparedConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return c.tx.ExecContext(ctx, numbered(query), preparedArgs(args)...)
+	return c.db.ExecContext(ctx, numbered(query), preparedArgs(args)...)
 }
 
 func (c preparedConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return c.tx.QueryRowContext(ctx, numbered(query), preparedArgs(args)...)
+	return c.db.QueryRowContext(ctx, numbered(query), preparedArgs(args)...)
+}
+
+// reader returns what the store's one-statement reads with scalar
+// arguments run on: the pool through preparedConn when it can, else bun.
+func (s *Store) reader(ctx context.Context) bun.IConn {
+	if s.usePrepared(ctx) {
+		return preparedConn{s.db.DB}
+	}
+	return s.idb
 }
 
 // preparedArgs puts pgx's execution mode in front of args: pgx's

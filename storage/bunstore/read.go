@@ -88,7 +88,7 @@ func queryAll[T any](ctx context.Context, idb bun.IConn, scan func(*sql.Rows) (T
 
 // Account returns the account id, or an error wrapping storage.ErrNotFound.
 func (s *Store) Account(ctx context.Context, id string) (*storage.Account, error) {
-	accounts, err := queryAll(ctx, s.idb, scanAccount,
+	accounts, err := queryAll(ctx, s.reader(ctx), scanAccount,
 		"SELECT "+accountCols+" FROM creditledger_accounts WHERE id = ?", id)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: account %q: %w", id, err)
@@ -112,7 +112,7 @@ func (s *Store) Lots(ctx context.Context, q storage.LotQuery) ([]storage.Lot, er
 			args = append(args, s.timeArg(q.Now))
 		}
 	}
-	lots, err := queryAll(ctx, s.idb, scanLot,
+	lots, err := queryAll(ctx, s.reader(ctx), scanLot,
 		"SELECT "+lotCols+" FROM creditledger_lots WHERE "+where+" ORDER BY id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: lots of %q: %w", q.Account, err)
@@ -143,7 +143,7 @@ func (s *Store) AccountWithOpenLots(ctx context.Context, id string, now time.Tim
 		"FROM creditledger_accounts AS a LEFT JOIN creditledger_lots AS l " +
 		"ON l.account_id = a.id AND l.remaining > 0 AND " + s.notExpired("l.expires_at") +
 		" WHERE a.id = ? ORDER BY l.id"
-	rows, err := s.idb.QueryContext(ctx, query, s.timeArg(now), id)
+	rows, err := s.reader(ctx).QueryContext(ctx, query, s.timeArg(now), id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bunstore: account %q and its lots: %w", id, err)
 	}
@@ -204,7 +204,7 @@ func (s *Store) Entries(ctx context.Context, q storage.EntryQuery) ([]storage.En
 	}
 	query += " ORDER BY seq DESC LIMIT ?"
 	args = append(args, q.Limit)
-	entries, err := queryAll(ctx, s.idb, scanEntry, query, args...)
+	entries, err := queryAll(ctx, s.reader(ctx), scanEntry, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: entries of %q: %w", q.Account, err)
 	}
@@ -214,7 +214,7 @@ func (s *Store) Entries(ctx context.Context, q storage.EntryQuery) ([]storage.En
 // OperationEntries returns the entries operationID wrote to account, by
 // ascending Seq; none if there are none.
 func (s *Store) OperationEntries(ctx context.Context, account, operationID string) ([]storage.Entry, error) {
-	entries, err := queryAll(ctx, s.idb, scanEntry,
+	entries, err := queryAll(ctx, s.reader(ctx), scanEntry,
 		"SELECT "+entryCols+" FROM creditledger_entries WHERE operation_id = ? AND account_id = ? ORDER BY seq",
 		operationID, account)
 	if err != nil {

@@ -1,6 +1,10 @@
 -- Restores what 20261127000001_lean_writes removed, except the foreign keys:
 -- rows written without them are checked by Verify instead.
 
+DROP FUNCTION IF EXISTS creditledger_lock_and_load(text[], text[], text[]);
+
+--bun:split
+
 DROP INDEX IF EXISTS creditledger_operations_idempotency_key_key;
 
 --bun:split

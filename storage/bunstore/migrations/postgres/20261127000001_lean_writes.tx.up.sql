@@ -20,6 +20,8 @@
 --   new entry into every index.
 -- * The idempotency key index leaves out operations without a key (the
 --   expiry sweep, consumes without one), which never need it.
+-- * creditledger_lock_and_load locks accounts and reads their open lots and
+--   the operations of some keys in one round trip (see lockload.go).
 
 ALTER TABLE creditledger_operations
     DROP CONSTRAINT IF EXISTS creditledger_operations_account_id_fkey;
@@ -71,3 +73,42 @@ ALTER TABLE creditledger_operations
 -- Same name as the constraint it replaces: errors name it.
 CREATE UNIQUE INDEX IF NOT EXISTS creditledger_operations_idempotency_key_key
     ON creditledger_operations (idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+--bun:split
+
+-- Locks p_ids (FOR UPDATE, in ID order), then returns them, the open lots
+-- of p_lots_of and the operations of p_keys, as rows of one shape whose
+-- r_kind says what each is: 0 account, 1 lot, 2 operation. VOLATILE, so
+-- each statement takes a new snapshot (READ COMMITTED): the lots and
+-- operations are read after the locks are held, and show what their
+-- holders committed.
+CREATE OR REPLACE FUNCTION creditledger_lock_and_load(p_ids text[], p_lots_of text[], p_keys text[])
+RETURNS TABLE (
+    r_kind int, r_id text, r_account text, r_s1 text, r_s2 text, r_s3 text,
+    r_i1 bigint, r_i2 bigint, r_i3 bigint,
+    r_t1 timestamptz, r_t2 timestamptz, r_t3 timestamptz, r_t4 timestamptz
+)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN QUERY
+        SELECT 0, a.id::text, a.id::text, a.plan, NULL::text, NULL::text,
+               a.balance, a.seq, NULL::bigint,
+               a.anchor, a.created_at, a.next_grant_at, a.next_expiry_at
+        FROM creditledger_accounts AS a
+        WHERE a.id = ANY (p_ids)
+        ORDER BY a.id
+        FOR UPDATE;
+    RETURN QUERY
+        SELECT 1, l.id::text, l.account_id::text, l.operation_id::text, l.source, NULL::text,
+               l.amount, l.remaining, l.priority,
+               l.expires_at, l.created_at, NULL::timestamptz, NULL::timestamptz
+        FROM creditledger_lots AS l
+        WHERE l.account_id = ANY (p_lots_of) AND l.remaining > 0;
+    RETURN QUERY
+        SELECT 2, o.id::text, o.account_id::text, o.idempotency_key::text, o.kind, o.hash,
+               o.available, NULL::bigint, NULL::bigint,
+               o.created_at, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz
+        FROM creditledger_operations AS o
+        WHERE o.idempotency_key = ANY (p_keys);
+END;
+$$;
