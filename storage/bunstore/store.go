@@ -37,9 +37,18 @@
 // bun formats arguments into the SQL text. With pgx, use the simple protocol
 // (pgx.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol, as
 // [Open] does); otherwise pgx prepares every distinct statement text, which
-// costs a round trip per statement. Migrate takes a session-level advisory
-// lock on one connection while bun's migrator uses others, so the pool must
-// allow at least two connections.
+// costs a round trip per statement. The store's own write path and
+// one-statement reads do not go through bun's formatting when the driver is
+// pgx's database/sql driver with its statement cache on: they are prepared
+// once per connection and run with binary arguments (turn this off with
+// Options.NoPreparedStatements, for example behind PgBouncer in transaction
+// mode before 1.21). Migrate takes a session-level advisory lock on one
+// connection while bun's migrator uses others, so the pool must allow at
+// least two connections.
+//
+// Schema version 2 has no foreign keys: every batch is written by one
+// statement that names rows it has just locked or inserted, and
+// Ledger.Verify checks every reference. Entries stay append-only.
 //
 // # SQLite notes
 //
