@@ -356,7 +356,7 @@ func (l *Ledger) runChunkTx(ctx context.Context, q chunkQuery, skipKeys bool) (c
 		if b.Empty() {
 			return nil
 		}
-		return tx.Apply(ctx, b)
+		return applyLast(ctx, tx, b)
 	})
 	if err != nil {
 		return chunkResult{}, err

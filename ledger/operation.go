@@ -124,7 +124,7 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 		}
 		w.batch.Operations[opIdx].Available = w.available()
 		b := w.finish(nil)
-		if err := tx.Apply(ctx, b); err != nil {
+		if err := applyLast(ctx, tx, b); err != nil {
 			return err
 		}
 		op := b.Operations[opIdx]

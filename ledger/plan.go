@@ -82,7 +82,7 @@ func (l *Ledger) SetPlan(ctx context.Context, p PlanParams) error {
 		if err := c.stage(job); err != nil {
 			return err
 		}
-		return tx.Apply(ctx, job.batch)
+		return applyLast(ctx, tx, job.batch)
 	})
 }
 
@@ -177,7 +177,7 @@ func (l *Ledger) setPlansChunk(ctx context.Context, ps []PlanParams) error {
 		if b.Empty() {
 			return nil
 		}
-		return tx.Apply(ctx, b)
+		return applyLast(ctx, tx, b)
 	})
 }
 

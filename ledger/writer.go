@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"time"
@@ -247,4 +248,14 @@ func merge(b, other *storage.Batch) {
 	b.Entries = append(b.Entries, other.Entries...)
 	b.Debits = append(b.Debits, other.Debits...)
 	b.Accounts = append(b.Accounts, other.Accounts...)
+}
+
+// applyLast writes b, the last write of a transaction: with a
+// storage.CommitApplier it goes out with COMMIT, and its errors come back
+// from Store.Tx, which every caller returns as they are.
+func applyLast(ctx context.Context, tx storage.Tx, b *storage.Batch) error {
+	if ca, ok := tx.(storage.CommitApplier); ok {
+		return ca.ApplyOnCommit(ctx, b)
+	}
+	return tx.Apply(ctx, b)
 }

@@ -83,6 +83,19 @@ type LockLoader interface {
 	LockAndLoad(ctx context.Context, ids []string, create bool, now time.Time, q LoadQuery) ([]Account, *Loaded, error)
 }
 
+// CommitApplier is an optional interface of a Tx that can send a batch
+// together with the transaction's COMMIT, which saves a round trip. The
+// ledger calls it for the last write of a transaction, and Apply
+// otherwise.
+type CommitApplier interface {
+	// ApplyOnCommit checks b as Apply does and writes it when the
+	// transaction commits (or before the transaction's next statement).
+	// Errors that Apply would return for the write itself (wrapping
+	// ErrDuplicateKey, ErrNotFound, ...) are then returned by Store.Tx,
+	// and nothing of the transaction is committed.
+	ApplyOnCommit(ctx context.Context, b *Batch) error
+}
+
 // Tx is a transaction of a Store. Its methods must be called from the
 // goroutine running the function passed to Store.Tx.
 type Tx interface {

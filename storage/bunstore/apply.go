@@ -143,6 +143,18 @@ func checkTexts(what string, ss ...string) error {
 // storage.ErrNotFound too; a debit <= 0 wraps storage.ErrInvalidAmount; text with a NUL byte or
 // invalid UTF-8 wraps storage.ErrInvalidArgument.
 func (t *tx) Apply(ctx context.Context, b *storage.Batch) error {
+	return t.apply(ctx, b, false)
+}
+
+// ApplyOnCommit implements storage.CommitApplier: on PostgreSQL with
+// prepared statements its statement goes out with COMMIT (or before the
+// transaction's next statement), and Store.Tx returns its errors;
+// otherwise it is Apply.
+func (t *tx) ApplyOnCommit(ctx context.Context, b *storage.Batch) error {
+	return t.apply(ctx, b, true)
+}
+
+func (t *tx) apply(ctx context.Context, b *storage.Batch, onCommit bool) error {
 	if b == nil || b.Empty() {
 		return nil
 	}
@@ -152,7 +164,7 @@ func (t *tx) Apply(ctx context.Context, b *storage.Batch) error {
 	}
 	var debited, updated int
 	if t.s.kind == postgres {
-		debited, updated, err = t.applyPostgres(ctx, w)
+		debited, updated, err = t.applyPostgres(ctx, w, b, onCommit)
 	} else {
 		debited, updated, err = t.applySQLite(ctx, w)
 	}
@@ -186,6 +198,8 @@ func applyError(err error, b *storage.Batch) error {
 		return fmt.Errorf("bunstore: apply: %w: %s: %w", storage.ErrDuplicateKey, which, err)
 	case isLotRemainingViolation(err):
 		return fmt.Errorf("bunstore: apply: a lot debit exceeds the lot's remaining (or a lot's remaining is outside [0, amount]): %w", err)
+	case isRequiredCountViolation(err):
+		return fmt.Errorf("bunstore: apply: %w: %w", storage.ErrNotFound, err)
 	case isForeignKeyViolation(err):
 		return fmt.Errorf("bunstore: apply: %w: a record names an account, operation or lot that does not exist: %w",
 			storage.ErrNotFound, err)
@@ -198,7 +212,7 @@ func applyError(err error, b *storage.Batch) error {
 // debited and accounts updated. The sub-statements of a WITH all see the
 // snapshot taken before it, which is why prepare folds debits of new lots
 // and keeps one update per account.
-func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int, err error) {
+func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch, onCommit bool) (debited, updated int, err error) {
 	var ctes, counts []string
 	var args []any
 	if len(w.ops) > 0 {
@@ -265,7 +279,11 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int
 		args = append(args, id.arg(t.native), account.arg(t.native), seq.arg(t.native), op.arg(t.native), lot.arg(t.native), kind.arg(t.native),
 			amount.arg(t.native), balance.arg(t.native), source.arg(t.native), desc.arg(t.native), metadata.arg(t.native), created.arg(t.native))
 	}
+	// The counts of debited lots and updated accounts must be those of
+	// the batch, or the statement fails (creditledger_require_count): a
+	// pipelined Apply is followed by COMMIT before the client sees them.
 	debitedAt, updatedAt := -1, -1
+	var countArgs []any
 	if len(w.debits) > 0 {
 		var id, amount pgArray
 		for _, d := range w.debits {
@@ -278,7 +296,8 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int
 	WHERE l.id = d.id
 	RETURNING 1)`)
 		debitedAt = len(counts)
-		counts = append(counts, "(SELECT count(*) FROM debited_lots)")
+		counts = append(counts, "creditledger_require_count('lots to debit', (SELECT count(*) FROM debited_lots), ?::bigint)")
+		countArgs = append(countArgs, int64(len(w.debits)))
 		args = append(args, id.arg(t.native), amount.arg(t.native))
 	}
 	if len(w.accounts) > 0 {
@@ -310,18 +329,46 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes) (debited, updated int
 	WHERE a.id = u.id
 	RETURNING 1)`)
 		updatedAt = len(counts)
-		counts = append(counts, "(SELECT count(*) FROM updated_accounts)")
+		counts = append(counts, "creditledger_require_count('accounts to update', (SELECT count(*) FROM updated_accounts), ?::bigint)")
+		countArgs = append(countArgs, int64(len(w.accounts)))
 		args = append(args, id.arg(t.native), balance.arg(t.native), seq.arg(t.native), nextGrant.arg(t.native), nextExpiry.arg(t.native),
 			setPlan.arg(t.native), plan.arg(t.native), anchor.arg(t.native))
 	}
 
 	query := "WITH " + strings.Join(ctes, ",\n") + "\nSELECT " + strings.Join(counts, ", ")
+	args = append(args, countArgs...)
+	if t.pc != nil && onCommit {
+		// Pipelined: send it with COMMIT, or before the next statement.
+		if err := t.flush(ctx); err != nil {
+			return 0, 0, err
+		}
+		t.pending = &pendingApply{query: numbered(query), args: args, batch: b}
+		return len(w.debits), len(w.accounts), nil
+	}
 	got := make([]int64, len(counts))
 	dest := make([]any, len(counts))
 	for i := range got {
 		dest[i] = &got[i]
 	}
-	if err := t.idb.QueryRowContext(ctx, query, args...).Scan(dest...); err != nil {
+	rows, err := t.query(ctx, query, args...)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !rows.Next() {
+		err = rows.Err()
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = fmt.Errorf("no row of counts")
+		}
+		return 0, 0, err
+	}
+	err = rows.Scan(dest...)
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return 0, 0, err
 	}
 	if debitedAt >= 0 {

@@ -21,6 +21,7 @@ const (
 	pgUniqueViolation      = "23505"
 	pgCheckViolation       = "23514"
 	pgForeignKeyViolation  = "23503"
+	pgNoDataFound          = "P0002"
 )
 
 // SQLite result codes the store reacts to (primary codes; extended codes
@@ -130,6 +131,14 @@ func isLotRemainingViolation(err error) bool {
 }
 
 func slogDialect(k kind) slog.Attr { return slog.String("dialect", k.String()) }
+
+// isRequiredCountViolation reports whether err is the error of
+// creditledger_require_count: a batch debited a lot or updated an account
+// that does not exist.
+func isRequiredCountViolation(err error) bool {
+	state, _ := pgError(err)
+	return state == pgNoDataFound
+}
 
 // isForeignKeyViolation reports whether err is a foreign key violation: a
 // record naming an account, operation or lot that does not exist.

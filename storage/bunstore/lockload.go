@@ -11,7 +11,10 @@ import (
 	"github.com/creditledger/creditledger/storage"
 )
 
-var _ storage.LockLoader = (*tx)(nil)
+var (
+	_ storage.LockLoader    = (*tx)(nil)
+	_ storage.CommitApplier = (*tx)(nil)
+)
 
 // lockAndLoadQuery calls the function of migration 2 that locks the
 // accounts and then reads their open lots and the operations of the keys,
@@ -42,7 +45,7 @@ func (t *tx) LockAndLoad(ctx context.Context, ids []string, create bool, now tim
 			return nil, nil, fmt.Errorf("bunstore: creating accounts: %w", err)
 		}
 	}
-	rows, err := t.idb.QueryContext(ctx, lockAndLoadQuery,
+	rows, err := t.query(ctx, lockAndLoadQuery,
 		t.textArray(ids), t.textArray(uniqueSorted(q.LotsOf)), t.textArray(uniqueSorted(q.Keys)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("bunstore: locking and loading accounts: %w", err)
@@ -68,8 +71,8 @@ func (t *tx) lockThenLoad(ctx context.Context, ids []string, create bool, now ti
 
 // scanLockAndLoad reads the rows of lockAndLoadQuery: accounts, lots and
 // operations, each by ID.
-func scanLockAndLoad(rows *sql.Rows) (accounts []storage.Account, loaded *storage.Loaded, err error) {
-	defer rows.Close()
+func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage.Loaded, err error) {
+	defer func() { _ = rows.Close() }()
 	loaded = &storage.Loaded{}
 	for rows.Next() {
 		var (
@@ -102,6 +105,9 @@ func scanLockAndLoad(rows *sql.Rows) (accounts []storage.Account, loaded *storag
 		}
 	}
 	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	if err := rows.Close(); err != nil {
 		return nil, nil, err
 	}
 	byID := func(a, b string) int { return strings.Compare(a, b) }

@@ -19,7 +19,7 @@ const (
 	operationCols = "id, idempotency_key, kind, account_id, hash, available, created_at"
 )
 
-func scanAccount(rows *sql.Rows) (storage.Account, error) {
+func scanAccount(rows rowScanner) (storage.Account, error) {
 	var a storage.Account
 	var anchor, created, nextGrant, nextExpiry timeCol
 	err := rows.Scan(&a.ID, &a.Plan, &anchor, &a.Balance, &a.Seq, &created, &nextGrant, &nextExpiry)
@@ -30,7 +30,7 @@ func scanAccount(rows *sql.Rows) (storage.Account, error) {
 	return a, err
 }
 
-func scanLot(rows *sql.Rows) (storage.Lot, error) {
+func scanLot(rows rowScanner) (storage.Lot, error) {
 	var l storage.Lot
 	var priority int64
 	var expires, created timeCol
@@ -41,7 +41,7 @@ func scanLot(rows *sql.Rows) (storage.Lot, error) {
 	return l, err
 }
 
-func scanEntry(rows *sql.Rows) (storage.Entry, error) {
+func scanEntry(rows rowScanner) (storage.Entry, error) {
 	var e storage.Entry
 	var lotID textCol
 	var kind string
@@ -56,7 +56,7 @@ func scanEntry(rows *sql.Rows) (storage.Entry, error) {
 	return e, err
 }
 
-func scanOperation(rows *sql.Rows) (storage.Operation, error) {
+func scanOperation(rows rowScanner) (storage.Operation, error) {
 	var o storage.Operation
 	var key textCol
 	var kind string
@@ -68,13 +68,39 @@ func scanOperation(rows *sql.Rows) (storage.Operation, error) {
 	return o, err
 }
 
+// rowScanner is a row of *sql.Rows or pgx.Rows.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// rowsIter is *sql.Rows, or pgx.Rows seen the same way (see pgxRows).
+type rowsIter interface {
+	rowScanner
+	Next() bool
+	Err() error
+	Close() error
+}
+
+// queryer runs a query: a bun.IConn (iconn) or a tx, which may run it on
+// its own pgx connection.
+type queryer interface {
+	query(ctx context.Context, query string, args ...any) (rowsIter, error)
+}
+
+// iconn is a bun.IConn as a queryer.
+type iconn struct{ bun.IConn }
+
+func (c iconn) query(ctx context.Context, query string, args ...any) (rowsIter, error) {
+	return c.QueryContext(ctx, query, args...)
+}
+
 // queryAll runs a query and scans every row with scan.
-func queryAll[T any](ctx context.Context, idb bun.IConn, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := idb.QueryContext(ctx, query, args...)
+func queryAll[T any](ctx context.Context, q queryer, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
@@ -83,12 +109,15 @@ func queryAll[T any](ctx context.Context, idb bun.IConn, scan func(*sql.Rows) (T
 		}
 		out = append(out, v)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, rows.Close()
 }
 
 // Account returns the account id, or an error wrapping storage.ErrNotFound.
 func (s *Store) Account(ctx context.Context, id string) (*storage.Account, error) {
-	accounts, err := queryAll(ctx, s.reader(ctx), scanAccount,
+	accounts, err := queryAll(ctx, iconn{s.reader(ctx)}, scanAccount,
 		"SELECT "+accountCols+" FROM creditledger_accounts WHERE id = ?", id)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: account %q: %w", id, err)
@@ -112,7 +141,7 @@ func (s *Store) Lots(ctx context.Context, q storage.LotQuery) ([]storage.Lot, er
 			args = append(args, s.timeArg(q.Now))
 		}
 	}
-	lots, err := queryAll(ctx, s.reader(ctx), scanLot,
+	lots, err := queryAll(ctx, iconn{s.reader(ctx)}, scanLot,
 		"SELECT "+lotCols+" FROM creditledger_lots WHERE "+where+" ORDER BY id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: lots of %q: %w", q.Account, err)
@@ -204,7 +233,7 @@ func (s *Store) Entries(ctx context.Context, q storage.EntryQuery) ([]storage.En
 	}
 	query += " ORDER BY seq DESC LIMIT ?"
 	args = append(args, q.Limit)
-	entries, err := queryAll(ctx, s.reader(ctx), scanEntry, query, args...)
+	entries, err := queryAll(ctx, iconn{s.reader(ctx)}, scanEntry, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: entries of %q: %w", q.Account, err)
 	}
@@ -214,7 +243,7 @@ func (s *Store) Entries(ctx context.Context, q storage.EntryQuery) ([]storage.En
 // OperationEntries returns the entries operationID wrote to account, by
 // ascending Seq; none if there are none.
 func (s *Store) OperationEntries(ctx context.Context, account, operationID string) ([]storage.Entry, error) {
-	entries, err := queryAll(ctx, s.reader(ctx), scanEntry,
+	entries, err := queryAll(ctx, iconn{s.reader(ctx)}, scanEntry,
 		"SELECT "+entryCols+" FROM creditledger_entries WHERE operation_id = ? AND account_id = ? ORDER BY seq",
 		operationID, account)
 	if err != nil {
@@ -235,7 +264,7 @@ func (s *Store) Scan(ctx context.Context, after string, limit int) ([]storage.Ac
 	var dumps []storage.AccountDump
 	read := func(ctx context.Context, idb bun.IDB) error {
 		dumps = nil
-		accounts, err := queryAll(ctx, idb, scanAccount,
+		accounts, err := queryAll(ctx, iconn{idb}, scanAccount,
 			"SELECT "+accountCols+" FROM creditledger_accounts WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 		if err != nil || len(accounts) == 0 {
 			return err
@@ -249,7 +278,7 @@ func (s *Store) Scan(ctx context.Context, after string, limit int) ([]storage.Ac
 			dumps[i].Account = a
 		}
 		in, arg := s.inList("account_id", ids)
-		lots, err := queryAll(ctx, idb, scanLot,
+		lots, err := queryAll(ctx, iconn{idb}, scanLot,
 			"SELECT "+lotCols+" FROM creditledger_lots WHERE "+in+" ORDER BY account_id, id", arg)
 		if err != nil {
 			return err
@@ -258,7 +287,7 @@ func (s *Store) Scan(ctx context.Context, after string, limit int) ([]storage.Ac
 			d := &dumps[index[l.Account]]
 			d.Lots = append(d.Lots, l)
 		}
-		entries, err := queryAll(ctx, idb, scanEntry,
+		entries, err := queryAll(ctx, iconn{idb}, scanEntry,
 			"SELECT "+entryCols+" FROM creditledger_entries WHERE "+in+" ORDER BY account_id, seq", arg)
 		if err != nil {
 			return err

@@ -290,13 +290,22 @@ func (s *Store) Init(ctx context.Context, scale int32) error {
 	}
 	var stored string
 	err := s.Tx(ctx, func(ctx context.Context, stx storage.Tx) error {
-		idb := stx.(*tx).idb
-		if _, err := idb.ExecContext(ctx,
+		t := stx.(*tx)
+		if err := t.exec(ctx,
 			"INSERT INTO creditledger_meta (key, value) VALUES ('scale', ?) ON CONFLICT (key) DO NOTHING",
 			fmt.Sprint(scale)); err != nil {
 			return err
 		}
-		return idb.QueryRowContext(ctx, "SELECT value FROM creditledger_meta WHERE key = 'scale'").Scan(&stored)
+		values, err := queryAll(ctx, t, func(r rowScanner) (v string, err error) { return v, r.Scan(&v) },
+			"SELECT value FROM creditledger_meta WHERE key = 'scale'")
+		if err != nil {
+			return err
+		}
+		if len(values) != 1 {
+			return fmt.Errorf("no scale recorded in creditledger_meta")
+		}
+		stored = values[0]
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("bunstore: init: recording the scale (did the migrations run? see Store.Migrate): %w", err)

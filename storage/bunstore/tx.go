@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
 
 	"github.com/creditledger/creditledger/storage"
@@ -38,6 +39,12 @@ func backoff(attempt int) time.Duration {
 // before the lock was granted. On SQLite transactions are serialized by the
 // connection (and BEGIN IMMEDIATE with [Open]).
 //
+// With prepared statements (see Options.NoPreparedStatements) the
+// transaction runs on one pgx connection of the pool and is pipelined:
+// BEGIN goes out with its first statement, and a batch given to
+// ApplyOnCommit with COMMIT, so a Grant or Consume costs two round trips.
+// Errors of that batch are then returned by Tx.
+//
 // When the database reports a serialization failure or deadlock (SQLSTATE
 // 40001, 40P01) or a busy or locked SQLite database, Tx runs fn again in a
 // new transaction, up to Options.MaxRetries times with exponential backoff
@@ -52,6 +59,9 @@ func backoff(attempt int) time.Duration {
 func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
 	if s.bound {
 		return s.savepointTx(ctx, fn)
+	}
+	if s.usePrepared(ctx) {
+		return s.retry(ctx, func() error { return s.pipelinedTx(ctx, fn) })
 	}
 	return s.retry(ctx, func() error {
 		// On PostgreSQL the transaction itself is not tied to ctx:
@@ -74,11 +84,7 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.
 				_ = btx.Rollback()
 			}
 		}()
-		t := &tx{s: s, idb: btx}
-		if s.usePrepared(ctx) {
-			t.idb, t.native = preparedConn{btx.Tx}, true
-		}
-		if err := fn(ctx, t); err != nil {
+		if err := fn(ctx, &tx{s: s, idb: btx}); err != nil {
 			return err
 		}
 		// database/sql rolls back a transaction whose context ended;
@@ -140,13 +146,19 @@ func (s *Store) savepointTx(ctx context.Context, fn func(ctx context.Context, tx
 	return sp.Commit()
 }
 
-// tx is a storage.Tx on a bun transaction.
+// tx is a storage.Tx on a bun transaction, or on one pgx connection
+// (pipelined; see pipeline.go).
 type tx struct {
 	s   *Store
-	idb bun.IConn
-	// native: idb is a preparedConn, which takes Go slices for arrays
-	// (see pgArray.arg).
+	idb bun.IConn // the bun transaction; nil when pipelined
+	// native: statements take Go slices for arrays (see pgArray.arg).
 	native bool
+
+	// Pipelined transactions only.
+	pc      *pgx.Conn
+	begun   bool          // BEGIN was sent
+	pending *pendingApply // Apply waiting to go out with COMMIT
+	tracer  pgx.QueryTracer
 }
 
 var _ storage.Tx = (*tx)(nil)
@@ -177,7 +189,7 @@ func (t *tx) LockAccounts(ctx context.Context, ids []string, create bool, now ti
 	if s.kind == postgres {
 		query += " FOR UPDATE"
 	}
-	accounts, err := queryAll(ctx, t.idb, scanAccount, query, arg)
+	accounts, err := queryAll(ctx, t, scanAccount, query, arg)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: locking accounts: %w", err)
 	}
@@ -187,10 +199,9 @@ func (t *tx) LockAccounts(ctx context.Context, ids []string, create bool, now ti
 func (t *tx) createAccounts(ctx context.Context, ids []string, now time.Time) error {
 	s := t.s
 	if s.kind == postgres {
-		_, err := t.idb.ExecContext(ctx, `INSERT INTO creditledger_accounts (id, created_at)
+		return t.exec(ctx, `INSERT INTO creditledger_accounts (id, created_at)
 SELECT id, ?::timestamptz FROM unnest(?::text[]) AS u(id)
 ON CONFLICT (id) DO NOTHING`, s.timeArg(now), t.textArray(ids))
-		return err
 	}
 	created := s.timeArg(now)
 	for chunk := range chunks(ids, sqliteChunkRows) {
@@ -240,7 +251,7 @@ func (t *tx) ClaimAccounts(ctx context.Context, q storage.ClaimQuery) ([]storage
 			query += " SKIP LOCKED"
 		}
 	}
-	accounts, err := queryAll(ctx, t.idb, scanAccount, query, args...)
+	accounts, err := queryAll(ctx, t, scanAccount, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: claiming accounts: %w", err)
 	}
@@ -254,7 +265,7 @@ func (t *tx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, er
 	out := &storage.Loaded{}
 	if ids := uniqueSorted(q.LotsOf); len(ids) > 0 {
 		in, arg := t.inList("account_id", ids)
-		lots, err := queryAll(ctx, t.idb, scanLot,
+		lots, err := queryAll(ctx, t, scanLot,
 			"SELECT "+lotCols+" FROM creditledger_lots WHERE "+in+" AND remaining > 0 ORDER BY id", arg)
 		if err != nil {
 			return nil, fmt.Errorf("bunstore: loading lots: %w", err)
@@ -263,7 +274,7 @@ func (t *tx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, er
 	}
 	if keys := uniqueSorted(q.Keys); len(keys) > 0 {
 		in, arg := t.inList("idempotency_key", keys)
-		ops, err := queryAll(ctx, t.idb, scanOperation,
+		ops, err := queryAll(ctx, t, scanOperation,
 			"SELECT "+operationCols+" FROM creditledger_operations WHERE "+in+" ORDER BY id", arg)
 		if err != nil {
 			return nil, fmt.Errorf("bunstore: loading operations: %w", err)

@@ -5,6 +5,10 @@ DROP FUNCTION IF EXISTS creditledger_lock_and_load(text[], text[], text[]);
 
 --bun:split
 
+DROP FUNCTION IF EXISTS creditledger_require_count(text, bigint, bigint);
+
+--bun:split
+
 DROP INDEX IF EXISTS creditledger_operations_idempotency_key_key;
 
 --bun:split

@@ -112,3 +112,20 @@ BEGIN
         WHERE o.idempotency_key = ANY (p_keys);
 END;
 $$;
+
+--bun:split
+
+-- Returns got, or fails the statement when it is not want: Apply's last
+-- line checks that every lot it debits and every account it updates
+-- exists, so that a pipelined COMMIT never follows a short write.
+CREATE OR REPLACE FUNCTION creditledger_require_count(what text, got bigint, want bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF got IS DISTINCT FROM want THEN
+        RAISE EXCEPTION 'creditledger: % of % % do not exist', want - got, want, what
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN got;
+END;
+$$;

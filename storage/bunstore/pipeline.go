@@ -1,0 +1,311 @@
+package bunstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/creditledger/creditledger/storage"
+)
+
+// A transaction on PostgreSQL with prepared statements (see prepared.go)
+// runs on one pgx connection taken from the pool with database/sql's
+// Conn.Raw, so that it can pipeline: BEGIN goes out with the
+// transaction's first statement, and Apply's statement with COMMIT. A
+// consume is then two round trips (BEGIN and the lock; Apply and COMMIT)
+// where database/sql would make four, and the account's lock is held for
+// one round trip to the client instead of two.
+//
+// Apply is deferred to make that possible: its statement is built and
+// checked at once, and sent with COMMIT, or before the transaction's next
+// statement if there is one. Its outcome is the transaction's: whatever
+// would make it fail (a duplicate key, a lot short of its debit, a
+// missing lot or account) fails the statement itself, so COMMIT never
+// runs after a failed Apply, and Store.Tx returns the error.
+
+// pipelinedTx runs fn in a transaction on one pgx connection of the pool.
+func (s *Store) pipelinedTx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
+	conn, err := s.db.DB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	return conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("bunstore: pipelined transaction on a %T connection", dc)
+		}
+		t := &tx{s: s, pc: sc.Conn(), native: true}
+		if tracer, ok := t.pc.Config().Tracer.(pgx.QueryTracer); ok {
+			t.tracer = tracer
+		}
+		err := fn(ctx, t)
+		if err == nil {
+			// database/sql rolls back a transaction whose context ended;
+			// so does this one.
+			err = ctx.Err()
+		}
+		if err != nil {
+			t.rollback(ctx)
+			return err
+		}
+		// As with database/sql, COMMIT (and here the Apply sent with it)
+		// is not cut short by ctx: a cancellation while it is in flight
+		// would report failure for a write the server committed.
+		return t.finish(context.WithoutCancel(ctx))
+	})
+}
+
+// pendingApply is an Apply statement waiting to be sent.
+type pendingApply struct {
+	query string
+	args  []any
+	batch *storage.Batch
+}
+
+// pgxRows is pgx.Rows as a rowsIter; after, if set, ends the pipeline the
+// rows came in.
+type pgxRows struct {
+	pgx.Rows
+	after func() error
+}
+
+func (r pgxRows) Close() error {
+	r.Rows.Close()
+	err := r.Rows.Err()
+	if r.after != nil {
+		if aerr := r.after(); err == nil {
+			err = aerr
+		}
+	}
+	return err
+}
+
+// query implements queryer: on a pipelined tx it sends any deferred Apply,
+// then the statement (with BEGIN if it is the first); otherwise it runs it
+// on t.idb.
+func (t *tx) query(ctx context.Context, query string, args ...any) (rowsIter, error) {
+	if t.pc == nil {
+		return t.idb.QueryContext(ctx, query, args...)
+	}
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	return t.run(ctx, numbered(query), args)
+}
+
+// exec runs a statement and discards its rows.
+func (t *tx) exec(ctx context.Context, query string, args ...any) error {
+	if t.pc == nil {
+		_, err := t.idb.ExecContext(ctx, query, args...)
+		return err
+	}
+	rows, err := t.query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+	}
+	return rows.Close()
+}
+
+// run sends a numbered statement as a prepared statement, with BEGIN in
+// front if the transaction has not begun.
+func (t *tx) run(ctx context.Context, query string, args []any) (rowsIter, error) {
+	sd, err := t.pc.Prepare(ctx, query, query)
+	if err != nil {
+		return nil, err
+	}
+	if t.begun {
+		// pgx traces this one itself.
+		rows, err := t.pc.Query(ctx, query, args...)
+		if err != nil {
+			return nil, err
+		}
+		return pgxRows{Rows: rows}, nil
+	}
+	var eqb pgx.ExtendedQueryBuilder
+	if err := eqb.Build(t.pc.TypeMap(), sd, args); err != nil {
+		return nil, err
+	}
+	bctx := t.traceStart(ctx, "begin", nil)
+	p := t.pc.PgConn().StartPipeline(ctx)
+	p.SendQueryParams("begin", nil, nil, nil, nil)
+	p.SendQueryPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
+	err = p.Sync()
+	t.begun = true // rollback from here on: BEGIN may have reached the server
+	if err == nil {
+		err = readCommand(p)
+	}
+	t.traceEnd(bctx, err)
+	if err != nil {
+		return nil, errors.Join(err, p.Close())
+	}
+	qctx := t.traceStart(ctx, query, args)
+	res, err := p.GetResults()
+	if err != nil {
+		t.traceEnd(qctx, err)
+		_ = p.Close()
+		return nil, err
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		_ = p.Close()
+		return nil, fmt.Errorf("bunstore: pipeline: %T where rows were due", res)
+	}
+	rows := pgx.RowsFromResultReader(t.pc.TypeMap(), rr)
+	return pgxRows{Rows: rows, after: func() error {
+		t.traceEnd(qctx, rows.Err())
+		return endPipeline(p)
+	}}, nil
+}
+
+// readCommand reads the result of a statement without rows (BEGIN,
+// COMMIT) from p.
+func readCommand(p *pgconn.Pipeline) error {
+	res, err := p.GetResults()
+	if err != nil {
+		return err
+	}
+	if rr, ok := res.(*pgconn.ResultReader); ok {
+		_, err = rr.Close()
+		return err
+	}
+	return fmt.Errorf("bunstore: pipeline: %T where a command's result was due", res)
+}
+
+// endPipeline reads p up to its sync point and closes it.
+func endPipeline(p *pgconn.Pipeline) error {
+	for {
+		res, err := p.GetResults()
+		if err != nil {
+			return errors.Join(err, p.Close())
+		}
+		switch r := res.(type) {
+		case *pgconn.ResultReader:
+			if _, err := r.Close(); err != nil {
+				return errors.Join(err, p.Close())
+			}
+		case nil, *pgconn.PipelineSync:
+			return p.Close()
+		}
+	}
+}
+
+// flush sends a deferred Apply on its own.
+func (t *tx) flush(ctx context.Context) error {
+	pa := t.pending
+	if pa == nil {
+		return nil
+	}
+	t.pending = nil
+	rows, err := t.run(ctx, pa.query, pa.args)
+	if err == nil {
+		for rows.Next() {
+		}
+		err = rows.Close()
+	}
+	if err != nil {
+		return applyError(err, pa.batch)
+	}
+	return nil
+}
+
+// finish sends what is left: BEGIN if nothing was sent yet and there is
+// an Apply, the deferred Apply, and COMMIT, in one round trip.
+func (t *tx) finish(ctx context.Context) error {
+	pa := t.pending
+	t.pending = nil
+	if !t.begun && pa == nil {
+		return nil // nothing was sent: nothing to commit
+	}
+	var sd *pgconn.StatementDescription
+	var eqb pgx.ExtendedQueryBuilder
+	if pa != nil {
+		var err error
+		if sd, err = t.pc.Prepare(ctx, pa.query, pa.query); err != nil {
+			t.rollback(ctx)
+			return applyError(err, pa.batch)
+		}
+		if err := eqb.Build(t.pc.TypeMap(), sd, pa.args); err != nil {
+			t.rollback(ctx)
+			return applyError(err, pa.batch)
+		}
+	}
+	p := t.pc.PgConn().StartPipeline(ctx)
+	begin := !t.begun
+	if begin {
+		p.SendQueryParams("begin", nil, nil, nil, nil)
+	}
+	if pa != nil {
+		p.SendQueryPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
+	}
+	p.SendQueryParams("commit", nil, nil, nil, nil)
+	err := p.Sync()
+	t.begun = true
+	if err == nil && begin {
+		bctx := t.traceStart(ctx, "begin", nil)
+		err = readCommand(p)
+		t.traceEnd(bctx, err)
+	}
+	if err == nil && pa != nil {
+		actx := t.traceStart(ctx, pa.query, pa.args)
+		err = readCommand(p)
+		t.traceEnd(actx, err)
+		if err != nil {
+			// PostgreSQL skipped COMMIT: the transaction is aborted.
+			_ = p.Close()
+			t.rollback(ctx)
+			return applyError(err, pa.batch)
+		}
+	}
+	if err == nil {
+		cctx := t.traceStart(ctx, "commit", nil)
+		err = readCommand(p)
+		t.traceEnd(cctx, err)
+	}
+	if err != nil {
+		_ = p.Close()
+		t.rollback(ctx)
+		return err
+	}
+	t.begun = false
+	return endPipeline(p)
+}
+
+// rollback ends a pipelined transaction that will not commit. A
+// connection it cannot bring back out of a transaction is closed, so that
+// the pool never hands it out mid-transaction.
+func (t *tx) rollback(ctx context.Context) {
+	t.pending = nil
+	if !t.begun {
+		return
+	}
+	t.begun = false
+	ctx = context.WithoutCancel(ctx)
+	if t.pc.IsClosed() {
+		return
+	}
+	if _, err := t.pc.Exec(ctx, "rollback"); err != nil || t.pc.PgConn().TxStatus() != 'I' {
+		_ = t.pc.Close(ctx)
+	}
+}
+
+// traceStart and traceEnd tell the connection's tracer about a pipelined
+// statement, which pgx does not.
+func (t *tx) traceStart(ctx context.Context, sql string, args []any) context.Context {
+	if t.tracer == nil {
+		return ctx
+	}
+	return t.tracer.TraceQueryStart(ctx, t.pc, pgx.TraceQueryStartData{SQL: sql, Args: args})
+}
+
+func (t *tx) traceEnd(ctx context.Context, err error) {
+	if t.tracer != nil {
+		t.tracer.TraceQueryEnd(ctx, t.pc, pgx.TraceQueryEndData{Err: err})
+	}
+}

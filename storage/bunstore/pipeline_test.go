@@ -1,0 +1,164 @@
+package bunstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditledger/creditledger/internal/testdb"
+	"github.com/creditledger/creditledger/storage"
+	"github.com/creditledger/creditledger/storage/bunstore"
+)
+
+// pipelinedStore is a PostgreSQL store with one pooled connection, so that
+// every transaction reuses the connection the previous one left.
+func pipelinedStore(t *testing.T) *bunstore.Store {
+	t.Helper()
+	testdb.SkipWithoutPostgres(t)
+	s := setup(t, databases[1])
+	s.DB().SetMaxOpenConns(1)
+	return s
+}
+
+// requireOutsideTx fails if the store's connection was handed back inside
+// a transaction: there, now() is the transaction's start, not the
+// statement's.
+func requireOutsideTx(t *testing.T, s *bunstore.Store) {
+	t.Helper()
+	var fresh bool
+	require.NoError(t, s.DB().QueryRowContext(context.Background(),
+		"SELECT now() = statement_timestamp()").Scan(&fresh))
+	require.True(t, fresh, "the connection came back inside a transaction")
+}
+
+// ApplyOnCommit's errors come back from Tx, with nothing written, and the
+// connection is clean for the next transaction.
+func TestApplyOnCommitErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := pipelinedStore(t)
+	require.NoError(t, grant(ctx, s, grantParams{account: "u", key: "k1", amount: 10, now: t0}))
+
+	cases := []struct {
+		name  string
+		batch func(a storage.Account) *storage.Batch
+		want  error
+	}{
+		{"duplicate key", func(a storage.Account) *storage.Batch {
+			return grantBatch(a, grantParams{account: "u", key: "k1", amount: 5, now: t0}, "dup")
+		}, storage.ErrDuplicateKey},
+		{"unknown lot", func(a storage.Account) *storage.Batch {
+			b := grantBatch(a, grantParams{account: "u", key: "k2", amount: 5, now: t0}, "nolot")
+			b.Debits = []storage.LotDebit{{LotID: "no-such-lot", Amount: 1}}
+			return b
+		}, storage.ErrNotFound},
+		{"unknown account", func(a storage.Account) *storage.Batch {
+			b := grantBatch(a, grantParams{account: "u", key: "k3", amount: 5, now: t0}, "noacct")
+			b.Accounts = append(b.Accounts, storage.AccountUpdate{ID: "nobody", Balance: 1, Seq: 1})
+			return b
+		}, storage.ErrNotFound},
+	}
+	for _, tc := range cases {
+		applied := false
+		err := s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+			accts, err := tx.LockAccounts(ctx, []string{"u"}, false, t0)
+			require.NoError(t, err)
+			require.NoError(t, tx.(storage.CommitApplier).ApplyOnCommit(ctx, tc.batch(accts[0])), "%s: checked later", tc.name)
+			applied = true
+			return nil
+		})
+		require.True(t, applied)
+		require.ErrorIs(t, err, tc.want, tc.name)
+		require.Equal(t, 1, count(t, s, "creditledger_operations"), "%s: nothing written", tc.name)
+		require.Equal(t, 1, count(t, s, "creditledger_entries"), tc.name)
+		a, err := s.Account(ctx, "u")
+		require.NoError(t, err)
+		require.EqualValues(t, 10, a.Balance, tc.name)
+		requireOutsideTx(t, s)
+	}
+
+	// And the next transaction on that connection works.
+	require.NoError(t, grant(ctx, s, grantParams{account: "u", key: "k4", amount: 3, now: t0, n: 4}))
+	a, err := s.Account(ctx, "u")
+	require.NoError(t, err)
+	require.EqualValues(t, 13, a.Balance)
+}
+
+// A statement after ApplyOnCommit sees the batch (it goes out first), and
+// both commit together.
+func TestApplyOnCommitThenStatement(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := pipelinedStore(t)
+	err := s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+		accts, err := tx.LockAccounts(ctx, []string{"u"}, true, t0)
+		require.NoError(t, err)
+		require.NoError(t, tx.(storage.CommitApplier).ApplyOnCommit(ctx,
+			grantBatch(accts[0], grantParams{account: "u", key: "k1", amount: 5, now: t0}, "first")))
+		loaded, err := tx.Load(ctx, storage.LoadQuery{LotsOf: []string{"u"}, Keys: []string{"k1"}})
+		require.NoError(t, err)
+		require.Len(t, loaded.Lots, 1, "the pending batch was written before the load")
+		require.Len(t, loaded.Operations, 1)
+		accts, err = tx.LockAccounts(ctx, []string{"u"}, false, t0)
+		require.NoError(t, err)
+		return tx.(storage.CommitApplier).ApplyOnCommit(ctx,
+			grantBatch(accts[0], grantParams{account: "u", key: "k2", amount: 7, now: t0}, "second"))
+	})
+	require.NoError(t, err)
+	a, err := s.Account(ctx, "u")
+	require.NoError(t, err)
+	require.EqualValues(t, 12, a.Balance)
+	require.EqualValues(t, 2, a.Seq)
+	requireOutsideTx(t, s)
+
+	// A batch that fails when flushed by the next statement fails that
+	// statement's call, and the transaction.
+	err = s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+		accts, err := tx.LockAccounts(ctx, []string{"u"}, false, t0)
+		require.NoError(t, err)
+		require.NoError(t, tx.(storage.CommitApplier).ApplyOnCommit(ctx,
+			grantBatch(accts[0], grantParams{account: "u", key: "k1", amount: 1, now: t0}, "dup")))
+		_, err = tx.Load(ctx, storage.LoadQuery{LotsOf: []string{"u"}})
+		require.ErrorIs(t, err, storage.ErrDuplicateKey)
+		return err
+	})
+	require.ErrorIs(t, err, storage.ErrDuplicateKey)
+	a, err = s.Account(ctx, "u")
+	require.NoError(t, err)
+	require.EqualValues(t, 12, a.Balance)
+	requireOutsideTx(t, s)
+}
+
+// A transaction whose function fails after it began is rolled back, and
+// its connection is reused clean.
+func TestPipelinedRollback(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := pipelinedStore(t)
+	require.NoError(t, grant(ctx, s, grantParams{account: "u", key: "k1", amount: 10, now: t0}))
+	boom := errors.New("boom")
+	for range 3 {
+		err := s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+			accts, err := tx.LockAccounts(ctx, []string{"u", "new"}, true, t0)
+			require.NoError(t, err)
+			require.Len(t, accts, 2)
+			return boom
+		})
+		require.ErrorIs(t, err, boom)
+		requireOutsideTx(t, s)
+		_, err = s.Account(ctx, "new")
+		require.ErrorIs(t, err, storage.ErrNotFound, "the account created in the failed transaction is gone")
+	}
+	// A statement error (here: a text with a NUL byte reaches no
+	// statement; an unknown account in a lock does) is no different.
+	err := s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+		return tx.Apply(ctx, &storage.Batch{Accounts: []storage.AccountUpdate{{ID: "nobody", Balance: 1}}})
+	})
+	require.ErrorIs(t, err, storage.ErrNotFound)
+	requireOutsideTx(t, s)
+	a, err := s.Account(ctx, "u")
+	require.NoError(t, err)
+	require.EqualValues(t, 10, a.Balance)
+}
