@@ -68,21 +68,27 @@ type pendingApply struct {
 }
 
 // pgxRows is pgx.Rows as a rowsIter; after, if set, ends the pipeline the
-// rows came in.
+// rows came in. Close may be called more than once, as with *sql.Rows.
 type pgxRows struct {
 	pgx.Rows
-	after func() error
+	after  func() error
+	closed bool
+	err    error
 }
 
-func (r pgxRows) Close() error {
+func (r *pgxRows) Close() error {
+	if r.closed {
+		return r.err
+	}
+	r.closed = true
 	r.Rows.Close()
-	err := r.Rows.Err()
+	r.err = r.Rows.Err()
 	if r.after != nil {
-		if aerr := r.after(); err == nil {
-			err = aerr
+		if aerr := r.after(); r.err == nil {
+			r.err = aerr
 		}
 	}
-	return err
+	return r.err
 }
 
 // query implements queryer: on a pipelined tx it sends any deferred Apply,
@@ -126,7 +132,7 @@ func (t *tx) run(ctx context.Context, query string, args []any) (rowsIter, error
 		if err != nil {
 			return nil, err
 		}
-		return pgxRows{Rows: rows}, nil
+		return &pgxRows{Rows: rows}, nil
 	}
 	var eqb pgx.ExtendedQueryBuilder
 	if err := eqb.Build(t.pc.TypeMap(), sd, args); err != nil {
@@ -158,7 +164,7 @@ func (t *tx) run(ctx context.Context, query string, args []any) (rowsIter, error
 		return nil, fmt.Errorf("bunstore: pipeline: %T where rows were due", res)
 	}
 	rows := pgx.RowsFromResultReader(t.pc.TypeMap(), rr)
-	return pgxRows{Rows: rows, after: func() error {
+	return &pgxRows{Rows: rows, after: func() error {
 		t.traceEnd(qctx, rows.Err())
 		return endPipeline(p)
 	}}, nil
