@@ -98,18 +98,22 @@ BEGIN
         WHERE a.id = ANY (p_ids)
         ORDER BY a.id
         FOR UPDATE;
-    RETURN QUERY
-        SELECT 1, l.id::text, l.account_id::text, l.operation_id::text, l.source, NULL::text,
-               l.amount, l.remaining, l.priority,
-               l.expires_at, l.created_at, NULL::timestamptz, NULL::timestamptz
-        FROM creditledger_lots AS l
-        WHERE l.account_id = ANY (p_lots_of) AND l.remaining > 0;
-    RETURN QUERY
-        SELECT 2, o.id::text, o.account_id::text, o.idempotency_key::text, o.kind, o.hash,
-               o.available, NULL::bigint, NULL::bigint,
-               o.created_at, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz
-        FROM creditledger_operations AS o
-        WHERE o.idempotency_key = ANY (p_keys);
+    IF cardinality(p_lots_of) > 0 THEN
+        RETURN QUERY
+            SELECT 1, l.id::text, l.account_id::text, l.operation_id::text, l.source, NULL::text,
+                   l.amount, l.remaining, l.priority,
+                   l.expires_at, l.created_at, NULL::timestamptz, NULL::timestamptz
+            FROM creditledger_lots AS l
+            WHERE l.account_id = ANY (p_lots_of) AND l.remaining > 0;
+    END IF;
+    IF cardinality(p_keys) > 0 THEN
+        RETURN QUERY
+            SELECT 2, o.id::text, o.account_id::text, o.idempotency_key::text, o.kind, o.hash,
+                   o.available, NULL::bigint, NULL::bigint,
+                   o.created_at, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz
+            FROM creditledger_operations AS o
+            WHERE o.idempotency_key = ANY (p_keys);
+    END IF;
 END;
 $$;
 
