@@ -47,6 +47,11 @@ func Kinds() []Kind {
 		{Name: "memory", New: func(*testing.T) storage.Store { return memory.New() }},
 		{Name: "sqlite", New: func(t *testing.T) storage.Store { return Open(t, SQLitePath(t)) }},
 		{Name: "postgres", New: func(t *testing.T) storage.Store { return Open(t, PostgresDSN(t)) }},
+		// PostgreSQL with every statement as SQL text through bun, as
+		// behind PgBouncer: the store's other path.
+		{Name: "postgres-text", New: func(t *testing.T) storage.Store {
+			return OpenWith(t, PostgresDSN(t), &bunstore.Options{NoPreparedStatements: true})
+		}},
 	}
 }
 
@@ -130,7 +135,13 @@ func SQLitePath(t testing.TB) string {
 // the test ends.
 func Open(t testing.TB, dsn string) *bunstore.Store {
 	t.Helper()
-	s, err := bunstore.Open(context.Background(), dsn)
+	return OpenWith(t, dsn, nil)
+}
+
+// OpenWith is Open with store options.
+func OpenWith(t testing.TB, dsn string, opts *bunstore.Options) *bunstore.Store {
+	t.Helper()
+	s, err := bunstore.OpenWith(context.Background(), dsn, opts)
 	if err != nil {
 		t.Fatalf("testdb: open store: %v", err)
 	}

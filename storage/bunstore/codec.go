@@ -218,11 +218,6 @@ const pgTimeFormat = "2006-01-02 15:04:05.999999-07:00"
 func (a *pgArray) String() string {
 	var b strings.Builder
 	b.WriteByte('{')
-	sep := func(i int) {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-	}
 	quoted := func(s string) {
 		b.WriteByte('"')
 		for i := 0; i < len(s); i++ {
@@ -248,50 +243,41 @@ func (a *pgArray) String() string {
 	}
 	switch a.kind {
 	case arrayStr:
-		for i, s := range a.strs {
-			sep(i)
-			quoted(s)
-		}
+		writeElems(&b, a.strs, quoted)
 	case arrayNullStr:
-		for i, s := range a.nstrs {
-			sep(i)
-			if s == nil {
-				b.WriteString("NULL")
-			} else {
-				quoted(*s)
-			}
-		}
+		writeElems(&b, a.nstrs, orNull(&b, quoted))
 	case arrayInt:
-		for i, n := range a.ints {
-			sep(i)
-			b.WriteString(strconv.FormatInt(n, 10))
-		}
+		writeElems(&b, a.ints, func(n int64) { b.WriteString(strconv.FormatInt(n, 10)) })
 	case arrayBool:
-		for i, v := range a.bools {
-			sep(i)
-			if v {
-				b.WriteByte('t')
-			} else {
-				b.WriteByte('f')
-			}
-		}
+		writeElems(&b, a.bools, func(v bool) { b.WriteString(strconv.FormatBool(v)) })
 	case arrayTime:
-		for i, t := range a.times {
-			sep(i)
-			timeText(t)
-		}
+		writeElems(&b, a.times, timeText)
 	case arrayNullTime:
-		for i, t := range a.ntimes {
-			sep(i)
-			if t == nil {
-				b.WriteString("NULL")
-			} else {
-				timeText(*t)
-			}
-		}
+		writeElems(&b, a.ntimes, orNull(&b, timeText))
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// writeElems writes vs to b, comma-separated, each with write.
+func writeElems[T any](b *strings.Builder, vs []T, write func(T)) {
+	for i, v := range vs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		write(v)
+	}
+}
+
+// orNull returns write for a nullable element: NULL for nil.
+func orNull[T any](b *strings.Builder, write func(T)) func(*T) {
+	return func(v *T) {
+		if v == nil {
+			b.WriteString("NULL")
+			return
+		}
+		write(*v)
+	}
 }
 
 // literal returns the array as a quoted SQL string literal that bun

@@ -27,19 +27,42 @@ import (
 // missing lot or account) fails the statement itself, so COMMIT never
 // runs after a failed Apply, and Store.Tx returns the error.
 
+// staleConnRetries bounds how many pooled connections a transaction may
+// find dead at its first round trip before it gives up.
+const staleConnRetries = 2
+
 // pipelinedTx runs fn in a transaction on one pgx connection of the pool.
+//
+// A pooled connection can be dead without the pool knowing (the server
+// ended it, or the network dropped it; pgx checks an idle connection only
+// after a second). database/sql would find out at BEGIN and take another
+// connection; here BEGIN goes out with the first statement, so when that
+// first round trip fails and leaves the connection closed, nothing of the
+// transaction can have happened, and it runs again on another connection.
 func (s *Store) pipelinedTx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		stale, err := s.pipelinedTxOnce(ctx, fn)
+		if !stale || attempt >= staleConnRetries || ctx.Err() != nil {
+			return err
+		}
+		s.logger.DebugContext(ctx, "creditledger: transaction met a dead pooled connection; running it on another",
+			slogDialect(s.kind), "error", err)
+	}
+}
+
+func (s *Store) pipelinedTxOnce(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) (stale bool, err error) {
 	conn, err := s.db.DB.Conn(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer func() { _ = conn.Close() }()
-	return conn.Raw(func(dc any) error {
+	var t *tx
+	err = conn.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("bunstore: pipelined transaction on a %T connection", dc)
 		}
-		t := &tx{s: s, pc: sc.Conn(), native: true}
+		t = &tx{s: s, pc: sc.Conn(), native: true}
 		if tracer, ok := t.pc.Config().Tracer.(pgx.QueryTracer); ok {
 			t.tracer = tracer
 		}
@@ -58,6 +81,7 @@ func (s *Store) pipelinedTx(ctx context.Context, fn func(ctx context.Context, tx
 		// would report failure for a write the server committed.
 		return t.finish(context.WithoutCancel(ctx))
 	})
+	return t != nil && t.stale, err
 }
 
 // pendingApply is an Apply statement waiting to be sent.
@@ -121,7 +145,12 @@ func (t *tx) exec(ctx context.Context, query string, args ...any) error {
 
 // run sends a numbered statement as a prepared statement, with BEGIN in
 // front if the transaction has not begun.
-func (t *tx) run(ctx context.Context, query string, args []any) (rowsIter, error) {
+func (t *tx) run(ctx context.Context, query string, args []any) (_ rowsIter, err error) {
+	if !t.begun && !t.sent {
+		// The transaction's first round trip: see pipelinedTx.
+		t.sent = true
+		defer func() { t.stale = err != nil && t.pc.IsClosed() }()
+	}
 	sd, err := t.pc.Prepare(ctx, query, query)
 	if err != nil {
 		return nil, err

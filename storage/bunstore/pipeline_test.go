@@ -3,7 +3,9 @@ package bunstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -161,4 +163,33 @@ func TestPipelinedRollback(t *testing.T) {
 	a, err := s.Account(ctx, "u")
 	require.NoError(t, err)
 	require.EqualValues(t, 10, a.Balance)
+}
+
+// A transaction that finds its pooled connection dead at its first round
+// trip (the server ended it) runs again on another connection, as
+// database/sql does when BEGIN fails on a dead connection.
+func TestPipelinedTxHealsDeadConnection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := pipelinedStore(t)
+	admin := open(t, postgresDSN(t))
+	for i := range 3 {
+		require.NoError(t, grant(ctx, s, grantParams{account: "u", key: fmt.Sprintf("k%d", i), amount: 1, now: t0, n: i}))
+		var pid int
+		require.NoError(t, s.DB().QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid))
+		var ended bool
+		require.NoError(t, admin.DB().QueryRowContext(ctx, "SELECT pg_terminate_backend(?)", pid).Scan(&ended))
+		require.True(t, ended)
+		require.Eventually(t, func() bool {
+			var n int
+			err := admin.DB().QueryRowContext(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = ?", pid).Scan(&n)
+			return err == nil && n == 0
+		}, 10*time.Second, 5*time.Millisecond)
+	}
+	// The pool's one connection is dead now, and was used a moment ago.
+	require.NoError(t, grant(ctx, s, grantParams{account: "u", key: "after", amount: 10, now: t0, n: 9}))
+	a, err := s.Account(ctx, "u")
+	require.NoError(t, err)
+	require.EqualValues(t, 13, a.Balance)
+	requireOutsideTx(t, s)
 }

@@ -157,6 +157,8 @@ type tx struct {
 	// Pipelined transactions only.
 	pc      *pgx.Conn
 	begun   bool          // BEGIN was sent
+	sent    bool          // anything was sent
+	stale   bool          // the first round trip found the connection dead
 	pending *pendingApply // Apply waiting to go out with COMMIT
 	tracer  pgx.QueryTracer
 }
