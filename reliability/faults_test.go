@@ -126,22 +126,26 @@ func finishFaulted(t testing.TB, l *ledger.Ledger, check *bunstore.Store, b *fau
 	return res
 }
 
-// terminateBackends terminates the backends of app and returns how many.
+// terminateBackends terminates backends of app and returns their pids.
 // The pids are read first and terminated one by one: a WHERE clause that
 // calls pg_terminate_backend may be evaluated before the filter on
 // application_name, and would end every backend of the server.
+//
+// It aims at backends inside a transaction: an idle pooled connection that
+// dies is healed by the store (the next transaction finds it dead at its
+// first round trip and takes another), so killing only idle ones would
+// often fault nothing. It waits up to 200 ms for a busy one, then takes
+// every backend of app.
 func terminateBackends(t testing.TB, admin *sql.DB, app string) []int {
 	t.Helper()
-	rows, err := admin.Query("SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()", app)
-	require.NoError(t, err)
-	var pids []int
-	for rows.Next() {
-		var pid int
-		require.NoError(t, rows.Scan(&pid))
-		pids = append(pids, pid)
+	pids := appBackends(t, admin, app, true)
+	for deadline := time.Now().Add(200 * time.Millisecond); len(pids) == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		pids = appBackends(t, admin, app, true)
 	}
-	require.NoError(t, rows.Err())
-	require.NoError(t, rows.Close())
+	if len(pids) == 0 {
+		pids = appBackends(t, admin, app, false)
+	}
 	var killed []int
 	for _, pid := range pids {
 		var ok bool
@@ -151,6 +155,27 @@ func terminateBackends(t testing.TB, admin *sql.DB, app string) []int {
 		}
 	}
 	return killed
+}
+
+// appBackends returns the pids of app's backends; with busy, only those
+// inside a transaction or running a statement.
+func appBackends(t testing.TB, admin *sql.DB, app string, busy bool) []int {
+	t.Helper()
+	query := "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()"
+	if busy {
+		query += " AND state <> 'idle'"
+	}
+	rows, err := admin.Query(query, app)
+	require.NoError(t, err)
+	var pids []int
+	for rows.Next() {
+		var pid int
+		require.NoError(t, rows.Scan(&pid))
+		pids = append(pids, pid)
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+	return pids
 }
 
 // waitTerminatedGone waits until the terminated backends have ended
