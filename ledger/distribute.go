@@ -303,9 +303,9 @@ type failure struct {
 // A due account has almost never been granted its period: the grant and
 // the move of NextGrantAt commit together. So the chunk first runs without
 // looking its keys up (a thousand index probes saved per chunk), and only
-// if one exists after all (a plan switched back within a period, a host
-// Grant with the same key) does the failed transaction run again, this
-// time reading which keys exist and skipping them.
+// if one exists after all (an account moved to another plan and back
+// within a period, say) does the failed transaction run again, this time
+// reading which keys exist and skipping them.
 func (l *Ledger) runChunk(ctx context.Context, q chunkQuery) (chunkResult, error) {
 	cr, err := l.runChunkTx(ctx, q, true)
 	if errors.Is(err, storage.ErrDuplicateKey) {

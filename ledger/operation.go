@@ -174,14 +174,14 @@ func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, now time.Time
 	}
 	acct = accts[0]
 	loadLots = s.needLots || expiryDue(&acct, now)
-	// What is left to load: the lots if a sweep turned out to be due,
-	// or everything without the combined call.
+	// What is left to load: everything without the combined call, else
+	// the lots if a sweep turned out to be due.
 	rest := storage.LoadQuery{}
-	if loadLots && !s.needLots || loadLots && !combined {
-		rest.LotsOf = ids
-	}
 	if !combined {
 		rest.Keys = q.Keys
+	}
+	if lotsLoaded := combined && s.needLots; loadLots && !lotsLoaded {
+		rest.LotsOf = ids
 	}
 	if len(rest.Keys) > 0 || len(rest.LotsOf) > 0 {
 		more, err := tx.Load(ctx, rest)

@@ -231,8 +231,7 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch, onC
 	SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::timestamptz[])
 	RETURNING 1)`)
 		counts = append(counts, "(SELECT count(*) FROM new_operations)")
-		args = append(args, id.arg(t.native), key.arg(t.native), kind.arg(t.native), account.arg(t.native), hash.arg(t.native),
-			available.arg(t.native), created.arg(t.native))
+		args = append(args, t.arrays(&id, &key, &kind, &account, &hash, &available, &created)...)
 	}
 	if len(w.lots) > 0 {
 		var id, account, op, source, amount, remaining, priority, expires, created pgArray
@@ -252,8 +251,7 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch, onC
 	SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::timestamptz[], ?::timestamptz[])
 	RETURNING 1)`)
 		counts = append(counts, "(SELECT count(*) FROM new_lots)")
-		args = append(args, id.arg(t.native), account.arg(t.native), op.arg(t.native), source.arg(t.native), amount.arg(t.native),
-			remaining.arg(t.native), priority.arg(t.native), expires.arg(t.native), created.arg(t.native))
+		args = append(args, t.arrays(&id, &account, &op, &source, &amount, &remaining, &priority, &expires, &created)...)
 	}
 	if len(w.entries) > 0 {
 		var id, account, seq, op, lot, kind, amount, balance, source, desc, metadata, created pgArray
@@ -276,8 +274,7 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch, onC
 	SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::jsonb[], ?::timestamptz[])
 	RETURNING 1)`)
 		counts = append(counts, "(SELECT count(*) FROM new_entries)")
-		args = append(args, id.arg(t.native), account.arg(t.native), seq.arg(t.native), op.arg(t.native), lot.arg(t.native), kind.arg(t.native),
-			amount.arg(t.native), balance.arg(t.native), source.arg(t.native), desc.arg(t.native), metadata.arg(t.native), created.arg(t.native))
+		args = append(args, t.arrays(&id, &account, &seq, &op, &lot, &kind, &amount, &balance, &source, &desc, &metadata, &created)...)
 	}
 	// The counts of debited lots and updated accounts must be those of
 	// the batch, or the statement fails (creditledger_require_count): a
@@ -298,7 +295,7 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch, onC
 		debitedAt = len(counts)
 		counts = append(counts, "creditledger_require_count('lots to debit', (SELECT count(*) FROM debited_lots), ?::bigint)")
 		countArgs = append(countArgs, int64(len(w.debits)))
-		args = append(args, id.arg(t.native), amount.arg(t.native))
+		args = append(args, t.arrays(&id, &amount)...)
 	}
 	if len(w.accounts) > 0 {
 		var id, balance, seq, nextGrant, nextExpiry, setPlan, plan, anchor pgArray
@@ -331,8 +328,7 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch, onC
 		updatedAt = len(counts)
 		counts = append(counts, "creditledger_require_count('accounts to update', (SELECT count(*) FROM updated_accounts), ?::bigint)")
 		countArgs = append(countArgs, int64(len(w.accounts)))
-		args = append(args, id.arg(t.native), balance.arg(t.native), seq.arg(t.native), nextGrant.arg(t.native), nextExpiry.arg(t.native),
-			setPlan.arg(t.native), plan.arg(t.native), anchor.arg(t.native))
+		args = append(args, t.arrays(&id, &balance, &seq, &nextGrant, &nextExpiry, &setPlan, &plan, &anchor)...)
 	}
 
 	query := "WITH " + strings.Join(ctes, ",\n") + "\nSELECT " + strings.Join(counts, ", ")

@@ -189,8 +189,8 @@ func (a *pgArray) nullTime(t *time.Time) {
 	a.ntimes = append(a.ntimes, &u)
 }
 
-// arg returns the column as a query argument: the Go slice for pgx's
-// extended protocol (native), else its array literal.
+// arg returns the column as a query argument: with native, the Go slice
+// for pgx's extended protocol, else its array literal.
 func (a *pgArray) arg(native bool) any {
 	if !native {
 		return a.literal()
@@ -302,9 +302,19 @@ func pgStrings(ss []string) string {
 	return a.String()
 }
 
+// arrays returns cols as arguments of t's statements (see pgArray.arg):
+// Go slices on a pipelined transaction, array literals through bun.
+func (t *tx) arrays(cols ...*pgArray) []any {
+	out := make([]any, len(cols))
+	for i, c := range cols {
+		out[i] = c.arg(t.pc != nil)
+	}
+	return out
+}
+
 // textArray returns ss as a text[] argument of t's statements.
 func (t *tx) textArray(ss []string) any {
-	if t.native {
+	if t.pc != nil {
 		return ss
 	}
 	return pgStrings(ss)
@@ -312,7 +322,7 @@ func (t *tx) textArray(ss []string) any {
 
 // inList is Store.inList for t's statements.
 func (t *tx) inList(col string, values []string) (string, any) {
-	if t.native {
+	if t.pc != nil {
 		return col + " = ANY(?::text[])", values
 	}
 	return t.s.inList(col, values)

@@ -62,7 +62,7 @@ func (s *Store) pipelinedTxOnce(ctx context.Context, fn func(ctx context.Context
 		if !ok {
 			return fmt.Errorf("bunstore: pipelined transaction on a %T connection", dc)
 		}
-		t = &tx{s: s, pc: sc.Conn(), native: true}
+		t = &tx{s: s, pc: sc.Conn()}
 		if tracer, ok := t.pc.Config().Tracer.(pgx.QueryTracer); ok {
 			t.tracer = tracer
 		}

@@ -12,28 +12,20 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// The write path's statements (the locks, the claims, the loads and
-// Apply) run on PostgreSQL through pgx's extended protocol when the
-// database/sql driver is pgx and its statement cache is on: each statement
+// On PostgreSQL, when the database/sql driver is pgx and its statement
+// cache is on, the store's transactions (pipeline.go) and its
+// one-statement reads run through pgx's extended protocol: each statement
 // text is prepared once per connection and then runs with binary
-// arguments. The batch's columns go as binary arrays, with no SQL text to
+// arguments. A batch's columns go as binary arrays, with no SQL text to
 // format on our side, no literal for pgx to sanitize, and no array literal
 // or plan for PostgreSQL to parse on every call. Everything else, and every
-// statement of SQLite, a bound store or another driver, goes through bun
-// as before.
+// statement of SQLite, a bound store or another driver, goes through bun.
 
-// preparedConn runs statements written with bun's ? placeholders on a
-// database/sql transaction or pool of the pgx driver, numbered ($1, $2,
-// ...) and in pgx's statement-caching mode. It is the bun.IConn of such a
-// transaction's tx, and of the store's one-statement reads.
-type preparedConn struct{ db sqlRunner }
-
-// sqlRunner is what *sql.Tx and *sql.DB have in common.
-type sqlRunner interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
+// preparedConn runs statements written with bun's ? placeholders on the
+// pool of the pgx driver, numbered ($1, $2, ...) and in pgx's
+// statement-caching mode. It is the bun.IConn of the store's
+// one-statement reads.
+type preparedConn struct{ db *sql.DB }
 
 func (c preparedConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	return c.db.QueryContext(ctx, numbered(query), preparedArgs(args)...)
@@ -102,8 +94,8 @@ type preparedState struct {
 	on      bool
 }
 
-// usePrepared reports whether the store's transactions can run through
-// preparedConn: the driver is pgx, its statement cache is on, and
+// usePrepared reports whether the store's transactions and reads can run
+// prepared (pipelinedTx, preparedConn): the driver is pgx, its statement cache is on, and
 // Options.NoPreparedStatements is not set. It asks a connection of the
 // pool once; until one answers, the answer is no.
 func (s *Store) usePrepared(ctx context.Context) bool {

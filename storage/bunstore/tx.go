@@ -151,10 +151,9 @@ func (s *Store) savepointTx(ctx context.Context, fn func(ctx context.Context, tx
 type tx struct {
 	s   *Store
 	idb bun.IConn // the bun transaction; nil when pipelined
-	// native: statements take Go slices for arrays (see pgArray.arg).
-	native bool
 
-	// Pipelined transactions only.
+	// Pipelined transactions only (their statements take Go slices for
+	// arrays; see pgArray.arg).
 	pc      *pgx.Conn
 	begun   bool          // BEGIN was sent
 	sent    bool          // anything was sent
