@@ -131,16 +131,18 @@ func finishFaulted(t testing.TB, l *ledger.Ledger, check *bunstore.Store, b *fau
 // calls pg_terminate_backend may be evaluated before the filter on
 // application_name, and would end every backend of the server.
 //
-// It aims at backends inside a transaction: an idle pooled connection that
-// dies is healed by the store (the next transaction finds it dead at its
-// first round trip and takes another), so killing only idle ones would
-// often fault nothing. It waits up to 200 ms for a busy one, then takes
-// every backend of app.
+// It aims at backends between two statements of a transaction ("idle in
+// transaction": the chunk is being staged): the store heals a connection
+// that dies while idle in the pool or during its transaction's first
+// round trip (it runs the transaction again on another connection, since
+// nothing of it can have happened), so killing those would often fault
+// nothing. It waits up to 200 ms for such a backend, then takes every
+// backend of app.
 func terminateBackends(t testing.TB, admin *sql.DB, app string) []int {
 	t.Helper()
 	pids := appBackends(t, admin, app, true)
 	for deadline := time.Now().Add(200 * time.Millisecond); len(pids) == 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
+		time.Sleep(100 * time.Microsecond)
 		pids = appBackends(t, admin, app, true)
 	}
 	if len(pids) == 0 {
@@ -157,13 +159,13 @@ func terminateBackends(t testing.TB, admin *sql.DB, app string) []int {
 	return killed
 }
 
-// appBackends returns the pids of app's backends; with busy, only those
-// inside a transaction or running a statement.
-func appBackends(t testing.TB, admin *sql.DB, app string, busy bool) []int {
+// appBackends returns the pids of app's backends; with inTx, only those
+// idle between two statements of a transaction.
+func appBackends(t testing.TB, admin *sql.DB, app string, inTx bool) []int {
 	t.Helper()
 	query := "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()"
-	if busy {
-		query += " AND state <> 'idle'"
+	if inTx {
+		query += " AND state = 'idle in transaction'"
 	}
 	rows, err := admin.Query(query, app)
 	require.NoError(t, err)
