@@ -35,6 +35,16 @@ func requireOutsideTx(t *testing.T, s *bunstore.Store) {
 	require.True(t, fresh, "the connection came back inside a transaction")
 }
 
+// requireBalance requires the account's stored balance to be want, and
+// returns the account.
+func requireBalance(t *testing.T, s *bunstore.Store, account string, want int64, msgAndArgs ...any) *storage.Account {
+	t.Helper()
+	a, err := s.Account(context.Background(), account)
+	require.NoError(t, err, msgAndArgs...)
+	require.EqualValues(t, want, a.Balance, msgAndArgs...)
+	return a
+}
+
 // ApplyOnCommit's errors come back from Tx, with nothing written, and the
 // connection is clean for the next transaction.
 func TestApplyOnCommitErrors(t *testing.T) {
@@ -75,17 +85,13 @@ func TestApplyOnCommitErrors(t *testing.T) {
 		require.ErrorIs(t, err, tc.want, tc.name)
 		require.Equal(t, 1, count(t, s, "creditledger_operations"), "%s: nothing written", tc.name)
 		require.Equal(t, 1, count(t, s, "creditledger_entries"), tc.name)
-		a, err := s.Account(ctx, "u")
-		require.NoError(t, err)
-		require.EqualValues(t, 10, a.Balance, tc.name)
+		requireBalance(t, s, "u", 10, tc.name)
 		requireOutsideTx(t, s)
 	}
 
 	// And the next transaction on that connection works.
 	require.NoError(t, grant(ctx, s, grantParams{account: "u", key: "k4", amount: 3, now: t0, n: 4}))
-	a, err := s.Account(ctx, "u")
-	require.NoError(t, err)
-	require.EqualValues(t, 13, a.Balance)
+	requireBalance(t, s, "u", 13)
 }
 
 // A statement after ApplyOnCommit sees the batch (it goes out first), and
@@ -109,9 +115,7 @@ func TestApplyOnCommitThenStatement(t *testing.T) {
 			grantBatch(accts[0], grantParams{account: "u", key: "k2", amount: 7, now: t0}, "second"))
 	})
 	require.NoError(t, err)
-	a, err := s.Account(ctx, "u")
-	require.NoError(t, err)
-	require.EqualValues(t, 12, a.Balance)
+	a := requireBalance(t, s, "u", 12)
 	require.EqualValues(t, 2, a.Seq)
 	requireOutsideTx(t, s)
 
@@ -127,9 +131,7 @@ func TestApplyOnCommitThenStatement(t *testing.T) {
 		return err
 	})
 	require.ErrorIs(t, err, storage.ErrDuplicateKey)
-	a, err = s.Account(ctx, "u")
-	require.NoError(t, err)
-	require.EqualValues(t, 12, a.Balance)
+	requireBalance(t, s, "u", 12)
 	requireOutsideTx(t, s)
 }
 
@@ -160,9 +162,7 @@ func TestPipelinedRollback(t *testing.T) {
 	})
 	require.ErrorIs(t, err, storage.ErrNotFound)
 	requireOutsideTx(t, s)
-	a, err := s.Account(ctx, "u")
-	require.NoError(t, err)
-	require.EqualValues(t, 10, a.Balance)
+	requireBalance(t, s, "u", 10)
 }
 
 // A transaction that finds its pooled connection dead at its first round
@@ -188,8 +188,6 @@ func TestPipelinedTxHealsDeadConnection(t *testing.T) {
 	}
 	// The pool's one connection is dead now, and was used a moment ago.
 	require.NoError(t, grant(ctx, s, grantParams{account: "u", key: "after", amount: 10, now: t0, n: 9}))
-	a, err := s.Account(ctx, "u")
-	require.NoError(t, err)
-	require.EqualValues(t, 13, a.Balance)
+	requireBalance(t, s, "u", 13)
 	requireOutsideTx(t, s)
 }
