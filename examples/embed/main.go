@@ -25,10 +25,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -65,18 +67,38 @@ type app struct {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "embed:", err)
-		os.Exit(1)
-	}
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
 }
 
+// exitCode is the process's exit status for run's error: 0 for none and
+// for -h (the flag package has printed the usage), 2 for other bad flags
+// (it has printed why), 1 for anything else, which it prints.
+func exitCode(err error, stderr io.Writer) int {
+	var fe *flagError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &fe):
+		return 2
+	}
+	fmt.Fprintln(stderr, "embed:", err)
+	return 1
+}
+
+// flagError is an error of the command line.
+type flagError struct{ err error }
+
+func (e *flagError) Error() string { return e.err.Error() }
+func (e *flagError) Unwrap() error { return e.err }
+
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
-	dsn := fs.String("db", "", "SQLite file or postgres:// URL (default $DATABASE_URL, else in-memory SQLite)")
-	serve := fs.Bool("serve", false, "listen instead of running the simulated webhook")
-	if err := fs.Parse(args); err != nil {
-		return err
+	flags := flag.NewFlagSet("embed", flag.ContinueOnError)
+	dsn := flags.String("db", "", "SQLite file or postgres:// URL (default $DATABASE_URL, else in-memory SQLite)")
+	serve := flags.Bool("serve", false, "listen instead of running the simulated webhook")
+	if err := flags.Parse(args); err != nil {
+		return &flagError{err}
 	}
 	if *dsn == "" {
 		*dsn = os.Getenv("DATABASE_URL")
@@ -148,6 +170,11 @@ func openDB(dsn string) (*bun.DB, error) {
 	}
 	if dsn == "" {
 		dsn = ":memory:"
+	} else if dir := filepath.Dir(dsn); dsn != ":memory:" {
+		// SQLite would only say "out of memory (14)" at the first query.
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open SQLite file %s: folder %q does not exist", dsn, dir)
+		}
 	}
 	sqldb, err := sql.Open("sqlite", "file:"+dsn+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_txlock=immediate")
 	if err != nil {

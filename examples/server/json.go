@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -44,11 +46,32 @@ func (a *amount) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// timestamp is an instant in a request: a JSON string in RFC 3339.
+type timestamp struct{ time.Time }
+
+// errBadTime is wrapped by timestamp's decoding errors.
+var errBadTime = errors.New("a time must be an RFC 3339 string such as \"2027-01-01T00:00:00Z\"")
+
+func (ts *timestamp) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("%w (got %.40s)", errBadTime, b)
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("%w (got %.40q)", errBadTime, s)
+	}
+	ts.Time = t
+	return nil
+}
+
 var errTrailingData = errors.New("unexpected data after the JSON object")
 
 // decodeBody reads r's JSON body into dst, strictly: one object, no
 // unknown fields, at most maxBodyBytes. On failure it has answered with a
-// 4xx JSON error and returns false.
+// 4xx JSON error (code invalid_json, invalid_amount, invalid_argument or
+// body_too_large) and returns false. Its messages describe JSON types in
+// JSON's words, never Go's.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	dec := json.NewDecoder(r.Body)
@@ -72,33 +95,67 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) bool {
 	)
 	switch {
 	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", maxBodyBytes))
+		writeError(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge,
+			fmt.Sprintf("request body is larger than %d bytes", maxBodyBytes))
 	case errors.Is(err, io.EOF):
-		writeError(w, http.StatusBadRequest, "request body is empty; send a JSON object")
-	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		writeError(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
+		writeError(w, http.StatusBadRequest, codeInvalidJSON, "request body is empty; send a JSON object")
+	case errors.As(err, &syntax):
+		writeError(w, http.StatusBadRequest, codeInvalidJSON,
+			fmt.Sprintf("malformed JSON at byte %d: %s", syntax.Offset, syntax.Error()))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		writeError(w, http.StatusBadRequest, codeInvalidJSON, "malformed JSON: the body ends before the object does")
 	case errors.As(err, &typeErr):
-		msg := "wrong JSON type"
-		if typeErr.Field != "" {
-			msg += " for field " + typeErr.Field
+		if typeErr.Field == "" {
+			writeError(w, http.StatusBadRequest, codeInvalidJSON, "the body must be a JSON object, not "+article(typeErr.Value))
+			return false
 		}
-		writeError(w, http.StatusBadRequest, msg+": expected "+typeErr.Type.String()+", got "+typeErr.Value)
-	case errors.Is(err, errBadAmount), errors.Is(err, errTrailingData):
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, codeInvalidJSON,
+			"field "+typeErr.Field+" must be "+jsonKind(typeErr.Type)+", not "+article(typeErr.Value))
+	case errors.Is(err, errBadAmount):
+		writeError(w, http.StatusBadRequest, codeInvalidAmount, err.Error())
+	case errors.Is(err, errBadTime):
+		writeError(w, http.StatusBadRequest, codeInvalidArgument, err.Error())
+	case errors.Is(err, errTrailingData):
+		writeError(w, http.StatusBadRequest, codeInvalidJSON, err.Error())
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// encoding/json has no type for it.
+		writeError(w, http.StatusBadRequest, codeInvalidJSON,
+			"unknown field "+strings.TrimPrefix(err.Error(), "json: unknown field ")+" (field names are case-sensitive)")
 	default:
-		// Unknown fields ("json: unknown field \"x\""), a time that is
-		// not RFC 3339, and the like.
-		writeError(w, http.StatusBadRequest, "invalid request body: "+err.Error())
+		writeError(w, http.StatusBadRequest, codeInvalidJSON, "invalid request body")
 	}
 	return false
 }
 
-type errorJSON struct {
-	Error string `json:"error"`
+// jsonKind names what a Go type is in JSON.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map:
+		return "an object of strings"
+	}
+	return "an object"
 }
 
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorJSON{Error: msg})
+// article puts "a" or "an" before a JSON type name ("number", "object").
+func article(jsonType string) string {
+	if jsonType != "" && strings.ContainsRune("aeiou", rune(jsonType[0])) {
+		return "an " + jsonType
+	}
+	return "a " + jsonType
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -108,7 +165,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err := enc.Encode(v); err != nil { // not reached with the types used here
 		status = http.StatusInternalServerError
 		buf.Reset()
-		buf.WriteString(`{"error":"internal error"}` + "\n")
+		buf.WriteString(`{"error":{"code":"internal","message":"internal error"}}` + "\n")
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

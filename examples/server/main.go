@@ -12,7 +12,8 @@
 // demo-lifetime-3, ...; the first of each plan also bought a "basic" pack),
 // and listens on http://127.0.0.1:8080. When CRON_JOBS_USERNAME and
 // CRON_JOBS_PASSWORD (and CRON_JOBS_TOKEN) are unset it makes up random
-// demo credentials for the cron endpoint and prints them once to stderr.
+// demo credentials for the cron endpoint, and when CREDITLEDGER_ADMIN_TOKEN
+// is unset a random admin token; it prints them once to stderr.
 //
 // Flags:
 //
@@ -25,31 +26,80 @@
 //	-verify               check the ledger's invariants, print each violation and
 //	                      exit 1 on any (0 when clean), without serving
 //
-// Routes (amounts are decimal strings in JSON, never floats; errors are
-// {"error":"..."} with a 4xx status for bad input):
+// # Authentication
 //
-//	GET|POST /api/distribute-credits      the daily job (HTTP Basic or Bearer auth)
-//	GET  /api/accounts/{id}               balance and open lots; 404 if unknown
-//	GET  /api/accounts/{id}/entries       history, newest first (?limit=50&cursor=...)
-//	POST /api/accounts/{id}/consume       {"amount":"10","idempotencyKey":"...","description":"..."}
-//	                                      200 receipt, 402 insufficient credits, 409 key reused
-//	POST /api/accounts/{id}/grant         {"amount":"100","idempotencyKey":"...","source":"...","expiresInDays":30}
-//	                                      (expiry: the end of the UTC day 30 days from now; or
+// Every route that writes (consume, grant, set plan) requires
+// "Authorization: Bearer <token>" with the admin token:
+// $CREDITLEDGER_ADMIN_TOKEN, or the random one printed at start when that
+// is unset or blank. The token is compared in constant time; a missing or
+// wrong one answers 401 with WWW-Authenticate and the code "unauthorized",
+// and nothing is written. Reads (balance, entries, the HTML page) need no
+// token: they show every account to whoever can reach the server, so keep
+// it on 127.0.0.1 or behind your own authentication. The cron endpoint has
+// its own credentials (CRON_JOBS_*).
+//
+// # Routes
+//
+// Amounts are decimal strings in JSON, never floats; times are RFC 3339.
+//
+//	GET|POST /api/distribute-credits      the daily job (HTTP Basic or Bearer auth, CRON_JOBS_*)
+//	GET  /api/accounts/{id}               balance and open lots; 404 account_not_found if unknown
+//	GET  /api/accounts/{id}/entries       history, newest first (?limit=50&cursor=...; limit 1 to 1000)
+//	POST /api/accounts/{id}/consume       admin token; {"amount":"10","idempotencyKey":"...","description":"..."}
+//	                                      200 receipt, 402 insufficient_credits (also for an
+//	                                      account that does not exist), 409 idempotency_conflict
+//	POST /api/accounts/{id}/grant         admin token; {"amount":"100","idempotencyKey":"...","source":"...","expiresInDays":30}
+//	                                      (expiry: exactly 30 x 24 hours after the grant is
+//	                                      written, not the end of a day; or
 //	                                      "expiresAt":"2027-01-01T00:00:00Z"; neither: never),
 //	                                      or {"pack":"basic","idempotencyKey":"..."}; 200 receipt
 //	                                      ("replayed":true for a retry with the same key and body)
-//	PUT  /api/accounts/{id}/plan          {"plan":"pro_yearly"}; 200 balance, 400 unknown plan
+//	PUT  /api/accounts/{id}/plan          admin token; {"plan":"pro_yearly"}; 200 balance, 400 unknown_plan
 //	GET  /                                HTML page: accounts, balances, lots and their expiry
+//
+// A manual grant may not use a source the ledger writes itself: the
+// sources of the catalog's plan allocations and of its signup gift
+// ("monthly_refresh", "subscription_renewal", "lifetime_monthly" and
+// "register_gift" with the reference catalog, in any letter case). They
+// answer 400 reserved_source, so that the history never shows a plan or
+// gift grant that the ledger did not make. A pack is granted by its id
+// ({"pack":"basic"}), which writes the pack's own source.
+//
+// # Errors
+//
+// Every error of the JSON API (the cron endpoint keeps httpcron's
+// {"error":"..."}) is
+//
+//	{"error":{"code":"insufficient_credits","message":"insufficient credits: account \"u\" has 5 available, 10 asked"}}
+//
+// The message is for people and names the value that was wrong; the code
+// is stable, one of:
+//
+//	unauthorized          401  missing or wrong admin token
+//	invalid_json          400  body empty, malformed, not an object, unknown field, wrong JSON type
+//	body_too_large        413  body over 64 KiB
+//	invalid_amount        400  amount missing, not a decimal, not positive, too precise or too large
+//	invalid_argument      400  another field, limit or cursor out of range or malformed
+//	unknown_plan          400  plan not in the catalog
+//	unknown_pack          400  pack not in the catalog
+//	reserved_source       400  a grant source the ledger writes itself (see above)
+//	insufficient_credits  402  not enough unexpired credits, or no such account
+//	idempotency_conflict  409  key reused with other parameters
+//	account_not_found     404  a read of an account that was never written to
+//	route_not_found       404
+//	method_not_allowed    405  (with Allow)
+//	unavailable           503  the request was cancelled (client gone, shutting down)
+//	internal              500  anything else; the detail is in the server's log only
 //
 // Try it:
 //
 //	curl -u "$CRON_JOBS_USERNAME:$CRON_JOBS_PASSWORD" http://127.0.0.1:8080/api/distribute-credits
 //	curl http://127.0.0.1:8080/api/accounts/demo-free-1
-//	curl -X POST -d '{"amount":"10"}' http://127.0.0.1:8080/api/accounts/demo-free-1/consume
-//	curl -X PUT -d '{"plan":"lifetime"}' http://127.0.0.1:8080/api/accounts/demo-free-2/plan
+//	curl -H "Authorization: Bearer $CREDITLEDGER_ADMIN_TOKEN" -X POST -d '{"amount":"10"}' http://127.0.0.1:8080/api/accounts/demo-free-1/consume
+//	curl -H "Authorization: Bearer $CREDITLEDGER_ADMIN_TOKEN" -X PUT -d '{"plan":"lifetime"}' http://127.0.0.1:8080/api/accounts/demo-free-2/plan
 //
-// The routes other than the cron endpoint have no authentication: they are
-// here to show the library, not to be exposed as they are.
+// The server is here to show the library: before exposing anything like
+// it, put every route behind your own users' authentication.
 package main
 
 import (

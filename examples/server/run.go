@@ -111,7 +111,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if demoCreds {
 		creds.Username, creds.Password = "demo-"+randomString(6), randomString(18)
 	}
-	h, err := newServer(l, creds, logger)
+	adminToken := strings.TrimSpace(os.Getenv(adminTokenEnv))
+	demoAdmin := adminToken == ""
+	if demoAdmin {
+		adminToken = randomString(24)
+	}
+	h, err := newServer(l, creds, adminToken, logger)
 	if err != nil {
 		return err
 	}
@@ -121,12 +126,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
+	// The only places a credential is ever printed.
 	if demoCreds {
-		// The only place a credential is ever printed.
 		fmt.Fprintf(stderr, "\nDEMO credentials for %s/api/distribute-credits\n"+
 			"(CRON_JOBS_USERNAME and CRON_JOBS_PASSWORD are unset; they change at every start):\n"+
 			"  username: %s\n  password: %s\n  curl -u '%s:%s' %s/api/distribute-credits\n\n",
 			base, creds.Username, creds.Password, creds.Username, creds.Password, base)
+	}
+	if demoAdmin {
+		fmt.Fprintf(stderr, "\nADMIN token for the routes that write (consume, grant, set plan)\n"+
+			"(%s is unset; it changes at every start):\n"+
+			"  token: %s\n  curl -H 'Authorization: Bearer %s' -X POST -d '{\"amount\":\"1\"}' %s/api/accounts/demo-free-1/consume\n\n",
+			adminTokenEnv, adminToken, adminToken, base)
 	}
 	// After the DEMO block, so that whoever waits for this line has both.
 	fmt.Fprintf(stdout, "listening on %s\n", base)

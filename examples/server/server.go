@@ -3,26 +3,37 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/creditledger/creditledger/httpcron"
 	"github.com/creditledger/creditledger/ledger"
+	"github.com/creditledger/creditledger/policy"
 )
 
 // server holds what the handlers need.
 type server struct {
 	l      *ledger.Ledger
 	logger *slog.Logger
+	// reserved are the grant sources the ledger writes itself (lower
+	// case), with what writes them; the grant route refuses them.
+	reserved map[string]string
 }
 
 // newServer returns the example's whole HTTP handler: the cron endpoint
-// guarded by creds (Run is set here), the JSON API, the HTML page, all
-// behind the request log.
-func newServer(l *ledger.Ledger, creds *httpcron.Options, logger *slog.Logger) (http.Handler, error) {
-	s := &server{l: l, logger: logger}
+// guarded by creds (Run is set here), the JSON API whose routes that write
+// require adminToken as a bearer token, the HTML page, all behind the
+// request log.
+func newServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, logger *slog.Logger) (http.Handler, error) {
+	if adminToken == "" {
+		return nil, errors.New("the admin token is empty")
+	}
+	s := &server{l: l, logger: logger, reserved: reservedSources(l.Catalog(), time.Now())}
+	admin := newAdminAuth(adminToken, logger)
 
 	opts := *creds
 	opts.Logger = logger
@@ -41,11 +52,12 @@ func newServer(l *ledger.Ledger, creds *httpcron.Options, logger *slog.Logger) (
 	mux.Handle("/api/distribute-credits", cron) // it checks methods itself
 	route(mux, http.MethodGet, "/api/accounts/{id}", s.getBalance)
 	route(mux, http.MethodGet, "/api/accounts/{id}/entries", s.getEntries)
-	route(mux, http.MethodPost, "/api/accounts/{id}/consume", s.postConsume)
-	route(mux, http.MethodPost, "/api/accounts/{id}/grant", s.postGrant)
-	route(mux, http.MethodPut, "/api/accounts/{id}/plan", s.putPlan)
+	// Every route that writes requires the admin token; reads stay open.
+	route(mux, http.MethodPost, "/api/accounts/{id}/consume", admin.require(s.postConsume))
+	route(mux, http.MethodPost, "/api/accounts/{id}/grant", admin.require(s.postGrant))
+	route(mux, http.MethodPut, "/api/accounts/{id}/plan", admin.require(s.putPlan))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such route")
+		writeError(w, http.StatusNotFound, codeRouteNotFound, "no such route: "+r.Method+" "+r.URL.Path)
 	})
 	route(mux, http.MethodGet, "/{$}", s.index)
 	return logRequests(logger, mux), nil
@@ -61,14 +73,15 @@ func route(mux *http.ServeMux, method, path string, h http.HandlerFunc) {
 	}
 	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, http.StatusMethodNotAllowed, "method not allowed; use "+method)
+		writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "method "+r.Method+" is not allowed here; use "+method)
 	})
 }
 
 func (s *server) getBalance(w http.ResponseWriter, r *http.Request) {
-	b, err := s.l.Balance(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	b, err := s.l.Balance(r.Context(), id)
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, id, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, balanceOut(b))
@@ -76,21 +89,23 @@ func (s *server) getBalance(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) getEntries(w http.ResponseWriter, r *http.Request) {
 	opts := &ledger.ListOpts{Cursor: r.URL.Query().Get("cursor")}
-	if v := r.URL.Query().Get("limit"); v != "" {
+	if q := r.URL.Query(); q.Has("limit") {
+		// Checked here, not by the ledger: it reads 0 as "the default",
+		// and its message would not show what the caller sent.
+		v := q.Get("limit")
 		n, err := strconv.Atoi(v)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "limit must be an integer from 1 to "+strconv.Itoa(ledger.MaxPageSize))
+		if err != nil || n < 1 || n > ledger.MaxPageSize {
+			writeError(w, http.StatusBadRequest, codeInvalidArgument, fmt.Sprintf(
+				"limit %s is not an integer from 1 to %d (leave it out for %d)", strconv.Quote(short(v)),
+				ledger.MaxPageSize, ledger.DefaultPageSize))
 			return
 		}
 		opts.Limit = n
-		if n == 0 { // the ledger reads 0 as "the default"; a caller asking for 0 made a mistake
-			opts.Limit = -1
-		}
 	}
 	id := r.PathValue("id")
 	page, err := s.l.Entries(r.Context(), id, opts)
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, id, err)
 		return
 	}
 	out := entryPageJSON{Account: id, Entries: entriesOut(page.Entries), NextCursor: page.NextCursor}
@@ -110,21 +125,22 @@ func (s *server) postConsume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Amount == nil {
-		writeError(w, http.StatusBadRequest, `amount is required, as a decimal string such as "10"`)
+		writeError(w, http.StatusBadRequest, codeInvalidAmount, `amount is required, as a decimal string such as "10"`)
 		return
 	}
+	id := r.PathValue("id")
 	rec, err := s.l.Consume(r.Context(), ledger.ConsumeParams{
-		Account:        r.PathValue("id"),
+		Account:        id,
 		Amount:         req.Amount.Decimal,
 		IdempotencyKey: req.IdempotencyKey,
 		Description:    req.Description,
 		Metadata:       req.Metadata,
 	})
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, id, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, receiptOut(r.PathValue("id"), rec))
+	writeJSON(w, http.StatusOK, receiptOut(id, rec))
 }
 
 type grantRequest struct {
@@ -135,7 +151,7 @@ type grantRequest struct {
 	Source         string            `json:"source"`
 	Description    string            `json:"description"`
 	ExpiresInDays  *int              `json:"expiresInDays"` // n*24h after the grant; absent: never expires
-	ExpiresAt      *time.Time        `json:"expiresAt"`     // RFC 3339; instead of expiresInDays
+	ExpiresAt      *timestamp        `json:"expiresAt"`     // RFC 3339; instead of expiresInDays
 	Priority       int               `json:"priority"`
 	Metadata       map[string]string `json:"metadata"`
 }
@@ -155,17 +171,24 @@ func (s *server) postGrant(w http.ResponseWriter, r *http.Request) {
 	if req.Pack != "" {
 		if req.Amount != nil || req.Source != "" || req.Description != "" || req.ExpiresInDays != nil ||
 			req.ExpiresAt != nil || req.Priority != 0 || req.Metadata != nil {
-			writeError(w, http.StatusBadRequest, "a pack grant takes only pack and idempotencyKey: the pack sets the rest")
+			writeError(w, http.StatusBadRequest, codeInvalidArgument,
+				"a pack grant takes only pack and idempotencyKey: the pack sets the rest")
 			return
 		}
 		if _, ok := s.l.Catalog().Pack(req.Pack); !ok {
-			writeError(w, http.StatusBadRequest, "unknown pack "+strconv.Quote(req.Pack))
+			writeError(w, http.StatusBadRequest, codeUnknownPack,
+				"unknown pack "+strconv.Quote(short(req.Pack))+"; the catalog has: "+strings.Join(packIDs(s.l.Catalog()), ", "))
 			return
 		}
 		rec, err = s.l.GrantPack(r.Context(), id, req.Pack, req.IdempotencyKey)
 	} else {
 		if req.Amount == nil {
-			writeError(w, http.StatusBadRequest, `give either pack, or amount as a decimal string such as "100"`)
+			writeError(w, http.StatusBadRequest, codeInvalidAmount, `give either pack, or amount as a decimal string such as "100"`)
+			return
+		}
+		if what, ok := s.reserved[strings.ToLower(strings.TrimSpace(req.Source))]; ok {
+			writeError(w, http.StatusBadRequest, codeReservedSource, "source "+strconv.Quote(req.Source)+
+				" is reserved: the ledger writes it for "+what+"; give another source (or a pack by its id)")
 			return
 		}
 		p := ledger.GrantParams{
@@ -179,24 +202,24 @@ func (s *server) postGrant(w http.ResponseWriter, r *http.Request) {
 		}
 		switch d := req.ExpiresInDays; {
 		case d != nil && req.ExpiresAt != nil:
-			writeError(w, http.StatusBadRequest, "give expiresInDays or expiresAt, not both")
+			writeError(w, http.StatusBadRequest, codeInvalidArgument, "give expiresInDays or expiresAt, not both")
 			return
 		case d != nil:
 			if *d < 1 || *d > maxExpiryDays {
-				writeError(w, http.StatusBadRequest, "expiresInDays must be from 1 to "+strconv.Itoa(maxExpiryDays)+
-					" (leave it out for credits that never expire)")
+				writeError(w, http.StatusBadRequest, codeInvalidArgument, fmt.Sprintf(
+					"expiresInDays %d is not from 1 to %d (leave it out for credits that never expire)", *d, maxExpiryDays))
 				return
 			}
 			// A duration, not an instant: a retried request replays the
 			// first grant instead of conflicting over a later expiry.
 			p.ExpiresIn = time.Duration(*d) * 24 * time.Hour
 		case req.ExpiresAt != nil:
-			p.ExpiresAt = req.ExpiresAt
+			p.ExpiresAt = &req.ExpiresAt.Time
 		}
 		rec, err = s.l.Grant(r.Context(), p)
 	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, id, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, receiptOut(id, rec))
@@ -206,7 +229,7 @@ type planRequest struct {
 	Plan string `json:"plan"`
 	// Anchor is when the plan started (RFC 3339); absent: now, or kept if
 	// the account is already on this plan.
-	Anchor *time.Time `json:"anchor"`
+	Anchor *timestamp `json:"anchor"`
 }
 
 func (s *server) putPlan(w http.ResponseWriter, r *http.Request) {
@@ -215,56 +238,113 @@ func (s *server) putPlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Plan == "" {
-		writeError(w, http.StatusBadRequest, "plan is required")
+		writeError(w, http.StatusBadRequest, codeInvalidArgument,
+			"plan is required; the catalog has: "+strings.Join(planIDs(s.l.Catalog()), ", "))
 		return
 	}
 	p := ledger.PlanParams{Account: r.PathValue("id"), Plan: req.Plan}
 	if req.Anchor != nil {
-		p.Anchor = *req.Anchor
+		p.Anchor = req.Anchor.Time
 	}
 	if err := s.l.SetPlan(r.Context(), p); err != nil {
-		s.fail(w, r, err)
+		if errors.Is(err, ledger.ErrUnknownPlan) {
+			writeError(w, http.StatusBadRequest, codeUnknownPlan, "unknown plan "+strconv.Quote(short(req.Plan))+
+				"; the catalog has: "+strings.Join(planIDs(s.l.Catalog()), ", "))
+			return
+		}
+		s.fail(w, r, p.Account, err)
 		return
 	}
 	// SetPlan may have granted (signup gift, this period's credits): answer
 	// with the balance it left.
 	b, err := s.l.Balance(r.Context(), p.Account)
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, p.Account, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, balanceOut(b))
 }
 
-// fail answers a ledger error: the sentinels are the caller's mistakes and
-// get a 4xx with the ledger's message (it names the bad value); anything
-// else is a 500 whose detail only goes to the log.
-func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var status int
-	switch {
-	case errors.Is(err, ledger.ErrNotFound):
-		// Checked before ErrInsufficientCredits: a consume on an account
-		// that was never written to matches both.
-		status = http.StatusNotFound
-	case errors.Is(err, ledger.ErrInsufficientCredits):
-		status = http.StatusPaymentRequired
-	case errors.Is(err, ledger.ErrIdempotencyConflict):
-		status = http.StatusConflict
-	case errors.Is(err, ledger.ErrInvalidAmount),
-		errors.Is(err, ledger.ErrInvalidArgument),
-		errors.Is(err, ledger.ErrUnknownPlan):
-		status = http.StatusBadRequest
-	case r.Context().Err() != nil:
-		// The client went away or the server is shutting down.
-		s.logger.InfoContext(r.Context(), "request abandoned", "path", r.URL.Path, "error", err)
-		writeError(w, http.StatusServiceUnavailable, "request cancelled")
-		return
-	default:
-		s.logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeError(w, http.StatusInternalServerError, "internal error")
+// fail answers an error of the ledger for account: the sentinels are the
+// caller's mistakes and get a 4xx with a stable code and a message naming
+// the bad value (see errors.go); anything else is a 500 (or a 503 when the
+// request was cancelled) whose detail only goes to the log.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, account string, err error) {
+	if status, code, msg, ok := ledgerError(err, account); ok {
+		s.logger.DebugContext(r.Context(), "request refused", "path", r.URL.Path, "code", code, "error", err)
+		writeError(w, status, code, msg)
 		return
 	}
-	writeError(w, status, err.Error())
+	if r.Context().Err() != nil {
+		// The client went away or the server is shutting down.
+		s.logger.InfoContext(r.Context(), "request abandoned", "path", r.URL.Path, "error", err)
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "request cancelled")
+		return
+	}
+	s.logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	writeError(w, http.StatusInternalServerError, codeInternal, "internal error (the server's log has the detail)")
+}
+
+// reservedSources returns the grant sources the ledger writes itself with
+// catalog c, lower-cased, each with what writes it: the sources of the
+// plans' allocations (as each allocation reports it for a period starting
+// at now) and the signup gift's. A manual grant under one of them would
+// make the history claim a plan or gift grant that never happened.
+func reservedSources(c *policy.Catalog, now time.Time) map[string]string {
+	out := map[string]string{}
+	if c == nil {
+		return out
+	}
+	for _, p := range c.Plans {
+		if p.Allocation == nil {
+			continue
+		}
+		due, ok := p.Allocation.Allocate(policy.Account{ID: "reserved-sources", Plan: p.ID, Anchor: now, CreatedAt: now}, now, c.Loc())
+		if !ok || due.Source == "" {
+			continue
+		}
+		key := strings.ToLower(due.Source)
+		if _, seen := out[key]; !seen {
+			out[key] = "the credits of plan " + strconv.Quote(p.ID)
+		}
+	}
+	if g := c.SignupGift; g != nil {
+		source := g.Source
+		if source == "" {
+			source = policy.SourceRegisterGift // the ledger's default
+		}
+		out[strings.ToLower(source)] = "the signup gift"
+	}
+	return out
+}
+
+func planIDs(c *policy.Catalog) []string {
+	var ids []string
+	if c != nil {
+		for _, p := range c.Plans {
+			ids = append(ids, p.ID)
+		}
+	}
+	return ids
+}
+
+func packIDs(c *policy.Catalog) []string {
+	var ids []string
+	if c != nil {
+		for _, p := range c.Packs {
+			ids = append(ids, p.ID)
+		}
+	}
+	return ids
+}
+
+// short cuts a value the caller sent to at most 64 bytes for a message.
+func short(v string) string {
+	const max = 64
+	if len(v) <= max {
+		return v
+	}
+	return v[:max] + "..."
 }
 
 // logRequests logs one line per request: method, path, status, duration.

@@ -23,8 +23,9 @@ import (
 )
 
 const (
-	cronUser = "cron-e2e"
-	cronPass = "s3cret:with-colon" // a ':' in the password must work
+	cronUser   = "cron-e2e"
+	cronPass   = "s3cret:with-colon" // a ':' in the password must work
+	adminToken = "admin-e2e-token-0123456789"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -108,7 +109,8 @@ func start(t *testing.T, args ...string) *testServer {
 
 var client = &http.Client{Timeout: 30 * time.Second}
 
-// call sends a request and returns the status, headers and body.
+// call sends a request and returns the status, headers and body. auth is
+// nothing, a bearer token, or a user and password for Basic auth.
 func call(t *testing.T, method, url, body string, auth ...string) (int, http.Header, []byte) {
 	t.Helper()
 	var rd io.Reader
@@ -117,7 +119,10 @@ func call(t *testing.T, method, url, body string, auth ...string) (int, http.Hea
 	}
 	req, err := http.NewRequest(method, url, rd)
 	require.NoError(t, err)
-	if len(auth) == 2 {
+	switch len(auth) {
+	case 1:
+		req.Header.Set("Authorization", "Bearer "+auth[0])
+	case 2:
 		req.SetBasicAuth(auth[0], auth[1])
 	}
 	resp, err := client.Do(req)
@@ -137,9 +142,43 @@ func callJSON(t *testing.T, want int, method, url, body string, auth ...string) 
 	var out map[string]any
 	require.NoError(t, json.Unmarshal(b, &out), "%s", b)
 	if want >= 400 {
-		require.NotEmpty(t, out["error"], "an error answer says why: %s", b)
+		code, msg := errorOf(t, b)
+		require.NotEmpty(t, code, "an error answer has a code: %s", b)
+		require.NotEmpty(t, msg, "an error answer says why: %s", b)
 	}
 	return out
+}
+
+// errorOf decodes an error answer, strictly {"error":{"code":...,"message":...}},
+// and checks that its message shows no internals.
+func errorOf(t *testing.T, b []byte) (code, message string) {
+	t.Helper()
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&e), "the error shape: %s", b)
+	require.Regexp(t, `^[a-z_]+$`, e.Error.Code, "%s", b)
+	for _, internal := range []string{"bunstore", "creditledger: ", "main.", "json:", "sql", "pgx", "Go ", "struct", "*"} {
+		require.NotContains(t, e.Error.Message, internal, "no internals in an error message: %s", b)
+	}
+	return e.Error.Code, e.Error.Message
+}
+
+// callError sends a request that must fail with status and code, and
+// returns the message.
+func callError(t *testing.T, status int, code, method, url, body string, auth ...string) string {
+	t.Helper()
+	got, h, b := call(t, method, url, body, auth...)
+	require.Equal(t, status, got, "%s %s %.200s: %s", method, url, body, b)
+	require.Equal(t, "application/json", h.Get("Content-Type"))
+	gotCode, msg := errorOf(t, b)
+	require.Equal(t, code, gotCode, "%s %s %.200s: %s", method, url, body, b)
+	return msg
 }
 
 func cronRun(t *testing.T, base string) httpcron.Response {
@@ -167,6 +206,7 @@ func entryCount(t *testing.T, base, account string) int {
 }
 
 func TestServerEndToEnd(t *testing.T) {
+	t.Setenv("CREDITLEDGER_ADMIN_TOKEN", adminToken)
 	t.Setenv("CRON_JOBS_USERNAME", cronUser)
 	t.Setenv("CRON_JOBS_PASSWORD", cronPass)
 	t.Setenv("CRON_JOBS_TOKEN", "")
@@ -198,10 +238,10 @@ func testEndToEnd(t *testing.T, dsn string) {
 	// A new account, made by a grant, is on the default (free) plan: the
 	// first run owes it this month's credits.
 	grant := `{"amount":"5","idempotencyKey":"e2e-grant-1","source":"e2e","expiresInDays":30}`
-	out := callJSON(t, http.StatusOK, http.MethodPost, base+"/api/accounts/e2e-new/grant", grant)
+	out := callJSON(t, http.StatusOK, http.MethodPost, base+"/api/accounts/e2e-new/grant", grant, adminToken)
 	require.Equal(t, false, out["replayed"])
 	require.Equal(t, "5", out["balance"])
-	out = callJSON(t, http.StatusOK, http.MethodPost, base+"/api/accounts/e2e-new/grant", grant)
+	out = callJSON(t, http.StatusOK, http.MethodPost, base+"/api/accounts/e2e-new/grant", grant, adminToken)
 	require.Equal(t, true, out["replayed"], "the same key and body replay")
 	require.Equal(t, "5", out["balance"])
 
@@ -245,83 +285,84 @@ func testEndToEnd(t *testing.T, dsn string) {
 	// A consume lowers the balance by exactly its amount.
 	consume := base + "/api/accounts/demo-free-2/consume"
 	out = callJSON(t, http.StatusOK, http.MethodPost, consume,
-		`{"amount":"10","idempotencyKey":"e2e-consume-1","description":"one AI call"}`)
+		`{"amount":"10","idempotencyKey":"e2e-consume-1","description":"one AI call"}`, adminToken)
 	require.Equal(t, "90", out["balance"])
 	require.Equal(t, false, out["replayed"])
 	require.Equal(t, "90", available(t, base, "demo-free-2"))
 	entries := entryCount(t, base, "demo-free-2")
 
-	// Bad requests: a 4xx JSON error each, and nothing written.
+	// Bad requests: a 4xx JSON error each with its code, and nothing written.
 	bad := []struct {
 		name, body string
 		status     int
+		code       string
 	}{
-		{"malformed JSON", `{"amount":"10"`, http.StatusBadRequest},
-		{"not an object", `"10"`, http.StatusBadRequest},
-		{"empty body", ``, http.StatusBadRequest},
-		{"unknown field", `{"amount":"10","amuont":"10"}`, http.StatusBadRequest},
-		{"wrong type", `{"amount":"10","description":7}`, http.StatusBadRequest},
-		{"amount not a number", `{"amount":"ten"}`, http.StatusBadRequest},
-		{"amount a bool", `{"amount":true}`, http.StatusBadRequest},
-		{"amount missing", `{"description":"x"}`, http.StatusBadRequest},
-		{"amount with decimals at scale 0", `{"amount":"10.5"}`, http.StatusBadRequest},
-		{"amount negative", `{"amount":"-10"}`, http.StatusBadRequest},
-		{"amount zero", `{"amount":0}`, http.StatusBadRequest},
-		{"amount huge", `{"amount":"1e999999999"}`, http.StatusBadRequest},
-		{"two objects", `{"amount":"1"}{"amount":"1"}`, http.StatusBadRequest},
-		{"trailing garbage", `{"amount":"1"} x`, http.StatusBadRequest},
-		{"reserved key", `{"amount":"1","idempotencyKey":"creditledger:x"}`, http.StatusBadRequest},
-		{"oversized", `{"amount":"1","description":"` + strings.Repeat("x", 70<<10) + `"}`, http.StatusRequestEntityTooLarge},
-		{"insufficient", `{"amount":"91"}`, http.StatusPaymentRequired},
-		{"key reused with another amount", `{"amount":"11","idempotencyKey":"e2e-consume-1","description":"one AI call"}`, http.StatusConflict},
+		{"malformed JSON", `{"amount":"10"`, http.StatusBadRequest, "invalid_json"},
+		{"not an object", `"10"`, http.StatusBadRequest, "invalid_json"},
+		{"empty body", ``, http.StatusBadRequest, "invalid_json"},
+		{"unknown field", `{"amount":"10","amuont":"10"}`, http.StatusBadRequest, "invalid_json"},
+		{"wrong type", `{"amount":"10","description":7}`, http.StatusBadRequest, "invalid_json"},
+		{"amount not a number", `{"amount":"ten"}`, http.StatusBadRequest, "invalid_amount"},
+		{"amount a bool", `{"amount":true}`, http.StatusBadRequest, "invalid_amount"},
+		{"amount missing", `{"description":"x"}`, http.StatusBadRequest, "invalid_amount"},
+		{"amount with decimals at scale 0", `{"amount":"10.5"}`, http.StatusBadRequest, "invalid_amount"},
+		{"amount negative", `{"amount":"-10"}`, http.StatusBadRequest, "invalid_amount"},
+		{"amount zero", `{"amount":0}`, http.StatusBadRequest, "invalid_amount"},
+		{"amount huge", `{"amount":"1e999999999"}`, http.StatusBadRequest, "invalid_amount"},
+		{"two objects", `{"amount":"1"}{"amount":"1"}`, http.StatusBadRequest, "invalid_json"},
+		{"trailing garbage", `{"amount":"1"} x`, http.StatusBadRequest, "invalid_json"},
+		{"reserved key", `{"amount":"1","idempotencyKey":"creditledger:x"}`, http.StatusBadRequest, "invalid_argument"},
+		{"oversized", `{"amount":"1","description":"` + strings.Repeat("x", 70<<10) + `"}`, http.StatusRequestEntityTooLarge, "body_too_large"},
+		{"insufficient", `{"amount":"91"}`, http.StatusPaymentRequired, "insufficient_credits"},
+		{"key reused with another amount", `{"amount":"11","idempotencyKey":"e2e-consume-1","description":"one AI call"}`, http.StatusConflict, "idempotency_conflict"},
 	}
 	for _, tc := range bad {
-		callJSON(t, tc.status, http.MethodPost, consume, tc.body)
+		callError(t, tc.status, tc.code, http.MethodPost, consume, tc.body, adminToken)
 	}
 	require.Equal(t, "90", available(t, base, "demo-free-2"), "no bad request spent anything")
 	require.Equal(t, entries, entryCount(t, base, "demo-free-2"), "no bad request wrote an entry")
 
 	// The idempotent retry of the consume spends nothing more.
 	out = callJSON(t, http.StatusOK, http.MethodPost, consume,
-		`{"amount":"10","idempotencyKey":"e2e-consume-1","description":"one AI call"}`)
+		`{"amount":"10","idempotencyKey":"e2e-consume-1","description":"one AI call"}`, adminToken)
 	require.Equal(t, true, out["replayed"])
 	require.Equal(t, "90", available(t, base, "demo-free-2"))
 
-	// Unknown accounts: 404 on every read, and on a consume.
-	callJSON(t, http.StatusNotFound, http.MethodGet, base+"/api/accounts/nobody", "")
-	callJSON(t, http.StatusNotFound, http.MethodGet, base+"/api/accounts/nobody/entries", "")
-	callJSON(t, http.StatusNotFound, http.MethodPost, base+"/api/accounts/nobody/consume", `{"amount":"1"}`)
+	// Unknown accounts: 404 on every read; a consume has no credits to spend.
+	callError(t, http.StatusNotFound, "account_not_found", http.MethodGet, base+"/api/accounts/nobody", "")
+	callError(t, http.StatusNotFound, "account_not_found", http.MethodGet, base+"/api/accounts/nobody/entries", "")
+	callError(t, http.StatusPaymentRequired, "insufficient_credits", http.MethodPost, base+"/api/accounts/nobody/consume", `{"amount":"1"}`, adminToken)
 
 	// Plans: unknown is 400; a known one answers the new balance (the
 	// pro_yearly month, 1000, on top; no second signup gift).
 	plan := base + "/api/accounts/demo-free-3/plan"
-	callJSON(t, http.StatusBadRequest, http.MethodPut, plan, `{"plan":"platinum"}`)
-	callJSON(t, http.StatusBadRequest, http.MethodPut, plan, `{}`)
+	callError(t, http.StatusBadRequest, "unknown_plan", http.MethodPut, plan, `{"plan":"platinum"}`, adminToken)
+	callError(t, http.StatusBadRequest, "invalid_argument", http.MethodPut, plan, `{}`, adminToken)
 	require.Equal(t, "100", available(t, base, "demo-free-3"))
-	out = callJSON(t, http.StatusOK, http.MethodPut, plan, `{"plan":"pro_yearly"}`)
+	out = callJSON(t, http.StatusOK, http.MethodPut, plan, `{"plan":"pro_yearly"}`, adminToken)
 	require.Equal(t, "pro_yearly", out["plan"])
 	require.Equal(t, "1100", out["available"])
 
 	// Pack grants.
 	grants := base + "/api/accounts/demo-free-3/grant"
-	out = callJSON(t, http.StatusOK, http.MethodPost, grants, `{"pack":"standard","idempotencyKey":"inv-1"}`)
+	out = callJSON(t, http.StatusOK, http.MethodPost, grants, `{"pack":"standard","idempotencyKey":"inv-1"}`, adminToken)
 	require.Equal(t, "1300", out["balance"])
-	callJSON(t, http.StatusConflict, http.MethodPost, grants, `{"pack":"basic","idempotencyKey":"inv-1"}`)
-	callJSON(t, http.StatusBadRequest, http.MethodPost, grants, `{"pack":"gold","idempotencyKey":"inv-2"}`)
-	callJSON(t, http.StatusBadRequest, http.MethodPost, grants, `{"pack":"basic","amount":"5","idempotencyKey":"inv-3"}`)
-	callJSON(t, http.StatusBadRequest, http.MethodPost, grants, `{"amount":"5"}`) // no key
-	callJSON(t, http.StatusBadRequest, http.MethodPost, grants, `{"amount":"5","idempotencyKey":"g","expiresInDays":0}`)
+	callError(t, http.StatusConflict, "idempotency_conflict", http.MethodPost, grants, `{"pack":"basic","idempotencyKey":"inv-1"}`, adminToken)
+	callError(t, http.StatusBadRequest, "unknown_pack", http.MethodPost, grants, `{"pack":"gold","idempotencyKey":"inv-2"}`, adminToken)
+	callError(t, http.StatusBadRequest, "invalid_argument", http.MethodPost, grants, `{"pack":"basic","amount":"5","idempotencyKey":"inv-3"}`, adminToken)
+	callError(t, http.StatusBadRequest, "invalid_argument", http.MethodPost, grants, `{"amount":"5"}`, adminToken) // no key
+	callError(t, http.StatusBadRequest, "invalid_argument", http.MethodPost, grants, `{"amount":"5","idempotencyKey":"g","expiresInDays":0}`, adminToken)
 	require.Equal(t, "1300", available(t, base, "demo-free-3"))
 
 	// Routing answers JSON too.
 	status, h, _ := call(t, http.MethodDelete, base+"/api/accounts/demo-free-1", "")
 	require.Equal(t, http.StatusMethodNotAllowed, status)
 	require.Equal(t, "GET, HEAD", h.Get("Allow"))
-	callJSON(t, http.StatusNotFound, http.MethodGet, base+"/api/nothing", "")
-	callJSON(t, http.StatusBadRequest, http.MethodGet, base+"/api/accounts/demo-free-1/entries?limit=x", "")
+	callError(t, http.StatusNotFound, "route_not_found", http.MethodGet, base+"/api/nothing", "")
+	callError(t, http.StatusBadRequest, "invalid_argument", http.MethodGet, base+"/api/accounts/demo-free-1/entries?limit=x", "")
 
 	// The HTML page lists the accounts, escaped.
-	callJSON(t, http.StatusOK, http.MethodPost, base+"/api/accounts/%3Cb%3Ex/grant", `{"amount":"1","idempotencyKey":"html"}`)
+	callJSON(t, http.StatusOK, http.MethodPost, base+"/api/accounts/%3Cb%3Ex/grant", `{"amount":"1","idempotencyKey":"html"}`, adminToken)
 	status, h, page := call(t, http.MethodGet, base+"/", "")
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, "text/html; charset=utf-8", h.Get("Content-Type"))
@@ -333,6 +374,8 @@ func testEndToEnd(t *testing.T, dsn string) {
 	srv.stop()
 	require.NotContains(t, srv.stderr.String(), cronPass, "the password is never logged")
 	require.NotContains(t, srv.stderr.String(), "DEMO", "no demo credentials when the env sets them")
+	require.NotContains(t, srv.stderr.String(), "ADMIN token", "no admin token printed when the env sets it")
+	require.NotContains(t, srv.stderr.String(), adminToken, "the admin token is never logged")
 	require.Regexp(t, `method=GET path=/api/accounts/demo-free-1 status=200 duration=`, srv.stderr.String())
 
 	// A restart seeds nothing new and finds everything as it was.
@@ -352,8 +395,28 @@ func TestDemoCredentials(t *testing.T) {
 	t.Setenv("CRON_JOBS_USERNAME", "")
 	t.Setenv("CRON_JOBS_PASSWORD", "")
 	t.Setenv("CRON_JOBS_TOKEN", "")
+	t.Setenv("CREDITLEDGER_ADMIN_TOKEN", " ") // blank counts as unset
 	srv := start(t, "-db", testdb.SQLitePath(t), "-seed", "0")
 	logs := srv.stderr.String()
+
+	// The admin token: printed with the cron credentials, random, and the
+	// one the routes that write accept.
+	require.Contains(t, logs, "ADMIN token")
+	tok := regexp.MustCompile(`(?m)^  token: (\S+)$`).FindStringSubmatch(logs)
+	require.Len(t, tok, 2, logs)
+	require.GreaterOrEqual(t, len(tok[1]), 32, "a random token of 24 bytes")
+	grant := srv.base + "/api/accounts/demo-admin/grant"
+	body := `{"amount":"5","idempotencyKey":"k1"}`
+	callError(t, http.StatusUnauthorized, "unauthorized", http.MethodPost, grant, body)
+	callError(t, http.StatusUnauthorized, "unauthorized", http.MethodPost, grant, body, " ")
+	out := callJSON(t, http.StatusOK, http.MethodPost, grant, body, tok[1])
+	require.Equal(t, "5", out["balance"])
+	again := start(t, "-db", testdb.SQLitePath(t), "-seed", "0")
+	tok2 := regexp.MustCompile(`(?m)^  token: (\S+)$`).FindStringSubmatch(again.stderr.String())
+	require.Len(t, tok2, 2)
+	require.NotEqual(t, tok[1], tok2[1], "a new token at every start")
+	callError(t, http.StatusUnauthorized, "unauthorized", http.MethodPost, again.base+"/api/accounts/demo-admin/grant", body, tok[1])
+	again.stop()
 	require.Contains(t, logs, "DEMO credentials")
 	user := regexp.MustCompile(`(?m)^  username: (\S+)$`).FindStringSubmatch(logs)
 	pass := regexp.MustCompile(`(?m)^  password: (\S+)$`).FindStringSubmatch(logs)
@@ -367,11 +430,14 @@ func TestDemoCredentials(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, "%s", b)
 
 	srv.stop()
-	// Printed once, in the DEMO block (its two lines: the password and the
-	// curl command), and in no log line.
+	// Printed once, in the DEMO and ADMIN blocks (two lines each: the
+	// secret and a curl command), and in no log line.
 	for _, line := range strings.Split(srv.stderr.String(), "\n") {
 		if strings.Contains(line, pass[1]) {
 			require.True(t, strings.HasPrefix(line, "  password: ") || strings.HasPrefix(line, "  curl -u "), line)
+		}
+		if strings.Contains(line, tok[1]) {
+			require.True(t, strings.HasPrefix(line, "  token: ") || strings.HasPrefix(line, "  curl -H "), line)
 		}
 	}
 }

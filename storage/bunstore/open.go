@@ -3,8 +3,12 @@ package bunstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -98,9 +102,48 @@ func openSQLite(ctx context.Context, dsn string) (*bun.DB, error) {
 	sqldb.SetConnMaxIdleTime(0)
 	if err := sqldb.PingContext(ctx); err != nil {
 		_ = sqldb.Close()
+		if why := sqliteFolderProblem(dsn); why != "" {
+			// SQLite reports it as "unable to open database file: out of
+			// memory (14)", which sends people looking for the wrong thing.
+			return nil, fmt.Errorf("bunstore: open sqlite %s: %s (SQLite said: %w)", redactDSN(dsn), why, err)
+		}
 		return nil, fmt.Errorf("bunstore: open sqlite %s: %w", redactDSN(dsn), err)
 	}
 	return bun.NewDB(sqldb, sqlitedialect.New()), nil
+}
+
+// sqliteFolderProblem says why the folder of a SQLite path or file: URL
+// cannot hold the database ("folder \"x\" does not exist", or is not a
+// folder), or "" when it can or the database is in memory. Only called
+// once opening has failed.
+func sqliteFolderProblem(dsn string) string {
+	path, query, _ := strings.Cut(dsn, "?")
+	if len(path) >= 5 && strings.EqualFold(path[:5], "file:") {
+		if strings.HasPrefix(path[5:], "//") { // file:///abs/path, file://localhost/abs/path
+			u, err := url.Parse(path)
+			if err != nil {
+				return ""
+			}
+			path = u.Path
+		} else {
+			path = path[5:]
+		}
+		if p, err := url.PathUnescape(path); err == nil {
+			path = p
+		}
+	}
+	if path == "" || strings.HasPrefix(path, ":memory:") || strings.Contains(query, "mode=memory") {
+		return ""
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("folder %q does not exist", dir)
+	case err == nil && !fi.IsDir():
+		return fmt.Sprintf("%q is not a folder", dir)
+	}
+	return ""
 }
 
 // sqliteDSN adds the store's connection settings to a SQLite path or file:

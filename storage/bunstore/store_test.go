@@ -384,7 +384,7 @@ func TestWithTx(t *testing.T) {
 
 func TestClaimSkipLocked(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := testContext(t)
 	s := setup(t, databases[1]) // SKIP LOCKED is PostgreSQL's; SQLite serializes transactions
 	ids := make([]string, 10)
 	for i := range ids {
@@ -431,7 +431,13 @@ func TestClaimSkipLocked(t *testing.T) {
 		defer wg.Done()
 		err1 = claim(first, release)
 	}()
-	<-first
+	select {
+	case <-first:
+	case <-ctx.Done():
+		close(release)
+		wg.Wait()
+		t.Fatalf("the first claim did not take its locks before the test's deadline (its error: %v)", err1)
+	}
 	require.NoError(t, claim(nil, nil))
 	close(release)
 	wg.Wait()
@@ -513,7 +519,9 @@ func TestTxRetries(t *testing.T) {
 // store transactions and checks that Tx retries the victim.
 func TestRealDeadlockRetried(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	// A deadline, so that a transaction waiting for the other one forever
+	// fails the test instead of hanging it.
+	ctx := testContext(t)
 	s := setup(t, databases[1])
 	require.NoError(t, grant(ctx, s, grantParams{account: "a", amount: 1, now: t0}))
 	require.NoError(t, grant(ctx, s, grantParams{account: "b", amount: 1, now: t0}))
@@ -534,7 +542,10 @@ func TestRealDeadlockRetried(t *testing.T) {
 			}
 			if n == 1 {
 				both <- struct{}{}
-				for len(both) < 2 && ctx.Err() == nil {
+				for len(both) < 2 {
+					if err := ctx.Err(); err != nil {
+						return fmt.Errorf("waiting for the other transaction to lock %q: %w", second, err)
+					}
 					time.Sleep(time.Millisecond)
 				}
 			}
@@ -548,6 +559,7 @@ func TestRealDeadlockRetried(t *testing.T) {
 	go func() { defer wg.Done(); errs[0] = run("a", "b") }()
 	go func() { defer wg.Done(); errs[1] = run("b", "a") }()
 	wg.Wait()
+	require.NoError(t, ctx.Err(), "the deadlock was not resolved before the test's deadline")
 	require.NoError(t, errs[0])
 	require.NoError(t, errs[1])
 	require.Equal(t, 3, calls["a"]+calls["b"], "exactly one transaction was the deadlock's victim and ran again")
@@ -632,4 +644,18 @@ func (c *countTracer) all() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.queries)
+}
+
+// testContext returns a context that ends 30 s from now, or a little
+// before the test binary's -timeout, whichever is first, so that a test
+// that waits fails with a message instead of hanging.
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	if d, ok := t.Deadline(); ok && d.Add(-5*time.Second).Before(deadline) {
+		deadline = d.Add(-5 * time.Second)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	t.Cleanup(cancel)
+	return ctx
 }
