@@ -187,7 +187,7 @@ func TestPageFarExpiryAndLongIDs(t *testing.T) {
 	require.Contains(t, page, "expires 2200-01-01 00:00 UTC")
 	require.NotContains(t, page, "106751d", "no saturated duration")
 	require.Regexp(t, `expires 20[0-9-]+ [0-9:]+ UTC \(in 2d 23h\)`, page, "a near expiry keeps its countdown")
-	require.Contains(t, page, `<td class="id"><a href="/api/accounts/`+longID+`"><code>`+longID+`</code>`)
+	require.Contains(t, page, `<td class="id"><a href="/accounts/`+longID+`"><code>`+longID+`</code>`)
 	require.Regexp(t, `td\.id \{[^}]*word-break: break-all`, page, "account ids break anywhere")
 	require.Regexp(t, `td \{[^}]*overflow-wrap: anywhere`, page)
 }

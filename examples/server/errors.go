@@ -49,6 +49,26 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, errorJSON{Error: errorBody{Code: code, Message: msg}})
 }
 
+// apiError is a request refused before the ledger was asked anything: its
+// status, stable code and message for people.
+type apiError struct {
+	status    int
+	code, msg string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.msg }
+
+// refusal returns the status, code and public message of err when it is
+// the caller's mistake: an *apiError, or one of the ledger's sentinels
+// (ledgerError). ok is false for anything else.
+func refusal(err error, account string) (status int, code, msg string, ok bool) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.status, ae.code, ae.msg, true
+	}
+	return ledgerError(err, account)
+}
+
 // ledgerError maps an error of the ledger to its status, code and public
 // message. ok is false for errors that are not the caller's mistake (the
 // store failed, the request was cancelled): those get no public detail.

@@ -22,6 +22,11 @@ type server struct {
 	// reserved are the grant sources the ledger writes itself (lower
 	// case), with what writes them; the grant route refuses them.
 	reserved map[string]string
+	admin    *adminAuth
+	sessions *sessions        // the console's
+	creds    httpcron.Options // the cron endpoint's credentials, for Run now
+	cron     http.Handler     // the cron endpoint
+	runs     *runLog          // the distribution's last runs
 }
 
 // newServer returns the example's whole HTTP handler: the cron endpoint
@@ -32,21 +37,28 @@ func newServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, log
 	if adminToken == "" {
 		return nil, errors.New("the admin token is empty")
 	}
-	s := &server{l: l, logger: logger, reserved: reservedSources(l.Catalog(), time.Now())}
 	admin := newAdminAuth(adminToken, logger)
+	s := &server{
+		l: l, logger: logger, reserved: reservedSources(l.Catalog(), time.Now()),
+		admin: admin, sessions: newSessions(), creds: *creds, runs: &runLog{},
+	}
 
 	opts := *creds
 	opts.Logger = logger
 	opts.Run = func(ctx context.Context) (*ledger.DistributeResult, error) {
 		// The handler's context carries the 25 s budget as its deadline;
 		// Distribute stops starting chunks before it and reports
-		// Complete: false, and the next call goes on.
-		return l.Distribute(ctx, &ledger.DistributeOpts{})
+		// Complete: false, and the next call goes on. The console shows
+		// the last runs, whoever started them.
+		return s.runs.track(ctx, func(ctx context.Context) (*ledger.DistributeResult, error) {
+			return l.Distribute(ctx, &ledger.DistributeOpts{})
+		})
 	}
 	cron, err := httpcron.NewHandler(&opts)
 	if err != nil {
 		return nil, err
 	}
+	s.cron = cron
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/distribute-credits", cron) // it checks methods itself
@@ -56,10 +68,25 @@ func newServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, log
 	route(mux, http.MethodPost, "/api/accounts/{id}/consume", admin.require(s.postConsume))
 	route(mux, http.MethodPost, "/api/accounts/{id}/grant", admin.require(s.postGrant))
 	route(mux, http.MethodPut, "/api/accounts/{id}/plan", admin.require(s.putPlan))
+	for _, f := range features {
+		if f.routes != nil {
+			f.routes(s, mux, admin)
+		}
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeRouteNotFound, "no such route: "+r.Method+" "+r.URL.Path)
 	})
-	route(mux, http.MethodGet, "/{$}", s.index)
+	// The console (console.go): pages open to read, forms behind a
+	// session and its CSRF token.
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("GET /accounts/{id}", s.account)
+	mux.HandleFunc("POST /accounts/{id}/grant", s.action(s.formGrant))
+	mux.HandleFunc("POST /accounts/{id}/consume", s.action(s.formConsume))
+	mux.HandleFunc("POST /accounts/{id}/plan", s.action(s.formPlan))
+	mux.HandleFunc("POST /distribute", s.action(s.formDistribute))
+	mux.HandleFunc("GET /login", s.loginForm)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /logout", s.action(s.logout))
 	return logRequests(logger, mux), nil
 }
 
@@ -124,23 +151,28 @@ func (s *server) postConsume(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	if req.Amount == nil {
-		writeError(w, http.StatusBadRequest, codeInvalidAmount, `amount is required, as a decimal string such as "10"`)
-		return
-	}
 	id := r.PathValue("id")
-	rec, err := s.l.Consume(r.Context(), ledger.ConsumeParams{
-		Account:        id,
-		Amount:         req.Amount.Decimal,
-		IdempotencyKey: req.IdempotencyKey,
-		Description:    req.Description,
-		Metadata:       req.Metadata,
-	})
+	rec, err := s.consume(r.Context(), id, &req)
 	if err != nil {
 		s.fail(w, r, id, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, receiptOut(id, rec))
+}
+
+// consume spends credits of account as req says; the JSON route and the
+// console's form share it. Its errors are an *apiError or the ledger's.
+func (s *server) consume(ctx context.Context, account string, req *consumeRequest) (*ledger.Receipt, error) {
+	if req.Amount == nil {
+		return nil, &apiError{http.StatusBadRequest, codeInvalidAmount, `amount is required, as a decimal string such as "10"`}
+	}
+	return s.l.Consume(ctx, ledger.ConsumeParams{
+		Account:        account,
+		Amount:         req.Amount.Decimal,
+		IdempotencyKey: req.IdempotencyKey,
+		Description:    req.Description,
+		Metadata:       req.Metadata,
+	})
 }
 
 type grantRequest struct {
@@ -166,63 +198,62 @@ func (s *server) postGrant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	var rec *ledger.Receipt
-	var err error
-	if req.Pack != "" {
-		if req.Amount != nil || req.Source != "" || req.Description != "" || req.ExpiresInDays != nil ||
-			req.ExpiresAt != nil || req.Priority != 0 || req.Metadata != nil {
-			writeError(w, http.StatusBadRequest, codeInvalidArgument,
-				"a pack grant takes only pack and idempotencyKey: the pack sets the rest")
-			return
-		}
-		if _, ok := s.l.Catalog().Pack(req.Pack); !ok {
-			writeError(w, http.StatusBadRequest, codeUnknownPack,
-				"unknown pack "+strconv.Quote(short(req.Pack))+"; the catalog has: "+strings.Join(packIDs(s.l.Catalog()), ", "))
-			return
-		}
-		rec, err = s.l.GrantPack(r.Context(), id, req.Pack, req.IdempotencyKey)
-	} else {
-		if req.Amount == nil {
-			writeError(w, http.StatusBadRequest, codeInvalidAmount, `give either pack, or amount as a decimal string such as "100"`)
-			return
-		}
-		if what, ok := s.reserved[strings.ToLower(strings.TrimSpace(req.Source))]; ok {
-			writeError(w, http.StatusBadRequest, codeReservedSource, "source "+strconv.Quote(req.Source)+
-				" is reserved: the ledger writes it for "+what+"; give another source (or a pack by its id)")
-			return
-		}
-		p := ledger.GrantParams{
-			Account:        id,
-			Amount:         req.Amount.Decimal,
-			IdempotencyKey: req.IdempotencyKey,
-			Source:         req.Source,
-			Description:    req.Description,
-			Priority:       req.Priority,
-			Metadata:       req.Metadata,
-		}
-		switch d := req.ExpiresInDays; {
-		case d != nil && req.ExpiresAt != nil:
-			writeError(w, http.StatusBadRequest, codeInvalidArgument, "give expiresInDays or expiresAt, not both")
-			return
-		case d != nil:
-			if *d < 1 || *d > maxExpiryDays {
-				writeError(w, http.StatusBadRequest, codeInvalidArgument, fmt.Sprintf(
-					"expiresInDays %d is not from 1 to %d (leave it out for credits that never expire)", *d, maxExpiryDays))
-				return
-			}
-			// A duration, not an instant: a retried request replays the
-			// first grant instead of conflicting over a later expiry.
-			p.ExpiresIn = time.Duration(*d) * 24 * time.Hour
-		case req.ExpiresAt != nil:
-			p.ExpiresAt = &req.ExpiresAt.Time
-		}
-		rec, err = s.l.Grant(r.Context(), p)
-	}
+	rec, err := s.grant(r.Context(), id, &req)
 	if err != nil {
 		s.fail(w, r, id, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, receiptOut(id, rec))
+}
+
+// grant grants account a pack or an amount as req says; the JSON route
+// and the console's forms share it, so both refuse the same input. Its
+// errors are an *apiError (nothing was asked of the ledger) or the
+// ledger's.
+func (s *server) grant(ctx context.Context, id string, req *grantRequest) (*ledger.Receipt, error) {
+	if req.Pack != "" {
+		if req.Amount != nil || req.Source != "" || req.Description != "" || req.ExpiresInDays != nil ||
+			req.ExpiresAt != nil || req.Priority != 0 || req.Metadata != nil {
+			return nil, &apiError{http.StatusBadRequest, codeInvalidArgument,
+				"a pack grant takes only pack and idempotencyKey: the pack sets the rest"}
+		}
+		if _, ok := s.l.Catalog().Pack(req.Pack); !ok {
+			return nil, &apiError{http.StatusBadRequest, codeUnknownPack,
+				"unknown pack " + strconv.Quote(short(req.Pack)) + "; the catalog has: " + strings.Join(packIDs(s.l.Catalog()), ", ")}
+		}
+		return s.l.GrantPack(ctx, id, req.Pack, req.IdempotencyKey)
+	}
+	if req.Amount == nil {
+		return nil, &apiError{http.StatusBadRequest, codeInvalidAmount, `give either pack, or amount as a decimal string such as "100"`}
+	}
+	if what, ok := s.reserved[strings.ToLower(strings.TrimSpace(req.Source))]; ok {
+		return nil, &apiError{http.StatusBadRequest, codeReservedSource, "source " + strconv.Quote(req.Source) +
+			" is reserved: the ledger writes it for " + what + "; give another source (or a pack by its id)"}
+	}
+	p := ledger.GrantParams{
+		Account:        id,
+		Amount:         req.Amount.Decimal,
+		IdempotencyKey: req.IdempotencyKey,
+		Source:         req.Source,
+		Description:    req.Description,
+		Priority:       req.Priority,
+		Metadata:       req.Metadata,
+	}
+	switch d := req.ExpiresInDays; {
+	case d != nil && req.ExpiresAt != nil:
+		return nil, &apiError{http.StatusBadRequest, codeInvalidArgument, "give expiresInDays or expiresAt, not both"}
+	case d != nil:
+		if *d < 1 || *d > maxExpiryDays {
+			return nil, &apiError{http.StatusBadRequest, codeInvalidArgument, fmt.Sprintf(
+				"expiresInDays %d is not from 1 to %d (leave it out for credits that never expire)", *d, maxExpiryDays)}
+		}
+		// A duration, not an instant: a retried request replays the
+		// first grant instead of conflicting over a later expiry.
+		p.ExpiresIn = time.Duration(*d) * 24 * time.Hour
+	case req.ExpiresAt != nil:
+		p.ExpiresAt = &req.ExpiresAt.Time
+	}
+	return s.l.Grant(ctx, p)
 }
 
 type planRequest struct {
@@ -237,32 +268,35 @@ func (s *server) putPlan(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	if req.Plan == "" {
-		writeError(w, http.StatusBadRequest, codeInvalidArgument,
-			"plan is required; the catalog has: "+strings.Join(planIDs(s.l.Catalog()), ", "))
-		return
-	}
-	p := ledger.PlanParams{Account: r.PathValue("id"), Plan: req.Plan}
-	if req.Anchor != nil {
-		p.Anchor = req.Anchor.Time
-	}
-	if err := s.l.SetPlan(r.Context(), p); err != nil {
-		if errors.Is(err, ledger.ErrUnknownPlan) {
-			writeError(w, http.StatusBadRequest, codeUnknownPlan, "unknown plan "+strconv.Quote(short(req.Plan))+
-				"; the catalog has: "+strings.Join(planIDs(s.l.Catalog()), ", "))
-			return
-		}
-		s.fail(w, r, p.Account, err)
-		return
-	}
-	// SetPlan may have granted (signup gift, this period's credits): answer
-	// with the balance it left.
-	b, err := s.l.Balance(r.Context(), p.Account)
+	id := r.PathValue("id")
+	b, err := s.setPlan(r.Context(), id, &req)
 	if err != nil {
-		s.fail(w, r, p.Account, err)
+		s.fail(w, r, id, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, balanceOut(b))
+}
+
+// setPlan puts account on the plan req names and returns the balance it
+// left (SetPlan may have granted the signup gift and this period's
+// credits); the JSON route and the console's form share it.
+func (s *server) setPlan(ctx context.Context, account string, req *planRequest) (*ledger.Balance, error) {
+	if req.Plan == "" {
+		return nil, &apiError{http.StatusBadRequest, codeInvalidArgument,
+			"plan is required; the catalog has: " + strings.Join(planIDs(s.l.Catalog()), ", ")}
+	}
+	p := ledger.PlanParams{Account: account, Plan: req.Plan}
+	if req.Anchor != nil {
+		p.Anchor = req.Anchor.Time
+	}
+	if err := s.l.SetPlan(ctx, p); err != nil {
+		if errors.Is(err, ledger.ErrUnknownPlan) {
+			return nil, &apiError{http.StatusBadRequest, codeUnknownPlan, "unknown plan " + strconv.Quote(short(req.Plan)) +
+				"; the catalog has: " + strings.Join(planIDs(s.l.Catalog()), ", ")}
+		}
+		return nil, err
+	}
+	return s.l.Balance(ctx, account)
 }
 
 // fail answers an error of the ledger for account: the sentinels are the
@@ -270,7 +304,7 @@ func (s *server) putPlan(w http.ResponseWriter, r *http.Request) {
 // the bad value (see errors.go); anything else is a 500 (or a 503 when the
 // request was cancelled) whose detail only goes to the log.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, account string, err error) {
-	if status, code, msg, ok := ledgerError(err, account); ok {
+	if status, code, msg, ok := refusal(err, account); ok {
 		s.logger.DebugContext(r.Context(), "request refused", "path", r.URL.Path, "code", code, "error", err)
 		writeError(w, status, code, msg)
 		return

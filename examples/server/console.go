@@ -1,0 +1,549 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/creditledger/creditledger/ledger"
+)
+
+// The console: the HTML pages an evaluator uses to look at the ledger and
+// act on it. Reads are open (as the JSON API's); every form that writes
+// needs a session (the admin token entered once in /login) and carries the
+// session's CSRF token. Pages work without JavaScript.
+//
+//	GET  /                          accounts: search (?q=), paging (?after=), totals, distribution runs
+//	GET  /accounts/{id}             one account: balance, open lots, history (?cursor=), forms
+//	POST /accounts/{id}/grant       form: a pack, or an amount with optional source and expiry
+//	POST /accounts/{id}/consume     form: amount, description
+//	POST /accounts/{id}/plan        form: plan
+//	POST /distribute                form: run the distribution now, through the cron endpoint
+//	GET  /login, POST /login        the admin token, once per session
+//	POST /logout
+
+const (
+	// pageAccounts is the most accounts the accounts page lists at once;
+	// "Next" goes on after the last one.
+	pageAccounts = 200
+	// totalsLimit is the most accounts the totals add up; past it they
+	// say they cover only the first ones.
+	totalsLimit = 10000
+	// scanChunk is how many accounts one read of the store walks.
+	scanChunk = 200
+	// historyPage is how many entries the account page shows at once.
+	historyPage = 25
+	// expiringWindow is how far ahead "expiring soon" looks.
+	expiringWindow = 7 * 24 * time.Hour
+)
+
+// layout is what every console page shows around its content.
+type layout struct {
+	Title    string
+	Now      time.Time
+	SignedIn bool
+	CSRF     string // the session's CSRF token, for the forms
+	Here     string // this page's path and query, where the login returns
+	Notice   string // what the action just done did
+	Error    string // why the action just asked was refused
+	HasHeld  bool   // a compiled-in feature knows about holds
+}
+
+// accountRow is one line of the accounts page.
+type accountRow struct {
+	*ledger.Balance
+	Held     decimal.Decimal
+	Expiring decimal.Decimal // in open lots expiring within expiringWindow
+}
+
+// totals are the figures over every account (up to totalsLimit).
+type totals struct {
+	Accounts                  int
+	Available, Held, Expiring decimal.Decimal
+	Capped                    bool // more accounts exist than were added up
+}
+
+type indexPage struct {
+	layout
+	Host        string
+	DefaultPlan string
+	Query       string // search: account ids containing it (any letter case)
+	After       string // this page starts after this id
+	Rows        []accountRow
+	Next        string // the After of the next page; "" on the last
+	Totals      totals
+	Running     *runRecord
+	Runs        []runRecord
+	Answer      *cronAnswer // what a Run now just answered
+}
+
+type accountPage struct {
+	layout
+	ID       string
+	Missing  bool // never written to
+	Balance  *ledger.Balance
+	Held     decimal.Decimal
+	Expiring decimal.Decimal
+	Entries  []ledger.Entry
+	Cursor   string // of this history page; "" for the newest
+	Next     string // of the older page; "" when none
+	Plans    []string
+	Packs    []packOption
+	// Key is a fresh idempotency key for the forms of this page: a form
+	// sent twice (a reload, a double click) replays instead of writing
+	// twice.
+	Key      string
+	Extra    map[string]any // what features loaded, by feature name
+	Sections []template.HTML
+}
+
+type packOption struct {
+	ID     string
+	Amount decimal.Decimal
+}
+
+// page fills the layout of a page for r.
+func (s *server) page(r *http.Request, title string) layout {
+	p := layout{Title: title, Now: time.Now().UTC(), Here: r.URL.RequestURI()}
+	if id, ok := s.sessions.session(r); ok {
+		p.SignedIn, p.CSRF = true, s.sessions.csrf(id)
+	}
+	_, p.HasHeld = heldOf(&ledger.Balance{})
+	return p
+}
+
+// render executes the console template name with data and writes it with
+// status; a template error is a 500 whose detail goes to the log.
+func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := consoleTemplates().ExecuteTemplate(&buf, name, data); err != nil {
+		s.logger.ErrorContext(r.Context(), "console: rendering failed", "template", name, "error", err)
+		http.Error(w, "internal error (the server's log has the detail)", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// index renders the accounts page.
+func (s *server) index(w http.ResponseWriter, r *http.Request) {
+	s.renderIndex(w, r, http.StatusOK, s.page(r, "Accounts"), nil)
+}
+
+func (s *server) renderIndex(w http.ResponseWriter, r *http.Request, status int, l layout, answer *cronAnswer) {
+	q := r.URL.Query()
+	p := &indexPage{layout: l, Host: r.Host, Query: strings.TrimSpace(q.Get("q")), After: q.Get("after"), Answer: answer}
+	if c := s.l.Catalog(); c != nil {
+		p.DefaultPlan = c.DefaultPlan
+	}
+	if err := s.loadAccounts(r.Context(), p); err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	p.Running, p.Runs = s.runs.snapshot()
+	s.render(w, r, status, "index", p)
+}
+
+// loadAccounts walks the store's accounts in id order (Scan, the call
+// Verify uses; it also reads each account's history: fine for a demo, not
+// for a large ledger) and reads each balance through the ledger so that
+// expiry and holds apply as everywhere else. It adds up the totals over
+// the first totalsLimit accounts and lists up to pageAccounts accounts
+// after p.After whose id contains p.Query.
+func (s *server) loadAccounts(ctx context.Context, p *indexPage) error {
+	p.Totals = totals{Available: decimal.Zero, Held: decimal.Zero, Expiring: decimal.Zero}
+	query := strings.ToLower(p.Query)
+	cursor := ""
+	for {
+		dumps, err := s.l.Store().Scan(ctx, cursor, scanChunk)
+		if err != nil {
+			return err
+		}
+		for i := range dumps {
+			id := dumps[i].Account.ID
+			cursor = id
+			count := p.Totals.Accounts < totalsLimit
+			if !count {
+				p.Totals.Capped = true
+			}
+			list := len(p.Rows) <= pageAccounts && id > p.After && strings.Contains(strings.ToLower(id), query)
+			if !count && !list {
+				if len(p.Rows) > pageAccounts {
+					break
+				}
+				continue
+			}
+			row, err := s.row(ctx, id)
+			if err != nil {
+				return err
+			}
+			if count {
+				p.Totals.Accounts++
+				p.Totals.Available = p.Totals.Available.Add(row.Available)
+				p.Totals.Held = p.Totals.Held.Add(row.Held)
+				p.Totals.Expiring = p.Totals.Expiring.Add(row.Expiring)
+			}
+			if list {
+				p.Rows = append(p.Rows, row)
+			}
+		}
+		if len(dumps) < scanChunk || (p.Totals.Capped && len(p.Rows) > pageAccounts) {
+			break
+		}
+	}
+	if len(p.Rows) > pageAccounts {
+		p.Rows = p.Rows[:pageAccounts]
+		p.Next = p.Rows[len(p.Rows)-1].Account
+	}
+	return nil
+}
+
+// row reads one account's line of the accounts page.
+func (s *server) row(ctx context.Context, id string) (accountRow, error) {
+	b, err := s.l.Balance(ctx, id)
+	if err != nil {
+		return accountRow{}, err
+	}
+	held, _ := heldOf(b)
+	return accountRow{Balance: b, Held: held, Expiring: expiringSoon(b)}, nil
+}
+
+// expiringSoon returns the credits of b's open lots that expire within
+// expiringWindow of b.At.
+func expiringSoon(b *ledger.Balance) decimal.Decimal {
+	sum := decimal.Zero
+	limit := b.At.Add(expiringWindow)
+	for _, l := range b.Lots {
+		if l.ExpiresAt != nil && l.ExpiresAt.After(b.At) && !l.ExpiresAt.After(limit) {
+			sum = sum.Add(l.Remaining)
+		}
+	}
+	return sum
+}
+
+// account renders one account's page.
+func (s *server) account(w http.ResponseWriter, r *http.Request) {
+	s.renderAccount(w, r, http.StatusOK, s.page(r, "Account"))
+}
+
+// renderAccount renders the page of the account in r's path with l (a
+// notice or an error of the action just done). status is the answer's,
+// except that an account never written to answers 404.
+func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status int, l layout) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	l.Title = id
+	p := &accountPage{layout: l, ID: id, Key: "console:" + randomString(12), Extra: map[string]any{}}
+	if c := s.l.Catalog(); c != nil {
+		p.Plans = planIDs(c)
+		for _, pk := range c.Packs {
+			p.Packs = append(p.Packs, packOption{ID: pk.ID, Amount: pk.Amount})
+		}
+	}
+	b, err := s.l.Balance(ctx, id)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		p.Missing = true
+		if status == http.StatusOK {
+			status = http.StatusNotFound
+		}
+	case err != nil:
+		s.failPage(w, r, err)
+		return
+	default:
+		p.Balance = b
+		p.Held, _ = heldOf(b)
+		p.Expiring = expiringSoon(b)
+		p.Cursor = r.URL.Query().Get("cursor")
+		page, err := s.l.Entries(ctx, id, &ledger.ListOpts{Cursor: p.Cursor, Limit: historyPage})
+		if errors.Is(err, ledger.ErrInvalidArgument) {
+			// A cursor edited by hand: say so, and show the newest page.
+			p.Error = "The history cursor " + strconv.Quote(short(p.Cursor)) + " is not valid; showing the newest entries."
+			p.Cursor = ""
+			page, err = s.l.Entries(ctx, id, &ledger.ListOpts{Limit: historyPage})
+		}
+		if err != nil {
+			s.failPage(w, r, err)
+			return
+		}
+		p.Entries, p.Next = page.Entries, page.NextCursor
+	}
+	for _, f := range features {
+		if f.load != nil {
+			if err := f.load(ctx, s, r, p); err != nil {
+				if _, code, msg, ok := refusal(err, id); ok {
+					p.Error = msg + " (" + code + ")"
+					continue
+				}
+				s.failPage(w, r, err)
+				return
+			}
+		}
+	}
+	for _, f := range features {
+		if f.section == "" {
+			continue
+		}
+		var buf bytes.Buffer
+		if err := consoleTemplates().ExecuteTemplate(&buf, f.section, p); err != nil {
+			s.failPage(w, r, err)
+			return
+		}
+		p.Sections = append(p.Sections, template.HTML(buf.String())) // rendered by html/template: escaped
+	}
+	s.render(w, r, status, "account", p)
+}
+
+// failPage answers a read that failed for a reason that is not the
+// caller's: 503 when the request was cancelled, else 500 with the detail
+// in the log only.
+func (s *server) failPage(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		http.Error(w, "request cancelled", http.StatusServiceUnavailable)
+		return
+	}
+	s.logger.ErrorContext(r.Context(), "console: page failed", "path", r.URL.Path, "error", err)
+	http.Error(w, "internal error (the server's log has the detail)", http.StatusInternalServerError)
+}
+
+// action guards a console form that writes: the body is bounded and
+// parsed, the request must carry a valid session cookie (else the login
+// page, 401) and the session's CSRF token (else 403). Nothing runs, so
+// nothing is written, unless both are there.
+func (s *server) action(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "the form could not be read: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		id, ok := s.sessions.session(r)
+		if !ok {
+			s.renderLogin(w, r, http.StatusUnauthorized, "Sign in with the admin token first: nothing was written.", "")
+			return
+		}
+		if !s.sessions.checkCSRF(r, id) {
+			s.logger.WarnContext(r.Context(), "console: form without a valid CSRF token", "path", r.URL.Path, "remote", r.RemoteAddr)
+			http.Error(w, "This form's CSRF token is missing or stale (or the form came from another site): "+
+				"nothing was written. Reload the page and try again.", http.StatusForbidden)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// answer renders the account page after an action on it: the notice and
+// 200 when err is nil, else the refusal's message and status (500 with no
+// detail for an error that is not the caller's).
+func (s *server) answer(w http.ResponseWriter, r *http.Request, notice string, err error) {
+	l := s.page(r, "")
+	if err == nil {
+		l.Notice = notice
+		s.renderAccount(w, r, http.StatusOK, l)
+		return
+	}
+	id := r.PathValue("id")
+	status, code, msg, ok := refusal(err, id)
+	switch {
+	case ok:
+		s.logger.DebugContext(r.Context(), "console: action refused", "path", r.URL.Path, "code", code, "error", err)
+		l.Error = msg + " (" + code + "). Nothing was written."
+	case r.Context().Err() != nil:
+		status, l.Error = http.StatusServiceUnavailable, "The request was cancelled."
+	default:
+		s.logger.ErrorContext(r.Context(), "console: action failed", "path", r.URL.Path, "error", err)
+		status, l.Error = http.StatusInternalServerError, "Internal error (the server's log has the detail)."
+	}
+	s.renderAccount(w, r, status, l)
+}
+
+// formAmount reads the decimal in field name of r's form; nil when the
+// field is empty.
+func formAmount(r *http.Request, name string) (*amount, error) {
+	v := strings.TrimSpace(r.PostFormValue(name))
+	if v == "" {
+		return nil, nil
+	}
+	d, err := decimal.NewFromString(v)
+	if err != nil {
+		return nil, &apiError{http.StatusBadRequest, codeInvalidAmount,
+			name + " " + strconv.Quote(short(v)) + " is not a decimal number such as 10"}
+	}
+	return &amount{d}, nil
+}
+
+// formInt reads the integer in field name of r's form; nil when empty.
+func formInt(r *http.Request, name string) (*int, error) {
+	v := strings.TrimSpace(r.PostFormValue(name))
+	if v == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return nil, &apiError{http.StatusBadRequest, codeInvalidArgument,
+			name + " " + strconv.Quote(short(v)) + " is not a whole number"}
+	}
+	return &n, nil
+}
+
+func (s *server) formGrant(w http.ResponseWriter, r *http.Request) {
+	req := grantRequest{
+		Pack:           strings.TrimSpace(r.PostFormValue("pack")),
+		IdempotencyKey: r.PostFormValue("key"),
+		Source:         strings.TrimSpace(r.PostFormValue("source")),
+		Description:    strings.TrimSpace(r.PostFormValue("description")),
+	}
+	var err error
+	if req.Amount, err = formAmount(r, "amount"); err != nil {
+		s.answer(w, r, "", err)
+		return
+	}
+	if req.ExpiresInDays, err = formInt(r, "expiresInDays"); err != nil {
+		s.answer(w, r, "", err)
+		return
+	}
+	rec, err := s.grant(r.Context(), r.PathValue("id"), &req)
+	if err != nil {
+		s.answer(w, r, "", err)
+		return
+	}
+	what := "pack " + req.Pack
+	if req.Pack == "" {
+		what = req.Amount.String() + " credits"
+	}
+	s.answer(w, r, receiptNotice("Granted "+what, rec), nil)
+}
+
+func (s *server) formConsume(w http.ResponseWriter, r *http.Request) {
+	req := consumeRequest{
+		IdempotencyKey: r.PostFormValue("key"),
+		Description:    strings.TrimSpace(r.PostFormValue("description")),
+	}
+	var err error
+	if req.Amount, err = formAmount(r, "amount"); err != nil {
+		s.answer(w, r, "", err)
+		return
+	}
+	rec, err := s.consume(r.Context(), r.PathValue("id"), &req)
+	if err != nil {
+		s.answer(w, r, "", err)
+		return
+	}
+	s.answer(w, r, receiptNotice("Consumed "+req.Amount.String()+" credits", rec), nil)
+}
+
+func (s *server) formPlan(w http.ResponseWriter, r *http.Request) {
+	req := planRequest{Plan: strings.TrimSpace(r.PostFormValue("plan"))}
+	b, err := s.setPlan(r.Context(), r.PathValue("id"), &req)
+	if err != nil {
+		s.answer(w, r, "", err)
+		return
+	}
+	s.answer(w, r, "Plan set to "+req.Plan+": "+b.Available.String()+" credits available now.", nil)
+}
+
+// receiptNotice says what a write did, or that it was a replay.
+func receiptNotice(what string, rec *ledger.Receipt) string {
+	if rec.Replayed {
+		return "This form was already sent: nothing was written again (operation " + rec.OperationID +
+			"). " + rec.Balance.String() + " credits available."
+	}
+	return fmt.Sprintf("%s: %s credits available now (operation %s, %d entries).", what, rec.Balance, rec.OperationID, len(rec.Entries))
+}
+
+// formDistribute runs the distribution now and renders the accounts page
+// with its answer.
+func (s *server) formDistribute(w http.ResponseWriter, r *http.Request) {
+	ans := s.runNow(r.Context())
+	l := s.page(r, "Accounts")
+	status := http.StatusOK
+	if ans.OK != nil {
+		l.Notice = "Distribution run: " + ans.OK.Message + fmt.Sprintf("; %d lots granted (%s credits), %d expired (%s credits), complete: %t, %d ms.",
+			ans.OK.GrantedCount, ans.OK.GrantedCredits, ans.OK.ExpiredCount, ans.OK.ExpiredCredits, ans.OK.Complete, ans.OK.DurationMs)
+	} else {
+		status = ans.Status
+		l.Error = "The distribution endpoint answered " + strconv.Itoa(ans.Status) + ": " + ans.Error + "."
+	}
+	// The page's own URL is /distribute: list from the first account.
+	r.URL.RawQuery = ""
+	s.renderIndex(w, r, status, l, &ans)
+}
+
+// loginPage is the data of the login form.
+type loginPage struct {
+	layout
+	Next string
+}
+
+func (s *server) loginForm(w http.ResponseWriter, r *http.Request) {
+	s.renderLogin(w, r, http.StatusOK, "", r.URL.Query().Get("next"))
+}
+
+func (s *server) renderLogin(w http.ResponseWriter, r *http.Request, status int, msg, next string) {
+	l := s.page(r, "Sign in")
+	l.Error = msg
+	if next == "" && r.Method == http.MethodPost && r.URL.Path != "/login" {
+		// A form sent without a session: come back to its page.
+		next = strings.TrimSuffix(r.URL.EscapedPath(), "/"+lastSegment(r.URL.EscapedPath()))
+		if r.URL.Path == "/distribute" {
+			next = "/"
+		}
+	}
+	s.render(w, r, status, "login", &loginPage{layout: l, Next: localPath(next)})
+}
+
+func (s *server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "the form could not be read: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	next := localPath(r.PostFormValue("next"))
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	if token == "" || !s.admin.check(token) {
+		// Never the token itself in the log.
+		s.logger.WarnContext(r.Context(), "console: wrong admin token at login", "remote", r.RemoteAddr)
+		s.renderLogin(w, r, http.StatusUnauthorized, "That is not the admin token.", next)
+		return
+	}
+	http.SetCookie(w, s.sessions.issue(r))
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *server) logout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, s.sessions.cleared(r))
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// localPath returns p when it is a path on this server, else "/": the
+// login never redirects elsewhere.
+func localPath(p string) string {
+	u, err := url.Parse(p)
+	if err != nil || p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") ||
+		u.Scheme != "" || u.Host != "" {
+		return "/"
+	}
+	return p
+}
+
+func lastSegment(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
