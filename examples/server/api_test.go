@@ -189,7 +189,7 @@ func TestPageFarExpiryAndLongIDs(t *testing.T) {
 	require.Regexp(t, `expires 20[0-9-]+ [0-9:]+ UTC \(in 2d 23h\)`, page, "a near expiry keeps its countdown")
 	require.Contains(t, page, `<td class="id"><a href="/accounts/`+longID+`"><code>`+longID+`</code>`)
 	require.Regexp(t, `td\.id \{[^}]*word-break: break-all`, page, "account ids break anywhere")
-	require.Regexp(t, `td \{[^}]*overflow-wrap: anywhere`, page)
+	require.Regexp(t, `td\.id \{[^}]*overflow-wrap: anywhere`, page)
 }
 
 // A manual grant cannot claim to be a plan's or the signup gift's grant;

@@ -108,6 +108,7 @@ header button { background: transparent; color: #fff; border: 1px solid #fff6; p
 main { max-width: 1180px; margin: 0 auto; padding: 1em; }
 h1 { font-size: 1.5em; margin: .3em 0 .6em; overflow-wrap: anywhere; word-break: break-all; }
 h2 { font-size: 1.15em; margin: 1.6em 0 .6em; }
+.card + .scroll { margin-top: .7em; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: .8em 1em; }
 .stats { display: grid; grid-template-columns: repeat(auto-fit, minmax(9.5em, 1fr)); gap: .7em; }
 .stat .label { color: var(--muted); font-size: .85em; }
@@ -121,12 +122,13 @@ th, td { border-bottom: 1px solid var(--line); padding: .45em .6em; text-align: 
 th { font-size: .85em; color: var(--muted); font-weight: 600; background: #fafbfc; }
 /* Account ids are up to 255 bytes without spaces: let them wrap anywhere
    instead of pushing the other columns off the page. */
-td { overflow-wrap: anywhere; word-break: break-word; }
-td.id { min-width: 8em; word-break: break-all; }
+td { overflow-wrap: break-word; }
+td.id { min-width: 8em; overflow-wrap: anywhere; word-break: break-all; }
+td.time span, td.nowrap { white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .neg { color: var(--bad); }
 .pos { color: var(--ok); }
-.kind { display: inline-block; font-size: .8em; padding: .05em .5em; border-radius: 999px; background: #e8ecf4; }
+.kind { display: inline-block; white-space: nowrap; font-size: .8em; padding: .05em .5em; border-radius: 999px; background: #e8ecf4; }
 .kind-grant { background: #e2f3e8; } .kind-consume, .kind-capture { background: #fde9e4; }
 .kind-expire { background: #eee; } .kind-hold { background: #fff1d6; } .kind-release, .kind-reverse { background: #e3ecfb; }
 .muted { color: var(--muted); }
@@ -141,7 +143,7 @@ input, select { width: 100%; padding: .35em .5em; border: 1px solid #c4cad4; bor
 button { padding: .4em .9em; border-radius: 6px; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; margin-top: .6em; }
 button.secondary { background: #fff; color: var(--accent); }
 .search { display: flex; gap: .5em; flex-wrap: wrap; align-items: flex-end; margin: 1em 0; }
-.search input { flex: 1 1 14em; width: auto; }
+.search div { flex: 0 1 32em; }
 .search button { margin: 0; }
 .pager { display: flex; gap: 1em; flex-wrap: wrap; margin: .7em 0; }
 ul.lots { margin: 0; padding-left: 1.1em; }
@@ -149,6 +151,7 @@ ul.lots { margin: 0; padding-left: 1.1em; }
   main { padding: .6em; }
   th, td { padding: .35em .4em; }
   .hide-narrow { display: none; }
+  header .brand { flex-basis: 100%; }
 }
 </style>
 </head>
@@ -163,9 +166,11 @@ ul.lots { margin: 0; padding-left: 1.1em; }
 {{else}}<a href="/login?next={{.Here}}">Sign in</a>{{end}}
 </header>
 <main>
-{{if .Notice}}<p class="flash ok" role="status">{{.Notice}}</p>{{end}}
-{{if .Error}}<p class="flash err" role="alert">{{.Error}}</p>{{end}}
+{{if .Notice}}<p class="flash ok" id="flash-notice" role="status">{{.Notice}}</p>{{end}}
+{{if .Error}}<p class="flash err" id="flash-error" role="alert">{{.Error}}</p>{{end}}
 {{end}}
+
+{{define "time"}}<span>{{.UTC.Format "2006-01-02"}}</span> <span>{{.UTC.Format "15:04:05"}}</span>{{end}}
 
 {{define "foot"}}
 <p class="muted">Times are UTC. Page rendered at {{ts .Now}}.</p>
@@ -184,7 +189,7 @@ ul.lots { margin: 0; padding-left: 1.1em; }
 </div>
 
 <form class="search" method="get" action="/" role="search">
-<div style="flex:1 1 14em"><label for="q">Search account ids</label><input id="q" name="q" value="{{.Query}}" placeholder="part of an id, e.g. demo-pro"></div>
+<div><label for="q">Search account ids</label><input id="q" name="q" value="{{.Query}}" placeholder="part of an id, e.g. demo-pro"></div>
 <button type="submit">Search</button>{{if .Query}} <a href="/">clear</a>{{end}}
 </form>
 
@@ -222,11 +227,11 @@ ul.lots { margin: 0; padding-left: 1.1em; }
 </div>
 <div class="scroll">
 <table id="runs">
-<thead><tr><th>started</th><th>by</th><th class="num">accounts</th><th class="num">errors</th><th class="num">granted</th><th class="num">expired</th><th>complete</th><th class="num">ms</th></tr></thead>
+<thead><tr><th>started (UTC)</th><th>by</th><th class="num">accounts</th><th class="num hide-narrow">errors</th><th class="num">granted</th><th class="num hide-narrow">expired</th><th class="hide-narrow">complete</th><th class="num">ms</th></tr></thead>
 <tbody>
 {{- range .Runs}}
-<tr><td>{{ts .Started}}</td><td>{{.Trigger}}</td>
-{{with .Result}}<td class="num">{{.Accounts}}</td><td class="num">{{.Errors}}</td><td class="num">{{.Granted}} lots, {{.GrantedCredits}}</td><td class="num">{{.Expired}} lots, {{.ExpiredCredits}}</td><td>{{if .Complete}}yes{{else}}no: the next run goes on{{end}}</td>
+<tr><td class="time">{{template "time" .Started}}</td><td class="nowrap">{{.Trigger}}</td>
+{{with .Result}}<td class="num">{{.Accounts}}</td><td class="num hide-narrow">{{.Errors}}</td><td class="num">{{.Granted}} lots, {{.GrantedCredits}}</td><td class="num hide-narrow">{{.Expired}} lots, {{.ExpiredCredits}}</td><td class="hide-narrow">{{if .Complete}}yes{{else}}no: the next run goes on{{end}}</td>
 {{else}}<td colspan="5" class="neg">failed (the server's log has the detail)</td>{{end}}
 <td class="num">{{ms .Duration}}</td></tr>
 {{- else}}
@@ -270,10 +275,10 @@ curl -H "Authorization: Bearer $CREDITLEDGER_ADMIN_TOKEN" -X PUT -d '{"plan":"pr
 <h2>Open lots <span class="muted">(in burn order)</span></h2>
 <div class="scroll">
 <table id="lots">
-<thead><tr><th>source</th><th class="num">remaining</th><th class="num">of</th><th>expiry</th><th class="num hide-narrow">priority</th><th class="hide-narrow">granted</th></tr></thead>
+<thead><tr><th>source</th><th class="num">remaining</th><th class="num">of</th><th>expiry</th><th class="num hide-narrow">priority</th><th class="hide-narrow">granted (UTC)</th></tr></thead>
 <tbody>
 {{- range .Balance.Lots}}
-<tr><td>{{.Source}}</td><td class="num">{{.Remaining}}</td><td class="num">{{.Amount}}</td><td>{{when .ExpiresAt $.Now}}</td><td class="num hide-narrow">{{.Priority}}</td><td class="hide-narrow">{{ts .CreatedAt}}</td></tr>
+<tr><td>{{.Source}}</td><td class="num">{{.Remaining}}</td><td class="num">{{.Amount}}</td><td>{{when .ExpiresAt $.Now}}</td><td class="num hide-narrow">{{.Priority}}</td><td class="hide-narrow time">{{template "time" .CreatedAt}}</td></tr>
 {{- else}}
 <tr><td colspan="6" class="muted">No open lot.</td></tr>
 {{- end}}
@@ -327,12 +332,12 @@ curl -H "Authorization: Bearer $CREDITLEDGER_ADMIN_TOKEN" -X PUT -d '{"plan":"pr
 <h2>History <span class="muted">(newest first)</span></h2>
 <div class="scroll">
 <table id="history">
-<thead><tr><th>time</th><th>kind</th><th class="num">amount</th><th class="num">balance after</th><th>source</th><th class="hide-narrow">description</th><th class="hide-narrow">operation</th></tr></thead>
+<thead><tr><th>time (UTC)</th><th>kind</th><th class="num">amount</th><th class="num hide-narrow">balance after</th><th>source</th><th class="hide-narrow">description</th><th class="hide-narrow">operation</th></tr></thead>
 <tbody>
 {{- range .Entries}}
-<tr><td>{{ts .CreatedAt}}</td><td><span class="kind kind-{{.Kind}}">{{.Kind}}</span></td>
+<tr><td class="time">{{template "time" .CreatedAt}}</td><td><span class="kind kind-{{.Kind}}">{{.Kind}}</span></td>
 <td class="num {{if neg .Amount}}neg{{else}}pos{{end}}">{{if not (neg .Amount)}}+{{end}}{{.Amount}}</td>
-<td class="num">{{.BalanceAfter}}</td><td>{{.Source}}</td><td class="hide-narrow">{{.Description}}</td>
+<td class="num hide-narrow">{{.BalanceAfter}}</td><td>{{.Source}}</td><td class="hide-narrow">{{.Description}}</td>
 <td class="hide-narrow"><code title="{{.OperationID}}">{{shortid .OperationID}}</code></td></tr>
 {{- else}}
 <tr><td colspan="7" class="muted">No entries.</td></tr>

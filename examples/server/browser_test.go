@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+)
+
+// browserPaths are the Chromium (or Chrome) binaries the browser test
+// looks for, in order; $CHROMIUM names another.
+var browserPaths = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"}
+
+// findBrowser returns the path of a Chromium binary, or "" when there is
+// none.
+func findBrowser() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	for _, name := range browserPaths {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	return ""
+}
+
+// TestConsoleInBrowser drives a real headless Chromium through the
+// console as an evaluator would: the accounts page, one account, the
+// login, a pack and an amount granted and a consume through the forms
+// (holds and a capture too when that feature is compiled in), a
+// distribution run; it checks what the page shows after each, and saves
+// screenshots at 1280 and 375 px under the test's temporary folder (or
+// the folder $CREDITLEDGER_SCREENSHOTS names, to keep them). With
+// CREDITLEDGER_CONSOLE_PNG set it also writes the 1280 px accounts page
+// there (how docs/console.png is made).
+//
+// Without a browser it skips, except under CI=true, where it fails:
+// .ci/run installs Debian's chromium.
+func TestConsoleInBrowser(t *testing.T) {
+	exe := findBrowser()
+	if exe == "" {
+		msg := "no Chromium found (looked for $CHROMIUM, " + strings.Join(browserPaths, ", ") +
+			"); install it with apt-get install -y chromium"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	e := newConsole(t)
+	shots := t.TempDir()
+	if dir := os.Getenv("CREDITLEDGER_SCREENSHOTS"); dir != "" {
+		shots = dir // to look at them after the test
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox refuses to start
+		chromedp.DisableGPU,
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("font-render-hinting", "none"),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+
+	run := func(what string, actions ...chromedp.Action) {
+		t.Helper()
+		require.NoError(t, chromedp.Run(ctx, actions...), what)
+	}
+	textOf := func(sel string) string {
+		t.Helper()
+		var s string
+		run("read "+sel, chromedp.Text(sel, &s, chromedp.ByQuery))
+		return strings.TrimSpace(s)
+	}
+	shoot := func(name string, width int64) string {
+		t.Helper()
+		var png []byte
+		run("screenshot "+name,
+			chromedp.EmulateViewport(width, 900),
+			chromedp.FullScreenshot(&png, 100)) // quality 100: a PNG
+		path := filepath.Join(shots, name)
+		require.NoError(t, os.WriteFile(path, png, 0o644))
+		t.Logf("screenshot: %s (%d bytes)", path, len(png))
+		return path
+	}
+	// submit clicks sel, which sends a form or follows a link, and waits
+	// for the next page: the current one is marked first, so that its
+	// elements are never mistaken for the next page's.
+	submit := func(sel string) chromedp.Action {
+		return chromedp.Tasks{
+			chromedp.Evaluate(`document.body.dataset.stale = "1"`, nil),
+			chromedp.Click(sel, chromedp.ByQuery),
+			chromedp.WaitNotPresent(`body[data-stale]`, chromedp.ByQuery),
+			chromedp.WaitReady(`body`, chromedp.ByQuery),
+		}
+	}
+	// noOverflow checks that the page does not scroll sideways at its
+	// width: long ids and tables wrap or scroll inside their box.
+	noOverflow := func(what string) {
+		t.Helper()
+		var fits bool
+		run("measure "+what, chromedp.Evaluate(`document.documentElement.scrollWidth <= window.innerWidth`, &fits))
+		require.True(t, fits, "%s is wider than the window", what)
+	}
+
+	// The accounts page: the demo accounts and the totals.
+	run("open the accounts page",
+		chromedp.Navigate(e.srv.URL+"/"),
+		chromedp.WaitVisible(`#accounts`, chromedp.ByQuery))
+	require.Equal(t, "4", textOf(`#total-accounts`))
+	require.Equal(t, "2650", textOf(`#total-available`))
+	require.Contains(t, textOf(`#accounts`), "demo-free-1")
+
+	// One account, read without signing in.
+	run("open an account",
+		submit(`a[href="/accounts/demo-free-1"]`),
+		chromedp.WaitVisible(`#account-id`, chromedp.ByQuery))
+	require.Equal(t, "demo-free-1", textOf(`#account-id`))
+	require.Equal(t, "200", textOf(`#available`))
+
+	// Sign in from the account page; the login comes back to it.
+	run("sign in",
+		submit(`#sign-in-to-act`),
+		chromedp.WaitVisible(`#token`, chromedp.ByQuery),
+		chromedp.SendKeys(`#token`, adminToken, chromedp.ByQuery),
+		submit(`#sign-in`),
+		chromedp.WaitVisible(`#grant-pack`, chromedp.ByQuery))
+	require.Equal(t, "demo-free-1", textOf(`#account-id`))
+
+	// A pack, an amount that expires in 3 days, a consume.
+	run("grant a pack",
+		chromedp.SetValue(`#pack`, "basic", chromedp.ByQuery),
+		submit(`#grant-pack button`),
+		chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
+	require.Contains(t, textOf(`#flash-notice`), "Granted pack basic: 300 credits available now")
+	require.Equal(t, "300", textOf(`#available`))
+
+	run("grant an amount",
+		chromedp.SendKeys(`#grant-amount-value`, "25", chromedp.ByQuery),
+		chromedp.SendKeys(`#grant-days`, "3", chromedp.ByQuery),
+		chromedp.SendKeys(`#grant-source`, "support", chromedp.ByQuery),
+		submit(`#grant-amount button`),
+		chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
+	require.Equal(t, "325", textOf(`#available`))
+	require.Equal(t, "25", textOf(`#expiring`))
+	require.Contains(t, textOf(`#lots`), "(in 2d 23h)")
+
+	run("consume",
+		chromedp.SendKeys(`#consume-amount`, "30", chromedp.ByQuery),
+		chromedp.SendKeys(`#consume-description`, "one AI call", chromedp.ByQuery),
+		submit(`#consume button`),
+		chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
+	require.Contains(t, textOf(`#flash-notice`), "Consumed 30 credits: 295 credits available now")
+	require.Equal(t, "295", textOf(`#available`))
+	hist := textOf(`#history tbody`)
+	require.Contains(t, hist, "consume")
+	require.Contains(t, hist, "-25")
+	require.Contains(t, hist, "one AI call")
+	require.Contains(t, hist, "+25")
+	require.Contains(t, hist, "+100")
+
+	// A refused form says why and changes nothing.
+	run("consume too much",
+		chromedp.SendKeys(`#consume-amount`, "1000", chromedp.ByQuery),
+		submit(`#consume button`),
+		chromedp.WaitVisible(`#flash-error`, chromedp.ByQuery))
+	require.Contains(t, textOf(`#flash-error`), "insufficient credits")
+	require.Contains(t, textOf(`#flash-error`), "Nothing was written.")
+	require.Equal(t, "295", textOf(`#available`))
+
+	for _, step := range featureBrowserSteps {
+		step(t, ctx, textOf)
+	}
+
+	noOverflow("the account page at 1280 px")
+	shoot("account-1280.png", 1280)
+	run("narrow", chromedp.EmulateViewport(375, 812))
+	noOverflow("the account page at 375 px")
+	shoot("account-375.png", 375)
+
+	// A distribution run from the page, back at 1280 px.
+	run("run the distribution",
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.Navigate(e.srv.URL+"/"),
+		chromedp.WaitVisible(`#run-now`, chromedp.ByQuery),
+		submit(`#run-now`),
+		chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
+	require.Contains(t, textOf(`#flash-notice`), "distribute credits success")
+	require.Contains(t, textOf(`#runs tbody`), "console")
+	require.Equal(t, "2745", textOf(`#total-available`))
+
+	noOverflow("the accounts page at 1280 px")
+	index := shoot("accounts-1280.png", 1280)
+	run("narrow", chromedp.EmulateViewport(375, 812))
+	noOverflow("the accounts page at 375 px")
+	shoot("accounts-375.png", 375)
+
+	if dst := os.Getenv("CREDITLEDGER_CONSOLE_PNG"); dst != "" {
+		var png []byte
+		run("docs screenshot",
+			chromedp.EmulateViewport(1280, 900),
+			chromedp.Navigate(e.srv.URL+"/"),
+			chromedp.WaitVisible(`#accounts`, chromedp.ByQuery),
+			chromedp.CaptureScreenshot(&png))
+		require.NoError(t, os.WriteFile(dst, png, 0o644))
+		t.Logf("docs screenshot: %s (%d bytes; the full page is %s)", dst, len(png), index)
+	}
+}
+
+// featureBrowserSteps are the browser test's steps of the compiled-in
+// features (console_holds.go adds a hold and a capture), run on the
+// account page of demo-free-1, signed in, with 295 credits available.
+var featureBrowserSteps []func(t *testing.T, ctx context.Context, textOf func(sel string) string)
