@@ -1,6 +1,7 @@
 // Command server is a small, complete creditledger server: a SQLite (or
 // PostgreSQL) ledger with the reference catalog, demo accounts, the cron
-// endpoint and a JSON API, plus an HTML page listing the accounts.
+// endpoint and a JSON API, plus a console: HTML pages to look at every
+// account and act on it (console.go).
 //
 // Run it from the repository root:
 //
@@ -38,6 +39,13 @@
 // it on 127.0.0.1 or behind your own authentication. The cron endpoint has
 // its own credentials (CRON_JOBS_*).
 //
+// The console's forms do not send the header: the admin enters the token
+// once in /login (compared in constant time), which sets a session cookie
+// (HttpOnly, SameSite=Strict, Secure over TLS; 12 hours, or until the
+// server restarts), and every form carries the session's CSRF token. A
+// form without both writes nothing: 401 with the login page, or 403. The
+// JSON API ignores the cookie.
+//
 // # Routes
 //
 // Amounts are decimal strings in JSON, never floats; times are RFC 3339.
@@ -55,7 +63,17 @@
 //	                                      or {"pack":"basic","idempotencyKey":"..."}; 200 receipt
 //	                                      ("replayed":true for a retry with the same key and body)
 //	PUT  /api/accounts/{id}/plan          admin token; {"plan":"pro_yearly"}; 200 balance, 400 unknown_plan
-//	GET  /                                HTML page: accounts, balances, lots and their expiry
+//
+// The console (HTML; reads open, forms behind the session):
+//
+//	GET  /                                accounts: ?q= search ids, ?after= next page (200 a page),
+//	                                      totals, the distribution's last runs
+//	GET  /accounts/{id}                   balance, open lots, history (?cursor=), forms; 404 if unknown
+//	POST /accounts/{id}/grant             form: pack, or amount (+ expiresInDays, source, description)
+//	POST /accounts/{id}/consume           form: amount, description
+//	POST /accounts/{id}/plan              form: plan
+//	POST /distribute                      form: run the distribution now, through the cron handler
+//	GET|POST /login, POST /logout         the admin token, once per session
 //
 // A manual grant may not use a source the ledger writes itself: the
 // sources of the catalog's plan allocations and of its signup gift
