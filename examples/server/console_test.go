@@ -511,3 +511,24 @@ func TestRunLog(t *testing.T) {
 	require.Equal(t, "cron", last[0].Trigger)
 	require.Equal(t, keptRuns, last[1].Result.Accounts)
 }
+
+// Countdowns: days and hours, hours, minutes (a hold lasts 15 minutes by
+// default), then the date alone past a year.
+func TestUntil(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   time.Duration
+		want string
+	}{
+		{-time.Second, " (expired)"},
+		{0, " (expired)"},
+		{30 * time.Second, " (in less than a minute)"},
+		{14*time.Minute + 59*time.Second, " (in 14m)"},
+		{3*time.Hour + 5*time.Minute, " (in 3h)"},
+		{2*24*time.Hour + 23*time.Hour + 59*time.Minute, " (in 2d 23h)"},
+		{farAway + time.Hour, ""},
+	} {
+		require.Equal(t, tc.want, until(now.Add(tc.in), now), tc.in)
+	}
+}

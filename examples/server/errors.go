@@ -60,11 +60,19 @@ func (e *apiError) Error() string { return e.code + ": " + e.msg }
 
 // refusal returns the status, code and public message of err when it is
 // the caller's mistake: an *apiError, or one of the ledger's sentinels
-// (ledgerError). ok is false for anything else.
+// (ledgerError), or one a compiled-in feature knows. ok is false for
+// anything else.
 func refusal(err error, account string) (status int, code, msg string, ok bool) {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae.status, ae.code, ae.msg, true
+	}
+	for _, f := range features {
+		if f.refusal != nil {
+			if status, code, msg, ok := f.refusal(err, account); ok {
+				return status, code, msg, true
+			}
+		}
 	}
 	return ledgerError(err, account)
 }

@@ -24,6 +24,10 @@ type feature struct {
 	// held returns what active holds reserve in b; nil when the feature
 	// does not know.
 	held func(b *ledger.Balance) decimal.Decimal
+	// refusal maps the feature's own errors (a sentinel of the ledger
+	// that errors.go does not know) to a status, a stable code and a
+	// public message, as ledgerError does; ok false for others.
+	refusal func(err error, account string) (status int, code, msg string, ok bool)
 	// load reads what the feature's section of the account page shows
 	// into p.Extra, under its name. An error renders the page with it.
 	load func(ctx context.Context, s *server, r *http.Request, p *accountPage) error

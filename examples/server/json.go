@@ -188,11 +188,14 @@ type lotJSON struct {
 }
 
 type balanceJSON struct {
-	Account   string    `json:"account"`
-	Plan      string    `json:"plan"` // "" when none was set (the catalog's default plan applies)
-	Available string    `json:"available"`
-	At        time.Time `json:"at"`
-	Lots      []lotJSON `json:"lots"` // open lots, in burn order
+	Account   string `json:"account"`
+	Plan      string `json:"plan"` // "" when none was set (the catalog's default plan applies)
+	Available string `json:"available"`
+	// Held is what active holds reserve (not part of available); absent
+	// when the holds feature is not compiled in.
+	Held *string   `json:"held,omitempty"`
+	At   time.Time `json:"at"`
+	Lots []lotJSON `json:"lots"` // open lots, in burn order
 }
 
 func balanceOut(b *ledger.Balance) balanceJSON {
@@ -202,6 +205,10 @@ func balanceOut(b *ledger.Balance) balanceJSON {
 		Available: b.Available.String(),
 		At:        b.At,
 		Lots:      make([]lotJSON, len(b.Lots)),
+	}
+	if held, ok := heldOf(b); ok {
+		h := held.String()
+		out.Held = &h
 	}
 	for i, l := range b.Lots {
 		out.Lots[i] = lotJSON{

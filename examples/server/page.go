@@ -52,7 +52,7 @@ var consoleTemplates = sync.OnceValue(func() *template.Template {
 			}
 			return "?" + v.Encode()
 		},
-		"datetimeLocal": func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04") },
+		"ptr":           func(t time.Time) *time.Time { return &t },
 		"upper":         strings.ToUpper,
 	}).Parse(consoleHTML))
 	for _, f := range features {
@@ -80,8 +80,10 @@ func until(t, now time.Time) string {
 		return fmt.Sprintf(" (in %dd %dh)", days, hours)
 	case hours > 0:
 		return fmt.Sprintf(" (in %dh)", hours)
+	case d >= time.Minute:
+		return fmt.Sprintf(" (in %dm)", int(d/time.Minute))
 	}
-	return " (in less than an hour)"
+	return " (in less than a minute)"
 }
 
 // farAway is how far ahead an expiry is still shown in days and hours.
@@ -147,6 +149,10 @@ button.secondary { background: #fff; color: var(--accent); }
 .search button { margin: 0; }
 .pager { display: flex; gap: 1em; flex-wrap: wrap; margin: .7em 0; }
 ul.lots { margin: 0; padding-left: 1.1em; }
+form.inline { display: inline-flex; gap: .4em; align-items: flex-end; flex-wrap: wrap; margin: 0 .4em .2em 0; }
+form.inline label { margin: 0; }
+form.inline input { width: 6em; }
+form.inline button { margin: 0; }
 @media (max-width: 600px) {
   main { padding: .6em; }
   th, td { padding: .35em .4em; }
