@@ -52,8 +52,8 @@ var consoleTemplates = sync.OnceValue(func() *template.Template {
 			}
 			return "?" + v.Encode()
 		},
-		"ptr":           func(t time.Time) *time.Time { return &t },
-		"upper":         strings.ToUpper,
+		"ptr":   func(t time.Time) *time.Time { return &t },
+		"upper": strings.ToUpper,
 	}).Parse(consoleHTML))
 	for _, f := range features {
 		if f.tmpl != "" {
