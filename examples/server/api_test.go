@@ -60,8 +60,12 @@ func TestAdminTokenGuardsWrites(t *testing.T) {
 			b := readAll(t, resp)
 			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s %s with %s: %s", wr.method, wr.path, name, b)
 			require.Contains(t, resp.Header.Get("WWW-Authenticate"), "Bearer")
-			code, _ := errorOf(t, b)
+			code, msg := errorOf(t, b)
 			require.Equal(t, "unauthorized", code)
+			if h == "" {
+				require.Contains(t, msg, "Authorization: Bearer <token>")
+				require.Contains(t, msg, "CREDITLEDGER_ADMIN_TOKEN")
+			}
 		}
 	}
 	require.Equal(t, before, available(t, base, "demo-free-1"), "no refused write changed the balance")
