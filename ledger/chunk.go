@@ -17,6 +17,10 @@ type chunk struct {
 	l      *Ledger
 	now    time.Time
 	grants bool
+	// retry is how long an account that cannot be served is left alone
+	// before a run tries it again (Distribute's RetryFailedAfter); zero
+	// leaves its schedule as it is (SetPlan reports its error instead).
+	retry time.Duration
 	// skipKeys leaves the jobs' keys out of load: every due grant is
 	// staged as new, and a key that exists fails Apply with
 	// storage.ErrDuplicateKey (see runChunk).
@@ -45,6 +49,11 @@ type accountJob struct {
 type dueGrant struct {
 	due policy.Due
 	key string
+	// grantedAt is when the grant counts as made, for its expiry: now for
+	// the current period, and for a back-filled one the instant it would
+	// have been granted on time, so that a late run does not make missed
+	// periods' credits spendable all at once.
+	grantedAt time.Time
 }
 
 // prepare works out what an account owes at c.now. A plan that cannot be
@@ -60,7 +69,10 @@ func (c *chunk) prepare(acct storage.Account) *accountJob {
 		job.planID = cat.DefaultPlan
 	}
 	if job.planID == "" {
-		job.next = nil // no plan: nothing will ever be due
+		// Neither a plan nor a default plan: nothing is due now. The
+		// schedule is left as it is, so that a run made without the
+		// catalog's default plan takes nothing away from a later run
+		// with it.
 		return job
 	}
 	plan, ok := cat.Plan(job.planID)
@@ -80,23 +92,23 @@ func (c *chunk) prepare(acct storage.Account) *accountJob {
 		job.next = nil
 		return job
 	}
-	dues := []policy.Due{cur}
+	if err := checkTime(fmt.Sprintf("account %q: next grant of plan %q", acct.ID, job.planID), cur.Period.End); err != nil {
+		job.err = err
+		return job
+	}
 	if cat.Backfill {
-		// Every period from the one that was due up to the current one.
-		var missed []policy.Due
-		for t := *acct.NextGrantAt; len(missed) < maxBackfill; {
+		// Every period from the one that was due up to the current one,
+		// each as if granted on time: when it became due.
+		for t := *acct.NextGrantAt; len(job.dues) < maxBackfill; {
 			d, ok := plan.Allocation.Allocate(pa, t, loc)
 			if !ok || !d.Period.Start.Before(cur.Period.Start) || !d.Period.End.After(t) {
 				break
 			}
-			missed = append(missed, d)
+			job.dues = append(job.dues, dueGrant{due: d, key: planKey(job.planID, acct.ID, d.Period), grantedAt: later(t, d.Period.Start)})
 			t = d.Period.End
 		}
-		dues = append(missed, cur)
 	}
-	for _, d := range dues {
-		job.dues = append(job.dues, dueGrant{due: d, key: planKey(job.planID, acct.ID, d.Period)})
-	}
+	job.dues = append(job.dues, dueGrant{due: cur, key: planKey(job.planID, acct.ID, cur.Period), grantedAt: c.now})
 	end := cur.Period.End
 	job.next = &end
 	return job
@@ -158,7 +170,8 @@ func (c *chunk) stage(job *accountJob) error {
 		return err
 	}
 	job.expired, job.expiredMinor = n, minor
-	if job.err == nil {
+	switch {
+	case job.err == nil:
 		if err := c.stageGrants(w, job); err != nil {
 			return err
 		}
@@ -166,9 +179,25 @@ func (c *chunk) stage(job *accountJob) error {
 			w.acct.NextGrantAt = job.next
 			w.changed = true
 		}
+	case c.retry > 0 && job.acct.NextGrantAt != nil && !job.acct.NextGrantAt.After(c.now):
+		// An account that cannot be served is left alone for a while, so
+		// that runs resuming within a budget go on with the others
+		// instead of meeting it first every time. It is retried (and
+		// counted and logged again) by the first run after that.
+		retry := c.now.Add(c.retry)
+		w.acct.NextGrantAt = &retry
+		w.changed = true
 	}
 	job.batch = w.finish(job.plan)
 	return nil
+}
+
+// stageFailed is stage for a job whose grants could not be staged: it
+// sweeps and defers the account as stage does for a job.err.
+func (c *chunk) stageFailed(job *accountJob, err error) error {
+	job.err, job.dues, job.gift = err, nil, false
+	job.granted, job.grantedMinor = 0, 0
+	return c.stage(job)
 }
 
 func (c *chunk) stageGrants(w *accountWriter, job *accountJob) error {
@@ -198,9 +227,12 @@ func (c *chunk) stageGrants(w *accountWriter, job *accountJob) error {
 		if err != nil {
 			return fmt.Errorf("plan %q: %w", job.planID, err)
 		}
-		exp := expiresAt(job.planDef.Expiry, c.now, d.due.Period)
+		exp := expiresAt(job.planDef.Expiry, d.grantedAt, d.due.Period)
 		if exp != nil && !exp.After(c.now) {
 			continue // a back-filled period whose credits would already be expired
+		}
+		if err := checkTimePtr(fmt.Sprintf("plan %q: expiry of period %s", job.planID, d.due.Period.Key), exp); err != nil {
+			return err
 		}
 		if err := c.grantOnce(w, job, d.key, amount, grantSpec{
 			source:      d.due.Source,
@@ -234,6 +266,13 @@ func expiresAt(e policy.Expiry, granted time.Time, p policy.Period) *time.Time {
 		return nil
 	}
 	return normPtr(e.ExpiresAt(granted, p))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func timeEqual(a, b *time.Time) bool {

@@ -18,6 +18,10 @@ import (
 // handle per transaction.
 const DefaultChunkSize = 1000
 
+// DefaultRetryFailedAfter is how long Distribute leaves an account it
+// could not serve before trying it again.
+const DefaultRetryFailedAfter = time.Hour
+
 // Distribute is the daily job: it expires every lot that is due, then
 // grants what each account's plan owes for the current period (the
 // catalog's default plan for accounts without one).
@@ -34,9 +38,16 @@ const DefaultChunkSize = 1000
 //
 // Once a chunk has done work, it starts no chunk that the budget or the
 // context's deadline leaves no time to finish (judged by the slowest chunk
-// so far) and then returns Complete false. An account whose plan is not in the catalog, or whose
-// grant cannot be written, is counted in Errors and logged with its
-// reason; it stays due, and the run goes on.
+// so far) and then returns Complete false. An account whose plan is not
+// in the catalog, or whose grant cannot be written, is counted in Errors
+// and logged with its reason, its expired lots are still swept, and the
+// run goes on; the account is tried again by the first run
+// RetryFailedAfter (default an hour) later, so the calls that resume a
+// budgeted run serve the others instead of meeting it first every time.
+//
+// A ledger without a catalog, or a catalog without a default plan for
+// accounts that have none, grants nothing to those accounts and leaves
+// their grant schedule as it is.
 //
 // Errors: a store failure ends the run with the error and the result so
 // far (the failed chunk wrote nothing). A cancelled context returns the
@@ -79,23 +90,33 @@ func (l *Ledger) run(ctx context.Context, opts *DistributeOpts, grants bool) (*D
 	if opts != nil {
 		o = *opts
 	}
-	if o.ChunkSize < 0 || o.Budget < 0 {
-		return nil, fmt.Errorf("%w: ChunkSize %d and Budget %s must not be negative", ErrInvalidArgument, o.ChunkSize, o.Budget)
+	if o.ChunkSize < 0 || o.Budget < 0 || o.RetryFailedAfter < 0 {
+		return nil, fmt.Errorf("%w: ChunkSize %d, Budget %s and RetryFailedAfter %s must not be negative",
+			ErrInvalidArgument, o.ChunkSize, o.Budget, o.RetryFailedAfter)
 	}
 	if o.ChunkSize == 0 {
 		o.ChunkSize = DefaultChunkSize
+	}
+	if o.RetryFailedAfter == 0 {
+		o.RetryFailedAfter = DefaultRetryFailedAfter
 	}
 	now := normTime(o.Now)
 	if o.Now.IsZero() {
 		now = l.clock()
 	}
+	if err := checkTime("Now", now); err != nil {
+		return nil, err
+	}
+	// Without a catalog there are no plans: the run only expires, and
+	// leaves every account's grant schedule as it is.
+	grants = grants && l.catalog != nil
 	start := time.Now()
 	deadline, hasDeadline := ctx.Deadline()
 	if o.Budget > 0 && (!hasDeadline || start.Add(o.Budget).Before(deadline)) {
 		deadline, hasDeadline = start.Add(o.Budget), true
 	}
 	r := &runState{
-		l: l, now: now, size: o.ChunkSize, grants: grants,
+		l: l, now: now, size: o.ChunkSize, grants: grants, retry: o.RetryFailedAfter,
 		deadline: deadline, hasDeadline: hasDeadline,
 		res: &DistributeResult{}, failed: map[string]bool{},
 	}
@@ -137,6 +158,7 @@ type runState struct {
 	now         time.Time
 	size        int
 	grants      bool
+	retry       time.Duration
 	deadline    time.Time
 	hasDeadline bool
 
@@ -191,7 +213,7 @@ func (r *runState) pass(ctx context.Context, wait bool, workers int) (stop bool,
 			return false
 		}
 		t0 := time.Now()
-		cr, cerr := r.l.runChunk(ctx, chunkQuery{now: r.now, after: from, size: r.size, grants: r.grants, wait: wait})
+		cr, cerr := r.l.runChunk(ctx, chunkQuery{now: r.now, after: from, size: r.size, grants: r.grants, wait: wait, retry: r.retry})
 		r.mu.Lock()
 		if cerr != nil {
 			done = true
@@ -279,6 +301,7 @@ type chunkQuery struct {
 	size   int
 	grants bool
 	wait   bool
+	retry  time.Duration
 }
 
 type chunkResult struct {
@@ -326,7 +349,7 @@ func (l *Ledger) runChunkTx(ctx context.Context, q chunkQuery, skipKeys bool) (c
 		if len(accts) == 0 {
 			return nil
 		}
-		c := &chunk{l: l, now: now, grants: q.grants, skipKeys: skipKeys}
+		c := &chunk{l: l, now: now, grants: q.grants, skipKeys: skipKeys, retry: q.retry}
 		jobs := make([]*accountJob, len(accts))
 		for i, a := range accts {
 			jobs[i] = c.prepare(a)
@@ -338,9 +361,13 @@ func (l *Ledger) runChunkTx(ctx context.Context, q chunkQuery, skipKeys bool) (c
 		cr.ids = make([]string, len(accts))
 		for i, job := range jobs {
 			cr.ids[i] = job.acct.ID
-			if err := c.stage(job); err != nil {
-				job.err = err
-			} else {
+			err := c.stage(job)
+			if err != nil {
+				// Its grants could not be written: sweep and defer it
+				// alone; if even that fails it is left as it was.
+				err = c.stageFailed(job, err)
+			}
+			if err == nil {
 				merge(b, job.batch)
 				cr.granted += job.granted
 				cr.expired += job.expired

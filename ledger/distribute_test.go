@@ -190,7 +190,13 @@ func TestDistributeDefaultPlanAndUnknownPlan(t *testing.T) {
 		require.Equal(t, 1, res.Errors)
 		require.Equal(t, 1, res.Granted)
 		require.Equal(t, 1, grantCount(t, b, "buyer", "monthly_refresh"))
-		// It stays due: the next run counts it again rather than drop it.
+		// It is left alone for RetryFailedAfter, so that a resumed run
+		// goes on with the others, then tried again rather than dropped.
+		res, err = l2.Distribute(ctx, nil)
+		require.NoError(t, err)
+		require.Equal(t, 0, res.Errors)
+		require.Equal(t, 0, res.Accounts)
+		b.clock.Add(ledger.DefaultRetryFailedAfter)
 		res, err = l2.Distribute(ctx, nil)
 		require.NoError(t, err)
 		require.Equal(t, 1, res.Errors)

@@ -17,6 +17,12 @@ type DistributeOpts struct {
 	Budget time.Duration
 	// ChunkSize is the number of accounts per transaction. Zero: 1000.
 	ChunkSize int
+	// RetryFailedAfter is how long an account that this run cannot serve
+	// (its plan is not in the catalog, say) is left before a run tries it
+	// again; until then runs pass it by. Zero: DefaultRetryFailedAfter
+	// (an hour). Back-fill does not count the periods an account spends
+	// failing.
+	RetryFailedAfter time.Duration
 }
 
 // DistributeResult reports one Distribute call.

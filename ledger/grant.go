@@ -7,6 +7,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage"
 )
 
@@ -27,8 +28,10 @@ type GrantParams struct {
 	Description    string
 	// Amount must be positive with at most Scale decimal places.
 	Amount decimal.Decimal
-	// ExpiresAt is when the credits expire, exact to the instant; nil:
-	// never. It must be after now.
+	// ExpiresAt is when the credits expire, exact to the microsecond
+	// (finer parts are dropped); nil: never. It must be after the
+	// instant the grant is written (read once the account is locked) and
+	// at most 9999-12-31T23:59:59.999999Z.
 	ExpiresAt *time.Time
 	// ExpiresIn, instead of ExpiresAt, makes the credits expire this long
 	// after the grant is written. It is part of the idempotency hash as a
@@ -59,27 +62,49 @@ func (l *Ledger) checkGrant(p *GrantParams, now time.Time) (int64, error) {
 	if p.ExpiresIn < 0 || (p.ExpiresIn > 0 && p.ExpiresAt != nil) {
 		return 0, fmt.Errorf("%w: ExpiresIn %s must be positive and not combined with ExpiresAt", ErrInvalidArgument, p.ExpiresIn)
 	}
-	if p.ExpiresAt != nil && !p.ExpiresAt.After(now) {
-		return 0, fmt.Errorf("%w: expiry %s is not after now (%s)", ErrInvalidArgument,
-			p.ExpiresAt.UTC().Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))
+	if p.ExpiresAt != nil {
+		// The check applies to the instant stored, which keeps
+		// microseconds: an expiry 500ns after now is stored as now.
+		if err := checkExpiry(normTime(*p.ExpiresAt), now); err != nil {
+			return 0, err
+		}
+	}
+	if p.ExpiresIn > 0 {
+		if err := checkTime("expiry (now + ExpiresIn)", now.Add(p.ExpiresIn)); err != nil {
+			return 0, err
+		}
 	}
 	return toMinor(p.Amount, l.scale, true)
+}
+
+// checkExpiry checks a normalized expiry: in the range every store holds,
+// and after now.
+func checkExpiry(at, now time.Time) error {
+	if err := checkTime("expiry", at); err != nil {
+		return err
+	}
+	if !at.After(now) {
+		return fmt.Errorf("%w: expiry %s is not after now (%s)", ErrInvalidArgument,
+			at.Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))
+	}
+	return nil
 }
 
 // Grant adds credits to an account as a new lot, and returns the
 // receipt with its grant entry and the available balance after it.
 //
 // Errors: ErrInvalidAmount for a bad amount, ErrInvalidArgument for a bad
-// account, key, source, description, metadata or an expiry not in the
-// future, ErrIdempotencyConflict when the key was used with other
-// parameters. On any error nothing is written.
+// account, key, source, description, metadata, or an expiry not in the
+// future or past year 9999, ErrIdempotencyConflict when the key was used
+// with other parameters. On any error nothing is written.
 func (l *Ledger) Grant(ctx context.Context, p GrantParams) (*Receipt, error) {
-	return l.grant(ctx, p, nil)
+	return l.grant(ctx, p, nil, nil)
 }
 
 // grant is Grant; hash, when not nil, replaces the hash of p for
-// idempotency (GrantPack hashes the pack, not the expiry it computed).
-func (l *Ledger) grant(ctx context.Context, p GrantParams, hash *paramHash) (*Receipt, error) {
+// idempotency (GrantPack hashes the pack, not the expiry it computes);
+// expiry, when not nil, computes the expiry from the write's instant.
+func (l *Ledger) grant(ctx context.Context, p GrantParams, hash *paramHash, expiry policy.Expiry) (*Receipt, error) {
 	now := l.clock()
 	amount, err := l.checkGrant(&p, now)
 	if err != nil {
@@ -93,10 +118,6 @@ func (l *Ledger) grant(ctx context.Context, p GrantParams, hash *paramHash) (*Re
 		hash = new(paramHash).str(p.Account).int(amount).str(p.Source).time(expires).int(int64(p.ExpiresIn)).
 			int(int64(p.Priority)).str(p.Description).meta(p.Metadata)
 	}
-	if p.ExpiresIn > 0 {
-		t := normTime(now.Add(p.ExpiresIn))
-		expires = &t
-	}
 	return l.write(ctx, writeSpec{
 		account: p.Account,
 		create:  true,
@@ -104,6 +125,23 @@ func (l *Ledger) grant(ctx context.Context, p GrantParams, hash *paramHash) (*Re
 		key:     p.IdempotencyKey,
 		hash:    hash.sum(),
 		stage: func(w *accountWriter, opIdx int) error {
+			// The write's instant is taken once the account is locked, so
+			// a relative expiry counts from it, and an absolute one that
+			// passed while the call waited for the lock is refused rather
+			// than written as a lot born expired.
+			expires := expires
+			if p.ExpiresIn > 0 {
+				t := normTime(w.now.Add(p.ExpiresIn))
+				expires = &t
+			}
+			if expiry != nil {
+				expires = normPtr(expiry.ExpiresAt(w.now, zeroPeriod))
+			}
+			if expires != nil {
+				if err := checkExpiry(*expires, w.now); err != nil {
+					return err
+				}
+			}
 			_, err := w.grant(opIdx, grantSpec{
 				amount:      amount,
 				source:      p.Source,
@@ -134,10 +172,6 @@ func (l *Ledger) GrantPack(ctx context.Context, account, packID, idempotencyKey 
 	if source == "" {
 		source = "purchase_package"
 	}
-	var expires *time.Time
-	if pack.Expiry != nil {
-		expires = normPtr(pack.Expiry.ExpiresAt(l.clock(), zeroPeriod))
-	}
 	hash := new(paramHash).str("pack").str(account).str(pack.ID)
 	return l.grant(ctx, GrantParams{
 		Account:        account,
@@ -145,9 +179,8 @@ func (l *Ledger) GrantPack(ctx context.Context, account, packID, idempotencyKey 
 		IdempotencyKey: idempotencyKey,
 		Description:    "pack " + pack.ID,
 		Amount:         pack.Amount,
-		ExpiresAt:      expires,
 		Priority:       pack.Priority,
-	}, hash)
+	}, hash, pack.Expiry)
 }
 
 func normPtr(t *time.Time) *time.Time {

@@ -122,6 +122,24 @@ func (c *Config) validate() error {
 			return fmt.Errorf("creditledger: pack %q: %w", p.ID, err)
 		}
 	}
+	// A plan's amount is inside its allocation: ask it for a grant, at a
+	// fixed instant and at now, and check what it would grant.
+	probe := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, p := range c.Catalog.Plans {
+		if p.Allocation == nil {
+			continue
+		}
+		for _, at := range []time.Time{probe, normTime(c.Now())} {
+			a := policy.Account{ID: "probe", Plan: p.ID, Anchor: probe, CreatedAt: probe}
+			due, ok := p.Allocation.Allocate(a, at, c.Catalog.Loc())
+			if !ok {
+				continue
+			}
+			if _, err := toMinor(due.Amount, c.Scale, true); err != nil {
+				return fmt.Errorf("creditledger: plan %q: %w", p.ID, err)
+			}
+		}
+	}
 	return nil
 }
 

@@ -96,10 +96,12 @@ func (l *Ledger) write(ctx context.Context, s writeSpec) (*Receipt, error) {
 }
 
 func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, replay *storage.Operation, err error) {
-	now := l.clock()
 	err = l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
 		rec, replay = nil, nil
-		acct, loaded, loadLots, err := lockForWrite(ctx, tx, s, now)
+		// The write's instant is read once the account is locked (and
+		// again when the store runs fn anew): a call that waited for the
+		// lock must not spend a lot that expired while it waited.
+		acct, loaded, loadLots, now, err := lockForWrite(ctx, tx, s, l.clock)
 		if err != nil {
 			return err
 		}
@@ -146,9 +148,12 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 
 // lockForWrite locks the account of s and loads its operation of s.key
 // and, when s needs them or a sweep is due, its open lots; loadLots says
-// whether it did. With a storage.LockLoader, what s surely needs comes
-// with the lock in one round trip.
-func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, now time.Time) (acct storage.Account, loaded *storage.Loaded, loadLots bool, err error) {
+// whether it did. It returns the write's instant, read from clock once
+// the lock is held (never earlier than the instant the account was
+// created at). With a storage.LockLoader, what s surely needs comes with
+// the lock in one round trip.
+func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, clock func() time.Time) (acct storage.Account, loaded *storage.Loaded, loadLots bool, now time.Time, err error) {
+	created := clock()
 	ids := []string{s.account}
 	q := storage.LoadQuery{}
 	if s.key != "" {
@@ -161,18 +166,22 @@ func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, now time.Time
 	loaded = &storage.Loaded{}
 	ll, combined := tx.(storage.LockLoader)
 	if combined && (len(q.Keys) > 0 || len(q.LotsOf) > 0) {
-		accts, loaded, err = ll.LockAndLoad(ctx, ids, s.create, now, q)
+		accts, loaded, err = ll.LockAndLoad(ctx, ids, s.create, created, q)
 	} else {
 		combined = false
-		accts, err = tx.LockAccounts(ctx, ids, s.create, now)
+		accts, err = tx.LockAccounts(ctx, ids, s.create, created)
 	}
 	if err != nil {
-		return acct, nil, false, err
+		return acct, nil, false, now, err
 	}
 	if len(accts) == 0 {
-		return acct, nil, false, s.missing()
+		return acct, nil, false, now, s.missing()
 	}
 	acct = accts[0]
+	now = clock()
+	if now.Before(created) {
+		now = created
+	}
 	loadLots = s.needLots || expiryDue(&acct, now)
 	// What is left to load: everything without the combined call, else
 	// the lots if a sweep turned out to be due.
@@ -186,12 +195,12 @@ func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, now time.Time
 	if len(rest.Keys) > 0 || len(rest.LotsOf) > 0 {
 		more, err := tx.Load(ctx, rest)
 		if err != nil {
-			return acct, nil, false, err
+			return acct, nil, false, now, err
 		}
 		loaded.Lots = append(loaded.Lots, more.Lots...)
 		loaded.Operations = append(loaded.Operations, more.Operations...)
 	}
-	return acct, loaded, loadLots, nil
+	return acct, loaded, loadLots, now, nil
 }
 
 // isNewDefaultAccount reports whether a write is creating an account that

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/creditledger/creditledger/policy"
@@ -16,7 +17,9 @@ type PlanParams struct {
 	Plan string
 	// Anchor is when this plan started; anniversary periods count from it.
 	// Zero: now, unless the account is already on this plan, in which case
-	// its anchor is kept (so a retried call changes nothing).
+	// its anchor is kept (so a retried call changes nothing). It must be
+	// in 1970..9999 (UTC), and so must the next grant and expiry the plan
+	// computes from it.
 	Anchor time.Time
 }
 
@@ -27,17 +30,39 @@ const maxBackfill = 1200
 // zeroPeriod is the period of grants made for no period (gifts, packs).
 var zeroPeriod policy.Period
 
-func (l *Ledger) checkPlan(p *PlanParams) error {
+func (l *Ledger) checkPlan(p *PlanParams, now time.Time) error {
 	if err := checkID("account", p.Account); err != nil {
 		return err
 	}
 	if err := checkID("plan", p.Plan); err != nil {
 		return err
 	}
-	if _, ok := l.catalog.Plan(p.Plan); !ok {
+	plan, ok := l.catalog.Plan(p.Plan)
+	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownPlan, p.Plan)
 	}
-	return nil
+	anchor := now
+	if !p.Anchor.IsZero() {
+		anchor = normTime(p.Anchor)
+		if err := checkTime("anchor", anchor); err != nil {
+			return err
+		}
+	}
+	// The instants the plan computes from the anchor must be storable
+	// too: the end of the period it grants now (its next grant), and that
+	// grant's expiry.
+	if plan.Allocation == nil {
+		return nil
+	}
+	pa := policy.Account{ID: p.Account, Plan: p.Plan, Anchor: anchor, CreatedAt: anchor}
+	due, ok := plan.Allocation.Allocate(pa, now, l.catalog.Loc())
+	if !ok {
+		return nil
+	}
+	if err := checkTime(fmt.Sprintf("next grant of plan %q from anchor %s", p.Plan, anchor.Format(time.RFC3339)), due.Period.End); err != nil {
+		return err
+	}
+	return checkTimePtr(fmt.Sprintf("expiry of plan %q's grant", p.Plan), expiresAt(plan.Expiry, now, due.Period))
 }
 
 // SetPlan puts an account on a plan, creating the account if needed, and
@@ -48,17 +73,21 @@ func (l *Ledger) checkPlan(p *PlanParams) error {
 // period); a new plan or anchor starts the new plan's period.
 //
 // Errors: ErrUnknownPlan for a plan not in the catalog;
-// ErrInvalidArgument for a bad account or plan id.
+// ErrInvalidArgument for a bad account or plan id, or an anchor from
+// which the plan's next grant or its expiry would fall outside the range
+// of instants a ledger holds (1970 to year 9999, UTC).
 func (l *Ledger) SetPlan(ctx context.Context, p PlanParams) error {
-	if err := l.checkPlan(&p); err != nil {
+	if err := l.checkPlan(&p, l.clock()); err != nil {
 		return err
 	}
-	now := l.clock()
 	return l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
-		accts, err := tx.LockAccounts(ctx, []string{p.Account}, true, now)
+		created := l.clock()
+		accts, err := tx.LockAccounts(ctx, []string{p.Account}, true, created)
 		if err != nil {
 			return err
 		}
+		// The write's instant, read once the account is locked.
+		now := later(l.clock(), created)
 		acct := accts[0]
 		change := l.applyPlan(&acct, p, now)
 		var keys []string
@@ -117,8 +146,9 @@ const DefaultSetPlansChunk = 1000
 //
 // Errors: as SetPlan, naming the index of the bad entry.
 func (l *Ledger) SetPlans(ctx context.Context, ps []PlanParams) error {
+	now := l.clock()
 	for i := range ps {
-		if err := l.checkPlan(&ps[i]); err != nil {
+		if err := l.checkPlan(&ps[i], now); err != nil {
 			return fmt.Errorf("plans[%d]: %w", i, err)
 		}
 	}
@@ -145,7 +175,6 @@ func (l *Ledger) SetPlans(ctx context.Context, ps []PlanParams) error {
 }
 
 func (l *Ledger) setPlansChunk(ctx context.Context, ps []PlanParams) error {
-	now := l.clock()
 	byID := make(map[string]PlanParams, len(ps))
 	ids := make([]string, len(ps))
 	for i, p := range ps {
@@ -153,10 +182,12 @@ func (l *Ledger) setPlansChunk(ctx context.Context, ps []PlanParams) error {
 		ids[i] = p.Account
 	}
 	return l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
-		accts, err := tx.LockAccounts(ctx, ids, true, now)
+		created := l.clock()
+		accts, err := tx.LockAccounts(ctx, ids, true, created)
 		if err != nil {
 			return err
 		}
+		now := later(l.clock(), created)
 		b := &storage.Batch{}
 		for _, a := range accts {
 			change := l.applyPlan(&a, byID[a.ID], now)
@@ -183,6 +214,17 @@ func (l *Ledger) setPlansChunk(ctx context.Context, ps []PlanParams) error {
 
 func giftKey(account string) string { return reservedKeyPrefix + "gift:" + account }
 
+// planKey is the idempotency key of a plan's grant for a period. The plan
+// id and the period key are escaped so that neither contains a colon:
+// the first colon after "plan:" ends the plan id and the last one starts
+// the period, so no two (plan, account, period) share a key, whatever
+// their ids (plan "pro" with account "eu:alice" and plan "pro:eu" with
+// account "alice" once did). Ids without '%' or ':' keep the key they
+// always had.
 func planKey(plan, account string, p policy.Period) string {
-	return reservedKeyPrefix + "plan:" + plan + ":" + account + ":" + p.Key
+	return reservedKeyPrefix + "plan:" + keyEscaper.Replace(plan) + ":" + account + ":" + keyEscaper.Replace(p.Key)
 }
+
+// keyEscaper escapes the separator of ledger-made keys, and the escape
+// character itself.
+var keyEscaper = strings.NewReplacer("%", "%25", ":", "%3A")

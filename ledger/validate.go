@@ -3,6 +3,7 @@ package ledger
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -77,4 +78,35 @@ func checkMetadata(m map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// The range of instants a ledger accepts and every store holds exactly:
+// from the Unix epoch (1970-01-01T00:00:00Z) to the last microsecond of
+// year 9999 UTC (9999-12-31T23:59:59.999999Z). An
+// instant a caller passes (an expiry, a plan anchor, a run's Now), and
+// every instant the ledger computes from one (a plan's next grant, a
+// grant's expiry), must lie in it; otherwise the call fails with
+// ErrInvalidArgument and writes nothing. PostgreSQL would store later
+// instants but several drivers cannot read them back, and SQLite's
+// integer microseconds wrap in year 294247.
+var (
+	minTime = time.Unix(0, 0).UTC()
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+)
+
+// checkTime checks that t is within the range above.
+func checkTime(what string, t time.Time) error {
+	if t.Before(minTime) || t.After(maxTime) {
+		return fmt.Errorf("%w: %s %s is outside %s..%s", ErrInvalidArgument, what,
+			t.UTC().Format(time.RFC3339Nano), minTime.Format(time.RFC3339), maxTime.Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// checkTimePtr is checkTime for an optional instant; nil passes.
+func checkTimePtr(what string, t *time.Time) error {
+	if t == nil {
+		return nil
+	}
+	return checkTime(what, *t)
 }
