@@ -16,8 +16,14 @@ type Catalog struct {
 	// DefaultPlan is the plan of accounts that were never given one (the
 	// free plan). Empty: such accounts get nothing from the distribution.
 	DefaultPlan string
-	// SignupGift, when set, is granted once per account, with the first
-	// grant its plan receives.
+	// SignupGift, when set, is granted once per account by
+	// Ledger.SetPlan, when it gives an account its first plan (a new
+	// account, or one so far only written to by grants), whatever that
+	// plan allocates (a None() plan gets it too). Changing plans later
+	// does not grant it again. Ledger.SetPlans (bulk imports) and
+	// Ledger.Distribute never grant it: an account imported with SetPlans,
+	// or left on DefaultPlan without a SetPlan, does not get it. Nil: no
+	// gift.
 	SignupGift *Gift
 	// Plans are the plans by ID.
 	Plans []Plan

@@ -16,8 +16,6 @@
 // -race on two cores. -reliability.heavy runs larger variants (more
 // accounts, kills, rounds, processes and inputs); -reliability.seed=S
 // replays the random choices of a run (every test logs its seed).
-// -reliability.known-bugs runs the tests that demonstrate bugs not fixed
-// yet (skipped otherwise; they fail until the fix lands).
 //
 // RELIABILITY.md at the repository root describes each scenario, how to run
 // it, what it asserts, and the figures of a real run.

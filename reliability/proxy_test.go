@@ -149,11 +149,18 @@ func (p *proxy) handle(client net.Conn) {
 	p.mu.Unlock()
 }
 
-// commitMsg is a simple-protocol Query message "commit" (pgx sends its
-// COMMIT so).
-var commitMsg = append([]byte{'Q', 0, 0, 0, 11}, "commit\x00"...)
+// A COMMIT as pgx sends it: a simple-protocol Query message "commit"
+// (database/sql's Tx.Commit), or an extended-protocol Parse of the unnamed
+// statement "commit" (the store's pipelined transactions, which send it
+// with SendQueryParams).
+var (
+	commitMsg      = append([]byte{'Q', 0, 0, 0, 11}, "commit\x00"...)
+	commitParseMsg = append([]byte{'P', 0, 0, 0, 14, 0}, "commit\x00\x00\x00"...)
+)
 
-func isCommit(b []byte) bool { return bytes.Contains(b, commitMsg) }
+func isCommit(b []byte) bool {
+	return bytes.Contains(b, commitMsg) || bytes.Contains(b, commitParseMsg)
+}
 
 // cut closes every connection and refuses new ones until restore.
 func (p *proxy) cut() {

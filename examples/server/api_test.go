@@ -60,8 +60,12 @@ func TestAdminTokenGuardsWrites(t *testing.T) {
 			b := readAll(t, resp)
 			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s %s with %s: %s", wr.method, wr.path, name, b)
 			require.Contains(t, resp.Header.Get("WWW-Authenticate"), "Bearer")
-			code, _ := errorOf(t, b)
+			code, msg := errorOf(t, b)
 			require.Equal(t, "unauthorized", code)
+			if h == "" {
+				require.Contains(t, msg, "Authorization: Bearer <token>")
+				require.Contains(t, msg, "CREDITLEDGER_ADMIN_TOKEN")
+			}
 		}
 	}
 	require.Equal(t, before, available(t, base, "demo-free-1"), "no refused write changed the balance")
@@ -129,6 +133,8 @@ func TestErrorBodies(t *testing.T) {
 			http.StatusBadRequest, "invalid_argument", []string{"RFC 3339", `"tomorrow"`}},
 		{"past expiry", http.MethodPost, base + "/api/accounts/demo-free-1/grant", `{"amount":"1","idempotencyKey":"t","expiresAt":"2001-01-01T00:00:00Z"}`,
 			http.StatusBadRequest, "invalid_argument", []string{"2001-01-01T00:00:00Z", "not after now"}},
+		{"expiry past what the stores hold", http.MethodPost, base + "/api/accounts/demo-free-1/grant", `{"amount":"1","idempotencyKey":"t","expiresAt":"9999-12-31T23:59:59-05:00"}`,
+			http.StatusBadRequest, "invalid_argument", []string{"10000-01-01T04:59:59Z"}},
 		{"expiresInDays", http.MethodPost, base + "/api/accounts/demo-free-1/grant", `{"amount":"1","idempotencyKey":"t","expiresInDays":99999}`,
 			http.StatusBadRequest, "invalid_argument", []string{"99999"}},
 		{"unknown plan", http.MethodPut, base + "/api/accounts/demo-free-1/plan", `{"plan":"platinum"}`,

@@ -162,6 +162,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
+	// Messages such as "Bearer <token>" stay readable; the answer is
+	// application/json with nosniff, never HTML.
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil { // not reached with the types used here
 		status = http.StatusInternalServerError
 		buf.Reset()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -475,4 +476,9 @@ func TestBadFlags(t *testing.T) {
 	require.ErrorAs(t, err, &ue)
 	err = run(context.Background(), []string{"extra"}, io.Discard, &stderr)
 	require.ErrorAs(t, err, &ue)
+
+	// A SQLite file in a folder that does not exist: the folder is named.
+	missing := filepath.Join(t.TempDir(), "no-such-folder")
+	err = run(context.Background(), []string{"-db", filepath.Join(missing, "x.db")}, io.Discard, &stderr)
+	require.ErrorContains(t, err, `folder "`+missing+`" does not exist`)
 }
