@@ -12,6 +12,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
+
+	"github.com/creditledger/creditledger/ledger"
 )
 
 // browserPaths are the Chromium (or Chrome) binaries the browser test
@@ -57,6 +59,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Skip(msg)
 	}
 	e := newConsole(t)
+	// An id of 255 bytes without a space must wrap, not widen the page.
+	longID := strings.Repeat("long-id-", 31) + "end12"
+	_, err := e.l.Grant(context.Background(), ledger.GrantParams{Account: longID, Amount: decimal.NewFromInt(5), IdempotencyKey: "long"})
+	require.NoError(t, err)
 	shots := t.TempDir()
 	if dir := os.Getenv("CREDITLEDGER_SCREENSHOTS"); dir != "" {
 		shots = dir // to look at them after the test
@@ -123,8 +129,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	run("open the accounts page",
 		chromedp.Navigate(e.srv.URL+"/"),
 		chromedp.WaitVisible(`#accounts`, chromedp.ByQuery))
-	require.Equal(t, "4", textOf(`#total-accounts`))
-	require.Equal(t, "2650", textOf(`#total-available`))
+	require.Equal(t, "5", textOf(`#total-accounts`))
+	require.Equal(t, "2655", textOf(`#total-available`))
 	require.Contains(t, textOf(`#accounts`), "demo-free-1")
 
 	// One account, read without signing in.
@@ -187,8 +193,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	for _, step := range featureBrowserSteps {
 		step(t, ctx, textOf)
 	}
-	// The other demo accounts hold 2450; the totals below add this one.
-	total := decimal.RequireFromString(textOf(`#available`)).Add(decimal.NewFromInt(2450)).String()
+	// The other accounts hold 2455; the totals below add this one.
+	total := decimal.RequireFromString(textOf(`#available`)).Add(decimal.NewFromInt(2455))
 
 	noOverflow("the account page at 1280 px")
 	shoot("account-1280.png", 1280)
@@ -203,15 +209,21 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`#run-now`, chromedp.ByQuery),
 		submit(`#run-now`),
 		chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
-	require.Contains(t, textOf(`#flash-notice`), "distribute credits success")
+	// The long id, written to directly, was owed the free plan's 50.
+	require.Contains(t, textOf(`#flash-notice`), "distribute credits success, users: 1, processed: 1, errors: 0; 1 lots granted (50 credits)")
 	require.Contains(t, textOf(`#runs tbody`), "console")
-	require.Equal(t, total, textOf(`#total-available`))
+	require.Equal(t, total.Add(decimal.NewFromInt(50)).String(), textOf(`#total-available`))
 
 	noOverflow("the accounts page at 1280 px")
 	index := shoot("accounts-1280.png", 1280)
 	run("narrow", chromedp.EmulateViewport(375, 812))
 	noOverflow("the accounts page at 375 px")
 	shoot("accounts-375.png", 375)
+	run("the long id's page",
+		chromedp.Navigate(e.srv.URL+"/accounts/"+longID),
+		chromedp.WaitVisible(`#account-id`, chromedp.ByQuery))
+	require.Equal(t, longID, textOf(`#account-id`))
+	noOverflow("a 255-byte id's page at 375 px")
 
 	if dst := os.Getenv("CREDITLEDGER_CONSOLE_PNG"); dst != "" {
 		var png []byte

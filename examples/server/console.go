@@ -114,6 +114,13 @@ type packOption struct {
 // page fills the layout of a page for r.
 func (s *server) page(r *http.Request, title string) layout {
 	p := layout{Title: title, Now: time.Now().UTC(), Here: r.URL.RequestURI()}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// The answer of a form: come back to its page, not to the POST.
+		p.Here = "/"
+		if id := r.PathValue("id"); id != "" {
+			p.Here = "/accounts/" + url.PathEscape(id)
+		}
+	}
 	if id, ok := s.sessions.session(r); ok {
 		p.SignedIn, p.CSRF = true, s.sessions.csrf(id)
 	}
