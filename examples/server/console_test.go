@@ -30,6 +30,7 @@ import (
 type consoleEnv struct {
 	srv *httptest.Server
 	l   *ledger.Ledger
+	s   *server
 }
 
 // testLogger writes the server's log to the test's.
@@ -49,11 +50,11 @@ func newConsole(t *testing.T) *consoleEnv {
 	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: policy.ReferenceCatalog(), Logger: logger})
 	require.NoError(t, err)
 	require.NoError(t, seed(ctx, l, 1, logger))
-	h, err := newServer(l, &httpcron.Options{Username: cronUser, Password: cronPass}, adminToken, logger)
+	s, h, err := buildServer(l, &httpcron.Options{Username: cronUser, Password: cronPass}, adminToken, logger)
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &consoleEnv{srv: srv, l: l}
+	return &consoleEnv{srv: srv, l: l, s: s}
 }
 
 // browser is an HTTP client with its own cookies that does not follow
@@ -165,8 +166,12 @@ func TestConsoleLoginAndCSRF(t *testing.T) {
 	grant := "/accounts/demo-free-1/grant"
 
 	// Reads need no session, and a reader sees no form that writes.
-	status, page := b.get("/accounts/demo-free-1")
+	req, err := http.NewRequest(http.MethodGet, e.srv.URL+"/accounts/demo-free-1", nil)
+	require.NoError(t, err)
+	status, h, page := b.do(req)
 	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, h.Get("Content-Security-Policy"), "default-src 'none'", "no script runs, not even an injected one")
+	require.Equal(t, "DENY", h.Get("X-Frame-Options"))
 	require.Equal(t, "200", text(t, page, "available"))
 	require.NotContains(t, page, `name="csrf"`)
 	require.Contains(t, page, `id="sign-in-to-act"`)
@@ -180,7 +185,7 @@ func TestConsoleLoginAndCSRF(t *testing.T) {
 	require.Equal(t, "200", e.available(t, "demo-free-1"))
 
 	// A wrong token: 401, no cookie.
-	status, h, page := b.post("/login", "token", "not-the-token")
+	status, h, page = b.post("/login", "token", "not-the-token")
 	require.Equal(t, http.StatusUnauthorized, status)
 	require.Empty(t, h.Values("Set-Cookie"))
 	require.Contains(t, page, "That is not the admin token.")
@@ -217,7 +222,7 @@ func TestConsoleLoginAndCSRF(t *testing.T) {
 	require.Equal(t, "210", e.available(t, "demo-free-1"))
 
 	// The JSON API keeps the Bearer header: the cookie is not enough.
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/api/accounts/demo-free-1/consume", strings.NewReader(`{"amount":"1"}`))
+	req, err = http.NewRequest(http.MethodPost, e.srv.URL+"/api/accounts/demo-free-1/consume", strings.NewReader(`{"amount":"1"}`))
 	require.NoError(t, err)
 	status, _, _ = b.do(req)
 	require.Equal(t, http.StatusUnauthorized, status)
@@ -453,6 +458,18 @@ func TestConsoleRunNow(t *testing.T) {
 	csrf := b.login()
 	_, page = b.get("/")
 	require.Contains(t, page, "No run since the server started.")
+	require.NotContains(t, page, `id="run-progress"`)
+
+	// While a run goes on, the page says so (another tab; the one that
+	// asked waits for the answer).
+	e.s.runs.mu.Lock()
+	e.s.runs.running = &runRecord{Trigger: "cron", Started: time.Now().Add(-3 * time.Second)}
+	e.s.runs.mu.Unlock()
+	_, page = b.get("/")
+	require.Regexp(t, `id="run-progress">A run started by cron is in progress, started [34]s ago\.`, page)
+	e.s.runs.mu.Lock()
+	e.s.runs.running = nil
+	e.s.runs.mu.Unlock()
 	status, _, page = b.post("/distribute", "csrf", csrf)
 	require.Equal(t, http.StatusOK, status, page)
 	require.Contains(t, page, "Distribution run: distribute credits success, users: 1, processed: 1, errors: 0; 1 lots granted (50 credits), 0 expired (0 credits), complete: true")

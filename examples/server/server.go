@@ -34,8 +34,15 @@ type server struct {
 // require adminToken as a bearer token, the HTML page, all behind the
 // request log.
 func newServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, logger *slog.Logger) (http.Handler, error) {
+	_, h, err := buildServer(l, creds, adminToken, logger)
+	return h, err
+}
+
+// buildServer is newServer, and also returns the server behind the
+// handler (tests look at its state).
+func buildServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, logger *slog.Logger) (*server, http.Handler, error) {
 	if adminToken == "" {
-		return nil, errors.New("the admin token is empty")
+		return nil, nil, errors.New("the admin token is empty")
 	}
 	admin := newAdminAuth(adminToken, logger)
 	s := &server{
@@ -56,7 +63,7 @@ func newServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, log
 	}
 	cron, err := httpcron.NewHandler(&opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.cron = cron
 
@@ -87,7 +94,7 @@ func newServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, log
 	mux.HandleFunc("GET /login", s.loginForm)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.action(s.logout))
-	return logRequests(logger, mux), nil
+	return s, logRequests(logger, mux), nil
 }
 
 // route registers h for method and path, and a JSON 405 with Allow for
