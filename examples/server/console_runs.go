@@ -43,8 +43,9 @@ func (g *runLog) track(ctx context.Context, run func(context.Context) (*ledger.D
 		trigger = "cron"
 	}
 	rec := runRecord{Trigger: trigger, Started: time.Now()}
+	running := rec // a copy: rec is written below without the lock
 	g.mu.Lock()
-	g.running = &rec
+	g.running = &running
 	g.mu.Unlock()
 
 	res, err := run(ctx)
