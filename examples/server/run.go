@@ -17,14 +17,15 @@ import (
 	"time"
 
 	"github.com/creditledger/creditledger/httpcron"
+	"github.com/creditledger/creditledger/internal/defaults"
 	"github.com/creditledger/creditledger/ledger"
 	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage/bunstore"
 )
 
 // defaultDB is the SQLite file used when neither -db nor DATABASE_URL is
-// given (the repository's .gitignore lists it).
-const defaultDB = "creditledger-example.db"
+// given (the repository's .gitignore lists it); cmd/creditledger shares it.
+const defaultDB = defaults.ExampleSQLiteFile
 
 // shutdownTimeout is how long in-flight requests (a cron run among them)
 // get to finish after SIGINT or SIGTERM.
