@@ -56,6 +56,8 @@
 //	                                      ("replayed":true for a retry with the same key and body)
 //	PUT  /api/accounts/{id}/plan          admin token; {"plan":"pro_yearly"}; 200 balance, 400 unknown_plan
 //	GET  /                                HTML page: accounts, balances, lots and their expiry
+//	GET  /metrics                         the ledger's metrics, Prometheus text format (metrics.go)
+//	GET  /healthz                         200 {"status":"ok"}, or 503 when the database is unreachable
 //
 // A manual grant may not use a source the ledger writes itself: the
 // sources of the catalog's plan allocations and of its signup gift

@@ -93,8 +93,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err // bunstore never puts the password in its errors
 	}
 	defer store.Close()
+	mp, metrics, err := newMetrics() // served at /metrics, see metrics.go
+	if err != nil {
+		return err
+	}
+	defer mp.Shutdown(context.Background())
 	// ledger.New runs the store's migrations.
-	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: policy.ReferenceCatalog(), Logger: logger})
+	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: policy.ReferenceCatalog(), Logger: logger, MeterProvider: mp})
 	if err != nil {
 		return err
 	}
@@ -121,6 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	h = withOps(h, metrics, store.DB().PingContext, logger)
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
