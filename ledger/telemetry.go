@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -80,6 +81,11 @@ var (
 // instrument is enabled).
 type telemetry struct {
 	tracer trace.Tracer
+	// globalTracing: the tracer is the global provider's (none was
+	// configured), so spans are skipped while that provider is still
+	// OpenTelemetry's default, which would only hand out non-recording
+	// spans, at the cost of two allocations each.
+	globalTracing bool
 
 	ops        metric.Int64Counter
 	opDuration metric.Float64Histogram
@@ -96,11 +102,12 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) (*telemetry,
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	if tp == nil {
+	global := tp == nil
+	if global {
 		tp = otel.GetTracerProvider()
 	}
 	m := mp.Meter(InstrumentationName)
-	t := &telemetry{tracer: tp.Tracer(InstrumentationName)}
+	t := &telemetry{tracer: tp.Tracer(InstrumentationName), globalTracing: global}
 	var errs []error
 	counter := func(name, unit, desc string) metric.Int64Counter {
 		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
@@ -128,11 +135,38 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) (*telemetry,
 	return t, nil
 }
 
+// defaultTracerProvider is OpenTelemetry's global tracer provider as it is
+// before any SDK is installed: a delegate that records nothing until
+// otel.SetTracerProvider replaces it (and from then on hands its tracers
+// over to the new provider). Nil when something installed a provider
+// before this package was initialised; spans are then always started.
+var defaultTracerProvider = func() trace.TracerProvider {
+	tp := otel.GetTracerProvider()
+	if fmt.Sprintf("%T", tp) != "*global.tracerProvider" {
+		return nil
+	}
+	return tp
+}()
+
+// start starts a span, unless no tracer provider was configured and the
+// global one is still the default (see telemetry.globalTracing): then it
+// returns ctx and a nil span.
+func (t *telemetry) start(ctx context.Context, name string) (context.Context, trace.Span) {
+	// Comparing interfaces of different dynamic types is false without
+	// looking further, so a provider of a non-comparable type is safe.
+	if t.globalTracing && defaultTracerProvider != nil && any(otel.GetTracerProvider()) == any(defaultTracerProvider) {
+		return ctx, nil
+	}
+	return t.tracer.Start(ctx, name)
+}
+
 // callSpan is one instrumented call in flight.
 type callSpan struct {
-	t     *telemetry
-	kind  opKind
-	span  trace.Span
+	t    *telemetry
+	kind opKind
+	span trace.Span
+	// start is zero when no latency is recorded (the clock is read only
+	// for an enabled histogram).
 	start time.Time
 }
 
@@ -142,8 +176,12 @@ func (t *telemetry) begin(ctx context.Context, kind opKind) (context.Context, ca
 	if t == nil {
 		return ctx, callSpan{}
 	}
-	ctx, span := t.tracer.Start(ctx, opSpans[kind])
-	return ctx, callSpan{t: t, kind: kind, span: span, start: time.Now()}
+	ctx, span := t.start(ctx, opSpans[kind])
+	c := callSpan{t: t, kind: kind, span: span}
+	if t.opDuration.Enabled(ctx) {
+		c.start = time.Now()
+	}
+	return ctx, c
 }
 
 // end records the call's outcome: its span's status and the operation
@@ -153,19 +191,22 @@ func (c callSpan) end(ctx context.Context, replayed bool, err error) {
 		return
 	}
 	outcome := outcomeOf(replayed, err)
-	if c.span.IsRecording() {
+	if c.span != nil && c.span.IsRecording() {
 		c.span.SetAttributes(attribute.String("creditledger.outcome", outcome))
 		if err != nil {
 			c.span.RecordError(err)
 			c.span.SetStatus(codes.Error, outcome)
 		}
 	}
-	c.span.End()
-	c.t.recordOp(ctx, opNames[c.kind], outcome, time.Since(c.start))
+	if c.span != nil {
+		c.span.End()
+	}
+	c.t.recordOp(ctx, opNames[c.kind], outcome, c.start)
 }
 
-func (t *telemetry) recordOp(ctx context.Context, kind, outcome string, d time.Duration) {
-	countOn, durOn := t.ops.Enabled(ctx), t.opDuration.Enabled(ctx)
+// recordOp counts a call and, when start is set, records its latency.
+func (t *telemetry) recordOp(ctx context.Context, kind, outcome string, start time.Time) {
+	countOn, durOn := t.ops.Enabled(ctx), !start.IsZero()
 	if !countOn && !durOn {
 		return
 	}
@@ -175,7 +216,7 @@ func (t *telemetry) recordOp(ctx context.Context, kind, outcome string, d time.D
 		t.ops.Add(ctx, 1, attrs)
 	}
 	if durOn {
-		t.opDuration.Record(ctx, d.Seconds(), attrs)
+		t.opDuration.Record(ctx, time.Since(start).Seconds(), attrs)
 	}
 }
 
@@ -254,11 +295,15 @@ func (t *telemetry) beginChunk(ctx context.Context, grants bool, after string) (
 	if t == nil {
 		return ctx, chunkSpan{}
 	}
-	ctx, span := t.tracer.Start(ctx, "creditledger.chunk")
-	if span.IsRecording() {
+	ctx, span := t.start(ctx, "creditledger.chunk")
+	if span != nil && span.IsRecording() {
 		span.SetAttributes(attribute.Bool("creditledger.grants", grants), attribute.String("creditledger.after", after))
 	}
-	return ctx, chunkSpan{t: t, span: span, start: time.Now()}
+	c := chunkSpan{t: t, span: span}
+	if t.chunkDur.Enabled(ctx) {
+		c.start = time.Now()
+	}
+	return ctx, c
 }
 
 // end records the chunk's duration and what it did.
@@ -266,7 +311,7 @@ func (c chunkSpan) end(ctx context.Context, cr *chunkResult, err error) {
 	if c.t == nil {
 		return
 	}
-	if c.span.IsRecording() {
+	if c.span != nil && c.span.IsRecording() {
 		c.span.SetAttributes(
 			attribute.Int("creditledger.accounts", cr.claimed),
 			attribute.Int("creditledger.granted", cr.granted),
@@ -277,8 +322,10 @@ func (c chunkSpan) end(ctx context.Context, cr *chunkResult, err error) {
 			c.span.SetStatus(codes.Error, "chunk failed")
 		}
 	}
-	c.span.End()
-	if c.t.chunkDur.Enabled(ctx) {
+	if c.span != nil {
+		c.span.End()
+	}
+	if !c.start.IsZero() {
 		c.t.chunkDur.Record(ctx, time.Since(c.start).Seconds())
 	}
 }
@@ -299,7 +346,7 @@ func (t *telemetry) beginRun(ctx context.Context, grants bool) (context.Context,
 	if grants {
 		kind, name = "distribute", "creditledger.distribute"
 	}
-	ctx, span := t.tracer.Start(ctx, name)
+	ctx, span := t.start(ctx, name)
 	return ctx, runSpan{t: t, kind: kind, span: span}
 }
 
@@ -315,7 +362,7 @@ func (r runSpan) end(ctx context.Context, res *DistributeResult, err error) {
 			outcome = "complete"
 		}
 	}
-	if r.span.IsRecording() {
+	if r.span != nil && r.span.IsRecording() {
 		r.span.SetAttributes(attribute.String("creditledger.outcome", outcome))
 		if res != nil {
 			r.span.SetAttributes(
@@ -330,7 +377,9 @@ func (r runSpan) end(ctx context.Context, res *DistributeResult, err error) {
 			r.span.SetStatus(codes.Error, outcome)
 		}
 	}
-	r.span.End()
+	if r.span != nil {
+		r.span.End()
+	}
 	kindAttr := attribute.String("kind", r.kind)
 	if r.t.runs.Enabled(ctx) {
 		r.t.runs.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(kindAttr, attribute.String("outcome", outcome))))

@@ -6,11 +6,14 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/creditledger/creditledger/ledger"
 	"github.com/creditledger/creditledger/policy"
@@ -195,4 +198,33 @@ func TestTelemetryUnknownPlanCounted(t *testing.T) {
 	require.EqualValues(t, 1, collect(t, reader2).sum(ledger.MetricDistributionErrors, attribute.String("kind", "distribute")))
 	m := collect(t, reader)
 	require.EqualValues(t, 1, m.sum(ledger.MetricOperations, attribute.String("kind", "set_plan"), attribute.String("outcome", "ok")))
+}
+
+// TestTelemetryGlobalProviders checks the default: with no provider
+// configured the ledger reports to the global ones, including when the
+// host installs its SDK after ledger.New. Not parallel: it sets the
+// process's global providers (and leaves no-op ones behind).
+func TestTelemetryGlobalProviders(t *testing.T) {
+	ctx := t.Context()
+	b := setup(t, testKindsMemory, &ledger.Config{Catalog: policy.ReferenceCatalog()})
+	_, err := b.l.Grant(ctx, ledger.GrantParams{Account: "gina", IdempotencyKey: "g-1", Amount: d("10")})
+	require.NoError(t, err)
+
+	reader := sdkmetric.NewManualReader()
+	spans := tracetest.NewSpanRecorder()
+	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)))
+	t.Cleanup(func() {
+		otel.SetMeterProvider(metricnoop.NewMeterProvider())
+		otel.SetTracerProvider(tracenoop.NewTracerProvider())
+	})
+
+	_, err = b.l.Consume(ctx, ledger.ConsumeParams{Account: "gina", Amount: d("4")})
+	require.NoError(t, err)
+	m := collect(t, reader)
+	require.EqualValues(t, 1, m.sum(ledger.MetricOperations, attribute.String("kind", "consume")))
+	require.EqualValues(t, 0, m.sum(ledger.MetricOperations, attribute.String("kind", "grant")), "made before the SDK")
+	require.EqualValues(t, 4, m.sum(ledger.MetricCreditsConsumed))
+	require.Len(t, spans.Ended(), 1)
+	require.Equal(t, "creditledger.consume", spans.Ended()[0].Name())
 }
