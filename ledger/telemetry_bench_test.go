@@ -43,7 +43,7 @@ func BenchmarkConsumeTelemetry(b *testing.B) {
 			c.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 		}, false},
 	}
-	batches := map[string]int{"memory": 2000, "sqlite": 100, "postgres": 100}
+	batches := map[string]int{"memory": 500, "sqlite": 100, "postgres": 100}
 	for _, kind := range benchKinds() {
 		b.Run(kind.name, func(b *testing.B) {
 			ctx := context.Background()
