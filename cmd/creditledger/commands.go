@@ -14,6 +14,8 @@ import (
 
 	"github.com/creditledger/creditledger/internal/mksaas"
 	"github.com/creditledger/creditledger/ledger"
+	"github.com/creditledger/creditledger/storage/bunstore"
+	"github.com/creditledger/creditledger/storage/memory"
 )
 
 // durationFlag is a time.Duration flag that refuses negative values.
@@ -280,7 +282,7 @@ func importFlags(fs *flag.FlagSet, o *cmdOpts) {
 	fs.StringVar(&o.from, "from", "", "the MkSaaS PostgreSQL database, postgres://... (required)")
 	fs.StringVar(&o.planMap, "plan-map", "", "PRICE_ID=PLAN,... : the catalog plan of each MkSaaS price id (lifetime, yearly, monthly)")
 	fs.StringVar(&o.tz, "tz", "UTC", "IANA zone MkSaaS's zone-less timestamps were written in (its server's zone)")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "read and report, write nothing")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "read and report; the ledger's database is not even opened")
 }
 
 type importJSON struct {
@@ -331,11 +333,20 @@ func runImport(ctx context.Context, e *env) error {
 		return fmt.Errorf("-from %s: %w", describeDSN(o.from), err)
 	}
 	defer src.Close()
-	l, store, err := e.open(ctx)
-	if err != nil {
-		return err
+	var l *ledger.Ledger
+	if o.dryRun {
+		// A dry run needs only the catalog: the ledger's database is not
+		// even opened (opening it would create its tables).
+		if l, err = ledger.New(memory.New(), &ledger.Config{Scale: int32(o.scale), Catalog: e.catalog, Logger: e.logger}); err != nil {
+			return err
+		}
+	} else {
+		var store *bunstore.Store
+		if l, store, err = e.open(ctx); err != nil {
+			return err
+		}
+		defer store.Close()
 	}
-	defer store.Close()
 	rep, err := mksaas.Import(ctx, l, src, mksaas.Options{PlanMap: planMap, Location: loc, DryRun: o.dryRun, Logger: e.logger})
 	if err != nil {
 		if errors.Is(err, ledger.ErrUnknownPlan) {
