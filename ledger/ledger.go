@@ -42,12 +42,15 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the ledger's logs. Nil: slog.Default().
 	Logger *slog.Logger
-	// MeterProvider receives the ledger's metrics (see telemetry.go's
-	// Metric* names). Nil: otel.GetMeterProvider(), the global one, which
-	// records nothing until the host installs an SDK.
+	// MeterProvider receives the ledger's metrics (named by the Metric*
+	// constants). Nil: otel.GetMeterProvider(), the global one, which
+	// records nothing until the host installs an SDK, even one installed
+	// after New.
 	MeterProvider metric.MeterProvider
-	// TracerProvider receives a span per call and per distribution chunk.
-	// Nil: otel.GetTracerProvider(), the global one.
+	// TracerProvider receives a span per call ("creditledger.consume",
+	// ...) and per distribution chunk. Nil: otel.GetTracerProvider(), the
+	// global one; while that is still OpenTelemetry's default no span is
+	// started at all.
 	TracerProvider trace.TracerProvider
 }
 
