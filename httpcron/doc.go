@@ -13,6 +13,43 @@
 //	}
 //	mux.Handle("/api/distribute-credits", h)
 //
+// # Mounting on a router
+//
+// The handler is a plain [http.Handler] that ignores the request path and
+// answers every method itself (405 with Allow for those other than GET and
+// POST), so any router mounts it for all methods on the path of your
+// choice; none of these routers is a dependency of this package.
+//
+// The standard library's [http.ServeMux] (see the examples): register the
+// path without a method, so that other methods get the handler's JSON 405
+// rather than the mux's plain-text one:
+//
+//	mux.Handle("/api/distribute-credits", h)
+//
+// chi (github.com/go-chi/chi/v5), at the top level or inside a Route
+// group:
+//
+//	r := chi.NewRouter()
+//	r.Handle("/api/distribute-credits", h)
+//
+// echo (github.com/labstack/echo/v4), through its adapter for an
+// http.Handler:
+//
+//	e := echo.New()
+//	e.Any("/api/distribute-credits", echo.WrapHandler(h))
+//
+// gin (github.com/gin-gonic/gin), likewise:
+//
+//	r := gin.New()
+//	r.Any("/api/distribute-credits", gin.WrapH(h))
+//	// or in a group: r.Group("/api").Any("/distribute-credits", gin.WrapH(h))
+//
+// With any of them: keep the router's own authentication off this route
+// (the handler checks the cron credentials itself, and a middleware that
+// consumes or rewrites the Authorization header breaks it), and give any
+// timeout middleware more than Options.Budget (25 s by default), or the
+// run's answer may be cut off after it has done its work.
+//
 // # Scheduler setup (cron-job.org)
 //
 // Create a job with URL https://your-host/api/distribute-credits, method

@@ -14,7 +14,9 @@ import (
 //
 // Errors: ErrNotFound for an account that was never written to;
 // ErrInvalidArgument for a malformed account id.
-func (l *Ledger) Balance(ctx context.Context, account string) (*Balance, error) {
+func (l *Ledger) Balance(ctx context.Context, account string) (_ *Balance, err error) {
+	ctx, call := l.tel.begin(ctx, opBalance)
+	defer func() { call.end(ctx, false, err) }()
 	if err := checkID("account", account); err != nil {
 		return nil, err
 	}

@@ -35,7 +35,9 @@ type ConsumeParams struct {
 // than the amount (for an account that was never written to, the error
 // also matches ErrNotFound); ErrInvalidAmount, ErrInvalidArgument and
 // ErrIdempotencyConflict as for Grant. On any error nothing is written.
-func (l *Ledger) Consume(ctx context.Context, p ConsumeParams) (*Receipt, error) {
+func (l *Ledger) Consume(ctx context.Context, p ConsumeParams) (rec *Receipt, err error) {
+	ctx, call := l.tel.begin(ctx, opConsume)
+	defer func() { call.end(ctx, rec != nil && rec.Replayed, err) }()
 	if err := checkID("account", p.Account); err != nil {
 		return nil, err
 	}

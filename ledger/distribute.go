@@ -85,7 +85,9 @@ func (l *Ledger) ExpireDue(ctx context.Context) (*ExpireResult, error) {
 	}, err
 }
 
-func (l *Ledger) run(ctx context.Context, opts *DistributeOpts, grants bool) (*DistributeResult, error) {
+func (l *Ledger) run(ctx context.Context, opts *DistributeOpts, grants bool) (res *DistributeResult, err error) {
+	ctx, span := l.tel.beginRun(ctx, grants)
+	defer func() { span.end(ctx, res, err) }()
 	var o DistributeOpts
 	if opts != nil {
 		o = *opts
@@ -119,6 +121,7 @@ func (l *Ledger) run(ctx context.Context, opts *DistributeOpts, grants bool) (*D
 		l: l, now: now, size: o.ChunkSize, grants: grants, retry: o.RetryFailedAfter,
 		deadline: deadline, hasDeadline: hasDeadline,
 		res: &DistributeResult{}, failed: map[string]bool{},
+		start: start, onProgress: o.Progress,
 	}
 	finish := func(complete bool) *DistributeResult {
 		res := r.res
@@ -170,6 +173,10 @@ type runState struct {
 	// failed holds the accounts that failed in this run, so that an
 	// account met twice (see the second pass) is counted and logged once.
 	failed map[string]bool
+
+	start      time.Time
+	chunks     int
+	onProgress func(DistributeProgress)
 }
 
 // pass walks the due accounts in keyset order with workers goroutines,
@@ -227,6 +234,9 @@ func (r *runState) pass(ctx context.Context, wait bool, workers int) (stop bool,
 		}
 		r.slowest = max(r.slowest, time.Since(t0))
 		newFailures := r.merge(&cr)
+		if cr.claimed > 0 {
+			r.progress(len(cr.ids))
+		}
 		// A skipping claim fills its limit while due accounts remain; a
 		// waiting one may come back short when rows it waited for were
 		// served meanwhile, so only an empty claim ends its pass.
@@ -329,8 +339,10 @@ type failure struct {
 // if one exists after all (an account moved to another plan and back
 // within a period, say) does the failed transaction run again, this time
 // reading which keys exist and skipping them.
-func (l *Ledger) runChunk(ctx context.Context, q chunkQuery) (chunkResult, error) {
-	cr, err := l.runChunkTx(ctx, q, true)
+func (l *Ledger) runChunk(ctx context.Context, q chunkQuery) (cr chunkResult, err error) {
+	ctx, span := l.tel.beginChunk(ctx, q.grants, q.after)
+	defer func() { span.end(ctx, &cr, err) }()
+	cr, err = l.runChunkTx(ctx, q, true)
 	if errors.Is(err, storage.ErrDuplicateKey) {
 		return l.runChunkTx(ctx, q, false)
 	}
@@ -339,9 +351,10 @@ func (l *Ledger) runChunk(ctx context.Context, q chunkQuery) (chunkResult, error
 
 func (l *Ledger) runChunkTx(ctx context.Context, q chunkQuery, skipKeys bool) (chunkResult, error) {
 	var cr chunkResult
+	var applied *storage.Batch
 	now := q.now
 	err := l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
-		cr = chunkResult{}
+		cr, applied = chunkResult{}, nil
 		accts, err := tx.ClaimAccounts(ctx, storage.ClaimQuery{Now: now, After: q.after, Limit: q.size, Grants: q.grants, Expiry: true, Wait: q.wait})
 		if err != nil {
 			return err
@@ -383,10 +396,12 @@ func (l *Ledger) runChunkTx(ctx context.Context, q chunkQuery, skipKeys bool) (c
 		if b.Empty() {
 			return nil
 		}
+		applied = b
 		return applyLast(ctx, tx, b)
 	})
 	if err != nil {
 		return chunkResult{}, err
 	}
+	l.tel.committed(ctx, applied)
 	return cr, nil
 }

@@ -23,6 +23,12 @@ type DistributeOpts struct {
 	// (an hour). Back-fill does not count the periods an account spends
 	// failing.
 	RetryFailedAfter time.Duration
+	// Progress, when set, is called after each chunk that the run commits
+	// and that examined accounts, with the run's totals so far (see
+	// DistributeProgress). Calls never overlap, even when chunks run in
+	// parallel, and hold up the run's other workers while they last: keep
+	// it quick (print a line, move a bar). Nil: no calls.
+	Progress func(DistributeProgress)
 }
 
 // DistributeResult reports one Distribute call.

@@ -37,7 +37,9 @@ type EntryPage struct {
 //
 // Errors: ErrNotFound for an account never written to;
 // ErrInvalidArgument for a bad account id, limit or cursor.
-func (l *Ledger) Entries(ctx context.Context, account string, opts *ListOpts) (*EntryPage, error) {
+func (l *Ledger) Entries(ctx context.Context, account string, opts *ListOpts) (_ *EntryPage, err error) {
+	ctx, call := l.tel.begin(ctx, opEntries)
+	defer func() { call.end(ctx, false, err) }()
 	if err := checkID("account", account); err != nil {
 		return nil, err
 	}

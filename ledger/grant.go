@@ -97,7 +97,9 @@ func checkExpiry(at, now time.Time) error {
 // account, key, source, description, metadata, or an expiry not in the
 // future or past year 9999, ErrIdempotencyConflict when the key was used
 // with other parameters. On any error nothing is written.
-func (l *Ledger) Grant(ctx context.Context, p GrantParams) (*Receipt, error) {
+func (l *Ledger) Grant(ctx context.Context, p GrantParams) (rec *Receipt, err error) {
+	ctx, call := l.tel.begin(ctx, opGrant)
+	defer func() { call.end(ctx, rec != nil && rec.Replayed, err) }()
 	return l.grant(ctx, p, nil, nil)
 }
 
@@ -163,7 +165,9 @@ func (l *Ledger) grant(ctx context.Context, p GrantParams, hash *paramHash, expi
 //
 // Errors: those of Grant, and ErrNotFound wrapped when the catalog has no
 // pack with that id.
-func (l *Ledger) GrantPack(ctx context.Context, account, packID, idempotencyKey string) (*Receipt, error) {
+func (l *Ledger) GrantPack(ctx context.Context, account, packID, idempotencyKey string) (rec *Receipt, err error) {
+	ctx, call := l.tel.begin(ctx, opGrantPack)
+	defer func() { call.end(ctx, rec != nil && rec.Replayed, err) }()
 	pack, ok := l.catalog.Pack(packID)
 	if !ok {
 		return nil, fmt.Errorf("%w: pack %q is not in the catalog", ErrNotFound, packID)

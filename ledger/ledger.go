@@ -12,6 +12,9 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/creditledger/creditledger/internal/id"
 	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage"
@@ -39,6 +42,16 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the ledger's logs. Nil: slog.Default().
 	Logger *slog.Logger
+	// MeterProvider receives the ledger's metrics (named by the Metric*
+	// constants). Nil: otel.GetMeterProvider(), the global one, which
+	// records nothing until the host installs an SDK, even one installed
+	// after New.
+	MeterProvider metric.MeterProvider
+	// TracerProvider receives a span per call ("creditledger.consume",
+	// ...) and per distribution chunk. Nil: otel.GetTracerProvider(), the
+	// global one; while that is still OpenTelemetry's default no span is
+	// started at all.
+	TracerProvider trace.TracerProvider
 }
 
 // Ledger is the credit ledger. It is safe for concurrent use.
@@ -50,6 +63,7 @@ type Ledger struct {
 	now     func() time.Time
 	logger  *slog.Logger
 	ids     *id.Generator
+	tel     *telemetry
 }
 
 // New returns a ledger on store. It validates the configuration and the
@@ -69,6 +83,10 @@ func NewContext(ctx context.Context, store storage.Store, cfg *Config) (*Ledger,
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
+	tel, err := newTelemetry(c.MeterProvider, c.TracerProvider)
+	if err != nil {
+		return nil, fmt.Errorf("creditledger: instruments: %w", err)
+	}
 	if err := store.Init(ctx, c.Scale); err != nil {
 		return nil, fmt.Errorf("creditledger: init store: %w", err)
 	}
@@ -80,6 +98,7 @@ func NewContext(ctx context.Context, store storage.Store, cfg *Config) (*Ledger,
 		now:     c.Now,
 		logger:  c.Logger,
 		ids:     &id.Generator{},
+		tel:     tel,
 	}, nil
 }
 

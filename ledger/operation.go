@@ -96,8 +96,14 @@ func (l *Ledger) write(ctx context.Context, s writeSpec) (*Receipt, error) {
 }
 
 func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, replay *storage.Operation, err error) {
+	var applied *storage.Batch
+	defer func() {
+		if err == nil {
+			l.tel.committed(ctx, applied)
+		}
+	}()
 	err = l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
-		rec, replay = nil, nil
+		rec, replay, applied = nil, nil, nil
 		// The write's instant is read once the account is locked (and
 		// again when the store runs fn anew): a call that waited for the
 		// lock must not spend a lot that expired while it waited.
@@ -129,6 +135,7 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 		if err := applyLast(ctx, tx, b); err != nil {
 			return err
 		}
+		applied = b
 		op := b.Operations[opIdx]
 		var entries []storage.Entry
 		for _, e := range b.Entries {

@@ -21,6 +21,16 @@ type PlanParams struct {
 	// in 1970..9999 (UTC), and so must the next grant and expiry the plan
 	// computes from it.
 	Anchor time.Time
+	// CurrentPeriodGranted says that the plan's grant for the period
+	// containing now was already made elsewhere, by the system an import
+	// comes from. When the call changes the account's plan or anchor, the
+	// plan's next grant is then due at the end of that period instead of
+	// at once, so the first Distribute after an import does not grant the
+	// period twice (nor does SetPlan itself). False, the default: the
+	// current period is due at once. It has no effect when the plan and
+	// anchor are unchanged, nor for plans that grant nothing on a
+	// schedule; the signup gift of SetPlan is not affected.
+	CurrentPeriodGranted bool
 }
 
 // maxBackfill bounds the periods one account is back-filled in one run
@@ -76,11 +86,20 @@ func (l *Ledger) checkPlan(p *PlanParams, now time.Time) error {
 // ErrInvalidArgument for a bad account or plan id, or an anchor from
 // which the plan's next grant or its expiry would fall outside the range
 // of instants a ledger holds (1970 to year 9999, UTC).
-func (l *Ledger) SetPlan(ctx context.Context, p PlanParams) error {
+func (l *Ledger) SetPlan(ctx context.Context, p PlanParams) (err error) {
+	ctx, call := l.tel.begin(ctx, opSetPlan)
+	defer func() { call.end(ctx, false, err) }()
 	if err := l.checkPlan(&p, l.clock()); err != nil {
 		return err
 	}
+	var applied *storage.Batch
+	defer func() {
+		if err == nil {
+			l.tel.committed(ctx, applied)
+		}
+	}()
 	return l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+		applied = nil
 		created := l.clock()
 		accts, err := tx.LockAccounts(ctx, []string{p.Account}, true, created)
 		if err != nil {
@@ -96,8 +115,8 @@ func (l *Ledger) SetPlan(ctx context.Context, p PlanParams) error {
 		}
 		c := &chunk{l: l, now: now, grants: true}
 		if change != nil {
+			acct.NextGrantAt = l.nextGrantAt(acct, change, p.CurrentPeriodGranted, now)
 			acct.Plan, acct.Anchor = change.plan, change.anchor
-			acct.NextGrantAt = &now
 		}
 		job := c.prepare(acct)
 		if job.err != nil {
@@ -111,6 +130,7 @@ func (l *Ledger) SetPlan(ctx context.Context, p PlanParams) error {
 		if err := c.stage(job); err != nil {
 			return err
 		}
+		applied = job.batch
 		return applyLast(ctx, tx, job.batch)
 	})
 }
@@ -138,14 +158,17 @@ const DefaultSetPlansChunk = 1000
 // in transactions of DefaultSetPlansChunk accounts, each a few set-based
 // statements. Unlike SetPlan it grants nothing itself (no gifts: these are
 // existing users); every account whose plan changed is due for its
-// current period at the next Distribute. A later entry for the same
+// current period at the next Distribute, unless its params say that
+// period was granted already (CurrentPeriodGranted). A later entry for the same
 // account overrides an earlier one. All params are validated before
 // anything is written; on a failure after that, the chunks written before
 // stay written and the error says how many accounts were done, so the
 // call can simply be repeated (it is idempotent).
 //
 // Errors: as SetPlan, naming the index of the bad entry.
-func (l *Ledger) SetPlans(ctx context.Context, ps []PlanParams) error {
+func (l *Ledger) SetPlans(ctx context.Context, ps []PlanParams) (err error) {
+	ctx, call := l.tel.begin(ctx, opSetPlans)
+	defer func() { call.end(ctx, false, err) }()
 	now := l.clock()
 	for i := range ps {
 		if err := l.checkPlan(&ps[i], now); err != nil {
@@ -190,7 +213,8 @@ func (l *Ledger) setPlansChunk(ctx context.Context, ps []PlanParams) error {
 		now := later(l.clock(), created)
 		b := &storage.Batch{}
 		for _, a := range accts {
-			change := l.applyPlan(&a, byID[a.ID], now)
+			p := byID[a.ID]
+			change := l.applyPlan(&a, p, now)
 			if change == nil {
 				continue
 			}
@@ -198,7 +222,7 @@ func (l *Ledger) setPlansChunk(ctx context.Context, ps []PlanParams) error {
 				ID:           a.ID,
 				Balance:      a.Balance,
 				Seq:          a.Seq,
-				NextGrantAt:  &now,
+				NextGrantAt:  l.nextGrantAt(a, change, p.CurrentPeriodGranted, now),
 				NextExpiryAt: a.NextExpiryAt,
 				SetPlan:      true,
 				Plan:         change.plan,
@@ -210,6 +234,23 @@ func (l *Ledger) setPlansChunk(ctx context.Context, ps []PlanParams) error {
 		}
 		return applyLast(ctx, tx, b)
 	})
+}
+
+// nextGrantAt returns when the plan of change is next due for acct: now,
+// or, when its current period was granted elsewhere (see
+// PlanParams.CurrentPeriodGranted), the end of the period containing now.
+func (l *Ledger) nextGrantAt(acct storage.Account, change *planChange, granted bool, now time.Time) *time.Time {
+	plan, ok := l.catalog.Plan(change.plan)
+	if !granted || !ok || plan.Allocation == nil {
+		return &now
+	}
+	pa := policy.Account{ID: acct.ID, Plan: change.plan, Anchor: change.anchor, CreatedAt: acct.CreatedAt}
+	d, ok := plan.Allocation.Allocate(pa, now, l.catalog.Loc())
+	if !ok || !d.Period.End.After(now) {
+		return &now
+	}
+	end := normTime(d.Period.End)
+	return &end
 }
 
 func giftKey(account string) string { return reservedKeyPrefix + "gift:" + account }

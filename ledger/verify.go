@@ -47,7 +47,9 @@ func (v Violation) String() string {
 // It returns the report; an error only when the store cannot be read.
 // Verify takes no locks: run it when no writes are in flight, or expect
 // it to see a write half-way (a store's reads are per statement).
-func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
+func (l *Ledger) Verify(ctx context.Context) (_ *VerifyReport, err error) {
+	ctx, call := l.tel.begin(ctx, opVerify)
+	defer func() { call.end(ctx, false, err) }()
 	rep := &VerifyReport{}
 	after := ""
 	for {

@@ -89,6 +89,7 @@ type config struct {
 	skip         string
 	trace        bool
 	parallel     int
+	showProgress bool
 }
 
 func main() {
@@ -113,6 +114,7 @@ func main() {
 	flag.StringVar(&c.skip, "skip", "", "comma-separated phases to skip: distribute, consume, hot, balance")
 	flag.IntVar(&c.parallel, "parallel", 2, "bunstore Options.Parallel: chunks one Distribute serves at once")
 	flag.BoolVar(&c.trace, "trace", false, "print the time spent in each kind of SQL statement after each phase")
+	flag.BoolVar(&c.showProgress, "progress", false, "print Distribute's progress after each chunk (DistributeOpts.Progress) to stderr")
 	flag.Parse()
 	if c.dsn == "" {
 		c.dsn = os.Getenv("DATABASE_URL")
@@ -381,6 +383,12 @@ type distRefs struct {
 
 func distribute(ctx context.Context, l *ledger.Ledger, c *config, rep *report, refs distRefs) error {
 	opts := &ledger.DistributeOpts{ChunkSize: c.chunk}
+	if c.showProgress {
+		opts.Progress = func(p ledger.DistributeProgress) {
+			fmt.Fprintf(os.Stderr, "\rdistribute: %d/%d accounts (%.0f%%), %d granted, %s   ", p.Accounts, c.n,
+				100*float64(p.Accounts)/float64(c.n), p.Granted, p.Elapsed.Round(time.Millisecond))
+		}
+	}
 	stop, err := c.startProfile("distribute")
 	if err != nil {
 		return err
@@ -390,6 +398,9 @@ func distribute(ctx context.Context, l *ledger.Ledger, c *config, rep *report, r
 	progress("Distribute over %d accounts...", c.n)
 	res, err := l.Distribute(ctx, opts)
 	stop()
+	if c.showProgress {
+		fmt.Fprintln(os.Stderr)
+	}
 	if err != nil {
 		return fmt.Errorf("distribute: %w", err)
 	}

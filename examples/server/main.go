@@ -63,6 +63,8 @@
 //	                                      or {"pack":"basic","idempotencyKey":"..."}; 200 receipt
 //	                                      ("replayed":true for a retry with the same key and body)
 //	PUT  /api/accounts/{id}/plan          admin token; {"plan":"pro_yearly"}; 200 balance, 400 unknown_plan
+//	GET  /metrics                         the ledger's metrics, Prometheus text format (metrics.go)
+//	GET  /healthz                         200 {"status":"ok"}, or 503 when the database is unreachable
 //
 // The console (HTML; reads open, forms behind the session):
 //

@@ -17,14 +17,15 @@ import (
 	"time"
 
 	"github.com/creditledger/creditledger/httpcron"
+	"github.com/creditledger/creditledger/internal/defaults"
 	"github.com/creditledger/creditledger/ledger"
 	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage/bunstore"
 )
 
 // defaultDB is the SQLite file used when neither -db nor DATABASE_URL is
-// given (the repository's .gitignore lists it).
-const defaultDB = "creditledger-example.db"
+// given (the repository's .gitignore lists it); cmd/creditledger shares it.
+const defaultDB = defaults.ExampleSQLiteFile
 
 // shutdownTimeout is how long in-flight requests (a cron run among them)
 // get to finish after SIGINT or SIGTERM.
@@ -92,8 +93,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err // bunstore never puts the password in its errors
 	}
 	defer store.Close()
+	mp, metrics, err := newMetrics() // served at /metrics, see metrics.go
+	if err != nil {
+		return err
+	}
+	defer mp.Shutdown(context.Background())
 	// ledger.New runs the store's migrations.
-	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: policy.ReferenceCatalog(), Logger: logger})
+	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: policy.ReferenceCatalog(), Logger: logger, MeterProvider: mp})
 	if err != nil {
 		return err
 	}
@@ -120,6 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	h = withOps(h, metrics, store.DB().PingContext, logger)
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

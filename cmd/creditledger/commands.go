@@ -1,0 +1,418 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of import-mksaas -from
+
+	"github.com/creditledger/creditledger/internal/mksaas"
+	"github.com/creditledger/creditledger/ledger"
+	"github.com/creditledger/creditledger/storage/bunstore"
+	"github.com/creditledger/creditledger/storage/memory"
+)
+
+// durationFlag is a time.Duration flag that refuses negative values.
+type durationFlag struct{ d time.Duration }
+
+func (f *durationFlag) String() string { return f.d.String() }
+
+func (f *durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if d < 0 {
+		return fmt.Errorf("%s is negative", s)
+	}
+	f.d = d
+	return nil
+}
+
+func runMigrate(ctx context.Context, e *env) error {
+	// Opening the ledger runs the store's migrations and records the scale.
+	l, store, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	db := describeDSN(resolveDSN(e.opts.dsn))
+	if e.opts.json {
+		return writeJSON(e.stdout, map[string]any{"db": db, "migrated": true, "scale": l.Scale()})
+	}
+	fmt.Fprintf(e.stdout, "migrated %s (scale %d)\n", db, l.Scale())
+	return nil
+}
+
+func runVerify(ctx context.Context, e *env) error {
+	l, store, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	rep, err := l.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	if e.opts.json {
+		out := struct {
+			OK         bool     `json:"ok"`
+			Accounts   int      `json:"accounts"`
+			Lots       int      `json:"lots"`
+			Entries    int      `json:"entries"`
+			Violations []string `json:"violations"`
+		}{rep.OK(), rep.Accounts, rep.Lots, rep.Entries, []string{}}
+		for _, v := range rep.Violations {
+			out.Violations = append(out.Violations, v.String())
+		}
+		if err := writeJSON(e.stdout, out); err != nil {
+			return err
+		}
+	} else {
+		for _, v := range rep.Violations {
+			fmt.Fprintln(e.stdout, v.String())
+		}
+		fmt.Fprintf(e.stdout, "verified %d accounts, %d lots, %d entries: %d violations\n",
+			rep.Accounts, rep.Lots, rep.Entries, len(rep.Violations))
+	}
+	if !rep.OK() {
+		return &failure{fmt.Sprintf("%d violations", len(rep.Violations))}
+	}
+	return nil
+}
+
+func distributeFlags(fs *flag.FlagSet, o *cmdOpts) {
+	fs.Var(&o.budget, "budget", "stop starting chunks after this long, e.g. 25s (default: until done)")
+	fs.IntVar(&o.chunk, "chunk", 0, fmt.Sprintf("accounts per transaction (default %d)", ledger.DefaultChunkSize))
+	fs.StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
+	fs.BoolVar(&o.expireOnly, "expire-only", false, "only expire due lots (ExpireDue), grant nothing")
+}
+
+// distributeJSON is distribute's -json output, a superset of the cron
+// endpoint's counts.
+type distributeJSON struct {
+	Accounts       int    `json:"accounts"`
+	Processed      int    `json:"processed"`
+	Errors         int    `json:"errors"`
+	Granted        int    `json:"granted"`
+	GrantedCredits string `json:"grantedCredits"`
+	Expired        int    `json:"expired"`
+	ExpiredCredits string `json:"expiredCredits"`
+	Complete       bool   `json:"complete"`
+	DurationMs     int64  `json:"durationMs"`
+}
+
+func runDistribute(ctx context.Context, e *env) error {
+	if e.opts.chunk < 0 {
+		return usagef("-chunk %d is negative", e.opts.chunk)
+	}
+	mode, err := progressMode(e.opts.progress, e.stderr)
+	if err != nil {
+		return err
+	}
+	l, store, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	var res *ledger.DistributeResult
+	if e.opts.expireOnly {
+		var r *ledger.ExpireResult
+		r, err = l.ExpireDue(ctx)
+		if r != nil {
+			res = &ledger.DistributeResult{Accounts: r.Accounts, Processed: r.Accounts, Expired: r.Expired,
+				ExpiredCredits: r.ExpiredCredits, Complete: r.Complete, Duration: r.Duration}
+		}
+	} else {
+		p := newProgress(mode, e.stderr)
+		res, err = l.Distribute(ctx, &ledger.DistributeOpts{Budget: e.opts.budget.d, ChunkSize: e.opts.chunk, Progress: p.update})
+		p.finish()
+	}
+	if res == nil {
+		return err
+	}
+	if e.opts.json {
+		if jerr := writeJSON(e.stdout, distributeJSON{
+			Accounts: res.Accounts, Processed: res.Processed, Errors: res.Errors,
+			Granted: res.Granted, GrantedCredits: res.GrantedCredits.String(),
+			Expired: res.Expired, ExpiredCredits: res.ExpiredCredits.String(),
+			Complete: res.Complete, DurationMs: res.Duration.Milliseconds(),
+		}); jerr != nil {
+			return jerr
+		}
+	} else {
+		fmt.Fprintf(e.stdout, "accounts: %d, processed: %d, errors: %d, granted: %d lots (%s credits), expired: %d lots (%s credits), complete: %t, duration: %s\n",
+			res.Accounts, res.Processed, res.Errors, res.Granted, res.GrantedCredits, res.Expired, res.ExpiredCredits,
+			res.Complete, res.Duration.Round(time.Millisecond))
+	}
+	if err != nil {
+		return err
+	}
+	if res.Errors > 0 {
+		return &failure{fmt.Sprintf("%d accounts could not be served (see the log above)", res.Errors)}
+	}
+	return nil
+}
+
+type lotJSON struct {
+	ID        string     `json:"id"`
+	Source    string     `json:"source"`
+	Amount    string     `json:"amount"`
+	Remaining string     `json:"remaining"`
+	Priority  int        `json:"priority"`
+	ExpiresAt *time.Time `json:"expiresAt"`
+	CreatedAt time.Time  `json:"createdAt"`
+}
+
+type balanceJSON struct {
+	Account   string    `json:"account"`
+	Available string    `json:"available"`
+	Plan      string    `json:"plan"` // "" when none was set: the catalog's default plan applies
+	At        time.Time `json:"at"`
+	Lots      []lotJSON `json:"lots"`
+}
+
+func runBalance(ctx context.Context, e *env) error {
+	l, store, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	b, err := l.Balance(ctx, e.args[0])
+	if err != nil {
+		return err
+	}
+	if e.opts.json {
+		out := balanceJSON{Account: b.Account, Available: b.Available.String(), Plan: b.Plan, At: b.At.UTC(), Lots: []lotJSON{}}
+		for _, lot := range b.Lots {
+			out.Lots = append(out.Lots, lotJSON{ID: lot.ID, Source: lot.Source, Amount: lot.Amount.String(),
+				Remaining: lot.Remaining.String(), Priority: lot.Priority, ExpiresAt: utcPtr(lot.ExpiresAt), CreatedAt: lot.CreatedAt.UTC()})
+		}
+		return writeJSON(e.stdout, out)
+	}
+	plan := b.Plan
+	if plan == "" {
+		plan = "none set"
+		if d := e.catalog.DefaultPlan; d != "" {
+			plan += ", so the default " + d
+		}
+	}
+	fmt.Fprintf(e.stdout, "account %s: %s available (plan: %s)\n", b.Account, b.Available, plan)
+	if len(b.Lots) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LOT\tSOURCE\tREMAINING\tAMOUNT\tEXPIRES")
+	for _, lot := range b.Lots {
+		exp := "never"
+		if lot.ExpiresAt != nil {
+			exp = lot.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", lot.ID, lot.Source, lot.Remaining, lot.Amount, exp)
+	}
+	return tw.Flush()
+}
+
+func entriesFlags(fs *flag.FlagSet, o *cmdOpts) {
+	fs.IntVar(&o.limit, "limit", ledger.DefaultPageSize, fmt.Sprintf("entries per page, at most %d", ledger.MaxPageSize))
+	fs.StringVar(&o.cursor, "cursor", "", "the next cursor a previous page printed")
+}
+
+type entryJSON struct {
+	ID           string            `json:"id"`
+	Kind         string            `json:"kind"`
+	Amount       string            `json:"amount"`
+	BalanceAfter string            `json:"balanceAfter"`
+	Source       string            `json:"source"`
+	LotID        string            `json:"lotId"`
+	OperationID  string            `json:"operationId"`
+	Description  string            `json:"description,omitempty"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+	CreatedAt    time.Time         `json:"createdAt"`
+}
+
+func runEntries(ctx context.Context, e *env) error {
+	if e.opts.limit < 1 || e.opts.limit > ledger.MaxPageSize {
+		return usagef("-limit %d is outside 1..%d", e.opts.limit, ledger.MaxPageSize)
+	}
+	l, store, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	page, err := l.Entries(ctx, e.args[0], &ledger.ListOpts{Limit: e.opts.limit, Cursor: e.opts.cursor})
+	if err != nil {
+		return err
+	}
+	if e.opts.json {
+		out := struct {
+			Account    string      `json:"account"`
+			Entries    []entryJSON `json:"entries"`
+			NextCursor string      `json:"nextCursor"`
+		}{Account: e.args[0], Entries: []entryJSON{}, NextCursor: page.NextCursor}
+		for _, en := range page.Entries {
+			out.Entries = append(out.Entries, entryJSON{ID: en.ID, Kind: string(en.Kind), Amount: en.Amount.String(),
+				BalanceAfter: en.BalanceAfter.String(), Source: en.Source, LotID: en.LotID, OperationID: en.OperationID,
+				Description: en.Description, Metadata: en.Metadata, CreatedAt: en.CreatedAt.UTC()})
+		}
+		return writeJSON(e.stdout, out)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tKIND\tAMOUNT\tBALANCE\tSOURCE\tDESCRIPTION")
+	for _, en := range page.Entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", en.CreatedAt.UTC().Format(time.RFC3339), en.Kind, en.Amount,
+			en.BalanceAfter, en.Source, en.Description)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if page.NextCursor != "" {
+		fmt.Fprintf(e.stdout, "more: -cursor %s\n", page.NextCursor)
+	}
+	return nil
+}
+
+func importFlags(fs *flag.FlagSet, o *cmdOpts) {
+	fs.StringVar(&o.from, "from", "", "the MkSaaS PostgreSQL database, postgres://... (required)")
+	fs.StringVar(&o.planMap, "plan-map", "", "PRICE_ID=PLAN,... : the catalog plan of each MkSaaS price id (lifetime, yearly, monthly)")
+	fs.StringVar(&o.tz, "tz", "UTC", "IANA zone MkSaaS's zone-less timestamps were written in (its server's zone)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "read and report; the ledger's database is not even opened")
+}
+
+type importJSON struct {
+	DryRun         bool           `json:"dryRun"`
+	Users          int            `json:"users"`
+	Plans          map[string]int `json:"plans"`
+	PeriodsGranted int            `json:"periodsGranted"`
+	Lots           int            `json:"lots"`
+	Credits        string         `json:"credits"`
+	ExpiredLots    int            `json:"expiredLots"`
+	ExpiredCredits string         `json:"expiredCredits"`
+	Written        int            `json:"written"`
+	Existing       int            `json:"existing"`
+	Failed         []failureJSON  `json:"failed"`
+	Mismatches     []mismatchJSON `json:"mismatches"`
+}
+
+type failureJSON struct {
+	Transaction string `json:"transaction"`
+	User        string `json:"user"`
+	Error       string `json:"error"`
+}
+
+type mismatchJSON struct {
+	User           string `json:"user"`
+	CurrentCredits int64  `json:"currentCredits"`
+	OpenLots       int64  `json:"openLots"`
+}
+
+func runImport(ctx context.Context, e *env) error {
+	o := e.opts
+	if o.from == "" {
+		return usagef("-from DSN is required")
+	}
+	planMap, err := mksaas.ParsePlanMap(o.planMap)
+	if err != nil {
+		return usagef("-plan-map: %v", err)
+	}
+	if o.tz == "Local" {
+		return usagef(`-tz "Local" depends on this machine; give the IANA zone of the MkSaaS server`)
+	}
+	loc, err := time.LoadLocation(o.tz)
+	if err != nil {
+		return usagef("-tz %q: %v", o.tz, err)
+	}
+	src, err := sql.Open("pgx", o.from)
+	if err != nil {
+		return fmt.Errorf("-from %s: %w", describeDSN(o.from), err)
+	}
+	defer src.Close()
+	var l *ledger.Ledger
+	if o.dryRun {
+		// A dry run needs only the catalog: the ledger's database is not
+		// even opened (opening it would create its tables).
+		if l, err = ledger.New(memory.New(), &ledger.Config{Scale: int32(o.scale), Catalog: e.catalog, Logger: e.logger}); err != nil {
+			return err
+		}
+	} else {
+		var store *bunstore.Store
+		if l, store, err = e.open(ctx); err != nil {
+			return err
+		}
+		defer store.Close()
+	}
+	rep, err := mksaas.Import(ctx, l, src, mksaas.Options{PlanMap: planMap, Location: loc, DryRun: o.dryRun, Logger: e.logger})
+	if err != nil {
+		if errors.Is(err, ledger.ErrUnknownPlan) {
+			return usagef("%v", err)
+		}
+		return fmt.Errorf("from %s: %w", describeDSN(o.from), err)
+	}
+	if o.json {
+		out := importJSON{DryRun: rep.DryRun, Users: rep.Users, Plans: rep.Plans, PeriodsGranted: rep.PeriodsGranted,
+			Lots: rep.Lots, Credits: rep.Credits.String(), ExpiredLots: rep.ExpiredLots, ExpiredCredits: rep.ExpiredCredits.String(),
+			Written: rep.Written, Existing: rep.Existing, Failed: []failureJSON{}, Mismatches: []mismatchJSON{}}
+		for _, f := range rep.Failed {
+			out.Failed = append(out.Failed, failureJSON{Transaction: f.TransactionID, User: f.User, Error: f.Err.Error()})
+		}
+		for _, m := range rep.Mismatches {
+			out.Mismatches = append(out.Mismatches, mismatchJSON{User: m.User, CurrentCredits: m.CurrentCredits, OpenLots: m.OpenLots})
+		}
+		if err := writeJSON(e.stdout, out); err != nil {
+			return err
+		}
+	} else {
+		printImport(e, rep)
+	}
+	if len(rep.Failed) > 0 {
+		return &failure{fmt.Sprintf("%d lots could not be imported", len(rep.Failed))}
+	}
+	return nil
+}
+
+func printImport(e *env, rep *mksaas.Report) {
+	w := e.stdout
+	if rep.DryRun {
+		fmt.Fprintln(w, "dry run: nothing written")
+	}
+	fmt.Fprintf(w, "users: %d\n", rep.Users)
+	for _, p := range sortedKeys(rep.Plans) {
+		fmt.Fprintf(w, "  plan %s: %d\n", p, rep.Plans[p])
+	}
+	fmt.Fprintf(w, "current period already granted by MkSaaS: %d users\n", rep.PeriodsGranted)
+	fmt.Fprintf(w, "open lots: %d (%s credits)\n", rep.Lots, rep.Credits)
+	fmt.Fprintf(w, "expired lots MkSaaS had not swept, not imported: %d (%s credits)\n", rep.ExpiredLots, rep.ExpiredCredits)
+	if !rep.DryRun {
+		fmt.Fprintf(w, "lots written: %d, already imported: %d, failed: %d\n", rep.Written, rep.Existing, len(rep.Failed))
+	}
+	for _, f := range rep.Failed {
+		fmt.Fprintf(w, "  failed: transaction %s of %s: %v\n", f.TransactionID, f.User, f.Err)
+	}
+	fmt.Fprintf(w, "users whose current_credits disagrees with their open lots: %d\n", len(rep.Mismatches))
+	for _, m := range rep.Mismatches {
+		fmt.Fprintf(w, "  %s: current_credits %d, open lots %d\n", m.User, m.CurrentCredits, m.OpenLots)
+	}
+}
+
+func runCatalog(_ context.Context, e *env) error {
+	data, err := json.MarshalIndent(e.catalog, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s\n", data)
+	return err
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
