@@ -23,6 +23,9 @@ type runRecord struct {
 	Duration time.Duration
 	Result   *ledger.DistributeResult // nil when the run failed
 	Failed   bool                     // the detail is in the server's log
+	// Progress is the run's totals after its last committed chunk, while
+	// it goes on; nil before the first.
+	Progress *ledger.DistributeProgress
 }
 
 // runLog remembers the last runs of the distribution, whoever started
@@ -36,8 +39,11 @@ type runLog struct {
 // triggerKey is the context key under which the console marks its runs.
 type triggerKey struct{}
 
-// track runs run (the distribution) and records it.
-func (g *runLog) track(ctx context.Context, run func(context.Context) (*ledger.DistributeResult, error)) (*ledger.DistributeResult, error) {
+// track runs run (the distribution) and records it; run passes progress
+// to DistributeOpts.Progress, so that the page shows how far it is.
+func (g *runLog) track(ctx context.Context,
+	run func(ctx context.Context, progress func(ledger.DistributeProgress)) (*ledger.DistributeResult, error),
+) (*ledger.DistributeResult, error) {
 	trigger, _ := ctx.Value(triggerKey{}).(string)
 	if trigger == "" {
 		trigger = "cron"
@@ -48,7 +54,13 @@ func (g *runLog) track(ctx context.Context, run func(context.Context) (*ledger.D
 	g.running = &running
 	g.mu.Unlock()
 
-	res, err := run(ctx)
+	res, err := run(ctx, func(p ledger.DistributeProgress) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.running == &running {
+			running.Progress = &p
+		}
+	})
 
 	rec.Duration = time.Since(rec.Started)
 	if err != nil || res == nil {
@@ -73,7 +85,7 @@ func (g *runLog) snapshot() (*runRecord, []runRecord) {
 	defer g.mu.Unlock()
 	var running *runRecord
 	if g.running != nil {
-		r := *g.running
+		r := *g.running // Progress is replaced, never changed in place
 		running = &r
 	}
 	return running, append([]runRecord(nil), g.last...)

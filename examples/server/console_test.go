@@ -468,6 +468,12 @@ func TestConsoleRunNow(t *testing.T) {
 	_, page = b.get("/")
 	require.Regexp(t, `id="run-progress">A run started by cron is in progress, started [34]s ago\.`, page)
 	e.s.runs.mu.Lock()
+	e.s.runs.running.Progress = &ledger.DistributeProgress{Accounts: 400, Chunks: 2, Granted: 7, GrantedCredits: decimal.NewFromInt(350),
+		Expired: 1, ExpiredCredits: decimal.NewFromInt(5), Remaining: -1}
+	e.s.runs.mu.Unlock()
+	_, page = b.get("/")
+	require.Contains(t, page, "400 accounts examined in 2 chunks, 7 lots granted (350 credits), 1 expired (5 credits), 0 errors.")
+	e.s.runs.mu.Lock()
 	e.s.runs.running = nil
 	e.s.runs.mu.Unlock()
 	status, _, page = b.post("/distribute", "csrf", csrf)
@@ -496,7 +502,8 @@ func TestRunLog(t *testing.T) {
 	release := make(chan struct{})
 	go func() {
 		_, _ = g.track(context.WithValue(context.Background(), triggerKey{}, "console"),
-			func(context.Context) (*ledger.DistributeResult, error) {
+			func(_ context.Context, progress func(ledger.DistributeProgress)) (*ledger.DistributeResult, error) {
+				progress(ledger.DistributeProgress{Accounts: 2, Chunks: 1})
 				close(inside)
 				<-release
 				return &ledger.DistributeResult{Accounts: 3, Complete: true}, nil
@@ -506,12 +513,13 @@ func TestRunLog(t *testing.T) {
 	running, last := g.snapshot()
 	require.NotNil(t, running)
 	require.Equal(t, "console", running.Trigger)
+	require.Equal(t, 2, running.Progress.Accounts)
 	require.Empty(t, last)
 	close(release)
 	require.Eventually(t, func() bool { r, _ := g.snapshot(); return r == nil }, 5*time.Second, time.Millisecond)
 
 	for i := range keptRuns + 2 {
-		_, err := g.track(context.Background(), func(context.Context) (*ledger.DistributeResult, error) {
+		_, err := g.track(context.Background(), func(context.Context, func(ledger.DistributeProgress)) (*ledger.DistributeResult, error) {
 			if i == keptRuns+1 {
 				return nil, io.ErrUnexpectedEOF
 			}

@@ -227,7 +227,9 @@ form.inline button { margin: 0; }
 <div class="card">
 <p>The daily job expires what is due and grants what each plan owes for the current period; a second run in the same period grants nothing.
 “Run now” calls <code>/api/distribute-credits</code> in the server, with the same handler and credentials as the cron.</p>
-{{with .Running}}<p class="flash ok" id="run-progress">A run started by {{.Trigger}} is in progress, started {{ago .Started $.Now}}.</p>{{end}}
+{{with .Running}}<p class="flash ok" id="run-progress">A run started by {{.Trigger}} is in progress, started {{ago .Started $.Now}}{{with .Progress}}:
+{{.Accounts}} accounts examined in {{.Chunks}} chunks, {{.Granted}} lots granted ({{.GrantedCredits}} credits), {{.Expired}} expired ({{.ExpiredCredits}} credits), {{.Errors}} errors{{end}}.
+Reload to follow it.</p>{{end}}
 {{if .SignedIn}}<form method="post" action="/distribute"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit" id="run-now">Run now</button></form>
 {{else}}<p><a href="/login?next=/%23distribution">Sign in</a> to run it from here.</p>{{end}}
 </div>

@@ -57,8 +57,8 @@ func buildServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, l
 		// Distribute stops starting chunks before it and reports
 		// Complete: false, and the next call goes on. The console shows
 		// the last runs, whoever started them.
-		return s.runs.track(ctx, func(ctx context.Context) (*ledger.DistributeResult, error) {
-			return l.Distribute(ctx, &ledger.DistributeOpts{})
+		return s.runs.track(ctx, func(ctx context.Context, progress func(ledger.DistributeProgress)) (*ledger.DistributeResult, error) {
+			return l.Distribute(ctx, &ledger.DistributeOpts{Progress: progress})
 		})
 	}
 	cron, err := httpcron.NewHandler(&opts)
