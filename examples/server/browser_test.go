@@ -59,9 +59,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Skip(msg)
 	}
 	e := newConsole(t)
-	// An id of 255 bytes without a space must wrap, not widen the page.
-	longID := strings.Repeat("long-id-", 31) + "end12"
-	_, err := e.l.Grant(context.Background(), ledger.GrantParams{Account: longID, Amount: decimal.NewFromInt(5), IdempotencyKey: "long"})
+	// A host granted credits to an account without setting its plan: the
+	// distribution owes it the free plan's 50 this month.
+	_, err := e.l.Grant(context.Background(), ledger.GrantParams{Account: "acme-team-42", Amount: decimal.NewFromInt(5),
+		IdempotencyKey: "welcome", Source: "promo"})
 	require.NoError(t, err)
 	shots := t.TempDir()
 	if dir := os.Getenv("CREDITLEDGER_SCREENSHOTS"); dir != "" {
@@ -209,32 +210,39 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`#run-now`, chromedp.ByQuery),
 		submit(`#run-now`),
 		chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
-	// The long id, written to directly, was owed the free plan's 50.
 	require.Contains(t, textOf(`#flash-notice`), "distribute credits success, users: 1, processed: 1, errors: 0; 1 lots granted (50 credits)")
 	require.Contains(t, textOf(`#runs tbody`), "console")
 	require.Equal(t, total.Add(decimal.NewFromInt(50)).String(), textOf(`#total-available`))
 
 	noOverflow("the accounts page at 1280 px")
 	index := shoot("accounts-1280.png", 1280)
-	run("narrow", chromedp.EmulateViewport(375, 812))
-	noOverflow("the accounts page at 375 px")
-	shoot("accounts-375.png", 375)
-	run("the long id's page",
-		chromedp.Navigate(e.srv.URL+"/accounts/"+longID),
-		chromedp.WaitVisible(`#account-id`, chromedp.ByQuery))
-	require.Equal(t, longID, textOf(`#account-id`))
-	noOverflow("a 255-byte id's page at 375 px")
-
 	if dst := os.Getenv("CREDITLEDGER_CONSOLE_PNG"); dst != "" {
 		var png []byte
 		run("docs screenshot",
-			chromedp.EmulateViewport(1280, 900),
 			chromedp.Navigate(e.srv.URL+"/"),
 			chromedp.WaitVisible(`#accounts`, chromedp.ByQuery),
 			chromedp.CaptureScreenshot(&png))
 		require.NoError(t, os.WriteFile(dst, png, 0o644))
 		t.Logf("docs screenshot: %s (%d bytes; the full page is %s)", dst, len(png), index)
 	}
+
+	// An id of 255 bytes without a space wraps instead of widening the
+	// pages on a phone.
+	longID := strings.Repeat("long-id-", 31) + "end12"
+	_, err = e.l.Grant(context.Background(), ledger.GrantParams{Account: longID, Amount: decimal.NewFromInt(5), IdempotencyKey: "long"})
+	require.NoError(t, err)
+	run("narrow",
+		chromedp.EmulateViewport(375, 812),
+		chromedp.Navigate(e.srv.URL+"/"),
+		chromedp.WaitVisible(`#accounts`, chromedp.ByQuery))
+	require.Contains(t, textOf(`#accounts`), longID)
+	noOverflow("the accounts page at 375 px")
+	shoot("accounts-375.png", 375)
+	run("the long id's page",
+		submit(`a[href="/accounts/`+longID+`"]`),
+		chromedp.WaitVisible(`#account-id`, chromedp.ByQuery))
+	require.Equal(t, longID, textOf(`#account-id`))
+	noOverflow("a 255-byte id's page at 375 px")
 }
 
 // featureBrowserSteps are the browser test's steps of the compiled-in
