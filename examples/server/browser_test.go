@@ -74,6 +74,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Headless,
 		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox refuses to start
 		chromedp.DisableGPU,
+		chromedp.Flag("disable-dev-shm-usage", true), // containers often have a tiny /dev/shm
 		chromedp.Flag("hide-scrollbars", true),
 		chromedp.Flag("font-render-hinting", "none"),
 		chromedp.WindowSize(1280, 900),

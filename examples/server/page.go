@@ -283,10 +283,10 @@ curl -H "Authorization: Bearer $CREDITLEDGER_ADMIN_TOKEN" -X PUT -d '{"plan":"pr
 <h2>Open lots <span class="muted">(in burn order)</span></h2>
 <div class="scroll">
 <table id="lots">
-<thead><tr><th>source</th><th class="num">remaining</th><th class="num">of</th><th>expiry</th><th class="num hide-narrow">priority</th><th class="hide-narrow">granted (UTC)</th></tr></thead>
+<thead><tr><th>source</th><th class="num">remaining</th><th class="num hide-narrow">of</th><th>expiry</th><th class="num hide-narrow">priority</th><th class="hide-narrow">granted (UTC)</th></tr></thead>
 <tbody>
 {{- range .Balance.Lots}}
-<tr><td>{{.Source}}</td><td class="num">{{.Remaining}}</td><td class="num">{{.Amount}}</td><td>{{when .ExpiresAt $.Now}}</td><td class="num hide-narrow">{{.Priority}}</td><td class="hide-narrow time">{{template "time" .CreatedAt}}</td></tr>
+<tr><td>{{.Source}}</td><td class="num">{{.Remaining}}</td><td class="num hide-narrow">{{.Amount}}</td><td>{{when .ExpiresAt $.Now}}</td><td class="num hide-narrow">{{.Priority}}</td><td class="hide-narrow time">{{template "time" .CreatedAt}}</td></tr>
 {{- else}}
 <tr><td colspan="6" class="muted">No open lot.</td></tr>
 {{- end}}
