@@ -35,9 +35,9 @@ const (
 	// pageAccounts is the most accounts the accounts page lists at once;
 	// "Next" goes on after the last one.
 	pageAccounts = 200
-	// totalsLimit is the most accounts the totals add up; past it they
-	// say they cover only the first ones.
-	totalsLimit = 10000
+	// defaultTotalsLimit is the most accounts the totals add up; past it
+	// they say they cover only the first ones.
+	defaultTotalsLimit = 10000
 	// scanChunk is how many accounts one read of the store walks.
 	scanChunk = 200
 	// historyPage is how many entries the account page shows at once.
@@ -65,7 +65,7 @@ type accountRow struct {
 	Expiring decimal.Decimal // in open lots expiring within expiringWindow
 }
 
-// totals are the figures over every account (up to totalsLimit).
+// totals are the figures over every account (up to server.totalsLimit).
 type totals struct {
 	Accounts                  int
 	Available, Held, Expiring decimal.Decimal
@@ -173,54 +173,87 @@ func (s *server) renderIndex(w http.ResponseWriter, r *http.Request, status int,
 // Verify uses; it also reads each account's history: fine for a demo, not
 // for a large ledger) and reads each balance through the ledger so that
 // expiry and holds apply as everywhere else. It adds up the totals over
-// the first totalsLimit accounts and lists up to pageAccounts accounts
-// after p.After whose id contains p.Query.
+// the first s.totalsLimit accounts and lists up to pageAccounts accounts
+// after p.After whose id contains p.Query. The list walks from p.After in
+// the store's own order (a PostgreSQL collation may not order ids as Go
+// compares them); on the first page one walk does both.
 func (s *server) loadAccounts(ctx context.Context, p *indexPage) error {
 	p.Totals = totals{Available: decimal.Zero, Held: decimal.Zero, Expiring: decimal.Zero}
 	query := strings.ToLower(p.Query)
-	cursor := ""
-	for {
-		dumps, err := s.l.Store().Scan(ctx, cursor, scanChunk)
-		if err != nil {
-			return err
-		}
-		for i := range dumps {
-			id := dumps[i].Account.ID
-			cursor = id
-			count := p.Totals.Accounts < totalsLimit
-			if !count {
-				p.Totals.Capped = true
+	firstPage := p.After == ""
+	listFull := func() bool { return len(p.Rows) > pageAccounts }
+	err := s.walk(ctx, "", func(id string) (bool, error) {
+		count := p.Totals.Accounts < s.totalsLimit
+		if !count {
+			p.Totals.Capped = true
+			if !firstPage || listFull() {
+				return false, nil
 			}
-			list := len(p.Rows) <= pageAccounts && id > p.After && strings.Contains(strings.ToLower(id), query)
-			if !count && !list {
-				if len(p.Rows) > pageAccounts {
-					break
-				}
-				continue
+		}
+		list := firstPage && !listFull() && strings.Contains(strings.ToLower(id), query)
+		if !count && !list {
+			return true, nil
+		}
+		row, err := s.row(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if count {
+			p.Totals.Accounts++
+			p.Totals.Available = p.Totals.Available.Add(row.Available)
+			p.Totals.Held = p.Totals.Held.Add(row.Held)
+			p.Totals.Expiring = p.Totals.Expiring.Add(row.Expiring)
+		}
+		if list {
+			p.Rows = append(p.Rows, row)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if !firstPage {
+		err = s.walk(ctx, p.After, func(id string) (bool, error) {
+			if !strings.Contains(strings.ToLower(id), query) {
+				return true, nil
 			}
 			row, err := s.row(ctx, id)
 			if err != nil {
-				return err
+				return false, err
 			}
-			if count {
-				p.Totals.Accounts++
-				p.Totals.Available = p.Totals.Available.Add(row.Available)
-				p.Totals.Held = p.Totals.Held.Add(row.Held)
-				p.Totals.Expiring = p.Totals.Expiring.Add(row.Expiring)
-			}
-			if list {
-				p.Rows = append(p.Rows, row)
-			}
-		}
-		if len(dumps) < scanChunk || (p.Totals.Capped && len(p.Rows) > pageAccounts) {
-			break
+			p.Rows = append(p.Rows, row)
+			return !listFull(), nil
+		})
+		if err != nil {
+			return err
 		}
 	}
-	if len(p.Rows) > pageAccounts {
+	if listFull() {
 		p.Rows = p.Rows[:pageAccounts]
 		p.Next = p.Rows[len(p.Rows)-1].Account
 	}
 	return nil
+}
+
+// walk calls fn with the id of each account after the id after, in the
+// store's order, until fn returns false or an error.
+func (s *server) walk(ctx context.Context, after string, fn func(id string) (bool, error)) error {
+	for {
+		dumps, err := s.l.Store().Scan(ctx, after, scanChunk)
+		if err != nil {
+			return err
+		}
+		for i := range dumps {
+			after = dumps[i].Account.ID
+			more, err := fn(after)
+			if err != nil || !more {
+				return err
+			}
+		}
+		if len(dumps) < scanChunk {
+			return nil
+		}
+	}
 }
 
 // row reads one account's line of the accounts page.

@@ -432,6 +432,18 @@ func TestConsoleAccountsPagingSearchTotals(t *testing.T) {
 	require.NotContains(t, page, `id="next-page"`)
 	require.Equal(t, "254", text(t, page, "total-accounts"), "totals cover every account on every page")
 
+	// Past the totals' limit they say so, and the pages still list every
+	// account.
+	e.s.totalsLimit = 100
+	_, page = b.get("/")
+	require.Equal(t, "100", text(t, page, "total-accounts"))
+	require.Contains(t, page, "accounts (first 100)")
+	require.Equal(t, pageAccounts, strings.Count(page, `<td class="id">`))
+	_, page = b.get("/?after=user-195")
+	require.Equal(t, 54, strings.Count(page, `<td class="id">`))
+	require.Contains(t, page, ">user-249<")
+	e.s.totalsLimit = defaultTotalsLimit
+
 	_, page = b.get("/?q=USER-24")
 	require.Equal(t, 10, strings.Count(page, `<td class="id">`), "user-240 to user-249, any letter case")
 	require.Contains(t, page, `value="USER-24"`)

@@ -27,6 +27,9 @@ type server struct {
 	creds    httpcron.Options // the cron endpoint's credentials, for Run now
 	cron     http.Handler     // the cron endpoint
 	runs     *runLog          // the distribution's last runs
+	// totalsLimit is the most accounts the console's totals add up
+	// (defaultTotalsLimit).
+	totalsLimit int
 }
 
 // newServer returns the example's whole HTTP handler: the cron endpoint
@@ -47,7 +50,7 @@ func buildServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, l
 	admin := newAdminAuth(adminToken, logger)
 	s := &server{
 		l: l, logger: logger, reserved: reservedSources(l.Catalog(), time.Now()),
-		admin: admin, sessions: newSessions(), creds: *creds, runs: &runLog{},
+		admin: admin, sessions: newSessions(), creds: *creds, runs: &runLog{}, totalsLimit: defaultTotalsLimit,
 	}
 
 	opts := *creds
