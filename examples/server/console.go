@@ -90,6 +90,7 @@ type accountPage struct {
 	layout
 	ID       string
 	Missing  bool // never written to
+	Invalid  bool // the id is not one the ledger takes
 	Balance  *ledger.Balance
 	Held     decimal.Decimal
 	Expiring decimal.Decimal
@@ -306,7 +307,20 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			status = http.StatusNotFound
 		}
 	case err != nil:
-		s.failPage(w, r, err)
+		st, code, msg, ok := refusal(err, id)
+		if !ok {
+			s.failPage(w, r, err)
+			return
+		}
+		// An id the ledger refuses (too long, say): no forms for it.
+		p.Invalid = true
+		if p.Error == "" {
+			p.Error = msg + " (" + code + ")"
+		}
+		if status == http.StatusOK {
+			status = st
+		}
+		s.render(w, r, status, "account", p)
 		return
 	default:
 		p.Balance = b

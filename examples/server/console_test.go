@@ -351,6 +351,16 @@ func TestConsoleForms(t *testing.T) {
 	require.Equal(t, "pro_monthly", text(t, page, "plan"))
 	require.Contains(t, page, "Plan set to pro_monthly")
 
+	// An id the ledger cannot take: 400, no forms, nothing written.
+	tooLong := strings.Repeat("x", 256)
+	status, page = b.get("/accounts/" + tooLong)
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, text(t, page, "flash-error"), "(invalid_argument)")
+	require.NotContains(t, page, `id="grant-amount"`)
+	status, _, page = b.post("/accounts/"+tooLong+"/grant", "csrf", csrf, "key", "t1", "amount", "5")
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, text(t, page, "flash-error"), "Nothing was written.")
+
 	// A grant creates an account that did not exist; its page said 404.
 	status, page = b.get("/accounts/new%2Fone")
 	require.Equal(t, http.StatusNotFound, status)

@@ -270,7 +270,9 @@ curl -H "Authorization: Bearer $CREDITLEDGER_ADMIN_TOKEN" -X PUT -d '{"plan":"pr
 {{define "account"}}{{template "head" .}}
 <p><a href="/">« accounts</a> · <a href="/api/accounts/{{pathseg .ID}}">JSON</a></p>
 <h1 id="account-id">{{.ID}}</h1>
-{{if .Missing}}
+{{if .Invalid}}
+<p class="card">No account can have this id.</p>
+{{else if .Missing}}
 <p class="card">This account has never been written to. A grant or a plan creates it.</p>
 {{else}}
 <div class="stats">
@@ -297,6 +299,7 @@ curl -H "Authorization: Bearer $CREDITLEDGER_ADMIN_TOKEN" -X PUT -d '{"plan":"pr
 
 {{range .Sections}}{{.}}{{end}}
 
+{{if not .Invalid}}
 <h2>Act on this account</h2>
 {{if .SignedIn}}
 <div class="forms">
@@ -335,8 +338,9 @@ curl -H "Authorization: Bearer $CREDITLEDGER_ADMIN_TOKEN" -X PUT -d '{"plan":"pr
 {{else}}
 <p class="card"><a href="/login?next={{.Here}}" id="sign-in-to-act">Sign in with the admin token</a> to grant, consume or change the plan.</p>
 {{end}}
+{{end}}
 
-{{if not .Missing}}
+{{if not (or .Missing .Invalid)}}
 <h2>History <span class="muted">(newest first)</span></h2>
 <div class="scroll">
 <table id="history">
