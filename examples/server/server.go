@@ -34,8 +34,9 @@ type server struct {
 
 // newServer returns the example's whole HTTP handler: the cron endpoint
 // guarded by creds (Run is set here), the JSON API whose routes that write
-// require adminToken as a bearer token, the HTML page, all behind the
-// request log.
+// require adminToken as a bearer token, the console (console.go; its forms
+// take adminToken once, at sign-in), the routes of the compiled-in
+// features (features.go), all behind the request log.
 func newServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, logger *slog.Logger) (http.Handler, error) {
 	_, h, err := buildServer(l, creds, adminToken, logger)
 	return h, err
