@@ -115,20 +115,20 @@ func (c *chunk) prepare(acct storage.Account) *accountJob {
 }
 
 // keys returns the idempotency keys the job may write.
-func (job *accountJob) keys() []string {
-	var keys []string
+func (job *accountJob) keys() []storage.AccountKey {
+	var keys []storage.AccountKey
 	if job.gift {
-		keys = append(keys, giftKey(job.acct.ID))
+		keys = append(keys, storage.AccountKey{Account: job.acct.ID, Key: giftKey(job.acct.ID)})
 	}
 	for _, d := range job.dues {
-		keys = append(keys, d.key)
+		keys = append(keys, storage.AccountKey{Account: job.acct.ID, Key: d.key})
 	}
 	return keys
 }
 
 // load reads, in one call, the open lots of the jobs that need a sweep
 // and which of their keys exist.
-func (c *chunk) load(ctx context.Context, tx storage.Tx, jobs []*accountJob, extraKeys []string) error {
+func (c *chunk) load(ctx context.Context, tx storage.Tx, jobs []*accountJob, extraKeys []storage.AccountKey) error {
 	q := storage.LoadQuery{Keys: extraKeys}
 	byID := make(map[string]*accountJob, len(jobs))
 	for _, job := range jobs {
@@ -254,7 +254,7 @@ func (c *chunk) grantOnce(w *accountWriter, job *accountJob, key string, amount 
 	if _, err := w.grant(opIdx, g); err != nil {
 		return err
 	}
-	w.batch.Operations[opIdx].Available = w.available()
+	w.setAvailable(opIdx)
 	job.existing[key] = true
 	job.granted++
 	job.grantedMinor += amount

@@ -130,23 +130,27 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 		if err := s.stage(w, opIdx); err != nil {
 			return err
 		}
-		w.batch.Operations[opIdx].Available = w.available()
+		w.setAvailable(opIdx)
 		b := w.finish(nil)
 		if err := applyLast(ctx, tx, b); err != nil {
 			return err
 		}
 		applied = b
-		op := b.Operations[opIdx]
+		opID := w.opID(opIdx)
 		var entries []storage.Entry
+		var available int64
 		for _, e := range b.Entries {
-			if e.OperationID == op.ID {
+			if e.OperationID == opID {
+				if len(entries) == 0 {
+					available = e.Available
+				}
 				entries = append(entries, e)
 			}
 		}
 		rec = &Receipt{
-			OperationID: op.ID,
+			OperationID: opID,
 			Entries:     l.entriesOut(entries),
-			Balance:     toDecimal(op.Available, l.scale),
+			Balance:     toDecimal(available, l.scale),
 		}
 		return nil
 	})
@@ -164,7 +168,7 @@ func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, clock func() 
 	ids := []string{s.account}
 	q := storage.LoadQuery{}
 	if s.key != "" {
-		q.Keys = []string{s.key}
+		q.Keys = []storage.AccountKey{{Account: s.account, Key: s.key}}
 	}
 	if s.needLots {
 		q.LotsOf = ids

@@ -48,6 +48,11 @@ type Store interface {
 	// Scan returns accounts with ID > after in ID order, at most limit,
 	// with all their lots and entries; it is how Verify walks a store.
 	Scan(ctx context.Context, after string, limit int) ([]AccountDump, error)
+	// Orphans returns, for at most limit account ids that have lots or
+	// entries but no account row, dumps with Missing set and Account.ID
+	// the id (its other fields zero), with those lots and entries. A
+	// store that cannot lose an account row (memory) returns none.
+	Orphans(ctx context.Context, limit int) ([]AccountDump, error)
 }
 
 // BalanceReader is an optional interface of a Store, for reads of a
@@ -118,9 +123,10 @@ type Tx interface {
 	// 0 (expired or not), and the operations among keys that exist.
 	Load(ctx context.Context, q LoadQuery) (*Loaded, error)
 
-	// Apply writes a batch: operations, lots, entries, lot debits and
-	// account updates. An operation whose key already exists fails the
-	// whole batch with an error wrapping ErrDuplicateKey.
+	// Apply writes a batch: lots, entries, lot debits and account
+	// updates. An entry whose key exists on its account (or repeats within
+	// the batch) fails the whole batch with an error wrapping
+	// ErrDuplicateKey.
 	Apply(ctx context.Context, b *Batch) error
 }
 
@@ -140,14 +146,21 @@ type ClaimQuery struct {
 
 // LoadQuery says what Tx.Load reads.
 type LoadQuery struct {
-	LotsOf []string // accounts whose open lots to load
-	Keys   []string // idempotency keys of operations to look up
+	LotsOf []string     // accounts whose open lots to load
+	Keys   []AccountKey // idempotency keys of calls to look up
+}
+
+// AccountKey is an idempotency key of one account. Keys are scoped per
+// account: the same key on two accounts names two calls.
+type AccountKey struct {
+	Account string
+	Key     string
 }
 
 // Loaded is what Tx.Load read.
 type Loaded struct {
 	Lots       []Lot       // remaining > 0, any order
-	Operations []Operation // those of the keys that exist
+	Operations []Operation // the calls of the keys that exist, any order
 }
 
 // LotQuery selects lots of one account.
@@ -166,11 +179,14 @@ type EntryQuery struct {
 
 // Account is the stored state of one account.
 type Account struct {
-	ID        string
-	Plan      string    // "" when none was set
-	Anchor    time.Time // when the plan started; zero when none
-	Balance   int64     // sum of remaining of all lots, expired or not
-	Seq       int64     // Seq of the account's newest entry
+	ID      string
+	Plan    string    // "" when none was set
+	Anchor  time.Time // when the plan started; zero when none
+	Balance int64     // sum of remaining of all lots, expired or not
+	Seq     int64     // Seq of the account's newest entry
+	// HeadHash is the Hash of the account's newest entry (nil before its
+	// first entry): the head of its hash chain.
+	HeadHash  []byte
 	CreatedAt time.Time
 	// NextGrantAt is when the distribution next owes this account a
 	// grant; nil when it owes none.
@@ -210,6 +226,11 @@ const (
 )
 
 // Entry is one immutable line of an account's history.
+//
+// The first entry a call writes also records the call: its idempotency
+// key, the hash of its parameters and the available balance after it (a
+// replay answers from them), so that no row is written per call beyond
+// its entries. The other entries of the call leave those fields zero.
 type Entry struct {
 	ID           string
 	Account      string
@@ -223,23 +244,45 @@ type Entry struct {
 	Description  string
 	Metadata     map[string]string
 	CreatedAt    time.Time
+
+	// ExpiresAt is, on a grant entry, the expiry of the lot it created
+	// (nil: never); nil on other kinds. It is hashed, so a lot's expiry
+	// can be checked against its history.
+	ExpiresAt *time.Time
+
+	// Key is the call's idempotency key ("" for none), on the first entry
+	// of a call only; unique per account.
+	Key string
+	// ParamHash is the hash of the call's parameters, on the first entry
+	// of a keyed call only.
+	ParamHash string
+	// Available is the account's available balance after the call, on
+	// the first entry of a call only.
+	Available int64
+
+	// Hash is EntryHash(previous entry's Hash, this entry): every entry
+	// of an account chains to the one before it (see EntryHash).
+	Hash []byte
 }
 
-// Operation is one write call.
+// Operation is a call found by its idempotency key: what its first entry
+// recorded about it.
 type Operation struct {
 	ID        string
-	Key       string // idempotency key; "" when the call gave none
+	Key       string // idempotency key
 	Kind      EntryKind
 	Account   string
 	Hash      string // hash of the call's parameters
 	Available int64  // the account's available balance after the call
+	Seq       int64  // Seq of the call's first entry
 	CreatedAt time.Time
 }
 
 // LotDebit lowers a lot's remaining by Amount (> 0).
 type LotDebit struct {
-	LotID  string
-	Amount int64
+	Account string
+	LotID   string
+	Amount  int64
 }
 
 // AccountUpdate sets the mutable fields of a locked account.
@@ -247,6 +290,10 @@ type AccountUpdate struct {
 	ID           string
 	Balance      int64
 	Seq          int64
+	// HeadHash is the Hash of the account's newest entry after the
+	// batch; nil leaves the stored head as it is (an update that writes
+	// no entry).
+	HeadHash     []byte
 	NextGrantAt  *time.Time
 	NextExpiryAt *time.Time
 	// SetPlan, when true, also sets Plan and Anchor.
@@ -257,22 +304,22 @@ type AccountUpdate struct {
 
 // Batch is the set of writes Tx.Apply makes in one go.
 type Batch struct {
-	Operations []Operation
-	Lots       []Lot
-	Entries    []Entry
-	Debits     []LotDebit
-	Accounts   []AccountUpdate
+	Lots     []Lot
+	Entries  []Entry
+	Debits   []LotDebit
+	Accounts []AccountUpdate
 }
 
 // Empty reports whether the batch writes nothing.
 func (b *Batch) Empty() bool {
-	return len(b.Operations) == 0 && len(b.Lots) == 0 && len(b.Entries) == 0 &&
+	return len(b.Lots) == 0 && len(b.Entries) == 0 &&
 		len(b.Debits) == 0 && len(b.Accounts) == 0
 }
 
 // AccountDump is an account with its whole history, for Verify.
 type AccountDump struct {
 	Account Account
+	Missing bool // no account row: only Account.ID is set (Orphans)
 	Lots    []Lot
 	Entries []Entry // ascending Seq
 }

@@ -1,6 +1,7 @@
 package bunstore
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -147,6 +148,8 @@ type pgArray struct {
 	bools  []bool
 	times  []time.Time
 	ntimes []*time.Time // nullTime: nil for NULL
+	nints  []*int64     // nullInt: nil for NULL
+	blobs  [][]byte     // bytes: nil for NULL
 }
 
 type arrayKind uint8
@@ -158,7 +161,23 @@ const (
 	arrayBool
 	arrayTime
 	arrayNullTime
+	arrayNullInt
+	arrayBytes
 )
+
+// nullInt adds nil as NULL.
+func (a *pgArray) nullInt(n *int64) {
+	a.kind = arrayNullInt
+	if n == nil {
+		a.nints = append(a.nints, nil)
+		return
+	}
+	v := *n
+	a.nints = append(a.nints, &v)
+}
+
+// bytes adds b (nil: NULL).
+func (a *pgArray) bytes(b []byte) { a.kind, a.blobs = arrayBytes, append(a.blobs, b) }
 
 func (a *pgArray) str(s string) { a.kind, a.strs = arrayStr, append(a.strs, s) }
 
@@ -208,6 +227,10 @@ func (a *pgArray) arg(native bool) any {
 		return a.times
 	case arrayNullTime:
 		return a.ntimes
+	case arrayNullInt:
+		return a.nints
+	case arrayBytes:
+		return a.blobs
 	}
 	return []string{} // no value added: an empty array of any type
 }
@@ -254,6 +277,16 @@ func (a *pgArray) String() string {
 		writeElems(&b, a.times, timeText)
 	case arrayNullTime:
 		writeElems(&b, a.ntimes, orNull(&b, timeText))
+	case arrayNullInt:
+		writeElems(&b, a.nints, orNull(&b, func(n int64) { b.WriteString(strconv.FormatInt(n, 10)) }))
+	case arrayBytes:
+		writeElems(&b, a.blobs, func(v []byte) {
+			if v == nil {
+				b.WriteString("NULL")
+				return
+			}
+			quoted(`\x` + hex.EncodeToString(v))
+		})
 	}
 	b.WriteByte('}')
 	return b.String()

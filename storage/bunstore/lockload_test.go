@@ -28,7 +28,7 @@ func TestLockAndLoad(t *testing.T) {
 			accounts []storage.Account
 			loaded   *storage.Loaded
 		}
-		q := storage.LoadQuery{LotsOf: []string{"u"}, Keys: []string{"k1", "k2", "nope"}}
+		q := storage.LoadQuery{LotsOf: []string{"u"}, Keys: []storage.AccountKey{{Account: "u", Key: "k1"}, {Account: "v", Key: "k2"}, {Account: "u", Key: "nope"}, {Account: "u", Key: "k2"}}}
 		require.NoError(t, s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
 			var err error
 			if separate.accounts, err = tx.LockAccounts(ctx, []string{"u", "w"}, true, t0); err != nil {

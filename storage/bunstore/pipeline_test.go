@@ -63,7 +63,7 @@ func TestApplyOnCommitErrors(t *testing.T) {
 		}, storage.ErrDuplicateKey},
 		{"unknown lot", func(a storage.Account) *storage.Batch {
 			b := grantBatch(a, grantParams{account: "u", key: "k2", amount: 5, now: t0}, "nolot")
-			b.Debits = []storage.LotDebit{{LotID: "no-such-lot", Amount: 1}}
+			b.Debits = []storage.LotDebit{{Account: "u", LotID: "no-such-lot", Amount: 1}}
 			return b
 		}, storage.ErrNotFound},
 		{"unknown account", func(a storage.Account) *storage.Batch {
@@ -83,8 +83,7 @@ func TestApplyOnCommitErrors(t *testing.T) {
 		})
 		require.True(t, applied)
 		require.ErrorIs(t, err, tc.want, tc.name)
-		require.Equal(t, 1, count(t, s, "creditledger_operations"), "%s: nothing written", tc.name)
-		require.Equal(t, 1, count(t, s, "creditledger_entries"), tc.name)
+		require.Equal(t, 1, count(t, s, "creditledger_entries"), "%s: nothing written", tc.name)
 		requireBalance(t, s, "u", 10, tc.name)
 		requireOutsideTx(t, s)
 	}
@@ -105,7 +104,7 @@ func TestApplyOnCommitThenStatement(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, tx.(storage.CommitApplier).ApplyOnCommit(ctx,
 			grantBatch(accts[0], grantParams{account: "u", key: "k1", amount: 5, now: t0}, "first")))
-		loaded, err := tx.Load(ctx, storage.LoadQuery{LotsOf: []string{"u"}, Keys: []string{"k1"}})
+		loaded, err := tx.Load(ctx, storage.LoadQuery{LotsOf: []string{"u"}, Keys: []storage.AccountKey{{Account: "u", Key: "k1"}}})
 		require.NoError(t, err)
 		require.Len(t, loaded.Lots, 1, "the pending batch was written before the load")
 		require.Len(t, loaded.Operations, 1)

@@ -218,7 +218,7 @@ func New(db *bun.DB, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	o := opts.withDefaults()
-	return &Store{
+	s := &Store{
 		db:         db,
 		idb:        db,
 		kind:       k,
@@ -229,7 +229,9 @@ func New(db *bun.DB, opts *Options) (*Store, error) {
 		prepared:   &preparedState{},
 		migrations: migrations,
 		migrateMu:  &sync.Mutex{},
-	}, nil
+	}
+	s.addHashChainMigration(migrations)
+	return s, nil
 }
 
 func loadMigrations(sub string) (*migrate.Migrations, error) {

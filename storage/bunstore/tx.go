@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -273,16 +274,61 @@ func (t *tx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, er
 		}
 		out.Lots = lots
 	}
-	if keys := uniqueSorted(q.Keys); len(keys) > 0 {
-		in, arg := t.inList("idempotency_key", keys)
-		ops, err := queryAll(ctx, t, scanOperation,
-			"SELECT "+operationCols+" FROM creditledger_operations WHERE "+in+" ORDER BY id", arg)
+	if keys := uniqueKeys(q.Keys); len(keys) > 0 {
+		ops, err := t.loadCalls(ctx, keys)
 		if err != nil {
-			return nil, fmt.Errorf("bunstore: loading operations: %w", err)
+			return nil, fmt.Errorf("bunstore: loading calls by key: %w", err)
 		}
 		out.Operations = ops
 	}
 	return out, nil
+}
+
+// loadCalls reads the first entries of the calls of keys.
+func (t *tx) loadCalls(ctx context.Context, keys []storage.AccountKey) ([]storage.Operation, error) {
+	if t.s.kind == postgres {
+		accounts, ks := splitKeys(keys)
+		return queryAll(ctx, t, scanCall, "SELECT "+callCols+
+			" FROM creditledger_entries WHERE (account_id, idempotency_key) IN (SELECT * FROM unnest(?::text[], ?::text[])) ORDER BY operation_id",
+			t.textArray(accounts), t.textArray(ks))
+	}
+	var out []storage.Operation
+	for chunk := range chunks(keys, sqliteChunkRows) {
+		values, args := valuesRows(0, len(chunk), func(i int) []any { return []any{chunk[i].Account, chunk[i].Key} })
+		ops, err := queryAll(ctx, t, scanCall, "SELECT "+callCols+
+			" FROM creditledger_entries WHERE (account_id, idempotency_key) IN (VALUES "+values+") ORDER BY operation_id", args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ops...)
+	}
+	return out, nil
+}
+
+// uniqueKeys returns the distinct keys of ks with a key, sorted.
+func uniqueKeys(ks []storage.AccountKey) []storage.AccountKey {
+	out := make([]storage.AccountKey, 0, len(ks))
+	for _, k := range ks {
+		if k.Key != "" {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b storage.AccountKey) int {
+		if c := strings.Compare(a.Account, b.Account); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	return slices.Compact(out)
+}
+
+// splitKeys returns the accounts and keys of ks as two columns.
+func splitKeys(ks []storage.AccountKey) (accounts, keys []string) {
+	accounts, keys = make([]string, len(ks)), make([]string, len(ks))
+	for i, k := range ks {
+		accounts[i], keys[i] = k.Account, k.Key
+	}
+	return accounts, keys
 }
 
 // sleep waits for d or until ctx is done.

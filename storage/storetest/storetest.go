@@ -69,11 +69,16 @@ func tp(t time.Time) *time.Time { return &t }
 func grantBatch(acct storage.Account, opID, key, lotID string, amount int64, expires *time.Time, now time.Time) *storage.Batch {
 	seq := acct.Seq + 1
 	bal := acct.Balance + amount
+	e := storage.Entry{ID: "e-" + lotID, Account: acct.ID, Seq: seq, OperationID: opID, LotID: lotID, Kind: storage.KindGrant,
+		Amount: amount, BalanceAfter: bal, Source: "test", CreatedAt: now, ExpiresAt: expires, Available: bal}
+	if key != "" {
+		e.Key, e.ParamHash = key, "h-"+opID
+	}
+	e.Hash = storage.EntryHash(acct.HeadHash, &e)
 	return &storage.Batch{
-		Operations: []storage.Operation{{ID: opID, Key: key, Kind: storage.KindGrant, Account: acct.ID, Hash: "h-" + opID, Available: bal, CreatedAt: now}},
-		Lots:       []storage.Lot{{ID: lotID, Account: acct.ID, OperationID: opID, Source: "test", Amount: amount, Remaining: amount, ExpiresAt: expires, CreatedAt: now}},
-		Entries:    []storage.Entry{{ID: "e-" + lotID, Account: acct.ID, Seq: seq, OperationID: opID, LotID: lotID, Kind: storage.KindGrant, Amount: amount, BalanceAfter: bal, Source: "test", CreatedAt: now}},
-		Accounts:   []storage.AccountUpdate{{ID: acct.ID, Balance: bal, Seq: seq, NextGrantAt: acct.NextGrantAt, NextExpiryAt: expires}},
+		Lots:     []storage.Lot{{ID: lotID, Account: acct.ID, OperationID: opID, Source: "test", Amount: amount, Remaining: amount, ExpiresAt: expires, CreatedAt: now}},
+		Entries:  []storage.Entry{e},
+		Accounts: []storage.AccountUpdate{{ID: acct.ID, Balance: bal, Seq: seq, HeadHash: e.Hash, NextGrantAt: acct.NextGrantAt, NextExpiryAt: expires}},
 	}
 }
 
@@ -137,7 +142,7 @@ func testApplyAndRead(t *testing.T, s storage.Store) {
 	err = s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
 		accts, err := tx.LockAccounts(ctx, []string{"u"}, false, t0)
 		require.NoError(t, err)
-		loaded, err := tx.Load(ctx, storage.LoadQuery{LotsOf: []string{"u"}, Keys: []string{"k1", "nope"}})
+		loaded, err := tx.Load(ctx, storage.LoadQuery{LotsOf: []string{"u"}, Keys: []storage.AccountKey{{Account: "u", Key: "k1"}, {Account: "u", Key: "nope"}, {Account: "other", Key: "k1"}}})
 		require.NoError(t, err)
 		require.Len(t, loaded.Lots, 2)
 		require.Len(t, loaded.Operations, 1)
@@ -146,11 +151,12 @@ func testApplyAndRead(t *testing.T, s storage.Store) {
 		require.Equal(t, "u", loaded.Operations[0].Account)
 		require.Equal(t, storage.KindGrant, loaded.Operations[0].Kind)
 		acct := accts[0]
+		require.EqualValues(t, 1, loaded.Operations[0].Seq, "the call's first entry")
+		require.EqualValues(t, 100, loaded.Operations[0].Available)
 		return tx.Apply(ctx, &storage.Batch{
-			Operations: []storage.Operation{{ID: "op-c", Kind: storage.KindConsume, Account: "u", Hash: "hc", Available: 75, CreatedAt: t0}},
-			Entries:    []storage.Entry{{ID: "e-c", Account: "u", Seq: 3, OperationID: "op-c", LotID: "lot-1", Kind: storage.KindConsume, Amount: -30, BalanceAfter: 75, Source: "test", Description: "spend", Metadata: map[string]string{"req": "1"}, CreatedAt: t0}},
-			Debits:     []storage.LotDebit{{LotID: "lot-1", Amount: 30}},
-			Accounts:   []storage.AccountUpdate{{ID: "u", Balance: 75, Seq: 3, NextGrantAt: tp(t0.Add(time.Hour)), NextExpiryAt: acct.NextExpiryAt, SetPlan: true, Plan: "free", Anchor: t0}},
+			Entries:  []storage.Entry{{ID: "e-c", Account: "u", Seq: 3, OperationID: "op-c", LotID: "lot-1", Kind: storage.KindConsume, Amount: -30, BalanceAfter: 75, Source: "test", Description: "spend", Metadata: map[string]string{"req": "1"}, CreatedAt: t0, Available: 75, Hash: []byte("h3")}},
+			Debits:   []storage.LotDebit{{Account: "u", LotID: "lot-1", Amount: 30}},
+			Accounts: []storage.AccountUpdate{{ID: "u", Balance: 75, Seq: 3, NextGrantAt: tp(t0.Add(time.Hour)), NextExpiryAt: acct.NextExpiryAt, SetPlan: true, Plan: "free", Anchor: t0}},
 		})
 	})
 	require.NoError(t, err)
@@ -191,10 +197,9 @@ func testApplyIsAtomic(t *testing.T, s storage.Store) {
 		_, err := tx.LockAccounts(ctx, []string{"u"}, false, t0)
 		require.NoError(t, err)
 		return tx.Apply(ctx, &storage.Batch{
-			Operations: []storage.Operation{{ID: "op-x", Key: "kx", Kind: storage.KindConsume, Account: "u", Hash: "x", CreatedAt: t0}},
-			Entries:    []storage.Entry{{ID: "e-x", Account: "u", Seq: 2, OperationID: "op-x", LotID: "lot-1", Kind: storage.KindConsume, Amount: -11, BalanceAfter: -1, CreatedAt: t0}},
-			Debits:     []storage.LotDebit{{LotID: "lot-1", Amount: 11}},
-			Accounts:   []storage.AccountUpdate{{ID: "u", Balance: -1, Seq: 2}},
+			Entries:  []storage.Entry{{ID: "e-x", Account: "u", Seq: 2, OperationID: "op-x", LotID: "lot-1", Kind: storage.KindConsume, Amount: -11, BalanceAfter: -1, CreatedAt: t0, Key: "kx", ParamHash: "x", Hash: []byte("h2")}},
+			Debits:   []storage.LotDebit{{Account: "u", LotID: "lot-1", Amount: 11}},
+			Accounts: []storage.AccountUpdate{{ID: "u", Balance: -1, Seq: 2}},
 		})
 	})
 	require.Error(t, err)
@@ -206,7 +211,7 @@ func testApplyIsAtomic(t *testing.T, s storage.Store) {
 	require.NoError(t, err)
 	require.Len(t, es, 1)
 	err = s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
-		loaded, err := tx.Load(ctx, storage.LoadQuery{Keys: []string{"kx"}})
+		loaded, err := tx.Load(ctx, storage.LoadQuery{Keys: []storage.AccountKey{{Account: "u", Key: "kx"}}})
 		require.NoError(t, err)
 		require.Empty(t, loaded.Operations, "the failed batch's operation must not exist")
 		return nil
@@ -234,16 +239,23 @@ func testDuplicateKey(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	grant(t, s, "u", "k1", "lot-1", 10, nil)
 	err := s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
-		accts, err := tx.LockAccounts(ctx, []string{"v"}, true, t0)
+		accts, err := tx.LockAccounts(ctx, []string{"u", "v"}, true, t0)
 		require.NoError(t, err)
 		return tx.Apply(ctx, grantBatch(accts[0], "op-2", "k1", "lot-2", 10, nil, t0))
 	})
 	require.ErrorIs(t, err, storage.ErrDuplicateKey)
 	_, err = s.Account(ctx, "v")
-	require.ErrorIs(t, err, storage.ErrNotFound)
-	lots, err := s.Lots(ctx, storage.LotQuery{Account: "v"})
+	require.ErrorIs(t, err, storage.ErrNotFound, "nothing of the failed transaction is kept")
+	lots, err := s.Lots(ctx, storage.LotQuery{Account: "u"})
 	require.NoError(t, err)
-	require.Empty(t, lots)
+	require.Len(t, lots, 1)
+
+	// Keys are per account: the same key on another account is another
+	// call.
+	grant(t, s, "v", "k1", "lot-2", 7, nil)
+	v, err := s.Account(ctx, "v")
+	require.NoError(t, err)
+	require.EqualValues(t, 7, v.Balance)
 }
 
 func testClaimAccounts(t *testing.T, s storage.Store) {
