@@ -287,9 +287,9 @@ type LotDebit struct {
 
 // AccountUpdate sets the mutable fields of a locked account.
 type AccountUpdate struct {
-	ID           string
-	Balance      int64
-	Seq          int64
+	ID      string
+	Balance int64
+	Seq     int64
 	// HeadHash is the Hash of the account's newest entry after the
 	// batch; nil leaves the stored head as it is (an update that writes
 	// no entry).
