@@ -290,12 +290,9 @@ func merge(b, other *storage.Batch) {
 	b.Accounts = append(b.Accounts, other.Accounts...)
 }
 
-// applyLast writes b, the last write of a transaction: with a
-// storage.CommitApplier it goes out with COMMIT, and its errors come back
-// from Store.Tx, which every caller returns as they are.
+// applyLast writes b, the last write of a transaction. A store may defer
+// it to its COMMIT, and its errors then come back from Store.Tx, which
+// every caller returns as they are.
 func applyLast(ctx context.Context, tx storage.Tx, b *storage.Batch) error {
-	if ca, ok := tx.(storage.CommitApplier); ok {
-		return ca.ApplyOnCommit(ctx, b)
-	}
 	return tx.Apply(ctx, b)
 }

@@ -92,8 +92,8 @@ func prepare(b *storage.Batch) (*writes, error) {
 			// A lot written by this batch: the statement that
 			// inserts it cannot see it, so debit it before.
 			if amount > w.lots[i].Remaining {
-				return nil, fmt.Errorf("bunstore: apply: debit of %d exceeds the remaining %d of lot %s",
-					amount, w.lots[i].Remaining, k.id)
+				return nil, fmt.Errorf("bunstore: apply: %w: debit of %d exceeds the remaining %d of lot %s",
+					storage.ErrInsufficientCredits, amount, w.lots[i].Remaining, k.id)
 			}
 			w.lots[i].Remaining -= amount
 			continue
@@ -144,19 +144,15 @@ func checkTexts(what string, ss ...string) error {
 // unknown lot or an update of an unknown account wraps storage.ErrNotFound;
 // a debit <= 0 wraps storage.ErrInvalidAmount; text with a NUL byte or
 // invalid UTF-8 wraps storage.ErrInvalidArgument.
+//
+// On PostgreSQL with prepared statements (pipelined transactions) the
+// statement is built and checked at once and sent with COMMIT, or before
+// the transaction's next statement; Store.Tx then returns its errors.
 func (t *tx) Apply(ctx context.Context, b *storage.Batch) error {
-	return t.apply(ctx, b, false)
+	return t.apply(ctx, b)
 }
 
-// ApplyOnCommit implements storage.CommitApplier: on PostgreSQL with
-// prepared statements its statement goes out with COMMIT (or before the
-// transaction's next statement), and Store.Tx returns its errors;
-// otherwise it is Apply.
-func (t *tx) ApplyOnCommit(ctx context.Context, b *storage.Batch) error {
-	return t.apply(ctx, b, true)
-}
-
-func (t *tx) apply(ctx context.Context, b *storage.Batch, onCommit bool) error {
+func (t *tx) apply(ctx context.Context, b *storage.Batch) error {
 	if b == nil || b.Empty() {
 		return nil
 	}
@@ -166,7 +162,7 @@ func (t *tx) apply(ctx context.Context, b *storage.Batch, onCommit bool) error {
 	}
 	var debited, updated int
 	if t.s.kind == postgres {
-		debited, updated, err = t.applyPostgres(ctx, w, b, onCommit)
+		debited, updated, err = t.applyPostgres(ctx, w, b)
 	} else {
 		debited, updated, err = t.applySQLite(ctx, w)
 	}
@@ -199,7 +195,7 @@ func applyError(err error, b *storage.Batch) error {
 		}
 		return fmt.Errorf("bunstore: apply: %w: %s: %w", storage.ErrDuplicateKey, which, err)
 	case isLotRemainingViolation(err):
-		return fmt.Errorf("bunstore: apply: a lot debit exceeds the lot's remaining (or a lot's remaining is outside [0, amount]): %w", err)
+		return fmt.Errorf("bunstore: apply: %w: a lot debit exceeds the lot's remaining (or a lot's remaining is outside [0, amount]): %w", storage.ErrInsufficientCredits, err)
 	case isRequiredCountViolation(err):
 		return fmt.Errorf("bunstore: apply: %w: %w", storage.ErrNotFound, err)
 	case isForeignKeyViolation(err):
@@ -214,7 +210,7 @@ func applyError(err error, b *storage.Batch) error {
 // debited and accounts updated. The sub-statements of a WITH all see the
 // snapshot taken before it, which is why prepare folds debits of new lots
 // and keeps one update per account.
-func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch, onCommit bool) (debited, updated int, err error) {
+func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch) (debited, updated int, err error) {
 	var ctes, counts []string
 	var args []any
 	if len(w.lots) > 0 {
@@ -333,7 +329,7 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch, onC
 
 	query := "WITH " + strings.Join(ctes, ",\n") + "\nSELECT " + strings.Join(counts, ", ")
 	args = append(args, countArgs...)
-	if t.pc != nil && onCommit {
+	if t.pc != nil {
 		// Pipelined: send it with COMMIT, or before the next statement.
 		if err := t.flush(ctx); err != nil {
 			return 0, 0, err

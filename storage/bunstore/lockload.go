@@ -11,11 +11,6 @@ import (
 	"github.com/creditledger/creditledger/storage"
 )
 
-var (
-	_ storage.LockLoader    = (*tx)(nil)
-	_ storage.CommitApplier = (*tx)(nil)
-)
-
 // lockAndLoadQuery calls the function of migration 2 that locks the
 // accounts and then reads their open lots and the operations of the keys,
 // in one round trip (see its comment in the migration).
@@ -24,7 +19,7 @@ const lockAndLoadQuery = `SELECT row_kind, id, account_id, plan, anchor, balance
 	idempotency_key, entry_kind, param_hash, available
 FROM creditledger_lock_and_load(?::text[], ?::text[], ?::text[], ?::text[])`
 
-// LockAndLoad implements storage.LockLoader. On PostgreSQL it is one call
+// LockAndLoad locks ids and loads q in one round trip. On PostgreSQL it is one call
 // of creditledger_lock_and_load, a VOLATILE function whose statements each
 // take a new snapshot: the lock first, then the reads, which therefore see
 // what the holders of the locks committed. (One plain statement could

@@ -39,7 +39,7 @@ func TestLockAndLoad(t *testing.T) {
 		}))
 		require.NoError(t, s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
 			var err error
-			combined.accounts, combined.loaded, err = tx.(storage.LockLoader).LockAndLoad(ctx, []string{"w", "u", "u"}, false, t0, q)
+			combined.accounts, combined.loaded, err = tx.LockAndLoad(ctx, []string{"w", "u", "u"}, false, t0, q)
 			return err
 		}))
 		require.Len(t, combined.accounts, 2)
@@ -61,7 +61,7 @@ func TestLockAndLoad(t *testing.T) {
 
 		// create makes missing accounts, as LockAccounts does.
 		require.NoError(t, s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
-			accts, loaded, err := tx.(storage.LockLoader).LockAndLoad(ctx, []string{"new"}, true, t0, storage.LoadQuery{LotsOf: []string{"new"}})
+			accts, loaded, err := tx.LockAndLoad(ctx, []string{"new"}, true, t0, storage.LoadQuery{LotsOf: []string{"new"}})
 			require.NoError(t, err)
 			require.Len(t, accts, 1)
 			require.Equal(t, "new", accts[0].ID)
@@ -112,7 +112,7 @@ func TestLockAndLoadAfterWaiting(t *testing.T) {
 		var r result
 		r.err = s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
 			var err error
-			r.accounts, r.loaded, err = tx.(storage.LockLoader).LockAndLoad(ctx, []string{"u"}, false, t0,
+			r.accounts, r.loaded, err = tx.LockAndLoad(ctx, []string{"u"}, false, t0,
 				storage.LoadQuery{LotsOf: []string{"u"}})
 			return err
 		})

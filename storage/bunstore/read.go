@@ -171,8 +171,8 @@ func (s *Store) notExpired(col string) string {
 }
 
 // AccountWithOpenLots returns the account id and its lots with remaining >
-// 0 that are not expired at now (by ID), in one query: it implements
-// storage.BalanceReader, so that Ledger.Balance costs one round trip. An
+// 0 that are not expired at now (by ID), in one query, so that
+// Ledger.Balance costs one round trip. An
 // unknown account is an error wrapping storage.ErrNotFound.
 func (s *Store) AccountWithOpenLots(ctx context.Context, id string, now time.Time) (*storage.Account, []storage.Lot, error) {
 	query := "SELECT a.id, a.plan, a.anchor, a.balance, a.seq, a.head_hash, a.created_at, a.next_grant_at, a.next_expiry_at, " +

@@ -91,7 +91,7 @@ type Options struct {
 	// Parallel is how many transactions one Ledger.Distribute or
 	// ExpireDue call may run at once on PostgreSQL, each serving its own
 	// chunk of accounts from its own pooled connection (see
-	// storage.Parallel). Default 2: while one chunk's transaction waits
+	// storage.Store.MaxParallelTx). Default 2: while one chunk's transaction waits
 	// for the database, the next one is prepared and sent, and a database
 	// with two cores or more works on both (a large distribution takes
 	// about half the time of one chunk at a time; see BENCHMARKS.md). 1
@@ -176,11 +176,7 @@ type Store struct {
 	migrateMu  *sync.Mutex // serializes Migrate calls of this process
 }
 
-var (
-	_ storage.Store         = (*Store)(nil)
-	_ storage.BalanceReader = (*Store)(nil)
-	_ storage.Parallel      = (*Store)(nil)
-)
+var _ storage.Store = (*Store)(nil)
 
 // MaxParallelTx returns how many transactions the ledger may run at once
 // for one Distribute or ExpireDue call: Options.Parallel on PostgreSQL, 1

@@ -60,12 +60,10 @@ func TestApplyDuplicateKey(t *testing.T) {
 			b := grantBatch(accts[0], grantParams{account: "u", key: "k1", amount: 5, now: t0}, "u2")
 			b.Debits = []storage.LotDebit{{Account: "u", LotID: "lot-u-a0000", Amount: 1}}
 			b.Accounts = append(b.Accounts, storage.AccountUpdate{ID: "v", Balance: 9, Seq: 1})
-			err = tx.Apply(ctx, b)
-			require.ErrorIs(t, err, storage.ErrDuplicateKey)
-			require.Contains(t, err.Error(), "k1")
-			return err
+			return tx.Apply(ctx, b) // its error may come from Tx (deferred)
 		})
 		require.ErrorIs(t, err, storage.ErrDuplicateKey)
+		require.Contains(t, err.Error(), "k1")
 		require.Equal(t, 1, count(t, s, "creditledger_lots"))
 		require.Equal(t, 1, count(t, s, "creditledger_entries"))
 		u, err := s.Account(ctx, "u")

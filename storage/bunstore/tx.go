@@ -43,7 +43,7 @@ func backoff(attempt int) time.Duration {
 // With prepared statements (see Options.NoPreparedStatements) the
 // transaction runs on one pgx connection of the pool and is pipelined:
 // BEGIN goes out with its first statement, and a batch given to
-// ApplyOnCommit with COMMIT, so a Grant or Consume costs two round trips.
+// Apply with COMMIT, so a Grant or Consume costs two round trips.
 // Errors of that batch are then returned by Tx.
 //
 // When the database reports a serialization failure or deadlock (SQLSTATE

@@ -164,6 +164,28 @@ func (s *Store) Scan(_ context.Context, after string, limit int) ([]storage.Acco
 	return out, nil
 }
 
+// AccountWithOpenLots returns a copy of an account and of its lots with
+// remaining > 0 that are not expired at now.
+func (s *Store) AccountWithOpenLots(_ context.Context, id string, now time.Time) (*storage.Account, []storage.Lot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[id]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: account %q", storage.ErrNotFound, id)
+	}
+	acct := *a
+	var lots []storage.Lot
+	for _, lid := range s.lotsOf[id] {
+		if lot := s.lots[lid]; lot.Remaining > 0 && !lot.Expired(now) {
+			lots = append(lots, *lot)
+		}
+	}
+	return &acct, lots, nil
+}
+
+// MaxParallelTx returns 1: transactions are serialized.
+func (s *Store) MaxParallelTx() int { return 1 }
+
 // Orphans returns nothing: the memory store never removes an account.
 func (s *Store) Orphans(context.Context, int) ([]storage.AccountDump, error) {
 	return nil, nil
@@ -208,6 +230,18 @@ func (t *memTx) LockAccounts(_ context.Context, ids []string, create bool, now t
 		out = append(out, *a)
 	}
 	return out, nil
+}
+
+func (t *memTx) LockAndLoad(ctx context.Context, ids []string, create bool, now time.Time, q storage.LoadQuery) ([]storage.Account, *storage.Loaded, error) {
+	accts, err := t.LockAccounts(ctx, ids, create, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	loaded, err := t.Load(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	return accts, loaded, nil
 }
 
 func (t *memTx) insertAccount(a *storage.Account) {
@@ -300,7 +334,7 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 		}
 		debited[d.LotID] += d.Amount
 		if lot.Remaining-debited[d.LotID] < 0 {
-			return fmt.Errorf("memory: debit of %d from lot %s would leave %d", d.Amount, d.LotID, lot.Remaining-debited[d.LotID])
+			return fmt.Errorf("%w: memory: debit of %d from lot %s would leave %d", storage.ErrInsufficientCredits, d.Amount, d.LotID, lot.Remaining-debited[d.LotID])
 		}
 	}
 	seqs := map[string]map[int64]bool{}
