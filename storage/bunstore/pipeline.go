@@ -31,23 +31,28 @@ import (
 // find dead at its first round trip before it gives up.
 const staleConnRetries = 2
 
-// pipelinedTx runs fn in a transaction on one pgx connection of the pool.
+// staleConnError is the error of a pipelined transaction whose first
+// round trip found its pooled connection dead: nothing of it can have
+// happened, and Store.retry runs it again on another connection (up to
+// staleConnRetries times, without backoff).
 //
 // A pooled connection can be dead without the pool knowing (the server
 // ended it, or the network dropped it; pgx checks an idle connection only
 // after a second). database/sql would find out at BEGIN and take another
-// connection; here BEGIN goes out with the first statement, so when that
-// first round trip fails and leaves the connection closed, nothing of the
-// transaction can have happened, and it runs again on another connection.
+// connection; here BEGIN goes out with the first statement.
+type staleConnError struct{ err error }
+
+func (e *staleConnError) Error() string { return e.err.Error() }
+func (e *staleConnError) Unwrap() error { return e.err }
+
+// pipelinedTx runs fn in a transaction on one pgx connection of the pool;
+// see staleConnError for its one failure that Store.retry heals.
 func (s *Store) pipelinedTx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
-	for attempt := 0; ; attempt++ {
-		stale, err := s.pipelinedTxOnce(ctx, fn)
-		if !stale || attempt >= staleConnRetries || ctx.Err() != nil {
-			return err
-		}
-		s.logger.DebugContext(ctx, "creditledger: transaction met a dead pooled connection; running it on another",
-			slogDialect(s.kind), "error", err)
+	stale, err := s.pipelinedTxOnce(ctx, fn)
+	if stale {
+		return &staleConnError{err}
 	}
+	return err
 }
 
 func (s *Store) pipelinedTxOnce(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) (stale bool, err error) {

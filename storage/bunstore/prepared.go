@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -40,9 +39,10 @@ func (c preparedConn) QueryRowContext(ctx context.Context, query string, args ..
 }
 
 // reader returns what the store's one-statement reads with scalar
-// arguments run on: the pool through preparedConn when it can, else bun.
-func (s *Store) reader(ctx context.Context) bun.IConn {
-	if s.usePrepared(ctx) {
+// arguments run on: the pool through preparedConn when statements are
+// prepared, else bun.
+func (s *Store) reader() bun.IConn {
+	if s.usePrepared() {
 		return preparedConn{s.db.DB}
 	}
 	return s.idb
@@ -57,18 +57,10 @@ func preparedArgs(args []any) []any {
 	return append(out, args...)
 }
 
-// numberedCache maps statement texts to their numbered form. The texts
-// are a few dozen (Apply's shapes, the locks, claims and loads), and each
-// is numbered on every call otherwise.
-var numberedCache sync.Map
-
 // numbered rewrites bun's ? placeholders as $1, $2, ... The statements
 // given to it have no ? anywhere else (no string literals, no jsonb ?
 // operators).
 func numbered(query string) string {
-	if q, ok := numberedCache.Load(query); ok {
-		return q.(string)
-	}
 	var b strings.Builder
 	b.Grow(len(query) + 16)
 	n := 0
@@ -81,48 +73,36 @@ func numbered(query string) string {
 		b.WriteByte('$')
 		b.WriteString(strconv.Itoa(n))
 	}
-	q := b.String()
-	numberedCache.Store(query, q)
-	return q
+	return b.String()
 }
 
-// preparedState says whether a store's PostgreSQL transactions use
-// preparedConn, once a connection has been asked.
-type preparedState struct {
-	mu      sync.Mutex
-	decided bool
-	on      bool
+// usePrepared reports whether the store's transactions and reads run
+// prepared (pipelinedTx, preparedConn), as decided by Init.
+func (s *Store) usePrepared() bool {
+	return s.kind == postgres && !s.bound && s.prepared.Load()
 }
 
-// usePrepared reports whether the store's transactions and reads can run
-// prepared (pipelinedTx, preparedConn): the driver is pgx, its statement cache is on, and
-// Options.NoPreparedStatements is not set. It asks a connection of the
-// pool once; until one answers, the answer is no.
-func (s *Store) usePrepared(ctx context.Context) bool {
+// decidePrepared decides, once, at Init, whether statements are
+// prepared: on PostgreSQL when the driver is pgx's database/sql driver
+// with its statement cache on and Options.NoPreparedStatements is not
+// set. It asks one pooled connection. Until Init, statements go through
+// bun.
+func (s *Store) decidePrepared(ctx context.Context) error {
 	if s.kind != postgres || s.bound || s.noPrepared {
-		return false
-	}
-	p := s.prepared
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.decided {
-		return p.on
+		return nil
 	}
 	if _, ok := s.db.DB.Driver().(*stdlib.Driver); !ok {
-		p.decided = true
-		return false
+		return nil
 	}
 	conn, err := s.db.DB.Conn(ctx)
 	if err != nil {
-		return false
+		return err
 	}
 	defer func() { _ = conn.Close() }()
-	err = conn.Raw(func(dc any) error {
+	return conn.Raw(func(dc any) error {
 		if c, ok := dc.(*stdlib.Conn); ok {
-			p.on = c.Conn().Config().StatementCacheCapacity > 0
+			s.prepared.Store(c.Conn().Config().StatementCacheCapacity > 0)
 		}
 		return nil
 	})
-	p.decided = err == nil
-	return p.on
 }

@@ -125,7 +125,7 @@ func queryAll[T any](ctx context.Context, q queryer, scan func(rowScanner) (T, e
 
 // Account returns the account id, or an error wrapping storage.ErrNotFound.
 func (s *Store) Account(ctx context.Context, id string) (*storage.Account, error) {
-	accounts, err := queryAll(ctx, iconn{s.reader(ctx)}, scanAccount,
+	accounts, err := queryAll(ctx, iconn{s.reader()}, scanAccount,
 		"SELECT "+accountCols+" FROM creditledger_accounts WHERE id = ?", id)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: account %q: %w", id, err)
@@ -149,7 +149,7 @@ func (s *Store) Lots(ctx context.Context, q storage.LotQuery) ([]storage.Lot, er
 			args = append(args, s.timeArg(q.Now))
 		}
 	}
-	lots, err := queryAll(ctx, iconn{s.reader(ctx)}, scanLot,
+	lots, err := queryAll(ctx, iconn{s.reader()}, scanLot,
 		"SELECT "+lotCols+" FROM creditledger_lots WHERE "+where+" ORDER BY id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: lots of %q: %w", q.Account, err)
@@ -180,7 +180,7 @@ func (s *Store) AccountWithOpenLots(ctx context.Context, id string, now time.Tim
 		"FROM creditledger_accounts AS a LEFT JOIN creditledger_lots AS l " +
 		"ON l.account_id = a.id AND l.remaining > 0 AND " + s.notExpired("l.expires_at") +
 		" WHERE a.id = ? ORDER BY l.id"
-	rows, err := s.reader(ctx).QueryContext(ctx, query, s.timeArg(now), id)
+	rows, err := s.reader().QueryContext(ctx, query, s.timeArg(now), id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bunstore: account %q and its lots: %w", id, err)
 	}
@@ -241,7 +241,7 @@ func (s *Store) Entries(ctx context.Context, q storage.EntryQuery) ([]storage.En
 	}
 	query += " ORDER BY seq DESC LIMIT ?"
 	args = append(args, q.Limit)
-	entries, err := queryAll(ctx, iconn{s.reader(ctx)}, scanEntry, query, args...)
+	entries, err := queryAll(ctx, iconn{s.reader()}, scanEntry, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: entries of %q: %w", q.Account, err)
 	}
@@ -251,7 +251,7 @@ func (s *Store) Entries(ctx context.Context, q storage.EntryQuery) ([]storage.En
 // OperationEntries returns the entries operationID wrote to account, by
 // ascending Seq; none if there are none.
 func (s *Store) OperationEntries(ctx context.Context, account, operationID string) ([]storage.Entry, error) {
-	entries, err := queryAll(ctx, iconn{s.reader(ctx)}, scanEntry,
+	entries, err := queryAll(ctx, iconn{s.reader()}, scanEntry,
 		"SELECT "+entryCols+" FROM creditledger_entries WHERE account_id = ? AND operation_id = ? ORDER BY seq",
 		account, operationID)
 	if err != nil {

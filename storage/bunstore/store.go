@@ -66,6 +66,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
@@ -170,7 +171,7 @@ type Store struct {
 	parallel int
 
 	noPrepared bool
-	prepared   *preparedState // shared with the stores WithTx makes
+	prepared   *atomic.Bool // decided at Init (decidePrepared); shared with WithTx's stores
 
 	migrations *migrate.Migrations
 	migrateMu  *sync.Mutex // serializes Migrate calls of this process
@@ -222,7 +223,7 @@ func New(db *bun.DB, opts *Options) (*Store, error) {
 		retries:    o.MaxRetries,
 		parallel:   o.Parallel,
 		noPrepared: o.NoPreparedStatements,
-		prepared:   &preparedState{},
+		prepared:   &atomic.Bool{},
 		migrations: migrations,
 		migrateMu:  &sync.Mutex{},
 	}
@@ -276,7 +277,10 @@ func (s *Store) WithTx(tx bun.IDB) *Store {
 	return &bound
 }
 
-// Init runs [Store.Migrate] (not on a bound store), then records scale as
+// Init runs [Store.Migrate] (not on a bound store), decides once whether
+// the store's PostgreSQL statements are prepared (see
+// Options.NoPreparedStatements; before Init they go through bun), then
+// records scale as
 // the scale of the store's amounts if none is recorded. If another scale is
 // recorded it returns an error wrapping storage.ErrScaleMismatch that names
 // both.
@@ -284,6 +288,9 @@ func (s *Store) Init(ctx context.Context, scale int32) error {
 	if !s.bound {
 		if err := s.Migrate(ctx); err != nil {
 			return err
+		}
+		if err := s.decidePrepared(ctx); err != nil {
+			return fmt.Errorf("bunstore: init: %w", err)
 		}
 	}
 	var stored string

@@ -2,6 +2,7 @@ package bunstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -61,7 +62,7 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.
 	if s.bound {
 		return s.savepointTx(ctx, fn)
 	}
-	if s.usePrepared(ctx) {
+	if s.usePrepared() {
 		return s.retry(ctx, func() error { return s.pipelinedTx(ctx, fn) })
 	}
 	return s.retry(ctx, func() error {
@@ -100,10 +101,26 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.
 }
 
 // retry runs attempt until it succeeds, fails with an error that retrying
-// cannot help, runs out of retries or ctx is done.
+// cannot help, runs out of retries or ctx is done. It is the store's one
+// retry loop: serialization failures, deadlocks and a busy SQLite database
+// are retried up to Options.MaxRetries times with backoff; a transaction
+// that met a dead pooled connection at its first round trip
+// (staleConnError) runs again at once on another, up to staleConnRetries
+// times.
 func (s *Store) retry(ctx context.Context, attempt func() error) error {
-	for n := 0; ; n++ {
+	stale := 0
+	for n := 0; ; {
 		err := attempt()
+		var se *staleConnError
+		if errors.As(err, &se) {
+			if stale >= staleConnRetries || ctx.Err() != nil {
+				return se.err
+			}
+			stale++
+			s.logger.DebugContext(ctx, "creditledger: transaction met a dead pooled connection; running it on another",
+				slogDialect(s.kind), "error", se.err)
+			continue
+		}
 		if err == nil || !isRetryable(err) {
 			return err
 		}
@@ -119,6 +136,7 @@ func (s *Store) retry(ctx context.Context, attempt func() error) error {
 		if serr := sleep(ctx, delay); serr != nil {
 			return fmt.Errorf("bunstore: transaction not retried after %d retries: %w (last error: %w)", n, serr, err)
 		}
+		n++
 	}
 }
 
