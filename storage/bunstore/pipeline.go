@@ -156,17 +156,25 @@ func (t *tx) run(ctx context.Context, query string, args []any) (_ rowsIter, err
 		t.sent = true
 		defer func() { t.stale = err != nil && t.pc.IsClosed() }()
 	}
-	sd, err := t.pc.Prepare(ctx, query, query)
-	if err != nil {
-		return nil, err
-	}
 	if t.begun {
 		// pgx traces this one itself.
-		rows, err := t.pc.Query(ctx, query, args...)
+		var rows pgx.Rows
+		if t.s.pgxMode() == viaPgxPrepared {
+			if _, err := t.pc.Prepare(ctx, query, query); err != nil {
+				return nil, err
+			}
+			rows, err = t.pc.Query(ctx, query, args...)
+		} else {
+			rows, err = t.pc.Query(ctx, query, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+		}
 		if err != nil {
 			return nil, err
 		}
 		return &pgxRows{Rows: rows}, nil
+	}
+	sd, err := t.describe(ctx, query)
+	if err != nil {
+		return nil, err
 	}
 	var eqb pgx.ExtendedQueryBuilder
 	if err := eqb.Build(t.pc.TypeMap(), sd, args); err != nil {
@@ -175,7 +183,7 @@ func (t *tx) run(ctx context.Context, query string, args []any) (_ rowsIter, err
 	bctx := t.traceStart(ctx, "begin", nil)
 	p := t.pc.PgConn().StartPipeline(ctx)
 	p.SendQueryParams("begin", nil, nil, nil, nil)
-	p.SendQueryPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
+	t.send(p, sd, &eqb)
 	err = p.Sync()
 	t.begun = true // rollback from here on: BEGIN may have reached the server
 	if err == nil {
@@ -202,6 +210,37 @@ func (t *tx) run(ctx context.Context, query string, args []any) (_ rowsIter, err
 		t.traceEnd(qctx, rows.Err())
 		return endPipeline(p)
 	}}, nil
+}
+
+// describe returns the description of a numbered statement on t's
+// connection: prepared once per connection (viaPgxPrepared), or, for
+// unnamed statements (viaPgxUnnamed), described once per store and cached
+// (a statement's parameter and result types are the same on every
+// connection to the schema).
+func (t *tx) describe(ctx context.Context, query string) (*pgconn.StatementDescription, error) {
+	if t.s.pgxMode() == viaPgxPrepared {
+		return t.pc.Prepare(ctx, query, query)
+	}
+	if sd, ok := t.s.descs.Load(query); ok {
+		return sd.(*pgconn.StatementDescription), nil
+	}
+	sd, err := t.pc.Prepare(ctx, "", query) // the unnamed statement: Parse and Describe only
+	if err != nil {
+		return nil, err
+	}
+	t.s.descs.Store(query, sd)
+	return sd, nil
+}
+
+// send queues a statement with its encoded arguments on p: by name when
+// prepared, else as an unnamed statement parsed again (one round trip
+// either way, with the rest of the pipeline).
+func (t *tx) send(p *pgconn.Pipeline, sd *pgconn.StatementDescription, eqb *pgx.ExtendedQueryBuilder) {
+	if t.s.pgxMode() == viaPgxPrepared {
+		p.SendQueryPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
+		return
+	}
+	p.SendQueryParams(sd.SQL, eqb.ParamValues, sd.ParamOIDs, eqb.ParamFormats, eqb.ResultFormats)
 }
 
 // readCommand reads the result of a statement without rows (BEGIN,
@@ -267,7 +306,7 @@ func (t *tx) finish(ctx context.Context) error {
 	var eqb pgx.ExtendedQueryBuilder
 	if pa != nil {
 		var err error
-		if sd, err = t.pc.Prepare(ctx, pa.query, pa.query); err != nil {
+		if sd, err = t.describe(ctx, pa.query); err != nil {
 			t.rollback(ctx)
 			return applyError(err, pa.batch)
 		}
@@ -282,7 +321,7 @@ func (t *tx) finish(ctx context.Context) error {
 		p.SendQueryParams("begin", nil, nil, nil, nil)
 	}
 	if pa != nil {
-		p.SendQueryPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
+		t.send(p, sd, &eqb)
 	}
 	p.SendQueryParams("commit", nil, nil, nil, nil)
 	err := p.Sync()

@@ -24,37 +24,73 @@ import (
 // pool of the pgx driver, numbered ($1, $2, ...) and in pgx's
 // statement-caching mode. It is the bun.IConn of the store's
 // one-statement reads.
-type preparedConn struct{ db *sql.DB }
+type preparedConn struct {
+	db   *sql.DB
+	mode pgx.QueryExecMode
+}
 
 func (c preparedConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return c.db.QueryContext(ctx, numbered(query), preparedArgs(args)...)
+	return c.db.QueryContext(ctx, numbered(query), c.args(args)...)
 }
 
 func (c preparedConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return c.db.ExecContext(ctx, numbered(query), preparedArgs(args)...)
+	return c.db.ExecContext(ctx, numbered(query), c.args(args)...)
 }
 
 func (c preparedConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return c.db.QueryRowContext(ctx, numbered(query), preparedArgs(args)...)
+	return c.db.QueryRowContext(ctx, numbered(query), c.args(args)...)
+}
+
+// args puts pgx's execution mode in front of args: pgx's database/sql
+// driver hands arguments to pgx as they are, and pgx takes a leading
+// QueryExecMode as the mode of that one call.
+func (c preparedConn) args(args []any) []any {
+	out := make([]any, 0, len(args)+1)
+	out = append(out, c.mode)
+	return append(out, args...)
 }
 
 // reader returns what the store's one-statement reads with scalar
-// arguments run on: the pool through preparedConn when statements are
-// prepared, else bun.
+// arguments run on: the pool through preparedConn on the pgx path, else
+// bun.
 func (s *Store) reader() bun.IConn {
-	if s.usePrepared() {
-		return preparedConn{s.db.DB}
+	if m := s.pgxMode(); m != viaBun {
+		return preparedConn{db: s.db.DB, mode: m.execMode()}
 	}
 	return s.idb
 }
 
-// preparedArgs puts pgx's execution mode in front of args: pgx's
-// database/sql driver hands arguments to pgx as they are, and pgx takes a
-// leading QueryExecMode as the mode of that one call.
-func preparedArgs(args []any) []any {
-	out := make([]any, 0, len(args)+1)
-	out = append(out, pgx.QueryExecModeCacheStatement)
-	return append(out, args...)
+// pgMode is how a store's PostgreSQL statements run, decided once by
+// Init (decidePgMode).
+type pgMode int32
+
+const (
+	// viaBun: SQL text formatted by bun (SQLite, a bound store, another
+	// driver than pgx's, or before Init).
+	viaBun pgMode = iota
+	// viaPgxUnnamed: pgx's extended protocol with unnamed statements and
+	// described parameter types cached by the store
+	// (Options.NoPreparedStatements, for PgBouncer in transaction mode).
+	viaPgxUnnamed
+	// viaPgxPrepared: pgx's extended protocol with statements prepared
+	// once per connection.
+	viaPgxPrepared
+)
+
+// execMode is the pgx execution mode of the store's one-statement reads.
+func (m pgMode) execMode() pgx.QueryExecMode {
+	if m == viaPgxPrepared {
+		return pgx.QueryExecModeCacheStatement
+	}
+	return pgx.QueryExecModeCacheDescribe
+}
+
+// pgxMode returns how the store's statements run (see pgMode).
+func (s *Store) pgxMode() pgMode {
+	if s.kind != postgres || s.bound {
+		return viaBun
+	}
+	return pgMode(s.mode.Load())
 }
 
 // numbered rewrites bun's ? placeholders as $1, $2, ... The statements
@@ -76,19 +112,13 @@ func numbered(query string) string {
 	return b.String()
 }
 
-// usePrepared reports whether the store's transactions and reads run
-// prepared (pipelinedTx, preparedConn), as decided by Init.
-func (s *Store) usePrepared() bool {
-	return s.kind == postgres && !s.bound && s.prepared.Load()
-}
-
-// decidePrepared decides, once, at Init, whether statements are
-// prepared: on PostgreSQL when the driver is pgx's database/sql driver
-// with its statement cache on and Options.NoPreparedStatements is not
-// set. It asks one pooled connection. Until Init, statements go through
-// bun.
-func (s *Store) decidePrepared(ctx context.Context) error {
-	if s.kind != postgres || s.bound || s.noPrepared {
+// decidePgMode decides, once, at Init, how the store's PostgreSQL
+// statements run: through pgx when the driver is pgx's database/sql
+// driver (as with Open), prepared once per connection unless
+// Options.NoPreparedStatements is set or pgx's statement cache is off.
+// It asks one pooled connection. Until Init, statements go through bun.
+func (s *Store) decidePgMode(ctx context.Context) error {
+	if s.kind != postgres || s.bound {
 		return nil
 	}
 	if _, ok := s.db.DB.Driver().(*stdlib.Driver); !ok {
@@ -100,9 +130,15 @@ func (s *Store) decidePrepared(ctx context.Context) error {
 	}
 	defer func() { _ = conn.Close() }()
 	return conn.Raw(func(dc any) error {
-		if c, ok := dc.(*stdlib.Conn); ok {
-			s.prepared.Store(c.Conn().Config().StatementCacheCapacity > 0)
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return nil
 		}
+		m := viaPgxUnnamed
+		if !s.noPrepared && c.Conn().Config().StatementCacheCapacity > 0 {
+			m = viaPgxPrepared
+		}
+		s.mode.Store(int32(m))
 		return nil
 	})
 }

@@ -577,9 +577,9 @@ func TestRealDeadlockRetried(t *testing.T) {
 }
 
 // TestRoundTrips counts the statements a consume-shaped transaction sends
-// to PostgreSQL, as pgx runs them: by default the write path's statements
-// are prepared ($1 placeholders, binary arguments); with
-// NoPreparedStatements they are SQL text formatted by bun.
+// to PostgreSQL, as pgx runs them: one path through pgx ($1 placeholders,
+// binary arguments), whose statements are prepared by default and
+// unnamed with NoPreparedStatements.
 func TestRoundTrips(t *testing.T) {
 	testdb.SkipWithoutPostgres(t)
 	t.Parallel()
@@ -595,6 +595,7 @@ func TestRoundTrips(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = s.Close() })
 			require.NoError(t, s.Init(ctx, 0))
+			s.DB().SetMaxOpenConns(1) // one session, whose named statements the test counts
 			require.NoError(t, grant(ctx, s, grantParams{account: "u", key: "g", amount: 10, now: t0}))
 			tracer.reset()
 			err = s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
@@ -620,8 +621,13 @@ func TestRoundTrips(t *testing.T) {
 			// BEGIN, lock, lots, operations, apply (one statement), COMMIT.
 			require.Equal(t, []string{"BEGIN", "SELECT", "SELECT", "SELECT", "WITH", "COMMIT"}, verbs)
 			for _, q := range queries[1:5] {
-				require.Equal(t, tc.prepared, strings.Contains(q, "$1"), "prepared %v: %s", tc.prepared, q)
+				require.Contains(t, q, "$1", "one path through pgx, with or without prepared statements: %s", q)
 			}
+			// Named statements live on the session: with
+			// NoPreparedStatements (PgBouncer) there are none.
+			var named int
+			require.NoError(t, s.DB().QueryRowContext(ctx, "SELECT count(*) FROM pg_prepared_statements").Scan(&named))
+			require.Equal(t, tc.prepared, named > 0, "prepared %v: %d named statements", tc.prepared, named)
 			a, err := s.Account(ctx, "u")
 			require.NoError(t, err)
 			require.EqualValues(t, 7, a.Balance)

@@ -62,7 +62,7 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.
 	if s.bound {
 		return s.savepointTx(ctx, fn)
 	}
-	if s.usePrepared() {
+	if s.pgxMode() != viaBun {
 		return s.retry(ctx, func() error { return s.pipelinedTx(ctx, fn) })
 	}
 	return s.retry(ctx, func() error {
