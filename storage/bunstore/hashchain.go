@@ -70,11 +70,15 @@ func (s *Store) hashHistory(ctx context.Context, db *bun.DB) error {
 	return nil
 }
 
-// hashPage hashes the accounts of one page and returns the page's last
-// account id and its number of accounts.
+// hashPage hashes the entries of one page of accounts and returns the
+// page's last account id and its number of accounts.
 func (t *tx) hashPage(ctx context.Context, after string) (last string, n int, err error) {
+	// The accounts that have entries, whether or not their account row
+	// exists (schema 2 has no foreign keys): every entry gets its hash,
+	// so that the column can be NOT NULL, and Verify then reports the
+	// orphans.
 	ids, err := queryAll(ctx, t, func(r rowScanner) (id string, err error) { return id, r.Scan(&id) },
-		"SELECT id FROM creditledger_accounts WHERE id > ? ORDER BY id LIMIT ?", after, hashChainPage)
+		"SELECT DISTINCT account_id FROM creditledger_entries WHERE account_id > ? ORDER BY account_id LIMIT ?", after, hashChainPage)
 	if err != nil || len(ids) == 0 {
 		return "", 0, err
 	}
