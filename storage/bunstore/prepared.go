@@ -11,14 +11,14 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// On PostgreSQL, when the database/sql driver is pgx and its statement
-// cache is on, the store's transactions (pipeline.go) and its
-// one-statement reads run through pgx's extended protocol: each statement
-// text is prepared once per connection and then runs with binary
-// arguments. A batch's columns go as binary arrays, with no SQL text to
-// format on our side, no literal for pgx to sanitize, and no array literal
-// or plan for PostgreSQL to parse on every call. Everything else, and every
-// statement of SQLite, a bound store or another driver, goes through bun.
+// On PostgreSQL, when the database/sql driver is pgx (decided at Init, see
+// pgMode), the store's transactions (pipeline.go) and its one-statement
+// reads run through pgx's extended protocol with binary arguments: each
+// statement text is prepared once per connection, or sent unnamed with
+// Options.NoPreparedStatements. A batch's columns go as binary arrays,
+// with no SQL text to format on our side and no array literal for
+// PostgreSQL to parse. Migrations, Verify's scans, and every statement of
+// SQLite, a bound store or another driver, go through bun.
 
 // preparedConn runs statements written with bun's ? placeholders on the
 // pool of the pgx driver, numbered ($1, $2, ...) and in pgx's

@@ -41,8 +41,9 @@ func backoff(attempt int) time.Duration {
 // before the lock was granted. On SQLite transactions are serialized by the
 // connection (and BEGIN IMMEDIATE with [Open]).
 //
-// With prepared statements (see Options.NoPreparedStatements) the
-// transaction runs on one pgx connection of the pool and is pipelined:
+// With pgx's driver (as with [Open]; decided at Init) the transaction runs
+// on one pgx connection of the pool and is pipelined, with or without
+// prepared statements (Options.NoPreparedStatements):
 // BEGIN goes out with its first statement, and a batch given to
 // Apply with COMMIT, so a Grant or Consume costs two round trips.
 // Errors of that batch are then returned by Tx.
