@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -88,6 +89,23 @@ func (s *Store) pipelinedTxOnce(ctx context.Context, fn func(ctx context.Context
 	})
 	return t != nil && t.stale, err
 }
+
+// builderPool keeps pgx's argument encoders between transactions: a
+// chunk's batch encodes to hundreds of kilobytes of binary arrays, and a
+// fresh encoder grows its buffer by doubling every time. An encoder is
+// reused once its statement is queued on the pipeline (pgconn copies the
+// Bind message), so each transaction holds one at most per statement it
+// builds.
+type builderPool struct{ p sync.Pool }
+
+func (b *builderPool) get() *pgx.ExtendedQueryBuilder {
+	if eqb, ok := b.p.Get().(*pgx.ExtendedQueryBuilder); ok {
+		return eqb
+	}
+	return &pgx.ExtendedQueryBuilder{}
+}
+
+func (b *builderPool) put(eqb *pgx.ExtendedQueryBuilder) { b.p.Put(eqb) }
 
 // pendingApply is an Apply statement waiting to be sent.
 type pendingApply struct {
@@ -176,14 +194,15 @@ func (t *tx) run(ctx context.Context, query string, args []any) (_ rowsIter, err
 	if err != nil {
 		return nil, err
 	}
-	var eqb pgx.ExtendedQueryBuilder
+	eqb := t.s.builders.get()
+	defer t.s.builders.put(eqb)
 	if err := eqb.Build(t.pc.TypeMap(), sd, args); err != nil {
 		return nil, err
 	}
 	bctx := t.traceStart(ctx, "begin", nil)
 	p := t.pc.PgConn().StartPipeline(ctx)
 	p.SendQueryParams("begin", nil, nil, nil, nil)
-	t.send(p, sd, &eqb)
+	t.send(p, sd, eqb)
 	err = p.Sync()
 	t.begun = true // rollback from here on: BEGIN may have reached the server
 	if err == nil {
@@ -303,7 +322,8 @@ func (t *tx) finish(ctx context.Context) error {
 		return nil // nothing was sent: nothing to commit
 	}
 	var sd *pgconn.StatementDescription
-	var eqb pgx.ExtendedQueryBuilder
+	eqb := t.s.builders.get()
+	defer t.s.builders.put(eqb)
 	if pa != nil {
 		var err error
 		if sd, err = t.describe(ctx, pa.query); err != nil {
@@ -321,7 +341,7 @@ func (t *tx) finish(ctx context.Context) error {
 		p.SendQueryParams("begin", nil, nil, nil, nil)
 	}
 	if pa != nil {
-		t.send(p, sd, &eqb)
+		t.send(p, sd, eqb)
 	}
 	p.SendQueryParams("commit", nil, nil, nil, nil)
 	err := p.Sync()

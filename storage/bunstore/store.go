@@ -179,6 +179,7 @@ type Store struct {
 	noPrepared bool
 	mode       *atomic.Int32 // a pgMode, decided at Init (decidePgMode); shared with WithTx's stores
 	descs      *sync.Map     // statement text -> *pgconn.StatementDescription, for viaPgxUnnamed
+	builders   *builderPool  // pgx argument encoders, reused (pipeline.go)
 
 	migrations *migrate.Migrations
 	migrateMu  *sync.Mutex // serializes Migrate calls of this process
@@ -232,6 +233,7 @@ func New(db *bun.DB, opts *Options) (*Store, error) {
 		noPrepared: o.NoPreparedStatements,
 		mode:       &atomic.Int32{},
 		descs:      &sync.Map{},
+		builders:   &builderPool{},
 		migrations: migrations,
 		migrateMu:  &sync.Mutex{},
 	}
