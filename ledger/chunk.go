@@ -92,8 +92,8 @@ func (c *chunk) prepare(acct storage.Account) *accountJob {
 		job.next = nil
 		return job
 	}
-	if err := checkTime(fmt.Sprintf("account %q: next grant of plan %q", acct.ID, job.planID), cur.Period.End); err != nil {
-		job.err = err
+	if !inRange(cur.Period.End) {
+		job.err = checkTime(fmt.Sprintf("account %q: next grant of plan %q", acct.ID, job.planID), cur.Period.End)
 		return job
 	}
 	if cat.Backfill {
@@ -231,8 +231,8 @@ func (c *chunk) stageGrants(w *accountWriter, job *accountJob) error {
 		if exp != nil && !exp.After(c.now) {
 			continue // a back-filled period whose credits would already be expired
 		}
-		if err := checkTimePtr(fmt.Sprintf("plan %q: expiry of period %s", job.planID, d.due.Period.Key), exp); err != nil {
-			return err
+		if exp != nil && !inRange(*exp) {
+			return checkTime(fmt.Sprintf("plan %q: expiry of period %s", job.planID, d.due.Period.Key), *exp)
 		}
 		if err := c.grantOnce(w, job, d.key, amount, grantSpec{
 			source:      d.due.Source,
