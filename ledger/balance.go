@@ -2,8 +2,6 @@ package ledger
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	"github.com/creditledger/creditledger/storage"
 )
@@ -21,7 +19,7 @@ func (l *Ledger) Balance(ctx context.Context, account string) (_ *Balance, err e
 		return nil, err
 	}
 	now := l.clock()
-	acct, lots, err := l.readBalance(ctx, account, now)
+	acct, lots, err := l.store.AccountWithOpenLots(ctx, account, now)
 	if err != nil {
 		return nil, err
 	}
@@ -42,21 +40,4 @@ func (l *Ledger) Balance(ctx context.Context, account string) (_ *Balance, err e
 	}
 	b.Available = toDecimal(sum, l.scale)
 	return b, nil
-}
-
-// readBalance reads an account and its open lots at now: in one query
-// when the store implements storage.BalanceReader, else in two.
-func (l *Ledger) readBalance(ctx context.Context, account string, now time.Time) (*storage.Account, []storage.Lot, error) {
-	if br, ok := l.store.(storage.BalanceReader); ok {
-		return br.AccountWithOpenLots(ctx, account, now)
-	}
-	acct, err := l.store.Account(ctx, account)
-	if err != nil {
-		return nil, nil, err
-	}
-	lots, err := l.store.Lots(ctx, storage.LotQuery{Account: account, OnlyOpen: true, Now: now})
-	if err != nil {
-		return nil, nil, fmt.Errorf("creditledger: read lots of account %q: %w", account, err)
-	}
-	return acct, lots, nil
 }

@@ -92,8 +92,8 @@ func (c *chunk) prepare(acct storage.Account) *accountJob {
 		job.next = nil
 		return job
 	}
-	if err := checkTime(fmt.Sprintf("account %q: next grant of plan %q", acct.ID, job.planID), cur.Period.End); err != nil {
-		job.err = err
+	if !inRange(cur.Period.End) {
+		job.err = checkTime(fmt.Sprintf("account %q: next grant of plan %q", acct.ID, job.planID), cur.Period.End)
 		return job
 	}
 	if cat.Backfill {
@@ -115,20 +115,20 @@ func (c *chunk) prepare(acct storage.Account) *accountJob {
 }
 
 // keys returns the idempotency keys the job may write.
-func (job *accountJob) keys() []string {
-	var keys []string
+func (job *accountJob) keys() []storage.AccountKey {
+	var keys []storage.AccountKey
 	if job.gift {
-		keys = append(keys, giftKey(job.acct.ID))
+		keys = append(keys, storage.AccountKey{Account: job.acct.ID, Key: giftKey(job.acct.ID)})
 	}
 	for _, d := range job.dues {
-		keys = append(keys, d.key)
+		keys = append(keys, storage.AccountKey{Account: job.acct.ID, Key: d.key})
 	}
 	return keys
 }
 
 // load reads, in one call, the open lots of the jobs that need a sweep
 // and which of their keys exist.
-func (c *chunk) load(ctx context.Context, tx storage.Tx, jobs []*accountJob, extraKeys []string) error {
+func (c *chunk) load(ctx context.Context, tx storage.Tx, jobs []*accountJob, extraKeys []storage.AccountKey) error {
 	q := storage.LoadQuery{Keys: extraKeys}
 	byID := make(map[string]*accountJob, len(jobs))
 	for _, job := range jobs {
@@ -231,8 +231,8 @@ func (c *chunk) stageGrants(w *accountWriter, job *accountJob) error {
 		if exp != nil && !exp.After(c.now) {
 			continue // a back-filled period whose credits would already be expired
 		}
-		if err := checkTimePtr(fmt.Sprintf("plan %q: expiry of period %s", job.planID, d.due.Period.Key), exp); err != nil {
-			return err
+		if exp != nil && !inRange(*exp) {
+			return checkTime(fmt.Sprintf("plan %q: expiry of period %s", job.planID, d.due.Period.Key), *exp)
 		}
 		if err := c.grantOnce(w, job, d.key, amount, grantSpec{
 			source:      d.due.Source,
@@ -254,7 +254,7 @@ func (c *chunk) grantOnce(w *accountWriter, job *accountJob, key string, amount 
 	if _, err := w.grant(opIdx, g); err != nil {
 		return err
 	}
-	w.batch.Operations[opIdx].Available = w.available()
+	w.setAvailable(opIdx)
 	job.existing[key] = true
 	job.granted++
 	job.grantedMinor += amount

@@ -15,7 +15,8 @@ type ConsumeParams struct {
 	Account string
 	// IdempotencyKey is optional: empty means the call is not
 	// deduplicated. With a key, a retry with the same parameters returns
-	// the first receipt and spends nothing more.
+	// the first receipt and spends nothing more. Keys are scoped per
+	// account: the same key on another account is another call.
 	IdempotencyKey string
 	Description    string
 	// Amount must be positive with at most Scale decimal places.

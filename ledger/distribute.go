@@ -131,10 +131,7 @@ func (l *Ledger) run(ctx context.Context, opts *DistributeOpts, grants bool) (re
 		res.Duration = time.Since(start)
 		return res
 	}
-	workers := 1
-	if p, ok := l.store.(storage.Parallel); ok {
-		workers = max(1, p.MaxParallelTx())
-	}
+	workers := max(1, l.store.MaxParallelTx())
 	// The first pass skips accounts that other transactions hold (another
 	// replica's chunk, another worker's, or a consume in flight) so that
 	// workers and replicas share the work. The second waits for those

@@ -23,7 +23,8 @@ type GrantParams struct {
 	// IdempotencyKey is required: the host's id of this grant, such as the
 	// payment provider's invoice id. A retried call with the same key and
 	// parameters returns the first receipt; with other parameters it
-	// fails with ErrIdempotencyConflict.
+	// fails with ErrIdempotencyConflict. Keys are scoped per account (as
+	// Stripe's are): the same key on another account is another call.
 	IdempotencyKey string
 	Description    string
 	// Amount must be positive with at most Scale decimal places.

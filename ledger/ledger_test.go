@@ -142,11 +142,27 @@ func TestGrantIdempotency(t *testing.T) {
 		_, err = b.l.Grant(ctx, other)
 		require.ErrorIs(t, err, ledger.ErrIdempotencyConflict)
 
-		elsewhere := p
+		// Keys are scoped per account: the same key on another account
+		// is another call, even with other parameters.
+		elsewhere := other
 		elsewhere.Account = "v"
-		_, err = b.l.Grant(ctx, elsewhere)
-		require.ErrorIs(t, err, ledger.ErrIdempotencyConflict)
-		_, err = b.l.Balance(ctx, "v")
+		onV, err := b.l.Grant(ctx, elsewhere)
+		require.NoError(t, err)
+		require.False(t, onV.Replayed)
+		require.NotEqual(t, first.OperationID, onV.OperationID)
+		requireBalance(t, b, "v", "200")
+		requireBalance(t, b, "u", "100")
+		againOnV, err := b.l.Grant(ctx, elsewhere)
+		require.NoError(t, err)
+		require.True(t, againOnV.Replayed)
+		require.Equal(t, onV.OperationID, againOnV.OperationID)
+		requireBalance(t, b, "v", "200")
+		unknown := p
+		unknown.Account = "w"
+		unknown.Amount = d("0")
+		_, err = b.l.Grant(ctx, unknown)
+		require.Error(t, err)
+		_, err = b.l.Balance(ctx, "w")
 		require.ErrorIs(t, err, ledger.ErrNotFound, "a refused grant must not create its account")
 
 		requireBalance(t, b, "u", "100")

@@ -130,23 +130,27 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 		if err := s.stage(w, opIdx); err != nil {
 			return err
 		}
-		w.batch.Operations[opIdx].Available = w.available()
+		w.setAvailable(opIdx)
 		b := w.finish(nil)
 		if err := applyLast(ctx, tx, b); err != nil {
 			return err
 		}
 		applied = b
-		op := b.Operations[opIdx]
+		opID := w.opID(opIdx)
 		var entries []storage.Entry
+		var available int64
 		for _, e := range b.Entries {
-			if e.OperationID == op.ID {
+			if e.OperationID == opID {
+				if len(entries) == 0 {
+					available = e.Available
+				}
 				entries = append(entries, e)
 			}
 		}
 		rec = &Receipt{
-			OperationID: op.ID,
+			OperationID: opID,
 			Entries:     l.entriesOut(entries),
-			Balance:     toDecimal(op.Available, l.scale),
+			Balance:     toDecimal(available, l.scale),
 		}
 		return nil
 	})
@@ -157,27 +161,19 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 // and, when s needs them or a sweep is due, its open lots; loadLots says
 // whether it did. It returns the write's instant, read from clock once
 // the lock is held (never earlier than the instant the account was
-// created at). With a storage.LockLoader, what s surely needs comes with
-// the lock in one round trip.
+// created at). What s surely needs comes with the lock, in one call
+// (storage.Tx.LockAndLoad); the lots only if a sweep turns out to be due.
 func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, clock func() time.Time) (acct storage.Account, loaded *storage.Loaded, loadLots bool, now time.Time, err error) {
 	created := clock()
 	ids := []string{s.account}
 	q := storage.LoadQuery{}
 	if s.key != "" {
-		q.Keys = []string{s.key}
+		q.Keys = []storage.AccountKey{{Account: s.account, Key: s.key}}
 	}
 	if s.needLots {
 		q.LotsOf = ids
 	}
-	var accts []storage.Account
-	loaded = &storage.Loaded{}
-	ll, combined := tx.(storage.LockLoader)
-	if combined && (len(q.Keys) > 0 || len(q.LotsOf) > 0) {
-		accts, loaded, err = ll.LockAndLoad(ctx, ids, s.create, created, q)
-	} else {
-		combined = false
-		accts, err = tx.LockAccounts(ctx, ids, s.create, created)
-	}
+	accts, loaded, err := tx.LockAndLoad(ctx, ids, s.create, created, q)
 	if err != nil {
 		return acct, nil, false, now, err
 	}
@@ -190,22 +186,13 @@ func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, clock func() 
 		now = created
 	}
 	loadLots = s.needLots || expiryDue(&acct, now)
-	// What is left to load: everything without the combined call, else
-	// the lots if a sweep turned out to be due.
-	rest := storage.LoadQuery{}
-	if !combined {
-		rest.Keys = q.Keys
-	}
-	if lotsLoaded := combined && s.needLots; loadLots && !lotsLoaded {
-		rest.LotsOf = ids
-	}
-	if len(rest.Keys) > 0 || len(rest.LotsOf) > 0 {
-		more, err := tx.Load(ctx, rest)
+	if loadLots && !s.needLots {
+		// A sweep is due: the lots were not asked for with the lock.
+		more, err := tx.Load(ctx, storage.LoadQuery{LotsOf: ids})
 		if err != nil {
 			return acct, nil, false, now, err
 		}
 		loaded.Lots = append(loaded.Lots, more.Lots...)
-		loaded.Operations = append(loaded.Operations, more.Operations...)
 	}
 	return acct, loaded, loadLots, now, nil
 }

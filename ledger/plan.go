@@ -109,9 +109,9 @@ func (l *Ledger) SetPlan(ctx context.Context, p PlanParams) (err error) {
 		now := later(l.clock(), created)
 		acct := accts[0]
 		change := l.applyPlan(&acct, p, now)
-		var keys []string
+		var keys []storage.AccountKey
 		if change != nil && acct.Plan == "" && l.catalog.SignupGift != nil {
-			keys = append(keys, giftKey(acct.ID))
+			keys = append(keys, storage.AccountKey{Account: acct.ID, Key: giftKey(acct.ID)})
 		}
 		c := &chunk{l: l, now: now, grants: true}
 		if change != nil {

@@ -94,9 +94,12 @@ var (
 	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
 )
 
+// inRange reports whether t is within the range above.
+func inRange(t time.Time) bool { return !t.Before(minTime) && !t.After(maxTime) }
+
 // checkTime checks that t is within the range above.
 func checkTime(what string, t time.Time) error {
-	if t.Before(minTime) || t.After(maxTime) {
+	if !inRange(t) {
 		return fmt.Errorf("%w: %s %s is outside %s..%s", ErrInvalidArgument, what,
 			t.UTC().Format(time.RFC3339Nano), minTime.Format(time.RFC3339), maxTime.Format(time.RFC3339Nano))
 	}

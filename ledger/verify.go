@@ -1,14 +1,20 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/creditledger/creditledger/storage"
 )
 
 // verifyChunk is the number of accounts Verify reads at a time.
 const verifyChunk = 500
+
+// verifyOrphans bounds how many accounts without an account row Verify
+// reports.
+const verifyOrphans = 1000
 
 // VerifyReport is what Verify found.
 type VerifyReport struct {
@@ -35,14 +41,26 @@ func (v Violation) String() string {
 
 // Verify checks every account's invariants, reading the whole store a
 // chunk of accounts at a time:
-//   - its entries are numbered 1..n with no gap, and each one's
-//     BalanceAfter is the previous one plus its amount (nothing was
-//     changed or removed);
+//   - its entries are numbered 1..n with no gap, each one's hash is
+//     storage.EntryHash of the previous one's hash and its own fields, and
+//     the last one's hash is the account's head: an entry changed,
+//     removed or inserted anywhere (a key-carrying one included, whose
+//     loss would let a retried call write again) breaks the chain;
+//   - each entry's BalanceAfter is the previous one plus its amount;
 //   - its booked balance equals its last BalanceAfter and the sum of its
 //     lots' remaining;
-//   - every lot has exactly one grant entry of its amount, its remaining
-//     is that amount plus its debit entries, and stays within [0, amount];
+//   - every lot has exactly one grant entry of its amount and expiry, its
+//     remaining is that amount plus its debit entries, and stays within
+//     [0, amount];
 //   - its next expiry time is not later than its soonest open lot's.
+//
+// It also reports lots and entries whose account row is gone (up to 1,000
+// such accounts).
+//
+// The chain makes a rewrite of history visible unless whoever rewrote it
+// also recomputed every later hash and the account's head (the function
+// is public); to detect that, keep the heads somewhere else too
+// (storage.Account.HeadHash) and compare.
 //
 // It returns the report; an error only when the store cannot be read.
 // Verify takes no locks: run it when no writes are in flight, or expect
@@ -61,10 +79,21 @@ func (l *Ledger) Verify(ctx context.Context) (_ *VerifyReport, err error) {
 			l.verifyAccount(rep, &dumps[i])
 		}
 		if len(dumps) < verifyChunk {
-			return rep, nil
+			break
 		}
 		after = dumps[len(dumps)-1].Account.ID
 	}
+	orphans, err := l.store.Orphans(ctx, verifyOrphans)
+	if err != nil {
+		return nil, fmt.Errorf("creditledger: verify: lots and entries without an account: %w", err)
+	}
+	for _, d := range orphans {
+		rep.Lots += len(d.Lots)
+		rep.Entries += len(d.Entries)
+		rep.Violations = append(rep.Violations, Violation{Account: d.Account.ID,
+			Problem: fmt.Sprintf("has %d lots and %d entries but no account row (it was deleted)", len(d.Lots), len(d.Entries))})
+	}
+	return rep, nil
 }
 
 func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
@@ -77,13 +106,20 @@ func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
 	rep.Entries += len(d.Entries)
 
 	var running int64
+	var prev []byte
 	grants := map[string]int{}
 	grantAmount := map[string]int64{}
+	grantExpiry := map[string]*storage.Entry{}
 	debits := map[string]int64{}
-	for i, e := range d.Entries {
+	for i := range d.Entries {
+		e := &d.Entries[i]
 		if e.Seq != int64(i+1) {
 			bad("", "entry %s has seq %d where %d was expected (an entry is missing or duplicated)", e.ID, e.Seq, i+1)
 		}
+		if want := storage.EntryHash(prev, e); !bytes.Equal(e.Hash, want) {
+			bad("", "entry %d (%s) breaks the hash chain: it was changed, or an entry before it was removed or inserted", e.Seq, e.ID)
+		}
+		prev = e.Hash
 		running += e.Amount
 		if e.BalanceAfter != running {
 			bad("", "entry %d has balance after %d, the entries sum to %d", e.Seq, e.BalanceAfter, running)
@@ -93,12 +129,16 @@ func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
 		case storage.KindGrant:
 			grants[e.LotID]++
 			grantAmount[e.LotID] += e.Amount
+			grantExpiry[e.LotID] = e
 		default:
 			debits[e.LotID] += e.Amount
 		}
 	}
 	if a.Seq != int64(len(d.Entries)) {
 		bad("", "seq is %d but it has %d entries", a.Seq, len(d.Entries))
+	}
+	if !bytes.Equal(a.HeadHash, prev) {
+		bad("", "its head hash is not the hash of its newest entry (entries were removed, added or rewritten)")
 	}
 	if a.Balance != running {
 		bad("", "balance is %d but its entries sum to %d", a.Balance, running)
@@ -113,6 +153,9 @@ func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
 		}
 		if grants[lot.ID] != 1 || grantAmount[lot.ID] != lot.Amount {
 			bad(lot.ID, "has %d grant entries summing to %d for an amount of %d", grants[lot.ID], grantAmount[lot.ID], lot.Amount)
+		}
+		if g := grantExpiry[lot.ID]; g != nil && !timeEqual(g.ExpiresAt, lot.ExpiresAt) {
+			bad(lot.ID, "expires at %s but its grant entry says %s", fmtExpiry(lot.ExpiresAt), fmtExpiry(g.ExpiresAt))
 		}
 		if want := lot.Amount + debits[lot.ID]; lot.Remaining != want {
 			bad(lot.ID, "remaining is %d but amount plus its debits is %d", lot.Remaining, want)
@@ -134,4 +177,11 @@ func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
 			bad(lotID, "has debit entries but no lot")
 		}
 	}
+}
+
+func fmtExpiry(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }

@@ -25,6 +25,18 @@ type accountWriter struct {
 	lotsLoaded bool
 	batch      storage.Batch
 	changed    bool
+	// ops are the calls staged so far; each one's first entry records it.
+	ops []stagedOp
+}
+
+// stagedOp is a call being staged: its first entry (first >= 0 once
+// written) carries its key, parameter hash and available balance.
+type stagedOp struct {
+	id    string
+	kind  storage.EntryKind
+	key   string
+	hash  string
+	first int // index in batch.Entries of its first entry; -1 before
 }
 
 func (l *Ledger) newWriter(acct storage.Account, lots []storage.Lot, loaded bool, now time.Time) *accountWriter {
@@ -42,18 +54,37 @@ func expiryDue(a *storage.Account, now time.Time) bool {
 	return a.NextExpiryAt != nil && !a.NextExpiryAt.After(now)
 }
 
-// op stages an operation and returns its index in the batch.
+// op starts staging a call and returns its index in w.ops. The call is
+// recorded on its first entry: there is no row per call.
 func (w *accountWriter) op(kind storage.EntryKind, key, hash string) int {
-	w.batch.Operations = append(w.batch.Operations, storage.Operation{
-		ID:        w.l.ids.New(w.now),
-		Key:       key,
-		Kind:      kind,
-		Account:   w.acct.ID,
-		Hash:      hash,
-		CreatedAt: w.now,
-	})
+	if key == "" {
+		hash = "" // nothing will ever compare it
+	}
+	w.ops = append(w.ops, stagedOp{id: w.l.ids.New(w.now), kind: kind, key: key, hash: hash, first: -1})
 	w.changed = true
-	return len(w.batch.Operations) - 1
+	return len(w.ops) - 1
+}
+
+// setAvailable records on the call's first entry the available balance
+// after it, which a replay returns. The first entry's hash is computed
+// later, in seal, once every field is final.
+func (w *accountWriter) setAvailable(opIdx int) {
+	if i := w.ops[opIdx].first; i >= 0 {
+		w.batch.Entries[i].Available = w.available()
+	}
+}
+
+// opID returns the id of the call opIdx.
+func (w *accountWriter) opID(opIdx int) string { return w.ops[opIdx].id }
+
+// seal chains the staged entries' hashes onto the account's head, in Seq
+// order, and moves the head.
+func (w *accountWriter) seal() {
+	for i := range w.batch.Entries {
+		e := &w.batch.Entries[i]
+		e.Hash = storage.EntryHash(w.acct.HeadHash, e)
+		w.acct.HeadHash = e.Hash
+	}
 }
 
 // entry stages one entry and moves the balance by its amount.
@@ -64,11 +95,11 @@ func (w *accountWriter) entry(opIdx int, lot *storage.Lot, kind storage.EntryKin
 	}
 	w.acct.Balance = bal
 	w.acct.Seq++
-	w.batch.Entries = append(w.batch.Entries, storage.Entry{
+	e := storage.Entry{
 		ID:           w.l.ids.New(w.now),
 		Account:      w.acct.ID,
 		Seq:          w.acct.Seq,
-		OperationID:  w.batch.Operations[opIdx].ID,
+		OperationID:  w.ops[opIdx].id,
 		LotID:        lot.ID,
 		Kind:         kind,
 		Amount:       amount,
@@ -77,7 +108,15 @@ func (w *accountWriter) entry(opIdx int, lot *storage.Lot, kind storage.EntryKin
 		Description:  description,
 		Metadata:     metadata,
 		CreatedAt:    w.now,
-	})
+	}
+	if kind == storage.KindGrant {
+		e.ExpiresAt = lot.ExpiresAt
+	}
+	if op := &w.ops[opIdx]; op.first < 0 {
+		op.first = len(w.batch.Entries)
+		e.Key, e.ParamHash = op.key, op.hash
+	}
+	w.batch.Entries = append(w.batch.Entries, e)
 	w.changed = true
 	return nil
 }
@@ -85,7 +124,7 @@ func (w *accountWriter) entry(opIdx int, lot *storage.Lot, kind storage.EntryKin
 // debit lowers a loaded lot's remaining and stages the store's debit.
 func (w *accountWriter) debit(lot *storage.Lot, amount int64) {
 	lot.Remaining -= amount
-	w.batch.Debits = append(w.batch.Debits, storage.LotDebit{LotID: lot.ID, Amount: amount})
+	w.batch.Debits = append(w.batch.Debits, storage.LotDebit{Account: lot.Account, LotID: lot.ID, Amount: amount})
 }
 
 // sweep expires every loaded lot that is expired at now, as one expire
@@ -108,7 +147,7 @@ func (w *accountWriter) sweep() (lots int, minor int64, err error) {
 		minor += amount
 	}
 	if opIdx >= 0 {
-		w.batch.Operations[opIdx].Available = w.available()
+		w.setAvailable(opIdx)
 	}
 	return lots, minor, nil
 }
@@ -128,7 +167,7 @@ func (w *accountWriter) grant(opIdx int, g grantSpec) (*storage.Lot, error) {
 	lot := &storage.Lot{
 		ID:          w.l.ids.New(w.now),
 		Account:     w.acct.ID,
-		OperationID: w.batch.Operations[opIdx].ID,
+		OperationID: w.ops[opIdx].id,
 		Source:      g.source,
 		Amount:      g.amount,
 		Remaining:   g.amount,
@@ -200,6 +239,7 @@ func (w *accountWriter) finish(plan *planChange) *storage.Batch {
 	if !w.changed {
 		return &w.batch
 	}
+	w.seal()
 	if w.lotsLoaded {
 		// With every open lot in hand the next expiry is exact.
 		w.acct.NextExpiryAt = nil
@@ -214,6 +254,7 @@ func (w *accountWriter) finish(plan *planChange) *storage.Batch {
 		ID:           w.acct.ID,
 		Balance:      w.acct.Balance,
 		Seq:          w.acct.Seq,
+		HeadHash:     w.acct.HeadHash,
 		NextGrantAt:  w.acct.NextGrantAt,
 		NextExpiryAt: w.acct.NextExpiryAt,
 	}
@@ -243,19 +284,15 @@ func lotInfo(l *storage.Lot) policy.LotInfo {
 
 // merge appends other's writes to b.
 func merge(b, other *storage.Batch) {
-	b.Operations = append(b.Operations, other.Operations...)
 	b.Lots = append(b.Lots, other.Lots...)
 	b.Entries = append(b.Entries, other.Entries...)
 	b.Debits = append(b.Debits, other.Debits...)
 	b.Accounts = append(b.Accounts, other.Accounts...)
 }
 
-// applyLast writes b, the last write of a transaction: with a
-// storage.CommitApplier it goes out with COMMIT, and its errors come back
-// from Store.Tx, which every caller returns as they are.
+// applyLast writes b, the last write of a transaction. A store may defer
+// it to its COMMIT, and its errors then come back from Store.Tx, which
+// every caller returns as they are.
 func applyLast(ctx context.Context, tx storage.Tx, b *storage.Batch) error {
-	if ca, ok := tx.(storage.CommitApplier); ok {
-		return ca.ApplyOnCommit(ctx, b)
-	}
 	return tx.Apply(ctx, b)
 }

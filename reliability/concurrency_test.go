@@ -227,6 +227,8 @@ func TestConcurrentMigrate(t *testing.T) {
 		for _, m := range matches {
 			names = append(names, strings.SplitN(filepath.Base(m), "_", 2)[0])
 		}
+		// The Go half of schema 3 (bunstore/hashchain.go) has no file.
+		names = append(names, "20261128000002")
 		sort.Strings(names)
 		return names
 	}
@@ -292,7 +294,7 @@ func TestConcurrentMigrate(t *testing.T) {
 				require.NoError(t, rows.Close())
 				require.Equal(t, want, versions, "each migration recorded once")
 				require.Equal(t, int64(1), queryInt(t, s, "SELECT count(*) FROM creditledger_meta WHERE key = 'scale'"))
-				tables := []string{"creditledger_meta", "creditledger_accounts", "creditledger_operations", "creditledger_lots", "creditledger_entries"}
+				tables := []string{"creditledger_meta", "creditledger_accounts", "creditledger_lots", "creditledger_entries"}
 				for _, table := range tables {
 					queryInt(t, s, "SELECT count(*) FROM "+table)
 				}

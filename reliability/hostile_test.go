@@ -127,7 +127,7 @@ func footprintOf(t testing.TB, s storage.Store) footprint {
 	if bs, ok := s.(*bunstore.Store); ok {
 		require.NoError(t, bs.DB().QueryRowContext(context.Background(), `SELECT
 (SELECT count(*) FROM creditledger_accounts), (SELECT count(*) FROM creditledger_lots),
-(SELECT count(*) FROM creditledger_entries), (SELECT count(*) FROM creditledger_operations)`).
+(SELECT count(*) FROM creditledger_entries), (SELECT count(*) FROM creditledger_entries WHERE idempotency_key IS NOT NULL)`).
 			Scan(&f.accounts, &f.lots, &f.entries, &f.operations))
 		return f
 	}

@@ -48,56 +48,44 @@ type Store interface {
 	// Scan returns accounts with ID > after in ID order, at most limit,
 	// with all their lots and entries; it is how Verify walks a store.
 	Scan(ctx context.Context, after string, limit int) ([]AccountDump, error)
-}
-
-// BalanceReader is an optional interface of a Store, for reads of a
-// balance in one query. Ledger.Balance uses it when the store implements
-// it, and otherwise calls Store.Account and Store.Lots (two queries).
-type BalanceReader interface {
 	// AccountWithOpenLots returns an account and its open lots at now:
 	// remaining > 0 and not expired at now, in no particular order; the
-	// same as Account then Lots with OnlyOpen and Now, read at once. An
-	// unknown account is an error wrapping ErrNotFound.
+	// same as Account then Lots with OnlyOpen and Now, read at once (one
+	// round trip on a SQL store: it is every Ledger.Balance). An unknown
+	// account is an error wrapping ErrNotFound.
 	AccountWithOpenLots(ctx context.Context, id string, now time.Time) (*Account, []Lot, error)
-}
 
-// Parallel is an optional interface of a Store that can usefully run
-// several transactions at once. Ledger.Distribute and ExpireDue then serve
-// up to MaxParallelTx chunks of accounts at once, each in its own
-// transaction (claimed with row locks that the others skip, as replicas
-// share a run); a store that does not implement it, or returns 1, gets
-// one chunk at a time. A store bound to one transaction must return 1.
-type Parallel interface {
+	// MaxParallelTx is how many transactions one Ledger.Distribute or
+	// ExpireDue call may run at once, each serving its own chunk of
+	// accounts (claimed with row locks that the others skip, as replicas
+	// share a run). A store whose transactions are serialized (memory,
+	// SQLite), or one bound to a single transaction, returns 1.
 	MaxParallelTx() int
+
+	// Orphans returns, for at most limit account ids that have lots or
+	// entries but no account row, dumps with Missing set and Account.ID
+	// the id (its other fields zero), with those lots and entries. A
+	// store that cannot lose an account row (memory) returns none.
+	Orphans(ctx context.Context, limit int) ([]AccountDump, error)
 }
 
-// LockLoader is an optional interface of a Tx that can lock accounts and
-// load what a write needs in one round trip. The ledger's single-account
-// writes (Grant, Consume) use it when the Tx implements it, and otherwise
-// call LockAccounts then Load.
-type LockLoader interface {
-	// LockAndLoad is LockAccounts(ctx, ids, create, now) followed by
-	// Load(ctx, q), with the same results and the same guarantee: what
-	// it loads is what the holders of the locks committed before they
-	// were granted. q.LotsOf must be among ids.
-	LockAndLoad(ctx context.Context, ids []string, create bool, now time.Time, q LoadQuery) ([]Account, *Loaded, error)
-}
-
-// CommitApplier is an optional interface of a Tx that can send a batch
-// together with the transaction's COMMIT, which saves a round trip. The
-// ledger calls it for the last write of a transaction, and Apply
-// otherwise.
-type CommitApplier interface {
-	// ApplyOnCommit checks b as Apply does and writes it when the
-	// transaction commits (or before the transaction's next statement).
-	// Errors that Apply would return for the write itself (wrapping
-	// ErrDuplicateKey, ErrNotFound, ...) are then returned by Store.Tx,
-	// and nothing of the transaction is committed.
-	ApplyOnCommit(ctx context.Context, b *Batch) error
-}
-
-// Tx is a transaction of a Store. Its methods must be called from the
-// goroutine running the function passed to Store.Tx.
+// Tx is a transaction of a Store, and with Store the whole contract a
+// store implements: every method is required, and the ledger never asks a
+// store for more. Its methods must be called from the goroutine running
+// the function passed to Store.Tx.
+//
+// The methods are shaped like the ledger's round trips: a single-account
+// write is LockAndLoad then Apply (two round trips on a SQL store that
+// defers Apply to its COMMIT); a distribution chunk is ClaimAccounts, Load
+// and Apply.
+//
+// Visibility: what a Tx loads after locking accounts (LockAndLoad, or
+// LockAccounts or ClaimAccounts then Load) is what the holders of those
+// locks committed before the locks were granted, never an older snapshot.
+// A SQL store at READ COMMITTED gets this by reading in statements that
+// start after the lock is held; a store whose one statement both locks
+// and reads must take its snapshot after the lock (see bunstore's
+// creditledger_lock_and_load).
 type Tx interface {
 	// LockAccounts locks the named accounts for the rest of the
 	// transaction and returns those that exist, in ID order. With create,
@@ -106,21 +94,37 @@ type Tx interface {
 	// transactions locking overlapping sets cannot deadlock.
 	LockAccounts(ctx context.Context, ids []string, create bool, now time.Time) ([]Account, error)
 
+	// LockAndLoad is LockAccounts(ctx, ids, create, now) followed by
+	// Load(ctx, q), with the same results and the visibility guarantee
+	// above, in one call (one round trip on a SQL store).
+	LockAndLoad(ctx context.Context, ids []string, create bool, now time.Time, q LoadQuery) ([]Account, *Loaded, error)
+
 	// ClaimAccounts locks and returns up to q.Limit accounts with ID >
 	// q.After, in ID order, that need work at q.Now: NextGrantAt at or
 	// before Now (if q.Grants), or NextExpiryAt at or before Now (if
 	// q.Expiry). Unless q.Wait, accounts locked by another transaction
 	// are skipped rather than waited for, so concurrent runs share the
-	// work.
+	// work (a store whose transactions are serialized never meets one).
 	ClaimAccounts(ctx context.Context, q ClaimQuery) ([]Account, error)
 
 	// Load returns, for the locked accounts, their lots with remaining >
-	// 0 (expired or not), and the operations among keys that exist.
+	// 0 (expired or not), and the calls among q.Keys that exist (read
+	// from their first entries).
 	Load(ctx context.Context, q LoadQuery) (*Loaded, error)
 
-	// Apply writes a batch: operations, lots, entries, lot debits and
-	// account updates. An operation whose key already exists fails the
-	// whole batch with an error wrapping ErrDuplicateKey.
+	// Apply writes a batch: lots, entries, lot debits and account
+	// updates, all or nothing. A store may check the batch at once and
+	// defer the write to the transaction's commit (or to its next
+	// statement); the errors the write would cause are then returned by
+	// Store.Tx instead, and nothing of the transaction is committed.
+	//
+	// Errors (from Apply or from Store.Tx): an entry whose key exists on
+	// its account or repeats within the batch wraps ErrDuplicateKey; a
+	// debit of an unknown lot (of that account) or an update of an
+	// unknown account wraps ErrNotFound; a debit <= 0 wraps
+	// ErrInvalidAmount; an entry without a Hash, or text a store cannot
+	// hold, wraps ErrInvalidArgument; a debit past a lot's remaining is
+	// an error.
 	Apply(ctx context.Context, b *Batch) error
 }
 
@@ -140,14 +144,21 @@ type ClaimQuery struct {
 
 // LoadQuery says what Tx.Load reads.
 type LoadQuery struct {
-	LotsOf []string // accounts whose open lots to load
-	Keys   []string // idempotency keys of operations to look up
+	LotsOf []string     // accounts whose open lots to load
+	Keys   []AccountKey // idempotency keys of calls to look up
+}
+
+// AccountKey is an idempotency key of one account. Keys are scoped per
+// account: the same key on two accounts names two calls.
+type AccountKey struct {
+	Account string
+	Key     string
 }
 
 // Loaded is what Tx.Load read.
 type Loaded struct {
 	Lots       []Lot       // remaining > 0, any order
-	Operations []Operation // those of the keys that exist
+	Operations []Operation // the calls of the keys that exist, any order
 }
 
 // LotQuery selects lots of one account.
@@ -166,11 +177,14 @@ type EntryQuery struct {
 
 // Account is the stored state of one account.
 type Account struct {
-	ID        string
-	Plan      string    // "" when none was set
-	Anchor    time.Time // when the plan started; zero when none
-	Balance   int64     // sum of remaining of all lots, expired or not
-	Seq       int64     // Seq of the account's newest entry
+	ID      string
+	Plan    string    // "" when none was set
+	Anchor  time.Time // when the plan started; zero when none
+	Balance int64     // sum of remaining of all lots, expired or not
+	Seq     int64     // Seq of the account's newest entry
+	// HeadHash is the Hash of the account's newest entry (nil before its
+	// first entry): the head of its hash chain.
+	HeadHash  []byte
 	CreatedAt time.Time
 	// NextGrantAt is when the distribution next owes this account a
 	// grant; nil when it owes none.
@@ -210,6 +224,11 @@ const (
 )
 
 // Entry is one immutable line of an account's history.
+//
+// The first entry a call writes also records the call: its idempotency
+// key, the hash of its parameters and the available balance after it (a
+// replay answers from them), so that no row is written per call beyond
+// its entries. The other entries of the call leave those fields zero.
 type Entry struct {
 	ID           string
 	Account      string
@@ -223,30 +242,56 @@ type Entry struct {
 	Description  string
 	Metadata     map[string]string
 	CreatedAt    time.Time
+
+	// ExpiresAt is, on a grant entry, the expiry of the lot it created
+	// (nil: never); nil on other kinds. It is hashed, so a lot's expiry
+	// can be checked against its history.
+	ExpiresAt *time.Time
+
+	// Key is the call's idempotency key ("" for none), on the first entry
+	// of a call only; unique per account.
+	Key string
+	// ParamHash is the hash of the call's parameters, on the first entry
+	// of a keyed call only.
+	ParamHash string
+	// Available is the account's available balance after the call, on
+	// the first entry of a call only.
+	Available int64
+
+	// Hash is EntryHash(previous entry's Hash, this entry): every entry
+	// of an account chains to the one before it (see EntryHash).
+	Hash []byte
 }
 
-// Operation is one write call.
+// Operation is a call found by its idempotency key: what its first entry
+// recorded about it.
 type Operation struct {
 	ID        string
-	Key       string // idempotency key; "" when the call gave none
+	Key       string // idempotency key
 	Kind      EntryKind
 	Account   string
 	Hash      string // hash of the call's parameters
 	Available int64  // the account's available balance after the call
+	Seq       int64  // Seq of the call's first entry
 	CreatedAt time.Time
 }
 
 // LotDebit lowers a lot's remaining by Amount (> 0).
 type LotDebit struct {
-	LotID  string
-	Amount int64
+	Account string
+	LotID   string
+	Amount  int64
 }
 
 // AccountUpdate sets the mutable fields of a locked account.
 type AccountUpdate struct {
-	ID           string
-	Balance      int64
-	Seq          int64
+	ID      string
+	Balance int64
+	Seq     int64
+	// HeadHash is the Hash of the account's newest entry after the
+	// batch; nil leaves the stored head as it is (an update that writes
+	// no entry).
+	HeadHash     []byte
 	NextGrantAt  *time.Time
 	NextExpiryAt *time.Time
 	// SetPlan, when true, also sets Plan and Anchor.
@@ -257,22 +302,22 @@ type AccountUpdate struct {
 
 // Batch is the set of writes Tx.Apply makes in one go.
 type Batch struct {
-	Operations []Operation
-	Lots       []Lot
-	Entries    []Entry
-	Debits     []LotDebit
-	Accounts   []AccountUpdate
+	Lots     []Lot
+	Entries  []Entry
+	Debits   []LotDebit
+	Accounts []AccountUpdate
 }
 
 // Empty reports whether the batch writes nothing.
 func (b *Batch) Empty() bool {
-	return len(b.Operations) == 0 && len(b.Lots) == 0 && len(b.Entries) == 0 &&
+	return len(b.Lots) == 0 && len(b.Entries) == 0 &&
 		len(b.Debits) == 0 && len(b.Accounts) == 0
 }
 
 // AccountDump is an account with its whole history, for Verify.
 type AccountDump struct {
 	Account Account
+	Missing bool // no account row: only Account.ID is set (Orphans)
 	Lots    []Lot
 	Entries []Entry // ascending Seq
 }

@@ -35,7 +35,6 @@ func chunks[T any](ss []T, n int) iter.Seq[[]T] {
 // lots the batch inserts folded into their remaining, one update per
 // account (the last one given).
 type writes struct {
-	ops      []storage.Operation
 	lots     []storage.Lot
 	entries  []storage.Entry
 	metadata []string // JSON of entries[i].Metadata, "" for none
@@ -45,26 +44,25 @@ type writes struct {
 
 func prepare(b *storage.Batch) (*writes, error) {
 	w := &writes{
-		ops:     b.Operations,
 		lots:    slices.Clone(b.Lots),
 		entries: b.Entries,
 	}
-	for _, o := range b.Operations {
-		if err := checkTexts("operation", o.ID, o.Key, string(o.Kind), o.Account, o.Hash); err != nil {
-			return nil, err
-		}
-	}
-	newLot := make(map[string]int, len(w.lots))
+	type lotKey struct{ account, id string }
+	newLot := make(map[lotKey]int, len(w.lots))
 	for i, l := range w.lots {
 		if err := checkTexts("lot", l.ID, l.Account, l.OperationID, l.Source); err != nil {
 			return nil, err
 		}
-		newLot[l.ID] = i
+		newLot[lotKey{l.Account, l.ID}] = i
 	}
 	w.metadata = make([]string, len(b.Entries))
 	for i, e := range b.Entries {
-		if err := checkTexts("entry", e.ID, e.Account, e.OperationID, e.LotID, string(e.Kind), e.Source, e.Description); err != nil {
+		if err := checkTexts("entry", e.ID, e.Account, e.OperationID, e.LotID, string(e.Kind), e.Source, e.Description,
+			e.Key, e.ParamHash); err != nil {
 			return nil, err
+		}
+		if len(e.Hash) == 0 {
+			return nil, fmt.Errorf("%w: entry %s of account %q has no hash", storage.ErrInvalidArgument, e.ID, e.Account)
 		}
 		for k, v := range e.Metadata {
 			if err := checkTexts("entry metadata", k, v); err != nil {
@@ -78,31 +76,37 @@ func prepare(b *storage.Batch) (*writes, error) {
 		w.metadata[i] = md
 	}
 
-	sums := make(map[string]int64, len(b.Debits))
+	sums := make(map[lotKey]int64, len(b.Debits))
 	for _, d := range b.Debits {
 		if d.Amount <= 0 {
 			return nil, fmt.Errorf("%w: debit of lot %s by %d (want > 0)", storage.ErrInvalidAmount, d.LotID, d.Amount)
 		}
-		if sums[d.LotID] > math.MaxInt64-d.Amount {
+		k := lotKey{d.Account, d.LotID}
+		if sums[k] > math.MaxInt64-d.Amount {
 			return nil, fmt.Errorf("%w: debits of lot %s overflow int64", storage.ErrInvalidAmount, d.LotID)
 		}
-		sums[d.LotID] += d.Amount
+		sums[k] += d.Amount
 	}
-	for id, amount := range sums {
-		if i, ok := newLot[id]; ok {
+	for k, amount := range sums {
+		if i, ok := newLot[k]; ok {
 			// A lot written by this batch: the statement that
 			// inserts it cannot see it, so debit it before.
 			if amount > w.lots[i].Remaining {
-				return nil, fmt.Errorf("bunstore: apply: debit of %d exceeds the remaining %d of lot %s",
-					amount, w.lots[i].Remaining, id)
+				return nil, fmt.Errorf("bunstore: apply: %w: debit of %d exceeds the remaining %d of lot %s",
+					storage.ErrInsufficientCredits, amount, w.lots[i].Remaining, k.id)
 			}
 			w.lots[i].Remaining -= amount
 			continue
 		}
-		w.debits = append(w.debits, storage.LotDebit{LotID: id, Amount: amount})
+		w.debits = append(w.debits, storage.LotDebit{Account: k.account, LotID: k.id, Amount: amount})
 	}
-	// ID order: the order in which rows are locked by every writer.
-	slices.SortFunc(w.debits, func(a, b storage.LotDebit) int { return strings.Compare(a.LotID, b.LotID) })
+	// Key order: the order in which rows are locked by every writer.
+	slices.SortFunc(w.debits, func(a, b storage.LotDebit) int {
+		if c := strings.Compare(a.Account, b.Account); c != 0 {
+			return c
+		}
+		return strings.Compare(a.LotID, b.LotID)
+	})
 
 	last := make(map[string]int, len(b.Accounts))
 	for i, u := range b.Accounts {
@@ -129,32 +133,26 @@ func checkTexts(what string, ss ...string) error {
 	return nil
 }
 
-// Apply writes b: operations first, then lots, entries, lot debits and
-// account updates. On PostgreSQL all of it is one statement (data-modifying
+// Apply writes b: lots, entries, lot debits and account updates. On PostgreSQL all of it is one statement (data-modifying
 // CTEs over unnest of one array per column), so a batch of any size costs
 // one round trip; on SQLite it is a few multi-row statements under a
 // savepoint. Either way a failure writes nothing of b.
 //
-// Errors: an operation key that exists (or repeats within b) wraps
-// storage.ErrDuplicateKey; a debit larger than a lot's remaining fails the
+// Errors: an entry's key that exists on its account (or repeats within b)
+// wraps storage.ErrDuplicateKey; a debit larger than a lot's remaining fails the
 // lots' CHECK (remaining between 0 and amount) and says so; a debit of an
 // unknown lot or an update of an unknown account wraps storage.ErrNotFound;
-// a lot or entry of an unknown account, operation or lot wraps
-// storage.ErrNotFound too; a debit <= 0 wraps storage.ErrInvalidAmount; text with a NUL byte or
+// a debit <= 0 wraps storage.ErrInvalidAmount; text with a NUL byte or
 // invalid UTF-8 wraps storage.ErrInvalidArgument.
+//
+// On PostgreSQL with prepared statements (pipelined transactions) the
+// statement is built and checked at once and sent with COMMIT, or before
+// the transaction's next statement; Store.Tx then returns its errors.
 func (t *tx) Apply(ctx context.Context, b *storage.Batch) error {
-	return t.apply(ctx, b, false)
+	return t.apply(ctx, b)
 }
 
-// ApplyOnCommit implements storage.CommitApplier: on PostgreSQL with
-// prepared statements its statement goes out with COMMIT (or before the
-// transaction's next statement), and Store.Tx returns its errors;
-// otherwise it is Apply.
-func (t *tx) ApplyOnCommit(ctx context.Context, b *storage.Batch) error {
-	return t.apply(ctx, b, true)
-}
-
-func (t *tx) apply(ctx context.Context, b *storage.Batch, onCommit bool) error {
+func (t *tx) apply(ctx context.Context, b *storage.Batch) error {
 	if b == nil || b.Empty() {
 		return nil
 	}
@@ -164,7 +162,7 @@ func (t *tx) apply(ctx context.Context, b *storage.Batch, onCommit bool) error {
 	}
 	var debited, updated int
 	if t.s.kind == postgres {
-		debited, updated, err = t.applyPostgres(ctx, w, b, onCommit)
+		debited, updated, err = t.applyPostgres(ctx, w, b)
 	} else {
 		debited, updated, err = t.applySQLite(ctx, w)
 	}
@@ -186,9 +184,9 @@ func applyError(err error, b *storage.Batch) error {
 	switch {
 	case isDuplicateOperationKey(err):
 		var keys []string
-		for _, o := range b.Operations {
-			if o.Key != "" {
-				keys = append(keys, o.Key)
+		for _, e := range b.Entries {
+			if e.Key != "" {
+				keys = append(keys, e.Key)
 			}
 		}
 		which := fmt.Sprintf("one of the keys %q", keys)
@@ -197,7 +195,7 @@ func applyError(err error, b *storage.Batch) error {
 		}
 		return fmt.Errorf("bunstore: apply: %w: %s: %w", storage.ErrDuplicateKey, which, err)
 	case isLotRemainingViolation(err):
-		return fmt.Errorf("bunstore: apply: a lot debit exceeds the lot's remaining (or a lot's remaining is outside [0, amount]): %w", err)
+		return fmt.Errorf("bunstore: apply: %w: a lot debit exceeds the lot's remaining (or a lot's remaining is outside [0, amount]): %w", storage.ErrInsufficientCredits, err)
 	case isRequiredCountViolation(err):
 		return fmt.Errorf("bunstore: apply: %w: %w", storage.ErrNotFound, err)
 	case isForeignKeyViolation(err):
@@ -212,27 +210,9 @@ func applyError(err error, b *storage.Batch) error {
 // debited and accounts updated. The sub-statements of a WITH all see the
 // snapshot taken before it, which is why prepare folds debits of new lots
 // and keeps one update per account.
-func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch, onCommit bool) (debited, updated int, err error) {
+func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch) (debited, updated int, err error) {
 	var ctes, counts []string
 	var args []any
-	if len(w.ops) > 0 {
-		var id, key, kind, account, hash, available, created pgArray
-		for _, o := range w.ops {
-			id.str(o.ID)
-			key.nullStr(o.Key)
-			kind.str(string(o.Kind))
-			account.str(o.Account)
-			hash.str(o.Hash)
-			available.int(o.Available)
-			created.time(o.CreatedAt)
-		}
-		ctes = append(ctes, `new_operations AS (
-	INSERT INTO creditledger_operations (id, idempotency_key, kind, account_id, hash, available, created_at)
-	SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::timestamptz[])
-	RETURNING 1)`)
-		counts = append(counts, "(SELECT count(*) FROM new_operations)")
-		args = append(args, t.arrays(&id, &key, &kind, &account, &hash, &available, &created)...)
-	}
 	if len(w.lots) > 0 {
 		var id, account, op, source, amount, remaining, priority, expires, created pgArray
 		for _, l := range w.lots {
@@ -255,6 +235,7 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch, onC
 	}
 	if len(w.entries) > 0 {
 		var id, account, seq, op, lot, kind, amount, balance, source, desc, metadata, created pgArray
+		var expires, key, paramHash, available, hash pgArray
 		for i, e := range w.entries {
 			id.str(e.ID)
 			account.str(e.Account)
@@ -268,13 +249,25 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch, onC
 			desc.str(e.Description)
 			metadata.nullStr(w.metadata[i])
 			created.time(e.CreatedAt)
+			expires.nullTime(e.ExpiresAt)
+			key.nullStr(e.Key)
+			paramHash.nullStr(e.ParamHash)
+			if e.Key != "" || e.Available != 0 {
+				available.nullInt(&e.Available)
+			} else {
+				available.nullInt(nil)
+			}
+			hash.bytes(e.Hash)
 		}
 		ctes = append(ctes, `new_entries AS (
-	INSERT INTO creditledger_entries (id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at)
-	SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::jsonb[], ?::timestamptz[])
+	INSERT INTO creditledger_entries (id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at,
+		expires_at, idempotency_key, param_hash, available, hash)
+	SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::jsonb[], ?::timestamptz[],
+		?::timestamptz[], ?::text[], ?::text[], ?::bigint[], ?::bytea[])
 	RETURNING 1)`)
 		counts = append(counts, "(SELECT count(*) FROM new_entries)")
-		args = append(args, t.arrays(&id, &account, &seq, &op, &lot, &kind, &amount, &balance, &source, &desc, &metadata, &created)...)
+		args = append(args, t.arrays(&id, &account, &seq, &op, &lot, &kind, &amount, &balance, &source, &desc, &metadata, &created,
+			&expires, &key, &paramHash, &available, &hash)...)
 	}
 	// The counts of debited lots and updated accounts must be those of
 	// the batch, or the statement fails (creditledger_require_count): a
@@ -282,27 +275,29 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch, onC
 	debitedAt, updatedAt := -1, -1
 	var countArgs []any
 	if len(w.debits) > 0 {
-		var id, amount pgArray
+		var account, id, amount pgArray
 		for _, d := range w.debits {
+			account.str(d.Account)
 			id.str(d.LotID)
 			amount.int(d.Amount)
 		}
 		ctes = append(ctes, `debited_lots AS (
 	UPDATE creditledger_lots AS l SET remaining = l.remaining - d.amount
-	FROM unnest(?::text[], ?::bigint[]) AS d(id, amount)
-	WHERE l.id = d.id
+	FROM unnest(?::text[], ?::text[], ?::bigint[]) AS d(account_id, id, amount)
+	WHERE l.account_id = d.account_id AND l.id = d.id
 	RETURNING 1)`)
 		debitedAt = len(counts)
 		counts = append(counts, "creditledger_require_count('lots to debit', (SELECT count(*) FROM debited_lots), ?::bigint)")
 		countArgs = append(countArgs, int64(len(w.debits)))
-		args = append(args, t.arrays(&id, &amount)...)
+		args = append(args, t.arrays(&account, &id, &amount)...)
 	}
 	if len(w.accounts) > 0 {
-		var id, balance, seq, nextGrant, nextExpiry, setPlan, plan, anchor pgArray
+		var id, balance, seq, head, nextGrant, nextExpiry, setPlan, plan, anchor pgArray
 		for _, u := range w.accounts {
 			id.str(u.ID)
 			balance.int(u.Balance)
 			seq.int(u.Seq)
+			head.bytes(u.HeadHash)
 			nextGrant.nullTime(u.NextGrantAt)
 			nextExpiry.nullTime(u.NextExpiryAt)
 			setPlan.bool(u.SetPlan)
@@ -317,23 +312,24 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch, onC
 	UPDATE creditledger_accounts AS a SET
 		balance = u.balance,
 		seq = u.seq,
+		head_hash = coalesce(u.head_hash, a.head_hash),
 		next_grant_at = u.next_grant_at,
 		next_expiry_at = u.next_expiry_at,
 		plan = CASE WHEN u.set_plan THEN u.plan ELSE a.plan END,
 		anchor = CASE WHEN u.set_plan THEN u.anchor ELSE a.anchor END
-	FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::timestamptz[], ?::timestamptz[], ?::bool[], ?::text[], ?::timestamptz[])
-		AS u(id, balance, seq, next_grant_at, next_expiry_at, set_plan, plan, anchor)
+	FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::bytea[], ?::timestamptz[], ?::timestamptz[], ?::bool[], ?::text[], ?::timestamptz[])
+		AS u(id, balance, seq, head_hash, next_grant_at, next_expiry_at, set_plan, plan, anchor)
 	WHERE a.id = u.id
 	RETURNING 1)`)
 		updatedAt = len(counts)
 		counts = append(counts, "creditledger_require_count('accounts to update', (SELECT count(*) FROM updated_accounts), ?::bigint)")
 		countArgs = append(countArgs, int64(len(w.accounts)))
-		args = append(args, t.arrays(&id, &balance, &seq, &nextGrant, &nextExpiry, &setPlan, &plan, &anchor)...)
+		args = append(args, t.arrays(&id, &balance, &seq, &head, &nextGrant, &nextExpiry, &setPlan, &plan, &anchor)...)
 	}
 
 	query := "WITH " + strings.Join(ctes, ",\n") + "\nSELECT " + strings.Join(counts, ", ")
 	args = append(args, countArgs...)
-	if t.pc != nil && onCommit {
+	if t.pc != nil {
 		// Pipelined: send it with COMMIT, or before the next statement.
 		if err := t.flush(ctx); err != nil {
 			return 0, 0, err
@@ -390,14 +386,6 @@ func (t *tx) applySQLite(ctx context.Context, w *writes) (debited, updated int, 
 	}()
 	s := t.s
 
-	err = t.insertRows(ctx, "creditledger_operations (id, idempotency_key, kind, account_id, hash, available, created_at)",
-		len(w.ops), func(i int) []any {
-			o := w.ops[i]
-			return []any{o.ID, nullString(o.Key), string(o.Kind), o.Account, o.Hash, o.Available, s.timeArg(o.CreatedAt)}
-		})
-	if err != nil {
-		return 0, 0, err
-	}
 	err = t.insertRows(ctx, "creditledger_lots (id, account_id, operation_id, source, amount, remaining, priority, expires_at, created_at)",
 		len(w.lots), func(i int) []any {
 			l := w.lots[i]
@@ -407,26 +395,33 @@ func (t *tx) applySQLite(ctx context.Context, w *writes) (debited, updated int, 
 	if err != nil {
 		return 0, 0, err
 	}
-	err = t.insertRows(ctx, "creditledger_entries (id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at)",
+	err = t.insertRows(ctx, "creditledger_entries (id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at, "+
+		"expires_at, idempotency_key, param_hash, available, hash)",
 		len(w.entries), func(i int) []any {
 			e := w.entries[i]
+			var available any
+			if e.Key != "" || e.Available != 0 {
+				available = e.Available
+			}
 			return []any{e.ID, e.Account, e.Seq, e.OperationID, nullString(e.LotID), string(e.Kind), e.Amount,
-				e.BalanceAfter, e.Source, e.Description, nullString(w.metadata[i]), s.timeArg(e.CreatedAt)}
+				e.BalanceAfter, e.Source, e.Description, nullString(w.metadata[i]), s.timeArg(e.CreatedAt),
+				s.nullTimeArg(e.ExpiresAt), nullString(e.Key), nullString(e.ParamHash), available, e.Hash}
 		})
 	if err != nil {
 		return 0, 0, err
 	}
-	debited, err = t.updateRows(ctx, "d(id, amount)", `UPDATE creditledger_lots SET remaining = creditledger_lots.remaining - d.amount
-FROM d WHERE creditledger_lots.id = d.id`, len(w.debits), func(i int) []any {
-		return []any{w.debits[i].LotID, w.debits[i].Amount}
+	debited, err = t.updateRows(ctx, "d(account_id, id, amount)", `UPDATE creditledger_lots SET remaining = creditledger_lots.remaining - d.amount
+FROM d WHERE creditledger_lots.account_id = d.account_id AND creditledger_lots.id = d.id`, len(w.debits), func(i int) []any {
+		return []any{w.debits[i].Account, w.debits[i].LotID, w.debits[i].Amount}
 	})
 	if err != nil {
 		return 0, 0, err
 	}
-	updated, err = t.updateRows(ctx, "u(id, balance, seq, next_grant_at, next_expiry_at, set_plan, plan, anchor)",
+	updated, err = t.updateRows(ctx, "u(id, balance, seq, head_hash, next_grant_at, next_expiry_at, set_plan, plan, anchor)",
 		`UPDATE creditledger_accounts SET
 	balance = u.balance,
 	seq = u.seq,
+	head_hash = coalesce(u.head_hash, creditledger_accounts.head_hash),
 	next_grant_at = u.next_grant_at,
 	next_expiry_at = u.next_expiry_at,
 	plan = CASE WHEN u.set_plan THEN u.plan ELSE creditledger_accounts.plan END,
@@ -440,7 +435,7 @@ FROM u WHERE creditledger_accounts.id = u.id`, len(w.accounts), func(i int) []an
 					anchor = s.timeArg(u.Anchor)
 				}
 			}
-			return []any{u.ID, u.Balance, u.Seq, s.nullTimeArg(u.NextGrantAt), s.nullTimeArg(u.NextExpiryAt),
+			return []any{u.ID, u.Balance, u.Seq, u.HeadHash, s.nullTimeArg(u.NextGrantAt), s.nullTimeArg(u.NextExpiryAt),
 				setPlan, u.Plan, anchor}
 		})
 	if err != nil {

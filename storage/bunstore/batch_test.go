@@ -21,7 +21,6 @@ func distributeBatch(accts []storage.Account, round int, now time.Time) *storage
 			fmt.Sprintf("%s-%d", a.ID, round))
 		next := now.Add(30 * 24 * time.Hour)
 		g.Accounts[0].NextGrantAt = &next
-		b.Operations = append(b.Operations, g.Operations...)
 		b.Lots = append(b.Lots, g.Lots...)
 		b.Entries = append(b.Entries, g.Entries...)
 		b.Accounts = append(b.Accounts, g.Accounts...)
@@ -65,7 +64,7 @@ func TestApplyLargeBatch(t *testing.T) {
 			require.Len(t, loaded.Lots, n)
 			b := &storage.Batch{}
 			for _, l := range loaded.Lots {
-				b.Debits = append(b.Debits, storage.LotDebit{LotID: l.ID, Amount: 40})
+				b.Debits = append(b.Debits, storage.LotDebit{Account: l.Account, LotID: l.ID, Amount: 40})
 			}
 			for _, a := range accts {
 				b.Accounts = append(b.Accounts, storage.AccountUpdate{ID: a.ID, Balance: a.Balance - 40, Seq: a.Seq})
@@ -110,17 +109,17 @@ func consumeOne(ctx context.Context, s *bunstore.Store, i int) error {
 			return err
 		}
 		key := fmt.Sprint("c-", i)
-		loaded, err := tx.Load(ctx, storage.LoadQuery{LotsOf: []string{"u"}, Keys: []string{key}})
+		loaded, err := tx.Load(ctx, storage.LoadQuery{LotsOf: []string{"u"}, Keys: []storage.AccountKey{{Account: "u", Key: key}}})
 		if err != nil {
 			return err
 		}
 		a, lot := accts[0], loaded.Lots[0]
 		op := fmt.Sprint("op-c-", i)
 		return tx.Apply(ctx, &storage.Batch{
-			Operations: []storage.Operation{{ID: op, Key: key, Kind: storage.KindConsume, Account: "u", Hash: "h", Available: a.Balance - 1, CreatedAt: t0}},
 			Entries: []storage.Entry{{ID: "e-" + op, Account: "u", Seq: a.Seq + 1, OperationID: op, LotID: lot.ID, Kind: storage.KindConsume,
-				Amount: -1, BalanceAfter: a.Balance - 1, Metadata: map[string]string{"request": key}, CreatedAt: t0}},
-			Debits:   []storage.LotDebit{{LotID: lot.ID, Amount: 1}},
+				Amount: -1, BalanceAfter: a.Balance - 1, Metadata: map[string]string{"request": key}, CreatedAt: t0,
+				Key: key, ParamHash: "h", Available: a.Balance - 1, Hash: []byte("h")}},
+			Debits:   []storage.LotDebit{{Account: "u", LotID: lot.ID, Amount: 1}},
 			Accounts: []storage.AccountUpdate{{ID: "u", Balance: a.Balance - 1, Seq: a.Seq + 1}},
 		})
 	})

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/creditledger/creditledger/storage"
 )
@@ -136,9 +136,8 @@ func (c *metadataCol) Scan(src any) error {
 // pgArray is one column of a batch, for one unnest argument per column:
 // a batch of any size is one argument per column. It collects the values,
 // then becomes the argument: the Go slice itself when statements go
-// through pgx's extended protocol (pgx sends it as a binary array), or the
-// text of an array literal that bun quotes and the statement casts
-// (?::text[]).
+// through pgx (pgx encodes it as a binary array), or the slice wrapped in
+// pgdialect.Array when they go through bun (bun writes the array literal).
 type pgArray struct {
 	kind   arrayKind
 	strs   []string
@@ -147,6 +146,8 @@ type pgArray struct {
 	bools  []bool
 	times  []time.Time
 	ntimes []*time.Time // nullTime: nil for NULL
+	nints  []*int64     // nullInt: nil for NULL
+	blobs  [][]byte     // bytes: nil for NULL
 }
 
 type arrayKind uint8
@@ -158,6 +159,8 @@ const (
 	arrayBool
 	arrayTime
 	arrayNullTime
+	arrayNullInt
+	arrayBytes
 )
 
 func (a *pgArray) str(s string) { a.kind, a.strs = arrayStr, append(a.strs, s) }
@@ -174,7 +177,21 @@ func (a *pgArray) nullStr(s string) {
 
 func (a *pgArray) int(n int64) { a.kind, a.ints = arrayInt, append(a.ints, n) }
 
+// nullInt adds nil as NULL.
+func (a *pgArray) nullInt(n *int64) {
+	a.kind = arrayNullInt
+	if n == nil {
+		a.nints = append(a.nints, nil)
+		return
+	}
+	v := *n
+	a.nints = append(a.nints, &v)
+}
+
 func (a *pgArray) bool(v bool) { a.kind, a.bools = arrayBool, append(a.bools, v) }
+
+// bytes adds b (nil: NULL).
+func (a *pgArray) bytes(b []byte) { a.kind, a.blobs = arrayBytes, append(a.blobs, b) }
 
 func (a *pgArray) time(t time.Time) { a.kind, a.times = arrayTime, append(a.times, utc(t)) }
 
@@ -189,12 +206,8 @@ func (a *pgArray) nullTime(t *time.Time) {
 	a.ntimes = append(a.ntimes, &u)
 }
 
-// arg returns the column as a query argument: with native, the Go slice
-// for pgx's extended protocol, else its array literal.
-func (a *pgArray) arg(native bool) any {
-	if !native {
-		return a.literal()
-	}
+// slice returns the column's values as a Go slice.
+func (a *pgArray) slice() any {
 	switch a.kind {
 	case arrayStr:
 		return a.strs
@@ -208,102 +221,24 @@ func (a *pgArray) arg(native bool) any {
 		return a.times
 	case arrayNullTime:
 		return a.ntimes
+	case arrayNullInt:
+		return a.nints
+	case arrayBytes:
+		return a.blobs
 	}
 	return []string{} // no value added: an empty array of any type
 }
 
-const pgTimeFormat = "2006-01-02 15:04:05.999999-07:00"
-
-// String returns the array literal, for example {"a","b",NULL}.
-func (a *pgArray) String() string {
-	var b strings.Builder
-	b.WriteByte('{')
-	quoted := func(s string) {
-		b.WriteByte('"')
-		for i := 0; i < len(s); i++ {
-			if c := s[i]; c == '"' || c == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteByte(s[i])
-		}
-		b.WriteByte('"')
+// arg returns the column as a query argument: with native (pgx), the Go
+// slice; through bun, the slice as pgdialect.Array.
+func (a *pgArray) arg(native bool) any {
+	if native {
+		return a.slice()
 	}
-	// A batch's times are mostly one instant (its now, its period's
-	// expiry): format each distinct one once.
-	var lastTime time.Time
-	var lastText []byte
-	timeText := func(t time.Time) {
-		if lastText == nil || !t.Equal(lastTime) {
-			lastTime = t
-			lastText = t.AppendFormat(lastText[:0], pgTimeFormat)
-		}
-		b.WriteByte('"')
-		b.Write(lastText)
-		b.WriteByte('"')
-	}
-	switch a.kind {
-	case arrayStr:
-		writeElems(&b, a.strs, quoted)
-	case arrayNullStr:
-		writeElems(&b, a.nstrs, orNull(&b, quoted))
-	case arrayInt:
-		writeElems(&b, a.ints, func(n int64) { b.WriteString(strconv.FormatInt(n, 10)) })
-	case arrayBool:
-		writeElems(&b, a.bools, func(v bool) { b.WriteString(strconv.FormatBool(v)) })
-	case arrayTime:
-		writeElems(&b, a.times, timeText)
-	case arrayNullTime:
-		writeElems(&b, a.ntimes, orNull(&b, timeText))
-	}
-	b.WriteByte('}')
-	return b.String()
+	return pgdialect.Array(a.slice())
 }
 
-// writeElems writes vs to b, comma-separated, each with write.
-func writeElems[T any](b *strings.Builder, vs []T, write func(T)) {
-	for i, v := range vs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		write(v)
-	}
-}
-
-// orNull returns write for a nullable element: NULL for nil.
-func orNull[T any](b *strings.Builder, write func(T)) func(*T) {
-	return func(v *T) {
-		if v == nil {
-			b.WriteString("NULL")
-			return
-		}
-		write(*v)
-	}
-}
-
-// literal returns the array as a quoted SQL string literal that bun
-// appends as it is (bun.Safe): a batch's arrays are large, and quoting
-// them here, in one pass, spares bun from copying and escaping them again.
-// PostgreSQL runs with standard_conforming_strings on (pgx's simple
-// protocol requires it), so only single quotes need doubling.
-func (a *pgArray) literal() bun.Safe {
-	body := a.String()
-	if strings.IndexByte(body, '\'') >= 0 {
-		body = strings.ReplaceAll(body, "'", "''")
-	}
-	return bun.Safe("'" + body + "'")
-}
-
-// pgStrings returns ss as a PostgreSQL text[] literal.
-func pgStrings(ss []string) string {
-	var a pgArray
-	for _, s := range ss {
-		a.str(s)
-	}
-	return a.String()
-}
-
-// arrays returns cols as arguments of t's statements (see pgArray.arg):
-// Go slices on a pipelined transaction, array literals through bun.
+// arrays returns cols as arguments of t's statements (see pgArray.arg).
 func (t *tx) arrays(cols ...*pgArray) []any {
 	out := make([]any, len(cols))
 	for i, c := range cols {
@@ -317,7 +252,7 @@ func (t *tx) textArray(ss []string) any {
 	if t.pc != nil {
 		return ss
 	}
-	return pgStrings(ss)
+	return pgdialect.Array(ss)
 }
 
 // inList is Store.inList for t's statements.
@@ -332,7 +267,7 @@ func (t *tx) inList(col string, values []string) (string, any) {
 // argument on PostgreSQL, a list on SQLite.
 func (s *Store) inList(col string, values []string) (string, any) {
 	if s.kind == postgres {
-		return col + " = ANY(?::text[])", pgStrings(values)
+		return col + " = ANY(?::text[])", pgdialect.Array(values)
 	}
 	return col + " IN (?)", bun.In(values)
 }

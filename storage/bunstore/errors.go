@@ -36,7 +36,7 @@ const (
 
 // Constraint names the store maps to its own errors.
 const (
-	operationKeyConstraint = "creditledger_operations_idempotency_key_key"
+	operationKeyConstraint = "creditledger_entries_idempotency_key_key"
 	lotRemainingConstraint = "creditledger_lots_remaining_check"
 )
 
@@ -117,8 +117,8 @@ func isDuplicateOperationKey(err error) bool {
 		return constraint == operationKeyConstraint
 	}
 	// SQLite names the columns: "UNIQUE constraint failed:
-	// creditledger_operations.idempotency_key".
-	return strings.Contains(err.Error(), "creditledger_operations.idempotency_key")
+	// creditledger_entries.account_id, creditledger_entries.idempotency_key".
+	return strings.Contains(err.Error(), "creditledger_entries.idempotency_key")
 }
 
 // isLotRemainingViolation reports whether err is the CHECK that keeps a

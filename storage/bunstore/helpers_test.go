@@ -89,21 +89,23 @@ func grant(ctx context.Context, s storage.Store, p grantParams) error {
 
 func grantBatch(a storage.Account, p grantParams, suffix string) *storage.Batch {
 	opID, lotID, entryID := "op-"+suffix, "lot-"+suffix, "en-"+suffix
+	e := storage.Entry{
+		ID: entryID, Account: a.ID, Seq: a.Seq + 1, OperationID: opID, LotID: lotID, Kind: storage.KindGrant,
+		Amount: p.amount, BalanceAfter: a.Balance + p.amount, Source: "register_gift", CreatedAt: p.now,
+		ExpiresAt: p.expiresAt, Key: p.key, Available: a.Balance + p.amount,
+	}
+	if p.key != "" {
+		e.ParamHash = "h"
+	}
+	e.Hash = storage.EntryHash(a.HeadHash, &e)
 	return &storage.Batch{
-		Operations: []storage.Operation{{
-			ID: opID, Key: p.key, Kind: storage.KindGrant, Account: a.ID, Hash: "h",
-			Available: a.Balance + p.amount, CreatedAt: p.now,
-		}},
 		Lots: []storage.Lot{{
 			ID: lotID, Account: a.ID, OperationID: opID, Source: "register_gift",
 			Amount: p.amount, Remaining: p.amount, ExpiresAt: p.expiresAt, CreatedAt: p.now,
 		}},
-		Entries: []storage.Entry{{
-			ID: entryID, Account: a.ID, Seq: a.Seq + 1, OperationID: opID, LotID: lotID, Kind: storage.KindGrant,
-			Amount: p.amount, BalanceAfter: a.Balance + p.amount, Source: "register_gift", CreatedAt: p.now,
-		}},
+		Entries: []storage.Entry{e},
 		Accounts: []storage.AccountUpdate{{
-			ID: a.ID, Balance: a.Balance + p.amount, Seq: a.Seq + 1, NextExpiryAt: p.expiresAt,
+			ID: a.ID, Balance: a.Balance + p.amount, Seq: a.Seq + 1, HeadHash: e.Hash, NextExpiryAt: p.expiresAt,
 		}},
 	}
 }

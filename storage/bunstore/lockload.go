@@ -11,17 +11,15 @@ import (
 	"github.com/creditledger/creditledger/storage"
 )
 
-var (
-	_ storage.LockLoader    = (*tx)(nil)
-	_ storage.CommitApplier = (*tx)(nil)
-)
-
 // lockAndLoadQuery calls the function of migration 2 that locks the
 // accounts and then reads their open lots and the operations of the keys,
 // in one round trip (see its comment in the migration).
-const lockAndLoadQuery = `SELECT * FROM creditledger_lock_and_load(?::text[], ?::text[], ?::text[])`
+const lockAndLoadQuery = `SELECT row_kind, id, account_id, plan, anchor, balance, seq, head_hash,
+	created_at, next_grant_at, next_expiry_at, operation_id, source, amount, remaining, priority, expires_at,
+	idempotency_key, entry_kind, param_hash, available
+FROM creditledger_lock_and_load(?::text[], ?::text[], ?::text[], ?::text[])`
 
-// LockAndLoad implements storage.LockLoader. On PostgreSQL it is one call
+// LockAndLoad locks ids and loads q in one round trip. On PostgreSQL it is one call
 // of creditledger_lock_and_load, a VOLATILE function whose statements each
 // take a new snapshot: the lock first, then the reads, which therefore see
 // what the holders of the locks committed. (One plain statement could
@@ -45,8 +43,9 @@ func (t *tx) LockAndLoad(ctx context.Context, ids []string, create bool, now tim
 			return nil, nil, fmt.Errorf("bunstore: creating accounts: %w", err)
 		}
 	}
+	keyAccounts, keys := splitKeys(uniqueKeys(q.Keys))
 	rows, err := t.query(ctx, lockAndLoadQuery,
-		t.textArray(ids), t.textArray(uniqueSorted(q.LotsOf)), t.textArray(uniqueSorted(q.Keys)))
+		t.textArray(ids), t.textArray(uniqueSorted(q.LotsOf)), t.textArray(keyAccounts), t.textArray(keys))
 	if err != nil {
 		return nil, nil, fmt.Errorf("bunstore: locking and loading accounts: %w", err)
 	}
@@ -75,33 +74,41 @@ func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage
 	defer func() { _ = rows.Close() }()
 	loaded = &storage.Loaded{}
 	for rows.Next() {
+		// The columns of creditledger_lock_and_load, by name.
 		var (
-			kind           int
-			id, account    string
-			s1, s2, s3     textCol
-			i1, i2, i3     sql.NullInt64
-			t1, t2, t3, t4 timeCol
+			rowKind, id, account            string
+			plan, operationID, source       textCol
+			key, entryKind, paramHash       textCol
+			anchor, createdAt, nextGrantAt  timeCol
+			nextExpiryAt, expiresAt         timeCol
+			balance, seq, amount, remaining sql.NullInt64
+			priority, available             sql.NullInt64
+			headHash                        []byte
 		)
-		if err := rows.Scan(&kind, &id, &account, &s1, &s2, &s3, &i1, &i2, &i3, &t1, &t2, &t3, &t4); err != nil {
+		if err := rows.Scan(&rowKind, &id, &account, &plan, &anchor, &balance, &seq, &headHash,
+			&createdAt, &nextGrantAt, &nextExpiryAt, &operationID, &source, &amount, &remaining, &priority, &expiresAt,
+			&key, &entryKind, &paramHash, &available); err != nil {
 			return nil, nil, err
 		}
-		switch kind {
-		case 0:
+		switch rowKind {
+		case "account":
 			accounts = append(accounts, storage.Account{
-				ID: id, Plan: string(s1), Anchor: t1.t, Balance: i1.Int64, Seq: i2.Int64,
-				CreatedAt: t2.t, NextGrantAt: t3.ptr(), NextExpiryAt: t4.ptr(),
+				ID: id, Plan: string(plan), Anchor: anchor.t, Balance: balance.Int64, Seq: seq.Int64, HeadHash: headHash,
+				CreatedAt: createdAt.t, NextGrantAt: nextGrantAt.ptr(), NextExpiryAt: nextExpiryAt.ptr(),
 			})
-		case 1:
+		case "lot":
 			loaded.Lots = append(loaded.Lots, storage.Lot{
-				ID: id, Account: account, OperationID: string(s1), Source: string(s2),
-				Amount: i1.Int64, Remaining: i2.Int64, Priority: int(i3.Int64),
-				ExpiresAt: t1.ptr(), CreatedAt: t2.t,
+				ID: id, Account: account, OperationID: string(operationID), Source: string(source),
+				Amount: amount.Int64, Remaining: remaining.Int64, Priority: int(priority.Int64),
+				ExpiresAt: expiresAt.ptr(), CreatedAt: createdAt.t,
 			})
-		case 2:
+		case "call":
 			loaded.Operations = append(loaded.Operations, storage.Operation{
-				ID: id, Key: string(s1), Kind: storage.EntryKind(s2), Account: account, Hash: string(s3),
-				Available: i1.Int64, CreatedAt: t1.t,
+				ID: id, Key: string(key), Kind: storage.EntryKind(entryKind), Account: account, Hash: string(paramHash),
+				Available: available.Int64, Seq: seq.Int64, CreatedAt: createdAt.t,
 			})
+		default:
+			return nil, nil, fmt.Errorf("row of unknown kind %q", rowKind)
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -28,7 +28,7 @@ func TestLockAndLoad(t *testing.T) {
 			accounts []storage.Account
 			loaded   *storage.Loaded
 		}
-		q := storage.LoadQuery{LotsOf: []string{"u"}, Keys: []string{"k1", "k2", "nope"}}
+		q := storage.LoadQuery{LotsOf: []string{"u"}, Keys: []storage.AccountKey{{Account: "u", Key: "k1"}, {Account: "v", Key: "k2"}, {Account: "u", Key: "nope"}, {Account: "u", Key: "k2"}}}
 		require.NoError(t, s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
 			var err error
 			if separate.accounts, err = tx.LockAccounts(ctx, []string{"u", "w"}, true, t0); err != nil {
@@ -39,7 +39,7 @@ func TestLockAndLoad(t *testing.T) {
 		}))
 		require.NoError(t, s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
 			var err error
-			combined.accounts, combined.loaded, err = tx.(storage.LockLoader).LockAndLoad(ctx, []string{"w", "u", "u"}, false, t0, q)
+			combined.accounts, combined.loaded, err = tx.LockAndLoad(ctx, []string{"w", "u", "u"}, false, t0, q)
 			return err
 		}))
 		require.Len(t, combined.accounts, 2)
@@ -61,7 +61,7 @@ func TestLockAndLoad(t *testing.T) {
 
 		// create makes missing accounts, as LockAccounts does.
 		require.NoError(t, s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
-			accts, loaded, err := tx.(storage.LockLoader).LockAndLoad(ctx, []string{"new"}, true, t0, storage.LoadQuery{LotsOf: []string{"new"}})
+			accts, loaded, err := tx.LockAndLoad(ctx, []string{"new"}, true, t0, storage.LoadQuery{LotsOf: []string{"new"}})
 			require.NoError(t, err)
 			require.Len(t, accts, 1)
 			require.Equal(t, "new", accts[0].ID)
@@ -112,7 +112,7 @@ func TestLockAndLoadAfterWaiting(t *testing.T) {
 		var r result
 		r.err = s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
 			var err error
-			r.accounts, r.loaded, err = tx.(storage.LockLoader).LockAndLoad(ctx, []string{"u"}, false, t0,
+			r.accounts, r.loaded, err = tx.LockAndLoad(ctx, []string{"u"}, false, t0,
 				storage.LoadQuery{LotsOf: []string{"u"}})
 			return err
 		})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -31,23 +32,28 @@ import (
 // find dead at its first round trip before it gives up.
 const staleConnRetries = 2
 
-// pipelinedTx runs fn in a transaction on one pgx connection of the pool.
+// staleConnError is the error of a pipelined transaction whose first
+// round trip found its pooled connection dead: nothing of it can have
+// happened, and Store.retry runs it again on another connection (up to
+// staleConnRetries times, without backoff).
 //
 // A pooled connection can be dead without the pool knowing (the server
 // ended it, or the network dropped it; pgx checks an idle connection only
 // after a second). database/sql would find out at BEGIN and take another
-// connection; here BEGIN goes out with the first statement, so when that
-// first round trip fails and leaves the connection closed, nothing of the
-// transaction can have happened, and it runs again on another connection.
+// connection; here BEGIN goes out with the first statement.
+type staleConnError struct{ err error }
+
+func (e *staleConnError) Error() string { return e.err.Error() }
+func (e *staleConnError) Unwrap() error { return e.err }
+
+// pipelinedTx runs fn in a transaction on one pgx connection of the pool;
+// see staleConnError for its one failure that Store.retry heals.
 func (s *Store) pipelinedTx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
-	for attempt := 0; ; attempt++ {
-		stale, err := s.pipelinedTxOnce(ctx, fn)
-		if !stale || attempt >= staleConnRetries || ctx.Err() != nil {
-			return err
-		}
-		s.logger.DebugContext(ctx, "creditledger: transaction met a dead pooled connection; running it on another",
-			slogDialect(s.kind), "error", err)
+	stale, err := s.pipelinedTxOnce(ctx, fn)
+	if stale {
+		return &staleConnError{err}
 	}
+	return err
 }
 
 func (s *Store) pipelinedTxOnce(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) (stale bool, err error) {
@@ -83,6 +89,23 @@ func (s *Store) pipelinedTxOnce(ctx context.Context, fn func(ctx context.Context
 	})
 	return t != nil && t.stale, err
 }
+
+// builderPool keeps pgx's argument encoders between transactions: a
+// chunk's batch encodes to hundreds of kilobytes of binary arrays, and a
+// fresh encoder grows its buffer by doubling every time. An encoder is
+// reused once its statement is queued on the pipeline (pgconn copies the
+// Bind message), so each transaction holds one at most per statement it
+// builds.
+type builderPool struct{ p sync.Pool }
+
+func (b *builderPool) get() *pgx.ExtendedQueryBuilder {
+	if eqb, ok := b.p.Get().(*pgx.ExtendedQueryBuilder); ok {
+		return eqb
+	}
+	return &pgx.ExtendedQueryBuilder{}
+}
+
+func (b *builderPool) put(eqb *pgx.ExtendedQueryBuilder) { b.p.Put(eqb) }
 
 // pendingApply is an Apply statement waiting to be sent.
 type pendingApply struct {
@@ -151,26 +174,35 @@ func (t *tx) run(ctx context.Context, query string, args []any) (_ rowsIter, err
 		t.sent = true
 		defer func() { t.stale = err != nil && t.pc.IsClosed() }()
 	}
-	sd, err := t.pc.Prepare(ctx, query, query)
-	if err != nil {
-		return nil, err
-	}
 	if t.begun {
 		// pgx traces this one itself.
-		rows, err := t.pc.Query(ctx, query, args...)
+		var rows pgx.Rows
+		if t.s.pgxMode() == viaPgxPrepared {
+			if _, err := t.pc.Prepare(ctx, query, query); err != nil {
+				return nil, err
+			}
+			rows, err = t.pc.Query(ctx, query, args...)
+		} else {
+			rows, err = t.pc.Query(ctx, query, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+		}
 		if err != nil {
 			return nil, err
 		}
 		return &pgxRows{Rows: rows}, nil
 	}
-	var eqb pgx.ExtendedQueryBuilder
+	sd, err := t.describe(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	eqb := t.s.builders.get()
+	defer t.s.builders.put(eqb)
 	if err := eqb.Build(t.pc.TypeMap(), sd, args); err != nil {
 		return nil, err
 	}
 	bctx := t.traceStart(ctx, "begin", nil)
 	p := t.pc.PgConn().StartPipeline(ctx)
 	p.SendQueryParams("begin", nil, nil, nil, nil)
-	p.SendQueryPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
+	t.send(p, sd, eqb)
 	err = p.Sync()
 	t.begun = true // rollback from here on: BEGIN may have reached the server
 	if err == nil {
@@ -197,6 +229,37 @@ func (t *tx) run(ctx context.Context, query string, args []any) (_ rowsIter, err
 		t.traceEnd(qctx, rows.Err())
 		return endPipeline(p)
 	}}, nil
+}
+
+// describe returns the description of a numbered statement on t's
+// connection: prepared once per connection (viaPgxPrepared), or, for
+// unnamed statements (viaPgxUnnamed), described once per store and cached
+// (a statement's parameter and result types are the same on every
+// connection to the schema).
+func (t *tx) describe(ctx context.Context, query string) (*pgconn.StatementDescription, error) {
+	if t.s.pgxMode() == viaPgxPrepared {
+		return t.pc.Prepare(ctx, query, query)
+	}
+	if sd, ok := t.s.descs.Load(query); ok {
+		return sd.(*pgconn.StatementDescription), nil
+	}
+	sd, err := t.pc.Prepare(ctx, "", query) // the unnamed statement: Parse and Describe only
+	if err != nil {
+		return nil, err
+	}
+	t.s.descs.Store(query, sd)
+	return sd, nil
+}
+
+// send queues a statement with its encoded arguments on p: by name when
+// prepared, else as an unnamed statement parsed again (one round trip
+// either way, with the rest of the pipeline).
+func (t *tx) send(p *pgconn.Pipeline, sd *pgconn.StatementDescription, eqb *pgx.ExtendedQueryBuilder) {
+	if t.s.pgxMode() == viaPgxPrepared {
+		p.SendQueryPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
+		return
+	}
+	p.SendQueryParams(sd.SQL, eqb.ParamValues, sd.ParamOIDs, eqb.ParamFormats, eqb.ResultFormats)
 }
 
 // readCommand reads the result of a statement without rows (BEGIN,
@@ -259,10 +322,11 @@ func (t *tx) finish(ctx context.Context) error {
 		return nil // nothing was sent: nothing to commit
 	}
 	var sd *pgconn.StatementDescription
-	var eqb pgx.ExtendedQueryBuilder
+	eqb := t.s.builders.get()
+	defer t.s.builders.put(eqb)
 	if pa != nil {
 		var err error
-		if sd, err = t.pc.Prepare(ctx, pa.query, pa.query); err != nil {
+		if sd, err = t.describe(ctx, pa.query); err != nil {
 			t.rollback(ctx)
 			return applyError(err, pa.batch)
 		}
@@ -277,7 +341,7 @@ func (t *tx) finish(ctx context.Context) error {
 		p.SendQueryParams("begin", nil, nil, nil, nil)
 	}
 	if pa != nil {
-		p.SendQueryPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
+		t.send(p, sd, eqb)
 	}
 	p.SendQueryParams("commit", nil, nil, nil, nil)
 	err := p.Sync()

@@ -13,16 +13,18 @@ import (
 
 // Column lists, in the order the scan functions read them.
 const (
-	accountCols   = "id, plan, anchor, balance, seq, created_at, next_grant_at, next_expiry_at"
-	lotCols       = "id, account_id, operation_id, source, amount, remaining, priority, expires_at, created_at"
-	entryCols     = "id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at"
-	operationCols = "id, idempotency_key, kind, account_id, hash, available, created_at"
+	accountCols = "id, plan, anchor, balance, seq, head_hash, created_at, next_grant_at, next_expiry_at"
+	lotCols     = "id, account_id, operation_id, source, amount, remaining, priority, expires_at, created_at"
+	entryCols   = "id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at, " +
+		"expires_at, idempotency_key, param_hash, available, hash"
+	// callCols read a keyed call from its first entry.
+	callCols = "operation_id, idempotency_key, kind, account_id, param_hash, available, seq, created_at"
 )
 
 func scanAccount(rows rowScanner) (storage.Account, error) {
 	var a storage.Account
 	var anchor, created, nextGrant, nextExpiry timeCol
-	err := rows.Scan(&a.ID, &a.Plan, &anchor, &a.Balance, &a.Seq, &created, &nextGrant, &nextExpiry)
+	err := rows.Scan(&a.ID, &a.Plan, &anchor, &a.Balance, &a.Seq, &a.HeadHash, &created, &nextGrant, &nextExpiry)
 	a.Anchor = anchor.t
 	a.CreatedAt = created.t
 	a.NextGrantAt = nextGrant.ptr()
@@ -43,26 +45,32 @@ func scanLot(rows rowScanner) (storage.Lot, error) {
 
 func scanEntry(rows rowScanner) (storage.Entry, error) {
 	var e storage.Entry
-	var lotID textCol
+	var lotID, key, paramHash textCol
 	var kind string
 	var metadata metadataCol
-	var created timeCol
+	var created, expires timeCol
+	var available sql.NullInt64
 	err := rows.Scan(&e.ID, &e.Account, &e.Seq, &e.OperationID, &lotID, &kind, &e.Amount, &e.BalanceAfter,
-		&e.Source, &e.Description, &metadata, &created)
+		&e.Source, &e.Description, &metadata, &created, &expires, &key, &paramHash, &available, &e.Hash)
 	e.LotID = string(lotID)
 	e.Kind = storage.EntryKind(kind)
 	e.Metadata = metadata
 	e.CreatedAt = created.t
+	e.ExpiresAt = expires.ptr()
+	e.Key, e.ParamHash, e.Available = string(key), string(paramHash), available.Int64
 	return e, err
 }
 
-func scanOperation(rows rowScanner) (storage.Operation, error) {
+func scanCall(rows rowScanner) (storage.Operation, error) {
 	var o storage.Operation
-	var key textCol
+	var key, hash textCol
 	var kind string
+	var available sql.NullInt64
 	var created timeCol
-	err := rows.Scan(&o.ID, &key, &kind, &o.Account, &o.Hash, &o.Available, &created)
+	err := rows.Scan(&o.ID, &key, &kind, &o.Account, &hash, &available, &o.Seq, &created)
 	o.Key = string(key)
+	o.Hash = string(hash)
+	o.Available = available.Int64
 	o.Kind = storage.EntryKind(kind)
 	o.CreatedAt = created.t
 	return o, err
@@ -117,7 +125,7 @@ func queryAll[T any](ctx context.Context, q queryer, scan func(rowScanner) (T, e
 
 // Account returns the account id, or an error wrapping storage.ErrNotFound.
 func (s *Store) Account(ctx context.Context, id string) (*storage.Account, error) {
-	accounts, err := queryAll(ctx, iconn{s.reader(ctx)}, scanAccount,
+	accounts, err := queryAll(ctx, iconn{s.reader()}, scanAccount,
 		"SELECT "+accountCols+" FROM creditledger_accounts WHERE id = ?", id)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: account %q: %w", id, err)
@@ -141,7 +149,7 @@ func (s *Store) Lots(ctx context.Context, q storage.LotQuery) ([]storage.Lot, er
 			args = append(args, s.timeArg(q.Now))
 		}
 	}
-	lots, err := queryAll(ctx, iconn{s.reader(ctx)}, scanLot,
+	lots, err := queryAll(ctx, iconn{s.reader()}, scanLot,
 		"SELECT "+lotCols+" FROM creditledger_lots WHERE "+where+" ORDER BY id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: lots of %q: %w", q.Account, err)
@@ -163,16 +171,16 @@ func (s *Store) notExpired(col string) string {
 }
 
 // AccountWithOpenLots returns the account id and its lots with remaining >
-// 0 that are not expired at now (by ID), in one query: it implements
-// storage.BalanceReader, so that Ledger.Balance costs one round trip. An
+// 0 that are not expired at now (by ID), in one query, so that
+// Ledger.Balance costs one round trip. An
 // unknown account is an error wrapping storage.ErrNotFound.
 func (s *Store) AccountWithOpenLots(ctx context.Context, id string, now time.Time) (*storage.Account, []storage.Lot, error) {
-	query := "SELECT a.id, a.plan, a.anchor, a.balance, a.seq, a.created_at, a.next_grant_at, a.next_expiry_at, " +
+	query := "SELECT a.id, a.plan, a.anchor, a.balance, a.seq, a.head_hash, a.created_at, a.next_grant_at, a.next_expiry_at, " +
 		"l.id, l.operation_id, l.source, l.amount, l.remaining, l.priority, l.expires_at, l.created_at " +
 		"FROM creditledger_accounts AS a LEFT JOIN creditledger_lots AS l " +
 		"ON l.account_id = a.id AND l.remaining > 0 AND " + s.notExpired("l.expires_at") +
 		" WHERE a.id = ? ORDER BY l.id"
-	rows, err := s.reader(ctx).QueryContext(ctx, query, s.timeArg(now), id)
+	rows, err := s.reader().QueryContext(ctx, query, s.timeArg(now), id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bunstore: account %q and its lots: %w", id, err)
 	}
@@ -184,7 +192,7 @@ func (s *Store) AccountWithOpenLots(ctx context.Context, id string, now time.Tim
 		var anchor, created, nextGrant, nextExpiry, lotExpires, lotCreated timeCol
 		var lotID, lotOp, lotSource textCol
 		var lotAmount, lotRemaining, lotPriority sql.NullInt64
-		if err := rows.Scan(&a.ID, &a.Plan, &anchor, &a.Balance, &a.Seq, &created, &nextGrant, &nextExpiry,
+		if err := rows.Scan(&a.ID, &a.Plan, &anchor, &a.Balance, &a.Seq, &a.HeadHash, &created, &nextGrant, &nextExpiry,
 			&lotID, &lotOp, &lotSource, &lotAmount, &lotRemaining, &lotPriority, &lotExpires, &lotCreated); err != nil {
 			return nil, nil, fmt.Errorf("bunstore: account %q and its lots: %w", id, err)
 		}
@@ -233,7 +241,7 @@ func (s *Store) Entries(ctx context.Context, q storage.EntryQuery) ([]storage.En
 	}
 	query += " ORDER BY seq DESC LIMIT ?"
 	args = append(args, q.Limit)
-	entries, err := queryAll(ctx, iconn{s.reader(ctx)}, scanEntry, query, args...)
+	entries, err := queryAll(ctx, iconn{s.reader()}, scanEntry, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: entries of %q: %w", q.Account, err)
 	}
@@ -243,9 +251,9 @@ func (s *Store) Entries(ctx context.Context, q storage.EntryQuery) ([]storage.En
 // OperationEntries returns the entries operationID wrote to account, by
 // ascending Seq; none if there are none.
 func (s *Store) OperationEntries(ctx context.Context, account, operationID string) ([]storage.Entry, error) {
-	entries, err := queryAll(ctx, iconn{s.reader(ctx)}, scanEntry,
-		"SELECT "+entryCols+" FROM creditledger_entries WHERE operation_id = ? AND account_id = ? ORDER BY seq",
-		operationID, account)
+	entries, err := queryAll(ctx, iconn{s.reader()}, scanEntry,
+		"SELECT "+entryCols+" FROM creditledger_entries WHERE account_id = ? AND operation_id = ? ORDER BY seq",
+		account, operationID)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: entries of operation %q: %w", operationID, err)
 	}
@@ -270,36 +278,82 @@ func (s *Store) Scan(ctx context.Context, after string, limit int) ([]storage.Ac
 			return err
 		}
 		ids := make([]string, len(accounts))
-		index := make(map[string]int, len(accounts))
-		dumps = make([]storage.AccountDump, len(accounts))
+		byID := make(map[string]storage.Account, len(accounts))
 		for i, a := range accounts {
 			ids[i] = a.ID
-			index[a.ID] = i
-			dumps[i].Account = a
+			byID[a.ID] = a
 		}
-		in, arg := s.inList("account_id", ids)
-		lots, err := queryAll(ctx, iconn{idb}, scanLot,
-			"SELECT "+lotCols+" FROM creditledger_lots WHERE "+in+" ORDER BY account_id, id", arg)
-		if err != nil {
-			return err
-		}
-		for _, l := range lots {
-			d := &dumps[index[l.Account]]
-			d.Lots = append(d.Lots, l)
-		}
-		entries, err := queryAll(ctx, iconn{idb}, scanEntry,
-			"SELECT "+entryCols+" FROM creditledger_entries WHERE "+in+" ORDER BY account_id, seq", arg)
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			d := &dumps[index[e.Account]]
-			d.Entries = append(d.Entries, e)
-		}
-		return nil
+		dumps, err = s.dumps(ctx, idb, ids, func(id string) storage.AccountDump {
+			return storage.AccountDump{Account: byID[id]}
+		})
+		return err
 	}
 	if err := s.readTx(ctx, read); err != nil {
 		return nil, fmt.Errorf("bunstore: scan after %q: %w", after, err)
+	}
+	return dumps, nil
+}
+
+// Orphans returns, for at most limit account ids that have lots or entries
+// but no row in creditledger_accounts, their lots and entries (with
+// Missing set): the traces of a deleted account row, for Verify. It reads
+// from one snapshot, with one anti-join over each table.
+func (s *Store) Orphans(ctx context.Context, limit int) ([]storage.AccountDump, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var dumps []storage.AccountDump
+	read := func(ctx context.Context, idb bun.IDB) error {
+		dumps = nil
+		ids, err := queryAll(ctx, iconn{idb}, func(r rowScanner) (id string, err error) { return id, r.Scan(&id) },
+			`SELECT account_id FROM (
+	SELECT DISTINCT l.account_id FROM creditledger_lots AS l
+	WHERE NOT EXISTS (SELECT 1 FROM creditledger_accounts AS a WHERE a.id = l.account_id)
+	UNION
+	SELECT DISTINCT e.account_id FROM creditledger_entries AS e
+	WHERE NOT EXISTS (SELECT 1 FROM creditledger_accounts AS a WHERE a.id = e.account_id)
+) AS o ORDER BY account_id LIMIT ?`, limit)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		dumps, err = s.dumps(ctx, idb, ids, func(id string) storage.AccountDump {
+			return storage.AccountDump{Account: storage.Account{ID: id}, Missing: true}
+		})
+		return err
+	}
+	if err := s.readTx(ctx, read); err != nil {
+		return nil, fmt.Errorf("bunstore: accounts without a row: %w", err)
+	}
+	return dumps, nil
+}
+
+// dumps reads the lots and entries of ids (sorted) into one dump each,
+// made by newDump.
+func (s *Store) dumps(ctx context.Context, idb bun.IDB, ids []string, newDump func(id string) storage.AccountDump) ([]storage.AccountDump, error) {
+	index := make(map[string]int, len(ids))
+	dumps := make([]storage.AccountDump, len(ids))
+	for i, id := range ids {
+		index[id] = i
+		dumps[i] = newDump(id)
+	}
+	in, arg := s.inList("account_id", ids)
+	lots, err := queryAll(ctx, iconn{idb}, scanLot,
+		"SELECT "+lotCols+" FROM creditledger_lots WHERE "+in+" ORDER BY account_id, id", arg)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range lots {
+		d := &dumps[index[l.Account]]
+		d.Lots = append(d.Lots, l)
+	}
+	entries, err := queryAll(ctx, iconn{idb}, scanEntry,
+		"SELECT "+entryCols+" FROM creditledger_entries WHERE "+in+" ORDER BY account_id, seq", arg)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		d := &dumps[index[e.Account]]
+		d.Entries = append(d.Entries, e)
 	}
 	return dumps, nil
 }

@@ -34,21 +34,27 @@
 //
 // # PostgreSQL notes
 //
-// bun formats arguments into the SQL text. With pgx, use the simple protocol
-// (pgx.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol, as
-// [Open] does); otherwise pgx prepares every distinct statement text, which
-// costs a round trip per statement. The store's own write path and
-// one-statement reads do not go through bun's formatting when the driver is
-// pgx's database/sql driver with its statement cache on: they are prepared
-// once per connection and run with binary arguments (turn this off with
-// Options.NoPreparedStatements, for example behind PgBouncer in transaction
-// mode before 1.21). Migrate takes a session-level advisory lock on one
+// The store has one PostgreSQL path: when the driver is pgx's database/sql
+// driver (as with [Open]), decided once by Init, its transactions run on
+// one pgx connection each, pipelined (BEGIN with the first statement, the
+// last batch with COMMIT), and its reads go through pgx too, all with
+// binary arguments (a batch's columns as binary arrays). Statements are
+// prepared once per connection, or, with Options.NoPreparedStatements
+// (PgBouncer in transaction mode before 1.21), sent as unnamed statements
+// whose types the store describes once. bun formats SQL text only for
+// migrations, Verify's scans, a store bound to a host's transaction
+// ([Store.WithTx]) and SQLite; with pgx, bun wants the simple protocol
+// (pgx.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol,
+// as [Open] sets). Migrate takes a session-level advisory lock on one
 // connection while bun's migrator uses others, so the pool must allow at
 // least two connections.
 //
-// Schema version 2 has no foreign keys: every batch is written by one
-// statement that names rows it has just locked or inserted, and
-// Ledger.Verify checks every reference. Entries stay append-only.
+// Since schema version 2 there are no foreign keys: every batch is written
+// by one statement that names rows it has just locked or inserted, and
+// Ledger.Verify checks every reference. Entries stay append-only. Schema 3
+// keys every table by account (lots (account_id, id), entries
+// (account_id, seq), idempotency keys (account_id, idempotency_key)),
+// keeps each call's key on its first entry, and chains entries by hash.
 //
 // # SQLite notes
 //
@@ -66,6 +72,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
@@ -91,7 +98,7 @@ type Options struct {
 	// Parallel is how many transactions one Ledger.Distribute or
 	// ExpireDue call may run at once on PostgreSQL, each serving its own
 	// chunk of accounts from its own pooled connection (see
-	// storage.Parallel). Default 2: while one chunk's transaction waits
+	// storage.Store.MaxParallelTx). Default 2: while one chunk's transaction waits
 	// for the database, the next one is prepared and sent, and a database
 	// with two cores or more works on both (a large distribution takes
 	// about half the time of one chunk at a time; see BENCHMARKS.md). 1
@@ -99,20 +106,20 @@ type Options struct {
 	// with WithTx always use 1.
 	Parallel int
 
-	// NoPreparedStatements sends every statement through bun as SQL text
-	// (pgx's simple protocol with Open). By default, when the driver is
-	// pgx's database/sql driver with its statement cache on (as with
-	// Open), the statements of the write path are prepared once per
-	// connection and run with binary arguments, which costs PostgreSQL
-	// less. Set it for a connection pooler that cannot keep prepared
+	// NoPreparedStatements sends the store's statements as unnamed
+	// statements of pgx's extended protocol (their parameter types
+	// described once per store), with the same binary arguments and
+	// round trips. By default, when the driver is pgx's database/sql
+	// driver with its statement cache on (as with Open), they are
+	// prepared once per connection, which costs PostgreSQL less parsing.
+	// Set it for a connection pooler that cannot keep prepared
 	// statements, such as PgBouncer in transaction mode before 1.21.
 	NoPreparedStatements bool
 
 	// Tracer, with Open and OpenWith on PostgreSQL, sees every statement
 	// pgx runs (for example an OpenTelemetry tracer for pgx, or a
 	// statement counter). bun's query hooks (DB().AddQueryHook) see only
-	// the statements that go through bun, not the prepared ones of the
-	// write path. New ignores it: configure the pgx connection given to
+	// the statements that go through bun, not those of the pgx path. New ignores it: configure the pgx connection given to
 	// New instead.
 	Tracer pgx.QueryTracer
 }
@@ -170,17 +177,15 @@ type Store struct {
 	parallel int
 
 	noPrepared bool
-	prepared   *preparedState // shared with the stores WithTx makes
+	mode       *atomic.Int32 // a pgMode, decided at Init (decidePgMode); shared with WithTx's stores
+	descs      *sync.Map     // statement text -> *pgconn.StatementDescription, for viaPgxUnnamed
+	builders   *builderPool  // pgx argument encoders, reused (pipeline.go)
 
 	migrations *migrate.Migrations
 	migrateMu  *sync.Mutex // serializes Migrate calls of this process
 }
 
-var (
-	_ storage.Store         = (*Store)(nil)
-	_ storage.BalanceReader = (*Store)(nil)
-	_ storage.Parallel      = (*Store)(nil)
-)
+var _ storage.Store = (*Store)(nil)
 
 // MaxParallelTx returns how many transactions the ledger may run at once
 // for one Distribute or ExpireDue call: Options.Parallel on PostgreSQL, 1
@@ -218,7 +223,7 @@ func New(db *bun.DB, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	o := opts.withDefaults()
-	return &Store{
+	s := &Store{
 		db:         db,
 		idb:        db,
 		kind:       k,
@@ -226,10 +231,14 @@ func New(db *bun.DB, opts *Options) (*Store, error) {
 		retries:    o.MaxRetries,
 		parallel:   o.Parallel,
 		noPrepared: o.NoPreparedStatements,
-		prepared:   &preparedState{},
+		mode:       &atomic.Int32{},
+		descs:      &sync.Map{},
+		builders:   &builderPool{},
 		migrations: migrations,
 		migrateMu:  &sync.Mutex{},
-	}, nil
+	}
+	s.addHashChainMigration(migrations)
+	return s, nil
 }
 
 func loadMigrations(sub string) (*migrate.Migrations, error) {
@@ -278,7 +287,10 @@ func (s *Store) WithTx(tx bun.IDB) *Store {
 	return &bound
 }
 
-// Init runs [Store.Migrate] (not on a bound store), then records scale as
+// Init runs [Store.Migrate] (not on a bound store), decides once whether
+// the store's PostgreSQL statements are prepared (see
+// Options.NoPreparedStatements; before Init they go through bun), then
+// records scale as
 // the scale of the store's amounts if none is recorded. If another scale is
 // recorded it returns an error wrapping storage.ErrScaleMismatch that names
 // both.
@@ -286,6 +298,9 @@ func (s *Store) Init(ctx context.Context, scale int32) error {
 	if !s.bound {
 		if err := s.Migrate(ctx); err != nil {
 			return err
+		}
+		if err := s.decidePgMode(ctx); err != nil {
+			return fmt.Errorf("bunstore: init: %w", err)
 		}
 	}
 	var stored string

@@ -52,21 +52,18 @@ func TestApplyDuplicateKey(t *testing.T) {
 		s := setup(t, db)
 		require.NoError(t, grant(ctx, s, grantParams{account: "u", key: "k1", amount: 10, now: t0}))
 
-		// The same key on another account, in a batch that writes every
+		// The same key on the same account, in a batch that writes every
 		// kind of record: nothing of it may be written.
 		err := s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
 			accts, err := tx.LockAccounts(ctx, []string{"u", "v"}, true, t0)
 			require.NoError(t, err)
-			b := grantBatch(accts[1], grantParams{account: "v", key: "k1", amount: 5, now: t0}, "v2")
-			b.Debits = []storage.LotDebit{{LotID: "lot-u-a0000", Amount: 1}}
-			b.Accounts = append(b.Accounts, storage.AccountUpdate{ID: "u", Balance: 9, Seq: 1})
-			err = tx.Apply(ctx, b)
-			require.ErrorIs(t, err, storage.ErrDuplicateKey)
-			require.Contains(t, err.Error(), "k1")
-			return err
+			b := grantBatch(accts[0], grantParams{account: "u", key: "k1", amount: 5, now: t0}, "u2")
+			b.Debits = []storage.LotDebit{{Account: "u", LotID: "lot-u-a0000", Amount: 1}}
+			b.Accounts = append(b.Accounts, storage.AccountUpdate{ID: "v", Balance: 9, Seq: 1})
+			return tx.Apply(ctx, b) // its error may come from Tx (deferred)
 		})
 		require.ErrorIs(t, err, storage.ErrDuplicateKey)
-		require.Equal(t, 1, count(t, s, "creditledger_operations"))
+		require.Contains(t, err.Error(), "k1")
 		require.Equal(t, 1, count(t, s, "creditledger_lots"))
 		require.Equal(t, 1, count(t, s, "creditledger_entries"))
 		u, err := s.Account(ctx, "u")
@@ -81,13 +78,17 @@ func TestApplyDuplicateKey(t *testing.T) {
 			accts, err := tx.LockAccounts(ctx, []string{"w"}, true, t0)
 			require.NoError(t, err)
 			b := grantBatch(accts[0], grantParams{account: "w", key: "k2", amount: 5, now: t0}, "w1")
-			op := b.Operations[0]
-			op.ID = "op-w2"
-			b.Operations = append(b.Operations, op)
+			e := b.Entries[0]
+			e.ID, e.Seq, e.OperationID = "en-w2", 2, "op-w2"
+			b.Entries = append(b.Entries, e)
 			return tx.Apply(ctx, b)
 		})
 		require.ErrorIs(t, err, storage.ErrDuplicateKey)
-		require.Equal(t, 1, count(t, s, "creditledger_operations"))
+		require.Equal(t, 1, count(t, s, "creditledger_entries"))
+
+		// The same key on another account is another call.
+		require.NoError(t, grant(ctx, s, grantParams{account: "v", key: "k1", amount: 5, now: t0, n: 1}))
+		require.Equal(t, 2, count(t, s, "creditledger_entries"))
 	})
 }
 
@@ -106,12 +107,12 @@ func TestLotRemainingCheck(t *testing.T) {
 				return tx.Apply(ctx, &storage.Batch{Debits: debits})
 			})
 		}
-		err := overdraw(storage.LotDebit{LotID: lotID, Amount: 11})
+		err := overdraw(storage.LotDebit{Account: "u", LotID: lotID, Amount: 11})
 		require.ErrorContains(t, err, "exceeds the lot's remaining")
 		// Two debits of one lot add up.
-		err = overdraw(storage.LotDebit{LotID: lotID, Amount: 6}, storage.LotDebit{LotID: lotID, Amount: 5})
+		err = overdraw(storage.LotDebit{Account: "u", LotID: lotID, Amount: 6}, storage.LotDebit{Account: "u", LotID: lotID, Amount: 5})
 		require.ErrorContains(t, err, "exceeds the lot's remaining")
-		require.NoError(t, overdraw(storage.LotDebit{LotID: lotID, Amount: 6}, storage.LotDebit{LotID: lotID, Amount: 4}))
+		require.NoError(t, overdraw(storage.LotDebit{Account: "u", LotID: lotID, Amount: 6}, storage.LotDebit{Account: "u", LotID: lotID, Amount: 4}))
 
 		lots, err := s.Lots(ctx, storage.LotQuery{Account: "u"})
 		require.NoError(t, err)
@@ -121,9 +122,11 @@ func TestLotRemainingCheck(t *testing.T) {
 		_, err = s.DB().ExecContext(ctx, "UPDATE creditledger_lots SET remaining = -1")
 		require.ErrorContains(t, err, "creditledger_lots_remaining_check")
 
-		err = overdraw(storage.LotDebit{LotID: "no-such-lot", Amount: 1})
+		err = overdraw(storage.LotDebit{Account: "u", LotID: "no-such-lot", Amount: 1})
 		require.ErrorIs(t, err, storage.ErrNotFound)
-		err = overdraw(storage.LotDebit{LotID: lotID, Amount: 0})
+		err = overdraw(storage.LotDebit{Account: "v", LotID: lotID, Amount: 1})
+		require.ErrorIs(t, err, storage.ErrNotFound, "a lot is found by account and id")
+		err = overdraw(storage.LotDebit{Account: "u", LotID: lotID, Amount: 0})
 		require.ErrorIs(t, err, storage.ErrInvalidAmount)
 	})
 }
@@ -139,7 +142,7 @@ func TestApplyDebitOfNewLot(t *testing.T) {
 			accts, err := tx.LockAccounts(ctx, []string{"u"}, true, t0)
 			require.NoError(t, err)
 			b := grantBatch(accts[0], grantParams{account: "u", amount: 10, now: t0}, "x")
-			b.Debits = []storage.LotDebit{{LotID: "lot-x", Amount: 3}, {LotID: "lot-x", Amount: 4}}
+			b.Debits = []storage.LotDebit{{Account: "u", LotID: "lot-x", Amount: 3}, {Account: "u", LotID: "lot-x", Amount: 4}}
 			// Two updates of one account: the last one wins.
 			b.Accounts = append(b.Accounts, storage.AccountUpdate{ID: "u", Balance: 3, Seq: 1, SetPlan: true, Plan: "pro"})
 			return tx.Apply(ctx, b)
@@ -172,19 +175,16 @@ func TestValuesRoundTrip(t *testing.T) {
 			require.Equal(t, time.UTC, a.CreatedAt.Location())
 			require.True(t, now.Truncate(time.Microsecond).Equal(a.CreatedAt))
 			return tx.Apply(ctx, &storage.Batch{
-				Operations: []storage.Operation{
-					{ID: "op-1", Key: "key,{}\"'", Kind: storage.KindGrant, Account: a.ID, Hash: "h", Available: big, CreatedAt: now},
-					{ID: "op-2", Kind: storage.KindConsume, Account: a.ID, Available: math.MinInt64, CreatedAt: now},
-				},
 				Lots: []storage.Lot{
 					{ID: "lot-1", Account: a.ID, OperationID: "op-1", Source: "purchase_package", Amount: big, Remaining: big, Priority: -3, CreatedAt: now},
 					{ID: "lot-2", Account: a.ID, OperationID: "op-1", Source: "s", Amount: 1, Remaining: 1, Priority: math.MaxInt32 + 1, ExpiresAt: &now, CreatedAt: now},
 				},
 				Entries: []storage.Entry{
 					{ID: "e-1", Account: a.ID, Seq: 1, OperationID: "op-1", LotID: "lot-1", Kind: storage.KindGrant, Amount: big, BalanceAfter: big,
-						Source: "purchase_package", Description: "a \"pack\", {braces} 'and' ? \\", Metadata: map[string]string{"order": "42", "quote": "\"'{}"}, CreatedAt: now},
+						Source: "purchase_package", Description: "a \"pack\", {braces} 'and' ? \\", Metadata: map[string]string{"order": "42", "quote": "\"'{}"}, CreatedAt: now,
+						Key: "key,{}\"'", ParamHash: "h", Available: big, Hash: []byte{0, 1, '\\', '"', 0xff}},
 					{ID: "e-2", Account: a.ID, Seq: 2, OperationID: "op-2", Kind: storage.KindConsume, Amount: math.MinInt64, BalanceAfter: math.MinInt64,
-						Metadata: map[string]string{}, CreatedAt: now},
+						Metadata: map[string]string{}, CreatedAt: now, Available: math.MinInt64, ExpiresAt: &anchor, Hash: []byte("x")},
 				},
 				Accounts: []storage.AccountUpdate{{ID: a.ID, Balance: big, Seq: 2, NextGrantAt: &anchor, SetPlan: true, Plan: "pro", Anchor: anchor}},
 			})
@@ -224,9 +224,18 @@ func TestValuesRoundTrip(t *testing.T) {
 		require.EqualValues(t, int64(math.MinInt64), es[0].Amount)
 		require.Empty(t, es[0].LotID)
 		require.Nil(t, es[0].Metadata, "empty metadata comes back nil")
+		require.EqualValues(t, int64(math.MinInt64), es[0].Available)
+		require.True(t, micro(anchor).Equal(*es[0].ExpiresAt))
+		require.Equal(t, []byte("x"), es[0].Hash)
+		es, err = s.OperationEntries(ctx, id, "op-1")
+		require.NoError(t, err)
+		require.Equal(t, []byte{0, 1, '\\', '"', 0xff}, es[0].Hash, "hashes are bytes, any bytes")
+		require.Equal(t, "key,{}\"'", es[0].Key)
+		require.Equal(t, "h", es[0].ParamHash)
+		require.Nil(t, es[0].ExpiresAt)
 
 		err = s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
-			loaded, err := tx.Load(ctx, storage.LoadQuery{LotsOf: []string{id}, Keys: []string{"key,{}\"'", ""}})
+			loaded, err := tx.Load(ctx, storage.LoadQuery{LotsOf: []string{id}, Keys: []storage.AccountKey{{Account: id, Key: "key,{}\"'"}, {Account: id}}})
 			require.NoError(t, err)
 			require.Len(t, loaded.Lots, 2)
 			require.Len(t, loaded.Operations, 1)
@@ -366,6 +375,8 @@ func TestWithTx(t *testing.T) {
 				require.NoError(t, stx.Apply(ctx, grantBatch(accts[0], grantParams{account: "u", key: "pay-2", amount: 5, now: t0}, "a")))
 				// A statement that fails on the database, as a
 				// duplicate key does.
+				accts, err = stx.LockAccounts(ctx, []string{"u"}, false, t0)
+				require.NoError(t, err)
 				return stx.Apply(ctx, grantBatch(accts[0], grantParams{account: "u", key: "pay-2", amount: 5, now: t0}, "b"))
 			})
 			require.ErrorIs(t, gerr, storage.ErrDuplicateKey)
@@ -566,9 +577,9 @@ func TestRealDeadlockRetried(t *testing.T) {
 }
 
 // TestRoundTrips counts the statements a consume-shaped transaction sends
-// to PostgreSQL, as pgx runs them: by default the write path's statements
-// are prepared ($1 placeholders, binary arguments); with
-// NoPreparedStatements they are SQL text formatted by bun.
+// to PostgreSQL, as pgx runs them: one path through pgx ($1 placeholders,
+// binary arguments), whose statements are prepared by default and
+// unnamed with NoPreparedStatements.
 func TestRoundTrips(t *testing.T) {
 	testdb.SkipWithoutPostgres(t)
 	t.Parallel()
@@ -584,20 +595,20 @@ func TestRoundTrips(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = s.Close() })
 			require.NoError(t, s.Init(ctx, 0))
+			s.DB().SetMaxOpenConns(1) // one session, whose named statements the test counts
 			require.NoError(t, grant(ctx, s, grantParams{account: "u", key: "g", amount: 10, now: t0}))
 			tracer.reset()
 			err = s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
 				accts, err := tx.LockAccounts(ctx, []string{"u"}, false, t0)
 				require.NoError(t, err)
-				loaded, err := tx.Load(ctx, storage.LoadQuery{LotsOf: []string{"u"}, Keys: []string{"c1"}})
+				loaded, err := tx.Load(ctx, storage.LoadQuery{LotsOf: []string{"u"}, Keys: []storage.AccountKey{{Account: "u", Key: "c1"}}})
 				require.NoError(t, err)
 				lot := loaded.Lots[0]
 				a := accts[0]
 				return tx.Apply(ctx, &storage.Batch{
-					Operations: []storage.Operation{{ID: "op-c", Key: "c1", Kind: storage.KindConsume, Account: "u", Hash: "h", Available: 7, CreatedAt: t0}},
 					Entries: []storage.Entry{{ID: "e-c", Account: "u", Seq: a.Seq + 1, OperationID: "op-c", LotID: lot.ID, Kind: storage.KindConsume,
-						Amount: -3, BalanceAfter: 7, CreatedAt: t0}},
-					Debits:   []storage.LotDebit{{LotID: lot.ID, Amount: 3}},
+						Amount: -3, BalanceAfter: 7, CreatedAt: t0, Key: "c1", ParamHash: "h", Available: 7, Hash: []byte("h")}},
+					Debits:   []storage.LotDebit{{Account: "u", LotID: lot.ID, Amount: 3}},
 					Accounts: []storage.AccountUpdate{{ID: "u", Balance: 7, Seq: a.Seq + 1}},
 				})
 			})
@@ -610,8 +621,13 @@ func TestRoundTrips(t *testing.T) {
 			// BEGIN, lock, lots, operations, apply (one statement), COMMIT.
 			require.Equal(t, []string{"BEGIN", "SELECT", "SELECT", "SELECT", "WITH", "COMMIT"}, verbs)
 			for _, q := range queries[1:5] {
-				require.Equal(t, tc.prepared, strings.Contains(q, "$1"), "prepared %v: %s", tc.prepared, q)
+				require.Contains(t, q, "$1", "one path through pgx, with or without prepared statements: %s", q)
 			}
+			// Named statements live on the session: with
+			// NoPreparedStatements (PgBouncer) there are none.
+			var named int
+			require.NoError(t, s.DB().QueryRowContext(ctx, "SELECT count(*) FROM pg_prepared_statements").Scan(&named))
+			require.Equal(t, tc.prepared, named > 0, "prepared %v: %d named statements", tc.prepared, named)
 			a, err := s.Account(ctx, "u")
 			require.NoError(t, err)
 			require.EqualValues(t, 7, a.Balance)

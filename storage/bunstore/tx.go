@@ -2,8 +2,10 @@ package bunstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,10 +41,11 @@ func backoff(attempt int) time.Duration {
 // before the lock was granted. On SQLite transactions are serialized by the
 // connection (and BEGIN IMMEDIATE with [Open]).
 //
-// With prepared statements (see Options.NoPreparedStatements) the
-// transaction runs on one pgx connection of the pool and is pipelined:
+// With pgx's driver (as with [Open]; decided at Init) the transaction runs
+// on one pgx connection of the pool and is pipelined, with or without
+// prepared statements (Options.NoPreparedStatements):
 // BEGIN goes out with its first statement, and a batch given to
-// ApplyOnCommit with COMMIT, so a Grant or Consume costs two round trips.
+// Apply with COMMIT, so a Grant or Consume costs two round trips.
 // Errors of that batch are then returned by Tx.
 //
 // When the database reports a serialization failure or deadlock (SQLSTATE
@@ -60,7 +63,7 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.
 	if s.bound {
 		return s.savepointTx(ctx, fn)
 	}
-	if s.usePrepared(ctx) {
+	if s.pgxMode() != viaBun {
 		return s.retry(ctx, func() error { return s.pipelinedTx(ctx, fn) })
 	}
 	return s.retry(ctx, func() error {
@@ -99,10 +102,26 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.
 }
 
 // retry runs attempt until it succeeds, fails with an error that retrying
-// cannot help, runs out of retries or ctx is done.
+// cannot help, runs out of retries or ctx is done. It is the store's one
+// retry loop: serialization failures, deadlocks and a busy SQLite database
+// are retried up to Options.MaxRetries times with backoff; a transaction
+// that met a dead pooled connection at its first round trip
+// (staleConnError) runs again at once on another, up to staleConnRetries
+// times.
 func (s *Store) retry(ctx context.Context, attempt func() error) error {
-	for n := 0; ; n++ {
+	stale := 0
+	for n := 0; ; {
 		err := attempt()
+		var se *staleConnError
+		if errors.As(err, &se) {
+			if stale >= staleConnRetries || ctx.Err() != nil {
+				return se.err
+			}
+			stale++
+			s.logger.DebugContext(ctx, "creditledger: transaction met a dead pooled connection; running it on another",
+				slogDialect(s.kind), "error", se.err)
+			continue
+		}
 		if err == nil || !isRetryable(err) {
 			return err
 		}
@@ -118,6 +137,7 @@ func (s *Store) retry(ctx context.Context, attempt func() error) error {
 		if serr := sleep(ctx, delay); serr != nil {
 			return fmt.Errorf("bunstore: transaction not retried after %d retries: %w (last error: %w)", n, serr, err)
 		}
+		n++
 	}
 }
 
@@ -273,16 +293,61 @@ func (t *tx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, er
 		}
 		out.Lots = lots
 	}
-	if keys := uniqueSorted(q.Keys); len(keys) > 0 {
-		in, arg := t.inList("idempotency_key", keys)
-		ops, err := queryAll(ctx, t, scanOperation,
-			"SELECT "+operationCols+" FROM creditledger_operations WHERE "+in+" ORDER BY id", arg)
+	if keys := uniqueKeys(q.Keys); len(keys) > 0 {
+		ops, err := t.loadCalls(ctx, keys)
 		if err != nil {
-			return nil, fmt.Errorf("bunstore: loading operations: %w", err)
+			return nil, fmt.Errorf("bunstore: loading calls by key: %w", err)
 		}
 		out.Operations = ops
 	}
 	return out, nil
+}
+
+// loadCalls reads the first entries of the calls of keys.
+func (t *tx) loadCalls(ctx context.Context, keys []storage.AccountKey) ([]storage.Operation, error) {
+	if t.s.kind == postgres {
+		accounts, ks := splitKeys(keys)
+		return queryAll(ctx, t, scanCall, "SELECT "+callCols+
+			" FROM creditledger_entries WHERE (account_id, idempotency_key) IN (SELECT * FROM unnest(?::text[], ?::text[])) ORDER BY operation_id",
+			t.textArray(accounts), t.textArray(ks))
+	}
+	var out []storage.Operation
+	for chunk := range chunks(keys, sqliteChunkRows) {
+		values, args := valuesRows(0, len(chunk), func(i int) []any { return []any{chunk[i].Account, chunk[i].Key} })
+		ops, err := queryAll(ctx, t, scanCall, "SELECT "+callCols+
+			" FROM creditledger_entries WHERE (account_id, idempotency_key) IN (VALUES "+values+") ORDER BY operation_id", args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ops...)
+	}
+	return out, nil
+}
+
+// uniqueKeys returns the distinct keys of ks with a key, sorted.
+func uniqueKeys(ks []storage.AccountKey) []storage.AccountKey {
+	out := make([]storage.AccountKey, 0, len(ks))
+	for _, k := range ks {
+		if k.Key != "" {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b storage.AccountKey) int {
+		if c := strings.Compare(a.Account, b.Account); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	return slices.Compact(out)
+}
+
+// splitKeys returns the accounts and keys of ks as two columns.
+func splitKeys(ks []storage.AccountKey) (accounts, keys []string) {
+	accounts, keys = make([]string, len(ks)), make([]string, len(ks))
+	for i, k := range ks {
+		accounts[i], keys[i] = k.Account, k.Key
+	}
+	return accounts, keys
 }
 
 // sleep waits for d or until ctx is done.

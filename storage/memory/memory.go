@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -28,7 +29,7 @@ type Store struct {
 	lots     map[string]*storage.Lot
 	lotsOf   map[string][]string // account -> lot ids
 	entries  map[string][]storage.Entry
-	ops      map[string]*storage.Operation // by key
+	ops      map[storage.AccountKey]*storage.Operation // keyed calls, from their first entries
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -40,7 +41,7 @@ func New() *Store {
 		lots:     map[string]*storage.Lot{},
 		lotsOf:   map[string][]string{},
 		entries:  map[string][]storage.Entry{},
-		ops:      map[string]*storage.Operation{},
+		ops:      map[storage.AccountKey]*storage.Operation{},
 	}
 }
 
@@ -163,8 +164,37 @@ func (s *Store) Scan(_ context.Context, after string, limit int) ([]storage.Acco
 	return out, nil
 }
 
+// AccountWithOpenLots returns a copy of an account and of its lots with
+// remaining > 0 that are not expired at now.
+func (s *Store) AccountWithOpenLots(_ context.Context, id string, now time.Time) (*storage.Account, []storage.Lot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[id]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: account %q", storage.ErrNotFound, id)
+	}
+	acct := *a
+	var lots []storage.Lot
+	for _, lid := range s.lotsOf[id] {
+		if lot := s.lots[lid]; lot.Remaining > 0 && !lot.Expired(now) {
+			lots = append(lots, *lot)
+		}
+	}
+	return &acct, lots, nil
+}
+
+// MaxParallelTx returns 1: transactions are serialized.
+func (s *Store) MaxParallelTx() int { return 1 }
+
+// Orphans returns nothing: the memory store never removes an account.
+func (s *Store) Orphans(context.Context, int) ([]storage.AccountDump, error) {
+	return nil, nil
+}
+
 func copyEntry(e storage.Entry) storage.Entry {
 	e.Metadata = maps.Clone(e.Metadata)
+	e.Hash = slices.Clone(e.Hash)
+	e.ExpiresAt = normPtr(e.ExpiresAt)
 	return e
 }
 
@@ -200,6 +230,18 @@ func (t *memTx) LockAccounts(_ context.Context, ids []string, create bool, now t
 		out = append(out, *a)
 	}
 	return out, nil
+}
+
+func (t *memTx) LockAndLoad(ctx context.Context, ids []string, create bool, now time.Time, q storage.LoadQuery) ([]storage.Account, *storage.Loaded, error) {
+	accts, err := t.LockAccounts(ctx, ids, create, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	loaded, err := t.Load(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	return accts, loaded, nil
 }
 
 func (t *memTx) insertAccount(a *storage.Account) {
@@ -252,15 +294,16 @@ func (t *memTx) Load(_ context.Context, q storage.LoadQuery) (*storage.Loaded, e
 // then writes it with undo records.
 func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 	s := t.s
-	keys := map[string]bool{}
-	for _, op := range b.Operations {
-		if op.Key == "" {
+	keys := map[storage.AccountKey]bool{}
+	for _, e := range b.Entries {
+		if e.Key == "" {
 			continue
 		}
-		if _, dup := s.ops[op.Key]; dup || keys[op.Key] {
-			return fmt.Errorf("%w: %q", storage.ErrDuplicateKey, op.Key)
+		k := storage.AccountKey{Account: e.Account, Key: e.Key}
+		if _, dup := s.ops[k]; dup || keys[k] {
+			return fmt.Errorf("%w: key %q of account %q", storage.ErrDuplicateKey, e.Key, e.Account)
 		}
-		keys[op.Key] = true
+		keys[k] = true
 	}
 	newLots := map[string]*storage.Lot{}
 	for i := range b.Lots {
@@ -283,16 +326,22 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 		if lot == nil {
 			lot = newLots[d.LotID]
 		}
-		if lot == nil {
-			return fmt.Errorf("%w: lot %s", storage.ErrNotFound, d.LotID)
+		if lot == nil || lot.Account != d.Account {
+			return fmt.Errorf("%w: lot %s of account %q", storage.ErrNotFound, d.LotID, d.Account)
+		}
+		if d.Amount <= 0 {
+			return fmt.Errorf("%w: debit of lot %s by %d (want > 0)", storage.ErrInvalidAmount, d.LotID, d.Amount)
 		}
 		debited[d.LotID] += d.Amount
-		if d.Amount <= 0 || lot.Remaining-debited[d.LotID] < 0 {
-			return fmt.Errorf("memory: debit of %d from lot %s would leave %d", d.Amount, d.LotID, lot.Remaining-debited[d.LotID])
+		if lot.Remaining-debited[d.LotID] < 0 {
+			return fmt.Errorf("%w: memory: debit of %d from lot %s would leave %d", storage.ErrInsufficientCredits, d.Amount, d.LotID, lot.Remaining-debited[d.LotID])
 		}
 	}
 	seqs := map[string]map[int64]bool{}
 	for _, e := range b.Entries {
+		if len(e.Hash) == 0 {
+			return fmt.Errorf("%w: entry %s of account %q has no hash", storage.ErrInvalidArgument, e.ID, e.Account)
+		}
 		if _, ok := s.accounts[e.Account]; !ok {
 			return fmt.Errorf("%w: account %q of entry %s", storage.ErrNotFound, e.Account, e.ID)
 		}
@@ -311,14 +360,16 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 		}
 	}
 
-	for i := range b.Operations {
-		op := b.Operations[i]
-		if op.Key == "" {
-			continue // unkeyed operations are only ever found through their entries
+	for _, e := range b.Entries {
+		if e.Key == "" {
+			continue // unkeyed calls are only ever found through their entries
 		}
-		op.CreatedAt = norm(op.CreatedAt)
-		s.ops[op.Key] = &op
-		t.undo = append(t.undo, func() { delete(s.ops, op.Key) })
+		k := storage.AccountKey{Account: e.Account, Key: e.Key}
+		s.ops[k] = &storage.Operation{
+			ID: e.OperationID, Key: e.Key, Kind: e.Kind, Account: e.Account, Hash: e.ParamHash,
+			Available: e.Available, Seq: e.Seq, CreatedAt: norm(e.CreatedAt),
+		}
+		t.undo = append(t.undo, func() { delete(s.ops, k) })
 	}
 	for _, lot := range b.Lots {
 		nl := newLots[lot.ID]
@@ -347,6 +398,9 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 		a := s.accounts[u.ID]
 		old := *a
 		a.Balance, a.Seq = u.Balance, u.Seq
+		if u.HeadHash != nil {
+			a.HeadHash = slices.Clone(u.HeadHash)
+		}
 		a.NextGrantAt, a.NextExpiryAt = normPtr(u.NextGrantAt), normPtr(u.NextExpiryAt)
 		if u.SetPlan {
 			a.Plan, a.Anchor = u.Plan, norm(u.Anchor)
