@@ -38,7 +38,7 @@ type accountJob struct {
 	next     *time.Time // NextGrantAt after this chunk
 	loadLots bool
 	lots     []storage.Lot
-	holds    []storage.Hold // active holds, loaded with the lots
+	holds    []storage.Hold  // active holds, loaded with the lots
 	existing map[string]bool // keys among the job's that exist
 	err      error           // why the grants could not be computed
 	batch    *storage.Batch

@@ -65,7 +65,7 @@ type Balance struct {
 	Available decimal.Decimal
 	// Held is what active holds reserve (Hold); not part of Available.
 	Held decimal.Decimal
-	Lots      []Lot // open lots (remaining > 0, not expired), in burn order
+	Lots []Lot // open lots (remaining > 0, not expired), in burn order
 	// Plan is the account's plan, "" when none was set.
 	Plan string
 	// At is the instant the balance is for.
