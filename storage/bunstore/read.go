@@ -15,8 +15,11 @@ import (
 const (
 	accountCols = "id, plan, anchor, balance, seq, head_hash, created_at, next_grant_at, next_expiry_at"
 	lotCols     = "id, account_id, operation_id, source, amount, remaining, priority, expires_at, created_at"
-	entryCols   = "id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at, " +
-		"expires_at, idempotency_key, param_hash, available, hash, ref"
+	entryCols   = entryColsV3 + ", ref"
+	// entryColsV3 are the entry columns before schema 4 added ref (which
+	// the schema-3 hash-chain migration reads as NULL).
+	entryColsV3 = "id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at, " +
+		"expires_at, idempotency_key, param_hash, available, hash"
 	// callCols read a keyed call from its first entry.
 	callCols = "operation_id, idempotency_key, kind, account_id, param_hash, available, seq, created_at"
 )
