@@ -39,6 +39,7 @@ type accountJob struct {
 	loadLots bool
 	lots     []storage.Lot
 	holds    []storage.Hold  // active holds, loaded with the lots
+	sortLots bool            // lots of holds were added to lots
 	existing map[string]bool // keys among the job's that exist
 	err      error           // why the grants could not be computed
 	batch    *storage.Batch

@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/creditledger/creditledger/storage"
 )
@@ -44,6 +46,14 @@ func (c *chunk) loadHolds(ctx context.Context, tx storage.Tx, byID map[string]*a
 	for _, lot := range loaded.Lots {
 		if job := byID[lot.Account]; job != nil {
 			job.lots = append(job.lots, lot)
+			job.sortLots = true
+		}
+	}
+	for _, job := range byID {
+		if job.sortLots {
+			// ID order, as every store loads them: the sweep writes its
+			// entries in this order, the same on every store.
+			slices.SortStableFunc(job.lots, func(a, b storage.Lot) int { return strings.Compare(a.ID, b.ID) })
 		}
 	}
 	return nil

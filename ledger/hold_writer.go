@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/creditledger/creditledger/storage"
@@ -42,11 +44,18 @@ func (w *accountWriter) lot(id string) *storage.Lot {
 // addLots adds lots the writer does not have yet (lots loaded by id,
 // whose remaining may be 0).
 func (w *accountWriter) addLots(lots []storage.Lot) {
+	added := false
 	for i := range lots {
 		if w.lot(lots[i].ID) == nil {
 			lot := lots[i]
 			w.lots = append(w.lots, &lot)
+			added = true
 		}
+	}
+	if added {
+		// ID order, as every store loads them: the sweep writes its
+		// entries in this order, the same on every store.
+		slices.SortStableFunc(w.lots, func(a, b *storage.Lot) int { return strings.Compare(a.ID, b.ID) })
 	}
 }
 
