@@ -147,7 +147,7 @@ func (l *Ledger) Hold(ctx context.Context, p HoldParams) (*Hold, error) {
 				return fmt.Errorf("%w: account %q has %s available, a hold of %s asked", ErrInsufficientCredits,
 					p.Account, toDecimal(avail, l.scale), p.Amount)
 			}
-			h, err := w.takeHold(opIdx, amount, w.now.Add(ttl), p.Description, p.Metadata)
+			h, err := w.takeHold(opIdx, amount, w.now.Add(ttl).Truncate(time.Microsecond), p.Description, p.Metadata)
 			made = h
 			return err
 		},

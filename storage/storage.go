@@ -112,7 +112,10 @@ type Tx interface {
 
 	// Load returns, for the locked accounts, their lots with remaining >
 	// 0 (expired or not), and the calls among q.Keys that exist (read
-	// from their first entries).
+	// from their first entries); and what q asks of holds (q.HoldsOf:
+	// those in state HoldActive, expired or not; q.Holds: by ID, in any
+	// state), of lots by ID (q.Lots) and of entries by operation
+	// (q.Refs). Unknown ones are left out.
 	Load(ctx context.Context, q LoadQuery) (*Loaded, error)
 
 	// Apply writes a batch: lots, entries, lot debits and account
@@ -128,6 +131,12 @@ type Tx interface {
 	// ErrInvalidAmount; an entry without a Hash, or text a store cannot
 	// hold, wraps ErrInvalidArgument; a debit past a lot's remaining is
 	// an error.
+	//
+	// Holds: a lot's debits and credits apply as their net, which must
+	// leave its remaining within [0, amount] (past it is an error); a
+	// credit <= 0 wraps ErrInvalidAmount; a hold update of a hold that
+	// does not exist or is not HoldActive wraps ErrNotFound; a new hold
+	// that exists is an error.
 	Apply(ctx context.Context, b *Batch) error
 }
 
@@ -170,7 +179,10 @@ type AccountKey struct {
 
 // Loaded is what Tx.Load read.
 type Loaded struct {
-	Lots       []Lot       // remaining > 0, any order
+	// Lots are the open lots of LotsOf (remaining > 0) and the lots of
+	// Lots (any remaining), any order; a lot asked both ways may come
+	// twice.
+	Lots       []Lot
 	Operations []Operation // the calls of the keys that exist, any order
 	Holds      []Hold      // of HoldsOf and Holds, each once, any order
 	Entries    []Entry     // of Refs, by account then ascending Seq
