@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,6 @@ func holdCapture(ctx context.Context, l *ledger.Ledger, c *config, rep *report) 
 		note += "; first: " + e.Error()
 	}
 	progress("%s: %.0f pairs/s (%s)", name, rate, note)
-	rep.add(figure{Name: fmt.Sprintf("%s, %d workers", name, c.workers), Unit: "pairs/s", Value: rate, Note: note})
+	rep.add(figure{Name: fmt.Sprintf("%s, %d workers", name, c.workers), Unit: "pairs/s", Value: math.Round(rate), Note: note})
 	return nil
 }
