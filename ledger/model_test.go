@@ -212,7 +212,7 @@ func lotShapes(ls []ledger.Lot) []string {
 func (p *modelPair) compareAll(t *testing.T, accounts []string, msg string) {
 	t.Helper()
 	ctx := t.Context()
-	for _, a := range accounts {
+	for i, a := range accounts {
 		mb, merr := p.model.Balance(ctx, a)
 		sb, serr := p.subject.Balance(ctx, a)
 		require.Equal(t, errClass(merr), errClass(serr), "%s: balance of %s", msg, a)
@@ -221,7 +221,11 @@ func (p *modelPair) compareAll(t *testing.T, accounts []string, msg string) {
 		}
 		require.True(t, mb.Available.Equal(sb.Available), "%s: available of %s: model %s subject %s", msg, a, mb.Available, sb.Available)
 		require.True(t, mb.Held.Equal(sb.Held), "%s: held of %s: model %s subject %s", msg, a, mb.Held, sb.Held)
-		p.compareHistory(t, a, mb, msg)
+		if i == (len(p.times)/50)%len(accounts) {
+			// One account per comparison: BalanceAt reads the whole
+			// history, which grows with the steps.
+			p.compareHistory(t, a, mb, msg)
+		}
 		require.Equal(t, mb.Plan, sb.Plan, msg)
 		require.Equal(t, lotShapes(mb.Lots), lotShapes(sb.Lots), "%s: lots of %s", msg, a)
 		me, err := p.model.Entries(ctx, a, &ledger.ListOpts{Limit: ledger.MaxPageSize})
