@@ -64,7 +64,7 @@ func (s *Store) Holds(ctx context.Context, q storage.HoldQuery) ([]storage.Hold,
 	if q.OnlyActive {
 		where += " AND state = 'active'"
 	}
-	holds, err := queryAll(ctx, iconn{s.reader(ctx)}, scanHold,
+	holds, err := queryAll(ctx, iconn{s.reader()}, scanHold,
 		"SELECT "+holdCols+" FROM creditledger_holds WHERE "+where+" ORDER BY created_at, id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: holds of %q: %w", q.Account, err)
