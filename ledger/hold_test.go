@@ -342,3 +342,64 @@ func TestBalanceAt(t *testing.T) {
 }
 
 var _ = errors.Is
+
+// TestReverseToExpiredLot: credits a reversal gives back to a lot that
+// has expired are expired by the same write, never available.
+func TestReverseToExpiredLot(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, nil)
+		ctx := t.Context()
+		exp := t0.Add(time.Hour)
+		grant(t, b, "u", "g1", "10", &exp)
+		grant(t, b, "u", "g2", "5", nil)
+		c, err := b.l.Consume(ctx, ledger.ConsumeParams{Account: "u", Amount: d("12")})
+		require.NoError(t, err)
+		b.clock.Set(exp)
+		requireHeld(t, b, "u", "3", "0")
+		rec, err := b.l.Reverse(ctx, ledger.ReverseParams{Account: "u", OperationID: c.OperationID})
+		require.NoError(t, err)
+		require.Len(t, rec.Entries, 2)
+		require.True(t, d("5").Equal(rec.Balance), "only the unexpired lot's 2 come back: %s", rec.Balance)
+		page, err := b.l.Entries(ctx, "u", nil)
+		require.NoError(t, err)
+		require.Equal(t, ledger.KindExpire, page.Entries[0].Kind)
+		require.True(t, d("-10").Equal(page.Entries[0].Amount))
+		requireHeld(t, b, "u", "5", "0")
+		requireVerified(t, b)
+	})
+}
+
+// TestDistributeSweepsExpiredHolds: an account's next expiry time covers
+// its active holds, so Distribute records a hold's expiry.
+func TestDistributeSweepsExpiredHolds(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, nil)
+		ctx := t.Context()
+		grant(t, b, "u", "g1", "10", nil)
+		h, err := b.l.Hold(ctx, ledger.HoldParams{Account: "u", Amount: d("4"), TTL: time.Minute})
+		require.NoError(t, err)
+		a, err := b.store.Account(ctx, "u")
+		require.NoError(t, err)
+		require.NotNil(t, a.NextExpiryAt)
+		require.True(t, h.ExpiresAt.Equal(*a.NextExpiryAt), "next expiry %s, hold's %s", a.NextExpiryAt, h.ExpiresAt)
+
+		b.clock.Set(h.ExpiresAt)
+		_, err = b.l.Distribute(ctx, nil)
+		require.NoError(t, err)
+		page, err := b.l.Entries(ctx, "u", nil)
+		require.NoError(t, err)
+		require.Equal(t, ledger.KindRelease, page.Entries[0].Kind)
+		require.Equal(t, h.ID, page.Entries[0].Ref)
+		hs, err := b.store.Holds(ctx, storage.HoldQuery{Account: "u", ID: h.ID})
+		require.NoError(t, err)
+		require.Equal(t, storage.HoldExpired, hs[0].State)
+		require.True(t, h.ExpiresAt.Equal(*hs[0].EndedAt))
+		a, err = b.store.Account(ctx, "u")
+		require.NoError(t, err)
+		require.Nil(t, a.NextExpiryAt, "nothing left to expire")
+		requireHeld(t, b, "u", "10", "0")
+		requireVerified(t, b)
+	})
+}
