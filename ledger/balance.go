@@ -26,7 +26,7 @@ func (l *Ledger) Balance(ctx context.Context, account string) (_ *Balance, err e
 	if err != nil {
 		return nil, err
 	}
-	lots, held, err := l.withHolds(ctx, account, now, lots)
+	lots, held, err := l.withHolds(ctx, acct, now, lots)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,13 @@ import (
 // withHolds reads the account's holds recorded as active and returns the
 // open lots with the credits of those that have expired at now given
 // back (as the next write will record), and what the others hold.
-func (l *Ledger) withHolds(ctx context.Context, account string, now time.Time, lots []storage.Lot) ([]storage.Lot, int64, error) {
+func (l *Ledger) withHolds(ctx context.Context, acct *storage.Account, now time.Time, lots []storage.Lot) ([]storage.Lot, int64, error) {
+	if acct.NextExpiryAt == nil {
+		// The next expiry time is at or before every active hold's
+		// expiry (Verify checks it): without one there is no hold.
+		return lots, 0, nil
+	}
+	account := acct.ID
 	hs, err := l.store.Holds(ctx, storage.HoldQuery{Account: account, OnlyActive: true})
 	if err != nil {
 		return nil, 0, fmt.Errorf("creditledger: holds of account %q: %w", account, err)
