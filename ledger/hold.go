@@ -137,10 +137,13 @@ func (l *Ledger) Hold(ctx context.Context, p HoldParams) (*Hold, error) {
 		missing: func() error {
 			return fmt.Errorf("%w: account %q has no credits: %w", ErrInsufficientCredits, p.Account, ErrNotFound)
 		},
-		kind:      storage.KindHold,
-		key:       p.IdempotencyKey,
-		hash:      new(paramHash).str(p.Account).int(amount).int(int64(ttl)).str(p.Description).meta(p.Metadata).sum(),
-		needHolds: true,
+		kind: storage.KindHold,
+		key:  p.IdempotencyKey,
+		hash: new(paramHash).str(p.Account).int(amount).int(int64(ttl)).str(p.Description).meta(p.Metadata).sum(),
+		// The account's other holds are not needed (their credits are
+		// out of the lots already), unless a sweep is due, which loads
+		// them anyway: a hold costs what a consume costs.
+		needLots: true,
 		stage: func(w *accountWriter, opIdx int) error {
 			now = w.now
 			if avail := w.available(); avail < amount {

@@ -152,7 +152,8 @@ func (w *accountWriter) endHold(opIdx int, h *storage.Hold, state storage.HoldSt
 }
 
 // nextExpiry returns the soonest expiry of an open lot or an active hold.
-// Without the holds loaded, the stored next expiry is kept when sooner:
+// Without the holds loaded (a write that needs none: only a hold it made
+// is known), the stored next expiry is kept when sooner:
 // it may be a hold's (it is not due, or the holds would have been
 // loaded), and an early time only costs the sweep a look.
 func (w *accountWriter) nextExpiry() *time.Time {
@@ -167,14 +168,14 @@ func (w *accountWriter) nextExpiry() *time.Time {
 			sooner(lot.ExpiresAt)
 		}
 	}
-	if w.holdsLoaded {
-		for _, h := range w.holds {
-			if h.State == storage.HoldActive {
-				exp := h.ExpiresAt
-				sooner(&exp)
-			}
+	// The loaded holds, and one this write made.
+	for _, h := range w.holds {
+		if h.State == storage.HoldActive {
+			exp := h.ExpiresAt
+			sooner(&exp)
 		}
-	} else if w.acct.NextExpiryAt != nil && w.acct.NextExpiryAt.After(w.now) {
+	}
+	if !w.holdsLoaded && w.acct.NextExpiryAt != nil && w.acct.NextExpiryAt.After(w.now) {
 		sooner(w.acct.NextExpiryAt)
 	}
 	return next
