@@ -66,7 +66,9 @@ const entryPage = 1000
 //
 // Errors: ErrInvalidArgument for an instant after now or a malformed
 // account id; ErrNotFound for an account that was never written to.
-func (l *Ledger) BalanceAt(ctx context.Context, account string, at time.Time) (*Balance, error) {
+func (l *Ledger) BalanceAt(ctx context.Context, account string, at time.Time) (_ *Balance, err error) {
+	ctx, call := l.tel.begin(ctx, opBalanceAt)
+	defer func() { call.end(ctx, false, err) }()
 	if err := checkID("account", account); err != nil {
 		return nil, err
 	}

@@ -106,7 +106,9 @@ func (l *Ledger) holdOut(h *storage.Hold, now time.Time) *Hold {
 // ErrInvalidArgument for a TTL below zero or above MaxHoldTTL, or a
 // malformed account, key, description or metadata; ErrInvalidAmount;
 // ErrIdempotencyConflict. On any error nothing is written.
-func (l *Ledger) Hold(ctx context.Context, p HoldParams) (*Hold, error) {
+func (l *Ledger) Hold(ctx context.Context, p HoldParams) (out *Hold, err error) {
+	ctx, call := l.tel.begin(ctx, opHold)
+	defer func() { call.end(ctx, out != nil && out.Replayed, err) }()
 	if err := checkID("account", p.Account); err != nil {
 		return nil, err
 	}
@@ -241,7 +243,9 @@ func (captureReplay) Error() string { return "creditledger: capture replayed" }
 // not positive or exceeds the hold's; ErrInvalidArgument for a malformed
 // account, hold id, description or metadata. On any error nothing is
 // written.
-func (l *Ledger) Capture(ctx context.Context, p CaptureParams) (*Receipt, error) {
+func (l *Ledger) Capture(ctx context.Context, p CaptureParams) (rec *Receipt, err error) {
+	ctx, call := l.tel.begin(ctx, opCapture)
+	defer func() { call.end(ctx, rec != nil && rec.Replayed, err) }()
 	if err := checkID("account", p.Account); err != nil {
 		return nil, err
 	}
@@ -258,7 +262,7 @@ func (l *Ledger) Capture(ctx context.Context, p CaptureParams) (*Receipt, error)
 	if err != nil {
 		return nil, err
 	}
-	rec, err := l.write(ctx, writeSpec{
+	rec, err = l.write(ctx, writeSpec{
 		account:   p.Account,
 		missing:   func() error { return fmt.Errorf("%w: hold %s: account %q", ErrNotFound, p.HoldID, p.Account) },
 		kind:      storage.KindCapture,
@@ -351,7 +355,9 @@ func (holdUnchanged) Error() string { return "creditledger: hold released before
 // Errors: ErrNotFound for an unknown hold or account; ErrHoldNotActive
 // for a captured or expired hold; ErrInvalidArgument for a malformed
 // account or hold id. On any error nothing is written.
-func (l *Ledger) Release(ctx context.Context, account, holdID string) (*Hold, error) {
+func (l *Ledger) Release(ctx context.Context, account, holdID string) (_ *Hold, err error) {
+	ctx, call := l.tel.begin(ctx, opRelease)
+	defer func() { call.end(ctx, false, err) }()
 	if err := checkID("account", account); err != nil {
 		return nil, err
 	}
@@ -359,7 +365,7 @@ func (l *Ledger) Release(ctx context.Context, account, holdID string) (*Hold, er
 		return nil, err
 	}
 	var out *Hold
-	_, err := l.write(ctx, writeSpec{
+	_, err = l.write(ctx, writeSpec{
 		account:   account,
 		missing:   func() error { return fmt.Errorf("%w: hold %s: account %q", ErrNotFound, holdID, account) },
 		kind:      storage.KindRelease,
@@ -400,7 +406,9 @@ func (l *Ledger) Release(ctx context.Context, account, holdID string) (*Hold, er
 // none or was never written to.
 //
 // Errors: ErrInvalidArgument for a malformed account id.
-func (l *Ledger) Holds(ctx context.Context, account string) ([]Hold, error) {
+func (l *Ledger) Holds(ctx context.Context, account string) (_ []Hold, err error) {
+	ctx, call := l.tel.begin(ctx, opHolds)
+	defer func() { call.end(ctx, false, err) }()
 	if err := checkID("account", account); err != nil {
 		return nil, err
 	}

@@ -56,7 +56,10 @@ func (nothingToReverse) Error() string { return "creditledger: nothing left to r
 // malformed field; ErrNotFound for an unknown account, operation or key
 // on that account; ErrInvalidAmount for an Amount that is not positive;
 // ErrIdempotencyConflict. On any error nothing is written.
-func (l *Ledger) Reverse(ctx context.Context, p ReverseParams) (*Receipt, error) {
+func (l *Ledger) Reverse(ctx context.Context, p ReverseParams) (_ *Receipt, err error) {
+	ctx, call := l.tel.begin(ctx, opReverse)
+	var replayed bool
+	defer func() { call.end(ctx, replayed, err) }()
 	if err := checkID("account", p.Account); err != nil {
 		return nil, err
 	}
@@ -133,6 +136,7 @@ func (l *Ledger) Reverse(ctx context.Context, p ReverseParams) (*Receipt, error)
 	if errors.As(err, &none) {
 		return &Receipt{Entries: []Entry{}, Balance: toDecimal(none.available, l.scale)}, nil
 	}
+	replayed = rec != nil && rec.Replayed
 	return rec, err
 }
 
