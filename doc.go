@@ -5,8 +5,9 @@
 // This package holds only this tutorial; the code is in its
 // subpackages:
 //
-//   - ledger: the API a host calls (Grant, Consume, Balance, Entries,
-//     SetPlan, Distribute, Verify).
+//   - ledger: the API a host calls (Grant, Consume, Hold, Capture,
+//     Release, Reverse, Balance, BalanceAt, Entries, SetPlan, Distribute,
+//     Verify).
 //   - policy: plans, allocation and expiry policies, period math.
 //   - storage/bunstore: the PostgreSQL and SQLite store (through bun).
 //   - storage/memory: an in-memory store for tests and tools.
@@ -41,6 +42,17 @@
 // Consume draws on the soonest-expiring credits first and never on
 // expired ones; concurrent consumes of one account are serialized by a
 // row lock, so they cannot overspend.
+//
+// When a call's cost is known only after it ran, hold the most it can
+// cost, then capture what it cost (the rest is released); a hold that is
+// neither captured nor released ends by itself at its expiry:
+//
+//	h, err := l.Hold(ctx, ledger.HoldParams{Account: userID, Amount: decimal.NewFromInt(30)})
+//	...
+//	rec, err := l.Capture(ctx, ledger.CaptureParams{Account: userID, HoldID: h.ID, Amount: cost})
+//
+// A failed call without a hold is given back with l.Reverse, by its
+// receipt's OperationID or its idempotency key.
 //
 // # Plans and the daily run
 //

@@ -8,7 +8,10 @@ import (
 
 // Balance returns the account's available credits now: the remaining of
 // its lots that have not expired at this instant, whether or not a sweep
-// has run, with those lots in burn order.
+// has run, with those lots in burn order; and Held, what its active holds
+// reserve. A hold that has expired at this instant counts as released,
+// whether or not a write has recorded it: its credits are back in their
+// lots (and available if those lots have not expired).
 //
 // Errors: ErrNotFound for an account that was never written to;
 // ErrInvalidArgument for a malformed account id.
@@ -20,6 +23,10 @@ func (l *Ledger) Balance(ctx context.Context, account string) (_ *Balance, err e
 	}
 	now := l.clock()
 	acct, lots, err := l.store.AccountWithOpenLots(ctx, account, now)
+	if err != nil {
+		return nil, err
+	}
+	lots, held, err := l.withHolds(ctx, acct, now, lots)
 	if err != nil {
 		return nil, err
 	}
@@ -39,5 +46,6 @@ func (l *Ledger) Balance(ctx context.Context, account string) (_ *Balance, err e
 		sum += lot.Remaining
 	}
 	b.Available = toDecimal(sum, l.scale)
+	b.Held = toDecimal(held, l.scale)
 	return b, nil
 }

@@ -38,6 +38,8 @@ type accountJob struct {
 	next     *time.Time // NextGrantAt after this chunk
 	loadLots bool
 	lots     []storage.Lot
+	holds    []storage.Hold  // active holds, loaded with the lots
+	sortLots bool            // lots of holds were added to lots
 	existing map[string]bool // keys among the job's that exist
 	err      error           // why the grants could not be computed
 	batch    *storage.Batch
@@ -136,6 +138,7 @@ func (c *chunk) load(ctx context.Context, tx storage.Tx, jobs []*accountJob, ext
 		job.existing = map[string]bool{}
 		if job.loadLots {
 			q.LotsOf = append(q.LotsOf, job.acct.ID)
+			q.HoldsOf = append(q.HoldsOf, job.acct.ID)
 		}
 		if job.err == nil && !c.skipKeys {
 			q.Keys = append(q.Keys, job.keys()...)
@@ -158,13 +161,16 @@ func (c *chunk) load(ctx context.Context, tx storage.Tx, jobs []*accountJob, ext
 			job.existing[op.Key] = true
 		}
 	}
-	return nil
+	return c.loadHolds(ctx, tx, byID, loaded.Holds)
 }
 
 // stage computes the job's writes into job.batch. An error means this
 // account cannot be written; other accounts of the chunk can.
 func (c *chunk) stage(job *accountJob) error {
 	w := c.l.newWriter(job.acct, job.lots, job.loadLots, c.now)
+	if job.loadLots {
+		w.setHolds(job.holds)
+	}
 	n, minor, err := w.sweep()
 	if err != nil {
 		return err

@@ -54,7 +54,15 @@ type modelPair struct {
 	model, subject *ledger.Ledger
 	ms, ss         storage.Store
 	clock          *clock
+	// holds and ops pair the ids the model and the subject gave the same
+	// hold, and the same grant, consume or capture (ids are random).
+	holds, ops []idPair
+	// times are instants of earlier steps, for BalanceAt.
+	times []time.Time
 }
+
+// idPair is one hold or operation of an account on both ledgers.
+type idPair struct{ account, model, subject string }
 
 func runModel(t *testing.T, newStore func(t *testing.T) storage.Store, steps int, seed uint64) {
 	clk := newClock(t0)
@@ -91,6 +99,7 @@ func errClass(err error) string {
 		{ledger.ErrInvalidArgument, "argument"},
 		{ledger.ErrUnknownPlan, "plan"},
 		{ledger.ErrNotFound, "notfound"},
+		{ledger.ErrHoldNotActive, "notactive"},
 	} {
 		if errors.Is(err, c.err) {
 			return c.name
@@ -106,8 +115,11 @@ func (p *modelPair) step(t *testing.T, rng *rand.Rand, accounts, plans []string)
 	t.Helper()
 	ctx := t.Context()
 	acct := accounts[rng.IntN(len(accounts))]
+	p.times = append(p.times, p.clock.Now())
 	switch r := rng.IntN(100); {
-	case r < 30:
+	case r >= 76:
+		return p.holdStep(t, rng, acct, r)
+	case r < 24:
 		g := ledger.GrantParams{
 			Account:        acct,
 			IdempotencyKey: "g" + strconv.Itoa(rng.IntN(60)), // reused keys: replays and conflicts
@@ -120,8 +132,9 @@ func (p *modelPair) step(t *testing.T, rng *rand.Rand, accounts, plans []string)
 		mr, merr := p.model.Grant(ctx, g)
 		sr, serr := p.subject.Grant(ctx, g)
 		p.compareReceipts(t, mr, merr, sr, serr, fmt.Sprintf("grant %+v", g))
+		p.recordOp(acct, mr, sr)
 		return "grant"
-	case r < 65:
+	case r < 50:
 		c := ledger.ConsumeParams{Account: acct, Amount: decimal.NewFromInt(int64(1 + rng.IntN(60)))}
 		if rng.IntN(3) == 0 {
 			c.IdempotencyKey = "c" + strconv.Itoa(rng.IntN(40))
@@ -129,24 +142,30 @@ func (p *modelPair) step(t *testing.T, rng *rand.Rand, accounts, plans []string)
 		mr, merr := p.model.Consume(ctx, c)
 		sr, serr := p.subject.Consume(ctx, c)
 		p.compareReceipts(t, mr, merr, sr, serr, fmt.Sprintf("consume %+v", c))
+		p.recordOp(acct, mr, sr)
 		return "consume"
-	case r < 80:
-		p.clock.Add(time.Duration(rng.IntN(48*60)) * time.Minute)
+	case r < 62:
+		if rng.IntN(2) == 0 {
+			// Minutes: holds (TTL up to a day) end while others live.
+			p.clock.Add(time.Duration(rng.IntN(40)) * time.Minute)
+		} else {
+			p.clock.Add(time.Duration(rng.IntN(48*60)) * time.Minute)
+		}
 		return "advance clock"
-	case r < 85:
+	case r < 66:
 		mr, merr := p.model.ExpireDue(ctx)
 		sr, serr := p.subject.ExpireDue(ctx)
 		require.Equal(t, errClass(merr), errClass(serr), "expire")
 		require.Equal(t, mr.Expired, sr.Expired, "expire")
 		require.True(t, mr.ExpiredCredits.Equal(sr.ExpiredCredits), "expire")
 		return "expire due"
-	case r < 93:
+	case r < 72:
 		pp := ledger.PlanParams{Account: acct, Plan: plans[rng.IntN(len(plans))]}
 		merr := p.model.SetPlan(ctx, pp)
 		serr := p.subject.SetPlan(ctx, pp)
 		require.Equal(t, errClass(merr), errClass(serr), "set plan %+v", pp)
 		return "set plan " + pp.Plan
-	default:
+	default: // r < 76
 		mr, merr := p.model.Distribute(ctx, nil)
 		sr, serr := p.subject.Distribute(ctx, nil)
 		require.Equal(t, errClass(merr), errClass(serr), "distribute")
@@ -193,7 +212,7 @@ func lotShapes(ls []ledger.Lot) []string {
 func (p *modelPair) compareAll(t *testing.T, accounts []string, msg string) {
 	t.Helper()
 	ctx := t.Context()
-	for _, a := range accounts {
+	for i, a := range accounts {
 		mb, merr := p.model.Balance(ctx, a)
 		sb, serr := p.subject.Balance(ctx, a)
 		require.Equal(t, errClass(merr), errClass(serr), "%s: balance of %s", msg, a)
@@ -201,6 +220,12 @@ func (p *modelPair) compareAll(t *testing.T, accounts []string, msg string) {
 			continue
 		}
 		require.True(t, mb.Available.Equal(sb.Available), "%s: available of %s: model %s subject %s", msg, a, mb.Available, sb.Available)
+		require.True(t, mb.Held.Equal(sb.Held), "%s: held of %s: model %s subject %s", msg, a, mb.Held, sb.Held)
+		if i == (len(p.times)/50)%len(accounts) {
+			// One account per comparison: BalanceAt reads the whole
+			// history, which grows with the steps.
+			p.compareHistory(t, a, mb, msg)
+		}
 		require.Equal(t, mb.Plan, sb.Plan, msg)
 		require.Equal(t, lotShapes(mb.Lots), lotShapes(sb.Lots), "%s: lots of %s", msg, a)
 		me, err := p.model.Entries(ctx, a, &ledger.ListOpts{Limit: ledger.MaxPageSize})

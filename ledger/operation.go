@@ -67,6 +67,14 @@ type writeSpec struct {
 	hash    string
 	// needLots loads the account's open lots even when no sweep is due.
 	needLots bool
+	// needHolds loads the account's active holds (and the lots they took
+	// from) even when no sweep is due; holdIDs names holds to load in
+	// any state. Both imply needLots.
+	needHolds bool
+	holdIDs   []string
+	// prepare, when set, runs before the sweep with the transaction, to
+	// load what the write needs beyond the above.
+	prepare func(ctx context.Context, tx storage.Tx, w *accountWriter) error
 	// stage stages the operation's writes; opIdx is its operation.
 	stage func(w *accountWriter, opIdx int) error
 }
@@ -120,6 +128,17 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 			return nil
 		}
 		w := l.newWriter(acct, loaded.Lots, loadLots, now)
+		if loadLots && (s.needHolds || expiryDue(&acct, now)) {
+			w.setHolds(loaded.Holds)
+			if err := w.loadLotsByID(ctx, tx, w.holdLotIDs()); err != nil {
+				return err
+			}
+		}
+		if s.prepare != nil {
+			if err := s.prepare(ctx, tx, w); err != nil {
+				return err
+			}
+		}
 		if l.isNewDefaultAccount(&acct) {
 			w.acct.NextGrantAt = &now
 		}
@@ -170,6 +189,9 @@ func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, clock func() 
 	if s.key != "" {
 		q.Keys = []storage.AccountKey{{Account: s.account, Key: s.key}}
 	}
+	if s.needHolds {
+		s.needLots = true
+	}
 	if s.needLots {
 		q.LotsOf = ids
 	}
@@ -186,13 +208,26 @@ func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, clock func() 
 		now = created
 	}
 	loadLots = s.needLots || expiryDue(&acct, now)
+	rest := storage.LoadQuery{}
 	if loadLots && !s.needLots {
 		// A sweep is due: the lots were not asked for with the lock.
-		more, err := tx.Load(ctx, storage.LoadQuery{LotsOf: ids})
+		rest.LotsOf = ids
+	}
+	if loadLots && (s.needHolds || expiryDue(&acct, now)) {
+		// Holds come with the lots whenever a sweep may end some, or the
+		// write works on them.
+		rest.HoldsOf = ids
+		for _, id := range s.holdIDs {
+			rest.Holds = append(rest.Holds, storage.AccountKey{Account: s.account, Key: id})
+		}
+	}
+	if len(rest.LotsOf) > 0 || len(rest.HoldsOf) > 0 {
+		more, err := tx.Load(ctx, rest)
 		if err != nil {
 			return acct, nil, false, now, err
 		}
 		loaded.Lots = append(loaded.Lots, more.Lots...)
+		loaded.Holds = append(loaded.Holds, more.Holds...)
 	}
 	return acct, loaded, loadLots, now, nil
 }

@@ -24,10 +24,10 @@ const InstrumentationName = "github.com/creditledger/creditledger/ledger"
 // at the default Scale 0), as integers, never floats.
 const (
 	// MetricOperations counts calls by kind (grant, grant_pack, consume,
-	// set_plan, set_plans, balance, entries, verify; later hold, release,
-	// capture, reverse) and outcome (ok, replayed, invalid,
-	// insufficient_credits, conflict, not_found, unknown_plan, canceled,
-	// error).
+	// set_plan, set_plans, balance, entries, verify, hold, capture,
+	// release, holds, reverse, balance_at) and outcome (ok, replayed,
+	// invalid, insufficient_credits, conflict, not_found, unknown_plan,
+	// hold_not_active, canceled, error).
 	MetricOperations = "creditledger.operations"
 	// MetricOperationDuration is the latency of those calls, in seconds,
 	// with the same attributes.
@@ -39,6 +39,13 @@ const (
 	MetricCreditsGranted  = "creditledger.credits.granted"
 	MetricCreditsConsumed = "creditledger.credits.consumed"
 	MetricCreditsExpired  = "creditledger.credits.expired"
+	// MetricCreditsHeld counts credits holds took (Hold), by the lot's
+	// source; what a Capture then spends counts as consumed.
+	MetricCreditsHeld = "creditledger.credits.held"
+	// MetricCreditsReversed counts credits Reverse moved, by the lot's
+	// source and direction: "taken_back" (a grant's reversal) or
+	// "given_back" (a consume's or capture's).
+	MetricCreditsReversed = "creditledger.credits.reversed"
 	// MetricDistributionRuns counts Distribute and ExpireDue calls by kind
 	// (distribute, expire) and outcome (complete, incomplete, error).
 	MetricDistributionRuns = "creditledger.distribution.runs"
@@ -64,14 +71,23 @@ const (
 	opBalance
 	opEntries
 	opVerify
+	opHold
+	opCapture
+	opRelease
+	opHolds
+	opReverse
+	opBalanceAt
 )
 
 // opNames and opSpans are indexed by opKind: constant strings, so that
 // starting a span allocates no name.
 var (
-	opNames = [...]string{"grant", "grant_pack", "consume", "set_plan", "set_plans", "balance", "entries", "verify"}
+	opNames = [...]string{"grant", "grant_pack", "consume", "set_plan", "set_plans", "balance", "entries", "verify",
+		"hold", "capture", "release", "holds", "reverse", "balance_at"}
 	opSpans = [...]string{"creditledger.grant", "creditledger.grant_pack", "creditledger.consume", "creditledger.set_plan",
-		"creditledger.set_plans", "creditledger.balance", "creditledger.entries", "creditledger.verify"}
+		"creditledger.set_plans", "creditledger.balance", "creditledger.entries", "creditledger.verify",
+		"creditledger.hold", "creditledger.capture", "creditledger.release", "creditledger.holds", "creditledger.reverse",
+		"creditledger.balance_at"}
 )
 
 // telemetry holds a ledger's instruments. With no provider configured
@@ -92,6 +108,8 @@ type telemetry struct {
 	granted    metric.Int64Counter
 	consumed   metric.Int64Counter
 	expired    metric.Int64Counter
+	held       metric.Int64Counter
+	reversed   metric.Int64Counter
 	runs       metric.Int64Counter
 	accounts   metric.Int64Counter
 	errors     metric.Int64Counter
@@ -125,6 +143,8 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) (*telemetry,
 	t.granted = counter(MetricCreditsGranted, "{credit}", "Credits granted, in minor units of the ledger's scale, by source.")
 	t.consumed = counter(MetricCreditsConsumed, "{credit}", "Credits consumed, in minor units of the ledger's scale, by source of the lot.")
 	t.expired = counter(MetricCreditsExpired, "{credit}", "Credits expired, in minor units of the ledger's scale, by source of the lot.")
+	t.held = counter(MetricCreditsHeld, "{credit}", "Credits holds took, in minor units of the ledger's scale, by source of the lot.")
+	t.reversed = counter(MetricCreditsReversed, "{credit}", "Credits reversals moved, in minor units of the ledger's scale, by source of the lot and direction.")
 	t.runs = counter(MetricDistributionRuns, "{run}", "Distribute and ExpireDue calls by kind and outcome.")
 	t.accounts = counter(MetricDistributionAccounts, "{account}", "Accounts examined by distribution runs.")
 	t.errors = counter(MetricDistributionErrors, "{account}", "Accounts a distribution run could not serve.")
@@ -233,6 +253,8 @@ func outcomeOf(replayed bool, err error) string {
 		return "conflict"
 	case errors.Is(err, ErrUnknownPlan):
 		return "unknown_plan"
+	case errors.Is(err, ErrHoldNotActive):
+		return "hold_not_active"
 	case errors.Is(err, ErrNotFound):
 		return "not_found"
 	case errors.Is(err, ErrInvalidAmount), errors.Is(err, ErrInvalidArgument):
@@ -250,7 +272,8 @@ func (t *telemetry) committed(ctx context.Context, b *storage.Batch) {
 	if t == nil || b == nil || len(b.Entries) == 0 {
 		return
 	}
-	if !t.granted.Enabled(ctx) && !t.consumed.Enabled(ctx) && !t.expired.Enabled(ctx) {
+	if !t.granted.Enabled(ctx) && !t.consumed.Enabled(ctx) && !t.expired.Enabled(ctx) &&
+		!t.held.Enabled(ctx) && !t.reversed.Enabled(ctx) {
 		return
 	}
 	type key struct {
@@ -267,13 +290,26 @@ func (t *telemetry) committed(ctx context.Context, b *storage.Batch) {
 		switch k.kind {
 		case storage.KindGrant:
 			c = t.granted
-		case storage.KindConsume:
+		case storage.KindConsume, storage.KindCapture:
 			c, v = t.consumed, -v
 		case storage.KindExpire:
 			c, v = t.expired, -v
+		case storage.KindHold:
+			c, v = t.held, -v
+		case storage.KindReverse:
+			// One reversal per batch: its entries all go one way.
+			direction := "given_back"
+			if v < 0 {
+				direction, v = "taken_back", -v
+			}
+			if v > 0 {
+				t.reversed.Add(ctx, v, metric.WithAttributeSet(attribute.NewSet(
+					attribute.String("source", k.source), attribute.String("direction", direction))))
+			}
+			continue
 		default:
-			// Kinds to come (hold, release, reverse) get their own
-			// counters when they exist.
+			// Releases give held credits back: the held counter does not
+			// go down (it counts what holds took).
 			continue
 		}
 		if v > 0 {

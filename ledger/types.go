@@ -38,6 +38,10 @@ type Entry struct {
 	Source, Description  string
 	Metadata             map[string]string
 	CreatedAt            time.Time
+	// Ref names the operation the entry answers: the hold's ID on release
+	// and capture entries, the reversed operation's ID on reverse
+	// entries; "" otherwise.
+	Ref string
 }
 
 // Receipt is the result of a write.
@@ -55,9 +59,13 @@ type Receipt struct {
 
 // Balance is an account's spendable credits at one instant.
 type Balance struct {
-	Account   string
+	Account string
+	// Available is what can be spent: the remaining of unexpired lots,
+	// without what active holds reserve.
 	Available decimal.Decimal
-	Lots      []Lot // open lots (remaining > 0, not expired), in burn order
+	// Held is what active holds reserve (Hold); not part of Available.
+	Held decimal.Decimal
+	Lots []Lot // open lots (remaining > 0, not expired), in burn order
 	// Plan is the account's plan, "" when none was set.
 	Plan string
 	// At is the instant the balance is for.
@@ -90,6 +98,7 @@ func (l *Ledger) entryOut(r *storage.Entry) Entry {
 		Description:  r.Description,
 		Metadata:     r.Metadata,
 		CreatedAt:    r.CreatedAt,
+		Ref:          r.Ref,
 	}
 }
 

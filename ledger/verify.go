@@ -52,7 +52,13 @@ func (v Violation) String() string {
 //   - every lot has exactly one grant entry of its amount and expiry, its
 //     remaining is that amount plus its debit entries, and stays within
 //     [0, amount];
-//   - its next expiry time is not later than its soonest open lot's.
+//   - its next expiry time is not later than its soonest open lot's, nor
+//     than an active hold's expiry;
+//   - every hold's hold entries took exactly its lines from their lots
+//     (so held credits never exceed what a lot had: they left it); an
+//     active hold has no release or capture entry; an ended one's release
+//     entries gave all of it back and its capture entries spent exactly
+//     what it captured; every hold entry belongs to a hold.
 //
 // It also reports lots and entries whose account row is gone (up to 1,000
 // such accounts).
@@ -177,6 +183,7 @@ func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
 			bad(lotID, "has debit entries but no lot")
 		}
 	}
+	verifyHolds(d, bad)
 }
 
 func fmtExpiry(t *time.Time) string {

@@ -27,6 +27,10 @@ type accountWriter struct {
 	changed    bool
 	// ops are the calls staged so far; each one's first entry records it.
 	ops []stagedOp
+	// holds are the account's active holds (and any hold a write named),
+	// loaded with the lots when a write needs them or a sweep is due.
+	holds       []*storage.Hold
+	holdsLoaded bool
 }
 
 // stagedOp is a call being staged: its first entry (first >= 0 once
@@ -131,6 +135,11 @@ func (w *accountWriter) debit(lot *storage.Lot, amount int64) {
 // operation, and returns how many lots and minor units it expired.
 func (w *accountWriter) sweep() (lots int, minor int64, err error) {
 	opIdx := -1
+	// Expired holds first: what they give back to an expired lot is
+	// expired below, in the same operation.
+	if err := w.sweepHolds(&opIdx); err != nil {
+		return 0, 0, err
+	}
 	for _, lot := range w.lots {
 		if lot.Remaining == 0 || !lot.Expired(w.now) {
 			continue
@@ -241,14 +250,7 @@ func (w *accountWriter) finish(plan *planChange) *storage.Batch {
 	}
 	w.seal()
 	if w.lotsLoaded {
-		// With every open lot in hand the next expiry is exact.
-		w.acct.NextExpiryAt = nil
-		for _, lot := range w.lots {
-			if lot.Remaining > 0 && lot.ExpiresAt != nil &&
-				(w.acct.NextExpiryAt == nil || lot.ExpiresAt.Before(*w.acct.NextExpiryAt)) {
-				w.acct.NextExpiryAt = lot.ExpiresAt
-			}
-		}
+		w.acct.NextExpiryAt = w.nextExpiry()
 	}
 	u := storage.AccountUpdate{
 		ID:           w.acct.ID,
@@ -288,6 +290,9 @@ func merge(b, other *storage.Batch) {
 	b.Entries = append(b.Entries, other.Entries...)
 	b.Debits = append(b.Debits, other.Debits...)
 	b.Accounts = append(b.Accounts, other.Accounts...)
+	b.Credits = append(b.Credits, other.Credits...)
+	b.Holds = append(b.Holds, other.Holds...)
+	b.HoldUpdates = append(b.HoldUpdates, other.HoldUpdates...)
 }
 
 // applyLast writes b, the last write of a transaction. A store may defer

@@ -51,6 +51,12 @@ func EntryHash(prev []byte, e *Entry) []byte {
 	b = appendString(b, e.Key)
 	b = appendString(b, e.ParamHash)
 	b = binary.AppendVarint(b, e.Available)
+	if e.Ref != "" {
+		// Appended only when set, so the hashes of entries written before
+		// refs existed stay as they were; the fields before it have a
+		// fixed number, so the encoding stays unambiguous.
+		b = appendString(b, e.Ref)
+	}
 	sum := sha256.Sum256(b)
 	return sum[:]
 }

@@ -67,6 +67,9 @@ type Store interface {
 	// the id (its other fields zero), with those lots and entries. A
 	// store that cannot lose an account row (memory) returns none.
 	Orphans(ctx context.Context, limit int) ([]AccountDump, error)
+	// Holds returns holds of an account (see HoldQuery) by CreatedAt,
+	// then ID; none for an unknown account or hold.
+	Holds(ctx context.Context, q HoldQuery) ([]Hold, error)
 }
 
 // Tx is a transaction of a Store, and with Store the whole contract a
@@ -109,7 +112,10 @@ type Tx interface {
 
 	// Load returns, for the locked accounts, their lots with remaining >
 	// 0 (expired or not), and the calls among q.Keys that exist (read
-	// from their first entries).
+	// from their first entries); and what q asks of holds (q.HoldsOf:
+	// those in state HoldActive, expired or not; q.Holds: by ID, in any
+	// state), of lots by ID (q.Lots) and of entries by operation
+	// (q.Refs). Unknown ones are left out.
 	Load(ctx context.Context, q LoadQuery) (*Loaded, error)
 
 	// Apply writes a batch: lots, entries, lot debits and account
@@ -125,6 +131,12 @@ type Tx interface {
 	// ErrInvalidAmount; an entry without a Hash, or text a store cannot
 	// hold, wraps ErrInvalidArgument; a debit past a lot's remaining is
 	// an error.
+	//
+	// Holds: a lot's debits and credits apply as their net, which must
+	// leave its remaining within [0, amount] (past it is an error); a
+	// credit <= 0 wraps ErrInvalidAmount; a hold update of a hold that
+	// does not exist or is not HoldActive wraps ErrNotFound; a new hold
+	// that exists is an error.
 	Apply(ctx context.Context, b *Batch) error
 }
 
@@ -146,6 +158,16 @@ type ClaimQuery struct {
 type LoadQuery struct {
 	LotsOf []string     // accounts whose open lots to load
 	Keys   []AccountKey // idempotency keys of calls to look up
+	// HoldsOf are accounts whose holds in state HoldActive to load.
+	HoldsOf []string
+	// Holds are holds to load by ID (Key: the hold's ID), in any state.
+	Holds []AccountKey
+	// Lots are lots to load by ID (Key: the lot's ID), whatever their
+	// remaining.
+	Lots []AccountKey
+	// Refs are operations (Key: the operation's ID) whose entries to
+	// load: those the operation wrote and those whose Ref names it.
+	Refs []AccountKey
 }
 
 // AccountKey is an idempotency key of one account. Keys are scoped per
@@ -157,8 +179,13 @@ type AccountKey struct {
 
 // Loaded is what Tx.Load read.
 type Loaded struct {
-	Lots       []Lot       // remaining > 0, any order
+	// Lots are the open lots of LotsOf (remaining > 0) and the lots of
+	// Lots (any remaining), any order; a lot asked both ways may come
+	// twice.
+	Lots       []Lot
 	Operations []Operation // the calls of the keys that exist, any order
+	Holds      []Hold      // of HoldsOf and Holds, each once, any order
+	Entries    []Entry     // of Refs, by account then ascending Seq
 }
 
 // LotQuery selects lots of one account.
@@ -244,7 +271,8 @@ type Entry struct {
 	CreatedAt    time.Time
 
 	// ExpiresAt is, on a grant entry, the expiry of the lot it created
-	// (nil: never); nil on other kinds. It is hashed, so a lot's expiry
+	// (nil: never); on a hold entry the hold's expiry; nil on other
+	// kinds. It is hashed, so a lot's expiry
 	// can be checked against its history.
 	ExpiresAt *time.Time
 
@@ -257,6 +285,11 @@ type Entry struct {
 	// Available is the account's available balance after the call, on
 	// the first entry of a call only.
 	Available int64
+
+	// Ref names the operation an entry answers: on release and capture
+	// entries the hold's ID, on reverse entries the reversed operation's
+	// ID; "" otherwise. It is hashed.
+	Ref string
 
 	// Hash is EntryHash(previous entry's Hash, this entry): every entry
 	// of an account chains to the one before it (see EntryHash).
@@ -306,12 +339,20 @@ type Batch struct {
 	Entries  []Entry
 	Debits   []LotDebit
 	Accounts []AccountUpdate
+	// Credits give credits back to lots (releases, reversals); a lot's
+	// debits and credits of one batch apply as their net sum.
+	Credits []LotCredit
+	// Holds are new holds (State HoldActive).
+	Holds []Hold
+	// HoldUpdates end active holds.
+	HoldUpdates []HoldUpdate
 }
 
 // Empty reports whether the batch writes nothing.
 func (b *Batch) Empty() bool {
 	return len(b.Lots) == 0 && len(b.Entries) == 0 &&
-		len(b.Debits) == 0 && len(b.Accounts) == 0
+		len(b.Debits) == 0 && len(b.Accounts) == 0 &&
+		len(b.Credits) == 0 && len(b.Holds) == 0 && len(b.HoldUpdates) == 0
 }
 
 // AccountDump is an account with its whole history, for Verify.
@@ -320,4 +361,5 @@ type AccountDump struct {
 	Missing bool // no account row: only Account.ID is set (Orphans)
 	Lots    []Lot
 	Entries []Entry // ascending Seq
+	Holds   []Hold  // every hold, in any state, by CreatedAt then ID
 }

@@ -16,6 +16,9 @@
 //  3. runs Consume with -workers workers for -duration over random
 //     accounts, then on one hot account, against consume_limit.pgbench
 //     (-D hot=0 and -D hot=1) after consume_seed.sql;
+//     then holds 3 credits and captures 2 (Hold then Capture) with
+//     -workers workers for -duration over random accounts, and reports
+//     the pairs per second (skip with -skip hold);
 //  4. reads balances with -readers concurrent readers and reports p50/p99.
 //
 // Usage, from the repository root:
@@ -109,9 +112,9 @@ func main() {
 	flag.IntVar(&c.chunk, "chunk", 0, "Distribute chunk size (0: ledger.DefaultChunkSize)")
 	flag.IntVar(&c.importBatch, "import-batch", 10_000, "accounts per SetPlans call during the import")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the phase -profile to this file")
-	flag.StringVar(&c.profilePhase, "profile", "distribute", "phase -cpuprofile profiles: distribute, consume, hot or balance")
+	flag.StringVar(&c.profilePhase, "profile", "distribute", "phase -cpuprofile profiles: distribute, consume, hot, hold or balance")
 	flag.StringVar(&c.memProfile, "memprofile", "", "write an allocation profile (after Distribute) to this file")
-	flag.StringVar(&c.skip, "skip", "", "comma-separated phases to skip: distribute, consume, hot, balance")
+	flag.StringVar(&c.skip, "skip", "", "comma-separated phases to skip: distribute, consume, hot, hold, balance")
 	flag.IntVar(&c.parallel, "parallel", 2, "bunstore Options.Parallel: chunks one Distribute serves at once")
 	flag.BoolVar(&c.trace, "trace", false, "print the time spent in each kind of SQL statement after each phase")
 	flag.BoolVar(&c.showProgress, "progress", false, "print Distribute's progress after each chunk (DistributeOpts.Progress) to stderr")
@@ -306,6 +309,19 @@ func run(ctx context.Context, c *config) error {
 			}
 			dump("consume, hot account")
 		}
+	}
+
+	// 3b. Hold + capture (the metered-call pattern), next to Consume.
+	if !skip["hold"] {
+		if skip["distribute"] && skip["consume"] && skip["hot"] {
+			if _, err := l.Distribute(ctx, nil); err != nil {
+				return err
+			}
+		}
+		if err := holdCapture(ctx, l, c, rep); err != nil {
+			return err
+		}
+		dump("hold+capture")
 	}
 
 	// 4. Balance.

@@ -40,6 +40,9 @@ type writes struct {
 	metadata []string // JSON of entries[i].Metadata, "" for none
 	debits   []storage.LotDebit
 	accounts []storage.AccountUpdate
+	holds    []storage.Hold // new holds, ended ones of the batch folded in
+	lines    []string       // JSON of holds[i].Lines
+	ended    []storage.HoldUpdate
 }
 
 func prepare(b *storage.Batch) (*writes, error) {
@@ -87,12 +90,30 @@ func prepare(b *storage.Batch) (*writes, error) {
 		}
 		sums[k] += d.Amount
 	}
+	// Credits fold in as negative debits: a lot's writes apply as one net
+	// change, which the lots' CHECK bounds to [0, amount].
+	for _, c := range b.Credits {
+		if c.Amount <= 0 {
+			return nil, fmt.Errorf("%w: credit of lot %s by %d (want > 0)", storage.ErrInvalidAmount, c.LotID, c.Amount)
+		}
+		k := lotKey{c.Account, c.LotID}
+		if sums[k] < math.MinInt64+c.Amount {
+			return nil, fmt.Errorf("%w: credits of lot %s overflow int64", storage.ErrInvalidAmount, c.LotID)
+		}
+		sums[k] -= c.Amount
+	}
+	if err := w.prepareHolds(b); err != nil {
+		return nil, err
+	}
 	for k, amount := range sums {
+		if amount == 0 {
+			continue // debits and credits cancel out
+		}
 		if i, ok := newLot[k]; ok {
 			// A lot written by this batch: the statement that
 			// inserts it cannot see it, so debit it before.
-			if amount > w.lots[i].Remaining {
-				return nil, fmt.Errorf("bunstore: apply: %w: debit of %d exceeds the remaining %d of lot %s",
+			if amount > w.lots[i].Remaining || w.lots[i].Remaining-amount > w.lots[i].Amount {
+				return nil, fmt.Errorf("bunstore: apply: %w: debit of %d exceeds the remaining %d of lot %s (or a credit its amount)",
 					storage.ErrInsufficientCredits, amount, w.lots[i].Remaining, k.id)
 			}
 			w.lots[i].Remaining -= amount
@@ -235,7 +256,7 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch) (de
 	}
 	if len(w.entries) > 0 {
 		var id, account, seq, op, lot, kind, amount, balance, source, desc, metadata, created pgArray
-		var expires, key, paramHash, available, hash pgArray
+		var expires, key, paramHash, available, hash, ref pgArray
 		for i, e := range w.entries {
 			id.str(e.ID)
 			account.str(e.Account)
@@ -258,16 +279,17 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch) (de
 				available.nullInt(nil)
 			}
 			hash.bytes(e.Hash)
+			ref.nullStr(e.Ref)
 		}
 		ctes = append(ctes, `new_entries AS (
 	INSERT INTO creditledger_entries (id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at,
-		expires_at, idempotency_key, param_hash, available, hash)
+		expires_at, idempotency_key, param_hash, available, hash, ref)
 	SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::jsonb[], ?::timestamptz[],
-		?::timestamptz[], ?::text[], ?::text[], ?::bigint[], ?::bytea[])
+		?::timestamptz[], ?::text[], ?::text[], ?::bigint[], ?::bytea[], ?::text[])
 	RETURNING 1)`)
 		counts = append(counts, "(SELECT count(*) FROM new_entries)")
 		args = append(args, t.arrays(&id, &account, &seq, &op, &lot, &kind, &amount, &balance, &source, &desc, &metadata, &created,
-			&expires, &key, &paramHash, &available, &hash)...)
+			&expires, &key, &paramHash, &available, &hash, &ref)...)
 	}
 	// The counts of debited lots and updated accounts must be those of
 	// the batch, or the statement fails (creditledger_require_count): a
@@ -291,6 +313,7 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch) (de
 		countArgs = append(countArgs, int64(len(w.debits)))
 		args = append(args, t.arrays(&account, &id, &amount)...)
 	}
+	ctes, counts, countArgs, args = t.holdCTEs(w, ctes, counts, countArgs, args)
 	if len(w.accounts) > 0 {
 		var id, balance, seq, head, nextGrant, nextExpiry, setPlan, plan, anchor pgArray
 		for _, u := range w.accounts {
@@ -396,7 +419,7 @@ func (t *tx) applySQLite(ctx context.Context, w *writes) (debited, updated int, 
 		return 0, 0, err
 	}
 	err = t.insertRows(ctx, "creditledger_entries (id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at, "+
-		"expires_at, idempotency_key, param_hash, available, hash)",
+		"expires_at, idempotency_key, param_hash, available, hash, ref)",
 		len(w.entries), func(i int) []any {
 			e := w.entries[i]
 			var available any
@@ -405,9 +428,12 @@ func (t *tx) applySQLite(ctx context.Context, w *writes) (debited, updated int, 
 			}
 			return []any{e.ID, e.Account, e.Seq, e.OperationID, nullString(e.LotID), string(e.Kind), e.Amount,
 				e.BalanceAfter, e.Source, e.Description, nullString(w.metadata[i]), s.timeArg(e.CreatedAt),
-				s.nullTimeArg(e.ExpiresAt), nullString(e.Key), nullString(e.ParamHash), available, e.Hash}
+				s.nullTimeArg(e.ExpiresAt), nullString(e.Key), nullString(e.ParamHash), available, e.Hash, nullString(e.Ref)}
 		})
 	if err != nil {
+		return 0, 0, err
+	}
+	if err := t.applyHoldsSQLite(ctx, w); err != nil {
 		return 0, 0, err
 	}
 	debited, err = t.updateRows(ctx, "d(account_id, id, amount)", `UPDATE creditledger_lots SET remaining = creditledger_lots.remaining - d.amount

@@ -84,7 +84,7 @@ func (t *tx) hashPage(ctx context.Context, after string) (last string, n int, er
 	}
 	in, arg := t.s.inList("account_id", ids)
 	entries, err := queryAll(ctx, t, scanEntry,
-		"SELECT "+entryCols+" FROM creditledger_entries WHERE "+in+" ORDER BY account_id, seq", arg)
+		"SELECT "+entryColsV3+", NULL FROM creditledger_entries WHERE "+in+" ORDER BY account_id, seq", arg)
 	if err != nil {
 		return "", 0, err
 	}

@@ -53,6 +53,11 @@ func (t *tx) LockAndLoad(ctx context.Context, ids []string, create bool, now tim
 	if err != nil {
 		return nil, nil, fmt.Errorf("bunstore: locking and loading accounts: %w", err)
 	}
+	// Holds, lots by id and entries by operation are read after the
+	// function, under the locks it took (READ COMMITTED: a new snapshot).
+	if err := t.loadHolds(ctx, q, loaded); err != nil {
+		return nil, nil, err
+	}
 	return accounts, loaded, nil
 }
 

@@ -15,7 +15,10 @@ import (
 const (
 	accountCols = "id, plan, anchor, balance, seq, head_hash, created_at, next_grant_at, next_expiry_at"
 	lotCols     = "id, account_id, operation_id, source, amount, remaining, priority, expires_at, created_at"
-	entryCols   = "id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at, " +
+	entryCols   = entryColsV3 + ", ref"
+	// entryColsV3 are the entry columns before schema 4 added ref (which
+	// the schema-3 hash-chain migration reads as NULL).
+	entryColsV3 = "id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at, " +
 		"expires_at, idempotency_key, param_hash, available, hash"
 	// callCols read a keyed call from its first entry.
 	callCols = "operation_id, idempotency_key, kind, account_id, param_hash, available, seq, created_at"
@@ -45,19 +48,20 @@ func scanLot(rows rowScanner) (storage.Lot, error) {
 
 func scanEntry(rows rowScanner) (storage.Entry, error) {
 	var e storage.Entry
-	var lotID, key, paramHash textCol
+	var lotID, key, paramHash, ref textCol
 	var kind string
 	var metadata metadataCol
 	var created, expires timeCol
 	var available sql.NullInt64
 	err := rows.Scan(&e.ID, &e.Account, &e.Seq, &e.OperationID, &lotID, &kind, &e.Amount, &e.BalanceAfter,
-		&e.Source, &e.Description, &metadata, &created, &expires, &key, &paramHash, &available, &e.Hash)
+		&e.Source, &e.Description, &metadata, &created, &expires, &key, &paramHash, &available, &e.Hash, &ref)
 	e.LotID = string(lotID)
 	e.Kind = storage.EntryKind(kind)
 	e.Metadata = metadata
 	e.CreatedAt = created.t
 	e.ExpiresAt = expires.ptr()
 	e.Key, e.ParamHash, e.Available = string(key), string(paramHash), available.Int64
+	e.Ref = string(ref)
 	return e, err
 }
 
@@ -354,6 +358,15 @@ func (s *Store) dumps(ctx context.Context, idb bun.IDB, ids []string, newDump fu
 	for _, e := range entries {
 		d := &dumps[index[e.Account]]
 		d.Entries = append(d.Entries, e)
+	}
+	holds, err := queryAll(ctx, iconn{idb}, scanHold,
+		"SELECT "+holdCols+" FROM creditledger_holds WHERE "+in+" ORDER BY account_id, created_at, id", arg)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range holds {
+		d := &dumps[index[h.Account]]
+		d.Holds = append(d.Holds, h)
 	}
 	return dumps, nil
 }

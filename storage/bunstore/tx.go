@@ -300,6 +300,9 @@ func (t *tx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, er
 		}
 		out.Operations = ops
 	}
+	if err := t.loadHolds(ctx, q, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

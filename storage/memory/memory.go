@@ -30,6 +30,8 @@ type Store struct {
 	lotsOf   map[string][]string // account -> lot ids
 	entries  map[string][]storage.Entry
 	ops      map[storage.AccountKey]*storage.Operation // keyed calls, from their first entries
+	holds    map[storage.AccountKey]*storage.Hold      // by account and hold id
+	holdsOf  map[string][]string                       // account -> hold ids, in creation order
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -42,6 +44,8 @@ func New() *Store {
 		lotsOf:   map[string][]string{},
 		entries:  map[string][]storage.Entry{},
 		ops:      map[storage.AccountKey]*storage.Operation{},
+		holds:    map[storage.AccountKey]*storage.Hold{},
+		holdsOf:  map[string][]string{},
 	}
 }
 
@@ -159,6 +163,7 @@ func (s *Store) Scan(_ context.Context, after string, limit int) ([]storage.Acco
 		for _, e := range s.entries[id] {
 			d.Entries = append(d.Entries, copyEntry(e))
 		}
+		d.Holds = s.holdsOfLocked(storage.HoldQuery{Account: id})
 		out = append(out, d)
 	}
 	return out, nil
@@ -287,6 +292,7 @@ func (t *memTx) Load(_ context.Context, q storage.LoadQuery) (*storage.Loaded, e
 			out.Operations = append(out.Operations, *op)
 		}
 	}
+	t.loadHolds(q, out)
 	return out, nil
 }
 
@@ -333,9 +339,12 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 			return fmt.Errorf("%w: debit of lot %s by %d (want > 0)", storage.ErrInvalidAmount, d.LotID, d.Amount)
 		}
 		debited[d.LotID] += d.Amount
-		if lot.Remaining-debited[d.LotID] < 0 {
-			return fmt.Errorf("%w: memory: debit of %d from lot %s would leave %d", storage.ErrInsufficientCredits, d.Amount, d.LotID, lot.Remaining-debited[d.LotID])
-		}
+	}
+	if err := t.checkCredits(b, newLots, debited); err != nil {
+		return err
+	}
+	if err := t.checkHolds(b); err != nil {
+		return err
 	}
 	seqs := map[string]map[int64]bool{}
 	for _, e := range b.Entries {
@@ -387,6 +396,13 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 		lot.Remaining -= amount
 		t.undo = append(t.undo, func() { lot.Remaining += amount })
 	}
+	for _, c := range b.Credits {
+		lot := s.lots[c.LotID]
+		amount := c.Amount
+		lot.Remaining += amount
+		t.undo = append(t.undo, func() { lot.Remaining -= amount })
+	}
+	t.applyHolds(b)
 	for _, e := range b.Entries {
 		e := copyEntry(e)
 		e.CreatedAt = norm(e.CreatedAt)

@@ -61,6 +61,7 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"ErrorSentinels", testErrorSentinels},
 		{"OperationEntries", testOperationEntries},
 	}
+	cases = append(cases, holdCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,178 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/creditledger/creditledger/storage"
+)
+
+// withHolds reads the account's holds recorded as active and returns the
+// open lots with the credits of those that have expired at now given
+// back (as the next write will record), and what the others hold.
+func (l *Ledger) withHolds(ctx context.Context, acct *storage.Account, now time.Time, lots []storage.Lot) ([]storage.Lot, int64, error) {
+	if acct.NextExpiryAt == nil {
+		// The next expiry time is at or before every active hold's
+		// expiry (Verify checks it): without one there is no hold.
+		return lots, 0, nil
+	}
+	account := acct.ID
+	hs, err := l.store.Holds(ctx, storage.HoldQuery{Account: account, OnlyActive: true})
+	if err != nil {
+		return nil, 0, fmt.Errorf("creditledger: holds of account %q: %w", account, err)
+	}
+	var held int64
+	back := map[string]int64{}
+	for _, h := range hs {
+		if h.Active(now) {
+			held += h.Amount
+			continue
+		}
+		for _, ln := range h.Lines {
+			back[ln.LotID] += ln.Amount
+		}
+	}
+	if len(back) == 0 {
+		return lots, held, nil
+	}
+	// A lot whose credits are all held is not among the open lots: read
+	// them all (this happens only between a hold's expiry and the next
+	// write of the account).
+	all, err := l.store.Lots(ctx, storage.LotQuery{Account: account})
+	if err != nil {
+		return nil, 0, fmt.Errorf("creditledger: read lots of account %q: %w", account, err)
+	}
+	out := lots[:0:0]
+	for _, lot := range all {
+		lot.Remaining += back[lot.ID]
+		if lot.Remaining > 0 && !lot.Expired(now) {
+			out = append(out, lot)
+		}
+	}
+	return out, held, nil
+}
+
+// entryPage is how many entries BalanceAt reads at a time.
+const entryPage = 1000
+
+// BalanceAt returns what Balance would have returned at the instant at:
+// the lots as they were then (their remaining from the entries written up
+// to at, their expiry against at), Held by the holds active at at, and
+// the credits of holds that had expired by at given back. It reads the
+// account's whole history: it costs what Entries costs for every entry.
+//
+// Before the account's first entry the balance is zero with no lots.
+//
+// Errors: ErrInvalidArgument for an instant after now or a malformed
+// account id; ErrNotFound for an account that was never written to.
+func (l *Ledger) BalanceAt(ctx context.Context, account string, at time.Time) (_ *Balance, err error) {
+	ctx, call := l.tel.begin(ctx, opBalanceAt)
+	defer func() { call.end(ctx, false, err) }()
+	if err := checkID("account", account); err != nil {
+		return nil, err
+	}
+	now := l.clock()
+	if at.After(now) {
+		return nil, fmt.Errorf("%w: BalanceAt %s is after now (%s)", ErrInvalidArgument,
+			at.UTC().Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))
+	}
+	at = at.UTC()
+	acct, err := l.store.Account(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	lots, err := l.store.Lots(ctx, storage.LotQuery{Account: account})
+	if err != nil {
+		return nil, fmt.Errorf("creditledger: read lots of account %q: %w", account, err)
+	}
+	var history []storage.Entry
+	for before := int64(0); ; {
+		page, err := l.store.Entries(ctx, storage.EntryQuery{Account: account, BeforeSeq: before, Limit: entryPage})
+		if err != nil {
+			return nil, fmt.Errorf("creditledger: read entries of account %q: %w", account, err)
+		}
+		history = append(history, page...)
+		if len(page) < entryPage {
+			break
+		}
+		before = page[len(page)-1].Seq
+	}
+	return l.replayBalance(acct, lots, history, at), nil
+}
+
+// replayBalance computes the balance at at from the entries (any order):
+// those created after at are ignored.
+func (l *Ledger) replayBalance(acct *storage.Account, lots []storage.Lot, history []storage.Entry, at time.Time) *Balance {
+	remaining := map[string]int64{}
+	type hold struct {
+		expiresAt time.Time
+		amount    int64
+		lines     map[string]int64
+		ended     bool
+	}
+	holds := map[string]*hold{}
+	var ends []string
+	for i := range history {
+		e := &history[i]
+		if e.CreatedAt.After(at) {
+			continue
+		}
+		if e.LotID != "" {
+			remaining[e.LotID] += e.Amount
+		}
+		switch e.Kind {
+		case storage.KindHold:
+			h := holds[e.OperationID]
+			if h == nil {
+				h = &hold{lines: map[string]int64{}}
+				holds[e.OperationID] = h
+			}
+			if e.ExpiresAt != nil {
+				h.expiresAt = *e.ExpiresAt
+			}
+			h.amount -= e.Amount
+			h.lines[e.LotID] -= e.Amount
+		case storage.KindRelease, storage.KindCapture:
+			ends = append(ends, e.Ref)
+		}
+	}
+	for _, id := range ends {
+		if h := holds[id]; h != nil {
+			h.ended = true
+		}
+	}
+	var held int64
+	for _, h := range holds {
+		if h.ended {
+			continue
+		}
+		if h.expiresAt.After(at) {
+			held += h.amount
+			continue
+		}
+		for lot, n := range h.lines {
+			remaining[lot] += n // expired, not yet recorded: back in its lot
+		}
+	}
+	var open []*storage.Lot
+	for i := range lots {
+		lot := &lots[i]
+		if lot.CreatedAt.After(at) {
+			continue
+		}
+		lot.Remaining = remaining[lot.ID]
+		if lot.Remaining > 0 && !lot.Expired(at) {
+			open = append(open, lot)
+		}
+	}
+	l.sortLots(open)
+	b := &Balance{Account: acct.ID, Plan: acct.Plan, At: at, Lots: make([]Lot, len(open)), Held: toDecimal(held, l.scale)}
+	var sum int64
+	for i, lot := range open {
+		b.Lots[i] = l.lotOut(lot)
+		sum += lot.Remaining
+	}
+	b.Available = toDecimal(sum, l.scale)
+	return b
+}

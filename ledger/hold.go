@@ -1,0 +1,431 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/creditledger/creditledger/storage"
+)
+
+// ErrHoldNotActive: Capture or Release of a hold that was captured,
+// released or has expired (a Capture with another amount than the one
+// that captured it included). Nothing was written.
+var ErrHoldNotActive = errors.New("creditledger: hold is not active")
+
+// The kinds of entries holds and reversals write.
+const (
+	// KindHold: credits a hold took from a lot (negative); the entry's
+	// OperationID is the hold's ID.
+	KindHold = storage.KindHold
+	// KindRelease: held credits given back to their lot (positive) when
+	// the hold is released, expires or is captured (a capture releases
+	// the hold, then spends); Ref is the hold's ID.
+	KindRelease = storage.KindRelease
+	// KindCapture: held credits a capture spent (negative); Ref is the
+	// hold's ID.
+	KindCapture = storage.KindCapture
+	// KindReverse: a reversal (negative for a grant's, positive for a
+	// consume's or capture's); Ref is the reversed operation's ID.
+	KindReverse = storage.KindReverse
+)
+
+// HoldState is where a hold is in its life.
+type HoldState = storage.HoldState
+
+// The states of a hold.
+const (
+	HoldActive   = storage.HoldActive   // holds its credits
+	HoldCaptured = storage.HoldCaptured // Capture spent part or all of it
+	HoldReleased = storage.HoldReleased // Release gave it all back
+	HoldExpired  = storage.HoldExpired  // its ExpiresAt passed first
+)
+
+// Hold TTL bounds.
+const (
+	DefaultHoldTTL = 15 * time.Minute // HoldParams.TTL zero
+	MaxHoldTTL     = 24 * time.Hour
+)
+
+// HoldParams are the parameters of Hold.
+type HoldParams struct {
+	// Account is the host's user id.
+	Account string
+	// IdempotencyKey is optional, as for Consume: a retry with the same
+	// parameters returns the first hold (as it is now), marked Replayed.
+	IdempotencyKey string
+	Description    string
+	// Amount must be positive with at most Scale decimal places.
+	Amount decimal.Decimal
+	// TTL is how long the hold lasts unless captured or released first:
+	// zero means DefaultHoldTTL (15 minutes); at most MaxHoldTTL (24
+	// hours).
+	TTL      time.Duration
+	Metadata map[string]string
+}
+
+// Hold is a reservation of credits.
+type Hold struct {
+	ID, Account string
+	// Amount is what the hold took at creation; Captured what a Capture
+	// spent of it (zero otherwise).
+	Amount, Captured decimal.Decimal
+	// State is HoldExpired from the ExpiresAt instant on, whether or not
+	// a write has recorded the expiry.
+	State                HoldState
+	ExpiresAt, CreatedAt time.Time
+	// Replayed is true when Hold returned the hold of an earlier call
+	// with the same idempotency key.
+	Replayed bool
+}
+
+func (l *Ledger) holdOut(h *storage.Hold, now time.Time) *Hold {
+	state := h.State
+	if state == storage.HoldActive && !h.Active(now) {
+		state = storage.HoldExpired
+	}
+	return &Hold{
+		ID: h.ID, Account: h.Account,
+		Amount: toDecimal(h.Amount, l.scale), Captured: toDecimal(h.Captured, l.scale),
+		State: state, ExpiresAt: h.ExpiresAt, CreatedAt: h.CreatedAt,
+	}
+}
+
+// Hold reserves credits: it takes Amount from the account's unexpired lots
+// in burn order, as a consume would, so that no Consume, other Hold or
+// Reverse can take them, until Capture spends them, Release gives them
+// back, or the hold expires at CreatedAt+TTL (exactly at that instant,
+// without a sweep; the next write or sweep of the account records it).
+// The history shows one hold entry per lot drawn on.
+//
+// Errors: ErrInsufficientCredits when less than Amount is available (for
+// an account never written to it also matches ErrNotFound);
+// ErrInvalidArgument for a TTL below zero or above MaxHoldTTL, or a
+// malformed account, key, description or metadata; ErrInvalidAmount;
+// ErrIdempotencyConflict. On any error nothing is written.
+func (l *Ledger) Hold(ctx context.Context, p HoldParams) (out *Hold, err error) {
+	ctx, call := l.tel.begin(ctx, opHold)
+	defer func() { call.end(ctx, out != nil && out.Replayed, err) }()
+	if err := checkID("account", p.Account); err != nil {
+		return nil, err
+	}
+	if err := checkKey(p.IdempotencyKey, false); err != nil {
+		return nil, err
+	}
+	if err := checkBounded("description", p.Description, MaxDescriptionLength); err != nil {
+		return nil, err
+	}
+	if err := checkMetadata(p.Metadata); err != nil {
+		return nil, err
+	}
+	if p.TTL < 0 || p.TTL > MaxHoldTTL {
+		return nil, fmt.Errorf("%w: hold TTL %s is outside [0, %s]", ErrInvalidArgument, p.TTL, MaxHoldTTL)
+	}
+	ttl := p.TTL
+	if ttl == 0 {
+		ttl = DefaultHoldTTL
+	}
+	amount, err := toMinor(p.Amount, l.scale, true)
+	if err != nil {
+		return nil, err
+	}
+	var made *storage.Hold
+	var now time.Time
+	rec, err := l.write(ctx, writeSpec{
+		account: p.Account,
+		missing: func() error {
+			return fmt.Errorf("%w: account %q has no credits: %w", ErrInsufficientCredits, p.Account, ErrNotFound)
+		},
+		kind: storage.KindHold,
+		key:  p.IdempotencyKey,
+		hash: new(paramHash).str(p.Account).int(amount).int(int64(ttl)).str(p.Description).meta(p.Metadata).sum(),
+		// The account's other holds are not needed (their credits are
+		// out of the lots already), unless a sweep is due, which loads
+		// them anyway: a hold costs what a consume costs.
+		needLots: true,
+		stage: func(w *accountWriter, opIdx int) error {
+			now = w.now
+			if avail := w.available(); avail < amount {
+				return fmt.Errorf("%w: account %q has %s available, a hold of %s asked", ErrInsufficientCredits,
+					p.Account, toDecimal(avail, l.scale), p.Amount)
+			}
+			h, err := w.takeHold(opIdx, amount, w.now.Add(ttl).Truncate(time.Microsecond), p.Description, p.Metadata)
+			made = h
+			return err
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rec.Replayed {
+		hs, err := l.store.Holds(ctx, storage.HoldQuery{Account: p.Account, ID: rec.OperationID})
+		if err != nil {
+			return nil, fmt.Errorf("creditledger: read hold %s: %w", rec.OperationID, err)
+		}
+		if len(hs) == 0 {
+			return nil, fmt.Errorf("creditledger: hold %s of key %q: %w", rec.OperationID, p.IdempotencyKey, ErrNotFound)
+		}
+		out := l.holdOut(&hs[0], l.clock())
+		out.Replayed = true
+		return out, nil
+	}
+	return l.holdOut(made, now), nil
+}
+
+// takeHold stages a hold of amount from the unexpired lots in burn order.
+// The caller has checked that available() covers it.
+func (w *accountWriter) takeHold(opIdx int, amount int64, expiresAt time.Time, description string, metadata map[string]string) (*storage.Hold, error) {
+	open := make([]*storage.Lot, 0, len(w.lots))
+	for _, lot := range w.lots {
+		if lot.Remaining > 0 && !lot.Expired(w.now) {
+			open = append(open, lot)
+		}
+	}
+	w.l.sortLots(open)
+	h := &storage.Hold{
+		ID: w.opID(opIdx), Account: w.acct.ID, Amount: amount, State: storage.HoldActive,
+		ExpiresAt: expiresAt, CreatedAt: w.now,
+	}
+	left := amount
+	for _, lot := range open {
+		if left == 0 {
+			break
+		}
+		take := min(lot.Remaining, left)
+		exp := expiresAt
+		if err := w.entryRef(opIdx, lot, storage.KindHold, -take, description, metadata, "", &exp); err != nil {
+			return nil, err
+		}
+		w.debit(lot, take)
+		h.Lines = append(h.Lines, storage.HoldLine{LotID: lot.ID, Amount: take})
+		left -= take
+	}
+	if left != 0 {
+		return nil, fmt.Errorf("creditledger: account %q: lots short by %d minor units after the balance check", w.acct.ID, left)
+	}
+	w.batch.Holds = append(w.batch.Holds, *h)
+	w.holds = append(w.holds, h)
+	return h, nil
+}
+
+// CaptureParams are the parameters of Capture.
+type CaptureParams struct {
+	Account, HoldID, Description string
+	// Amount is what to spend: 0 < Amount <= the held amount; the rest is
+	// released.
+	Amount   decimal.Decimal
+	Metadata map[string]string
+}
+
+// captureReplay is how a capture's stage says the hold was captured
+// before with the same amount: the first receipt is the answer.
+type captureReplay struct{ opID string }
+
+func (captureReplay) Error() string { return "creditledger: capture replayed" }
+
+// Capture spends Amount of an active hold and releases the rest, in one
+// transaction: release entries give every held credit back to its lot,
+// then capture entries spend Amount from those lots in burn order, even
+// from a lot that expired after the hold was taken (the credits were
+// valid when reserved; the hold's TTL bounds how long). What goes back
+// to an expired lot is expired by the same write. The receipt has the
+// release and capture entries and the available balance after.
+//
+// A Capture of a hold captured before with the same Amount returns the
+// first receipt, Replayed, and writes nothing.
+//
+// Errors: ErrNotFound for an unknown hold or account; ErrHoldNotActive
+// for a hold that was released, expired (at or after its ExpiresAt) or
+// captured with another amount; ErrInvalidAmount for an Amount that is
+// not positive or exceeds the hold's; ErrInvalidArgument for a malformed
+// account, hold id, description or metadata. On any error nothing is
+// written.
+func (l *Ledger) Capture(ctx context.Context, p CaptureParams) (rec *Receipt, err error) {
+	ctx, call := l.tel.begin(ctx, opCapture)
+	defer func() { call.end(ctx, rec != nil && rec.Replayed, err) }()
+	if err := checkID("account", p.Account); err != nil {
+		return nil, err
+	}
+	if err := checkText("hold id", p.HoldID); err != nil {
+		return nil, err
+	}
+	if err := checkBounded("description", p.Description, MaxDescriptionLength); err != nil {
+		return nil, err
+	}
+	if err := checkMetadata(p.Metadata); err != nil {
+		return nil, err
+	}
+	amount, err := toMinor(p.Amount, l.scale, true)
+	if err != nil {
+		return nil, err
+	}
+	rec, err = l.write(ctx, writeSpec{
+		account:   p.Account,
+		missing:   func() error { return fmt.Errorf("%w: hold %s: account %q", ErrNotFound, p.HoldID, p.Account) },
+		kind:      storage.KindCapture,
+		needHolds: true,
+		holdIDs:   []string{p.HoldID},
+		stage: func(w *accountWriter, opIdx int) error {
+			h := w.hold(p.HoldID)
+			if h == nil {
+				return fmt.Errorf("%w: hold %s of account %q", ErrNotFound, p.HoldID, p.Account)
+			}
+			switch h.State {
+			case storage.HoldActive:
+			case storage.HoldCaptured:
+				if h.Captured == amount {
+					return captureReplay{opID: h.EndOperationID}
+				}
+				return fmt.Errorf("%w: hold %s was captured with %s, not %s", ErrHoldNotActive, h.ID,
+					toDecimal(h.Captured, l.scale), p.Amount)
+			default:
+				return fmt.Errorf("%w: hold %s is %s", ErrHoldNotActive, h.ID, h.State)
+			}
+			if amount > h.Amount {
+				return fmt.Errorf("%w: capture of %s from hold %s of %s", ErrInvalidAmount, p.Amount, h.ID,
+					toDecimal(h.Amount, l.scale))
+			}
+			return w.capture(opIdx, h, amount, p.Description, p.Metadata)
+		},
+	})
+	var replay captureReplay
+	if errors.As(err, &replay) {
+		return l.replayCapture(ctx, p.Account, replay.opID)
+	}
+	return rec, err
+}
+
+// capture stages the release of h and the spending of amount from its
+// lots, in burn order, then expires what went back to expired lots.
+func (w *accountWriter) capture(opIdx int, h *storage.Hold, amount int64, description string, metadata map[string]string) error {
+	if err := w.endHold(opIdx, h, storage.HoldCaptured, amount, w.now, description); err != nil {
+		return err
+	}
+	held := map[string]int64{}
+	lots := make([]*storage.Lot, 0, len(h.Lines))
+	for _, ln := range h.Lines {
+		if held[ln.LotID] == 0 {
+			lots = append(lots, w.lot(ln.LotID))
+		}
+		held[ln.LotID] += ln.Amount
+	}
+	w.l.sortLots(lots)
+	left := amount
+	for _, lot := range lots {
+		if left == 0 {
+			break
+		}
+		take := min(held[lot.ID], left)
+		if err := w.entryRef(opIdx, lot, storage.KindCapture, -take, description, metadata, h.ID, nil); err != nil {
+			return err
+		}
+		w.debit(lot, take)
+		left -= take
+	}
+	_, _, err := w.sweep()
+	return err
+}
+
+// replayCapture returns the receipt of the capture opID wrote.
+func (l *Ledger) replayCapture(ctx context.Context, account, opID string) (*Receipt, error) {
+	entries, err := l.store.OperationEntries(ctx, account, opID)
+	if err != nil {
+		return nil, fmt.Errorf("creditledger: read entries of operation %s: %w", opID, err)
+	}
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("creditledger: capture %s of account %q has no entries: %w", opID, account, ErrNotFound)
+	}
+	return l.replay(ctx, &storage.Operation{ID: opID, Account: account, Available: entries[0].Available})
+}
+
+// holdUnchanged is how a release's stage says the hold was released
+// before: it is returned as it is.
+type holdUnchanged struct{ h storage.Hold }
+
+func (holdUnchanged) Error() string { return "creditledger: hold released before" }
+
+// Release gives the credits of an active hold back to their lots (what
+// goes back to a lot that has expired meanwhile is expired by the same
+// write) and returns the hold, now HoldReleased. Releasing a released
+// hold returns it unchanged and writes nothing.
+//
+// Errors: ErrNotFound for an unknown hold or account; ErrHoldNotActive
+// for a captured or expired hold; ErrInvalidArgument for a malformed
+// account or hold id. On any error nothing is written.
+func (l *Ledger) Release(ctx context.Context, account, holdID string) (_ *Hold, err error) {
+	ctx, call := l.tel.begin(ctx, opRelease)
+	defer func() { call.end(ctx, false, err) }()
+	if err := checkID("account", account); err != nil {
+		return nil, err
+	}
+	if err := checkText("hold id", holdID); err != nil {
+		return nil, err
+	}
+	var out *Hold
+	_, err = l.write(ctx, writeSpec{
+		account:   account,
+		missing:   func() error { return fmt.Errorf("%w: hold %s: account %q", ErrNotFound, holdID, account) },
+		kind:      storage.KindRelease,
+		needHolds: true,
+		holdIDs:   []string{holdID},
+		stage: func(w *accountWriter, opIdx int) error {
+			h := w.hold(holdID)
+			if h == nil {
+				return fmt.Errorf("%w: hold %s of account %q", ErrNotFound, holdID, account)
+			}
+			switch h.State {
+			case storage.HoldActive:
+			case storage.HoldReleased:
+				return holdUnchanged{h: *h}
+			default:
+				return fmt.Errorf("%w: hold %s is %s", ErrHoldNotActive, h.ID, h.State)
+			}
+			if err := w.endHold(opIdx, h, storage.HoldReleased, 0, w.now, "released"); err != nil {
+				return err
+			}
+			out = l.holdOut(h, w.now)
+			_, _, err := w.sweep()
+			return err
+		},
+	})
+	var same holdUnchanged
+	if errors.As(err, &same) {
+		return l.holdOut(&same.h, l.clock()), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Holds returns the account's active holds (not captured, released or
+// expired at this instant), oldest first; none for an account that has
+// none or was never written to.
+//
+// Errors: ErrInvalidArgument for a malformed account id.
+func (l *Ledger) Holds(ctx context.Context, account string) (_ []Hold, err error) {
+	ctx, call := l.tel.begin(ctx, opHolds)
+	defer func() { call.end(ctx, false, err) }()
+	if err := checkID("account", account); err != nil {
+		return nil, err
+	}
+	now := l.clock()
+	hs, err := l.store.Holds(ctx, storage.HoldQuery{Account: account, OnlyActive: true})
+	if err != nil {
+		return nil, fmt.Errorf("creditledger: holds of account %q: %w", account, err)
+	}
+	out := []Hold{}
+	for i := range hs {
+		if hs[i].Active(now) {
+			out = append(out, *l.holdOut(&hs[i], now))
+		}
+	}
+	return out, nil
+}
+
+func errMissingHoldLot(account, hold, lot string) error {
+	return fmt.Errorf("creditledger: account %q: hold %s names lot %s, which the store does not have", account, hold, lot)
+}
