@@ -238,6 +238,9 @@ type entryJSON struct {
 	Description  string            `json:"description,omitempty"`
 	Metadata     map[string]string `json:"metadata,omitempty"`
 	CreatedAt    time.Time         `json:"createdAt"`
+	// Ref is the hold a release or capture ends, or the operation a
+	// reversal reverses.
+	Ref string `json:"ref,omitempty"`
 }
 
 func entriesOut(es []ledger.Entry) []entryJSON {
@@ -254,6 +257,7 @@ func entriesOut(es []ledger.Entry) []entryJSON {
 			Description:  e.Description,
 			Metadata:     e.Metadata,
 			CreatedAt:    e.CreatedAt,
+			Ref:          e.Ref,
 		}
 	}
 	return out

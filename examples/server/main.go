@@ -63,6 +63,9 @@
 //	                                      or {"pack":"basic","idempotencyKey":"..."}; 200 receipt
 //	                                      ("replayed":true for a retry with the same key and body)
 //	PUT  /api/accounts/{id}/plan          admin token; {"plan":"pro_yearly"}; 200 balance, 400 unknown_plan
+//	     /api/accounts/{id}/holds, .../holds/{hold}/capture, .../holds/{hold}/release, .../reverse,
+//	     .../balance-at?at=                holds, captures, releases, reversals, the balance at a past
+//	                                      instant: listed in console_holds.go
 //	GET  /metrics                         the ledger's metrics, Prometheus text format (metrics.go)
 //	GET  /healthz                         200 {"status":"ok"}, or 503 when the database is unreachable
 //
@@ -74,6 +77,8 @@
 //	POST /accounts/{id}/grant             form: pack, or amount (+ expiresInDays, source, description)
 //	POST /accounts/{id}/consume           form: amount, description
 //	POST /accounts/{id}/plan              form: plan
+//	POST /accounts/{id}/hold, .../holds/{hold}/capture, .../holds/{hold}/release, .../reverse
+//	                                      forms of console_holds.go; GET /accounts/{id}?at= the balance then
 //	POST /distribute                      form: run the distribution now, through the cron handler
 //	GET|POST /login, POST /logout         the admin token, once per session
 //

@@ -350,7 +350,7 @@ curl -H "Authorization: Bearer $CREDITLEDGER_ADMIN_TOKEN" -X PUT -d '{"plan":"pr
 <tr><td class="time">{{template "time" .CreatedAt}}</td><td><span class="kind kind-{{.Kind}}">{{.Kind}}</span></td>
 <td class="num {{if neg .Amount}}neg{{else}}pos{{end}}">{{if not (neg .Amount)}}+{{end}}{{.Amount}}</td>
 <td class="num hide-narrow">{{.BalanceAfter}}</td><td>{{.Source}}</td><td class="hide-narrow">{{.Description}}</td>
-<td class="hide-narrow"><code title="{{.OperationID}}">{{shortid .OperationID}}</code></td></tr>
+<td class="hide-narrow"><code title="{{.OperationID}}">{{shortid .OperationID}}</code>{{if .Ref}} <span class="muted">of</span> <code title="{{.Ref}}">{{shortid .Ref}}</code>{{end}}</td></tr>
 {{- else}}
 <tr><td colspan="7" class="muted">No entries.</td></tr>
 {{- end}}
