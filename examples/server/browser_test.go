@@ -215,11 +215,22 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.Contains(t, textOf(`#runs tbody`), "console")
 	require.Equal(t, total.Add(decimal.NewFromInt(50)).String(), textOf(`#total-available`))
 
+	// A metered call in flight elsewhere: the totals show what it holds.
+	_, err = e.l.Hold(context.Background(), ledger.HoldParams{Account: "acme-team-42", Amount: decimal.NewFromInt(12),
+		TTL: time.Hour, Description: "an AI call"})
+	require.NoError(t, err)
+	run("reload",
+		chromedp.Navigate(e.srv.URL+"/"),
+		chromedp.WaitVisible(`#accounts`, chromedp.ByQuery))
+	require.Equal(t, "12", textOf(`#total-held`))
+	require.Equal(t, total.Add(decimal.NewFromInt(50-12)).String(), textOf(`#total-available`))
+
 	noOverflow("the accounts page at 1280 px")
 	index := shoot("accounts-1280.png", 1280)
 	if dst := os.Getenv("CREDITLEDGER_CONSOLE_PNG"); dst != "" {
 		var png []byte
 		run("docs screenshot",
+			chromedp.EmulateViewport(1280, 900),
 			chromedp.Navigate(e.srv.URL+"/"),
 			chromedp.WaitVisible(`#accounts`, chromedp.ByQuery),
 			chromedp.CaptureScreenshot(&png))
