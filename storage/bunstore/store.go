@@ -183,6 +183,11 @@ type Store struct {
 
 	migrations *migrate.Migrations
 	migrateMu  *sync.Mutex // serializes Migrate calls of this process
+
+	// sqliteWriters serializes the store's SQLite write transactions in
+	// the process (capacity 1; see sqlite.go); shared with WithTx's
+	// stores, which do not take it.
+	sqliteWriters chan struct{}
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -236,6 +241,9 @@ func New(db *bun.DB, opts *Options) (*Store, error) {
 		builders:   &builderPool{},
 		migrations: migrations,
 		migrateMu:  &sync.Mutex{},
+	}
+	if k == sqlite {
+		s.sqliteWriters = make(chan struct{}, 1)
 	}
 	s.addHashChainMigration(migrations)
 	return s, nil
@@ -305,7 +313,10 @@ func (s *Store) Init(ctx context.Context, scale int32) error {
 	}
 	var stored string
 	err := s.Tx(ctx, func(ctx context.Context, stx storage.Tx) error {
-		t := stx.(*tx)
+		t := stx.(interface {
+			queryer
+			exec(ctx context.Context, query string, args ...any) error
+		})
 		if err := t.exec(ctx,
 			"INSERT INTO creditledger_meta (key, value) VALUES ('scale', ?) ON CONFLICT (key) DO NOTHING",
 			fmt.Sprint(scale)); err != nil {

@@ -60,6 +60,12 @@ func backoff(attempt int) time.Duration {
 // transaction until it ends, so fn should return once a Tx method returns an
 // error.
 func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
+	if s.kind == sqlite {
+		if s.bound {
+			return s.sqliteSavepointTx(ctx, fn)
+		}
+		return s.retry(ctx, func() error { return s.sqliteTxRun(ctx, fn) })
+	}
 	if s.bound {
 		return s.savepointTx(ctx, fn)
 	}
