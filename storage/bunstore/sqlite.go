@@ -206,9 +206,11 @@ func (t *sqliteTx) LockAccounts(ctx context.Context, ids []string, create bool, 
 		accounts, err = queryAll(ctx, t, scanAccount,
 			"SELECT "+sqliteAccountCols+" FROM creditledger_accounts WHERE id = ?", ids[0])
 	default:
+		if err := checkTexts("account id", ids...); err != nil {
+			return nil, err
+		}
 		accounts, err = queryAll(ctx, t, scanAccount,
-			"SELECT "+sqliteAccountCols+" FROM creditledger_accounts WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
-			jsonStrings(ids))
+			"SELECT "+sqliteAccountCols+" FROM creditledger_accounts WHERE id IN "+sqlStrings(ids)+" ORDER BY id")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: locking accounts: %w", err)
@@ -217,8 +219,10 @@ func (t *sqliteTx) LockAccounts(ctx context.Context, ids []string, create bool, 
 }
 
 // createAccounts inserts the missing accounts of ids and returns all of
-// them, by ID, in one statement: an upsert whose no-op update of an
-// existing row (of a column no index covers) makes RETURNING return it.
+// them, by ID: for one account in one statement, an upsert whose no-op
+// update of an existing row (of a column no index covers) makes RETURNING
+// return it; for more, an INSERT and a SELECT (an update of every row
+// would cost more than the second statement).
 func (t *sqliteTx) createAccounts(ctx context.Context, ids []string, now time.Time) ([]storage.Account, error) {
 	const upsert = " ON CONFLICT (id) DO UPDATE SET plan = creditledger_accounts.plan RETURNING " + sqliteAccountCols
 	var accounts []storage.Account
@@ -227,9 +231,16 @@ func (t *sqliteTx) createAccounts(ctx context.Context, ids []string, now time.Ti
 		accounts, err = queryAll(ctx, t, scanAccount,
 			"INSERT INTO creditledger_accounts (id, created_at) VALUES (?, ?)"+upsert, ids[0], t.s.timeArg(now))
 	} else {
-		accounts, err = queryAll(ctx, t, scanAccount,
-			"INSERT INTO creditledger_accounts (id, created_at) SELECT value, ? FROM json_each(?) WHERE true"+upsert,
-			t.s.timeArg(now), jsonStrings(ids))
+		created := micros(now)
+		_, err = t.execRowsN(ctx, "INSERT INTO creditledger_accounts (id, created_at) VALUES ", " ON CONFLICT (id) DO NOTHING",
+			len(ids), func(j *sqlValues, i int) {
+				j.str(ids[i])
+				j.int(created)
+			})
+		if err == nil {
+			accounts, err = queryAll(ctx, t, scanAccount,
+				"SELECT "+sqliteAccountCols+" FROM creditledger_accounts WHERE id IN "+sqlStrings(ids)+" ORDER BY id")
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: creating accounts: %w", err)
@@ -340,10 +351,11 @@ func (t *sqliteTx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Load
 			lots, err = queryAll(ctx, t, scanLot,
 				"SELECT "+lotCols+" FROM creditledger_lots WHERE account_id = ? AND remaining > 0", ids[0])
 		} else {
+			if err := checkTexts("account id", ids...); err != nil {
+				return nil, err
+			}
 			lots, err = queryAll(ctx, t, scanLot,
-				"SELECT l.id, l.account_id, l.operation_id, l.source, l.amount, l.remaining, l.priority, l.expires_at, l.created_at "+
-					"FROM json_each(?) AS k CROSS JOIN creditledger_lots AS l WHERE l.account_id = k.value AND l.remaining > 0",
-				jsonStrings(ids))
+				"SELECT "+lotCols+" FROM creditledger_lots WHERE account_id IN "+sqlStrings(ids)+" AND remaining > 0")
 		}
 		if err != nil {
 			return nil, fmt.Errorf("bunstore: loading lots: %w", err)
@@ -357,16 +369,21 @@ func (t *sqliteTx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Load
 			ops, err = queryAll(ctx, t, scanCall, "SELECT "+callCols+
 				" FROM creditledger_entries WHERE account_id = ? AND idempotency_key = ?", keys[0].Account, keys[0].Key)
 		} else {
-			var j jsonRows
+			for _, k := range keys {
+				if err := checkTexts("idempotency key", k.Account, k.Key); err != nil {
+					return nil, err
+				}
+			}
+			var j sqlValues
+			j.reset("WITH k(account_id, idempotency_key) AS (VALUES ")
 			for _, k := range keys {
 				j.row()
 				j.str(k.Account)
 				j.str(k.Key)
 			}
-			ops, err = queryAll(ctx, t, scanCall,
-				"SELECT e.operation_id, e.idempotency_key, e.kind, e.account_id, e.param_hash, e.available, e.seq, e.created_at "+
-					"FROM json_each(?) AS k CROSS JOIN creditledger_entries AS e "+
-					"WHERE e.account_id = k.value->>0 AND e.idempotency_key = k.value->>1", j.String())
+			ops, err = queryAll(ctx, t, scanCall, j.finish(") SELECT e.operation_id, e.idempotency_key, e.kind, e.account_id, "+
+				"e.param_hash, e.available, e.seq, e.created_at FROM k CROSS JOIN creditledger_entries AS e "+
+				"WHERE e.account_id = k.account_id AND e.idempotency_key = k.idempotency_key"))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("bunstore: loading calls by key: %w", err)
@@ -380,15 +397,16 @@ func sortAccounts(accounts []storage.Account) {
 	slices.SortFunc(accounts, func(a, b storage.Account) int { return strings.Compare(a.ID, b.ID) })
 }
 
-// jsonStrings returns ss as a JSON array of strings.
-func jsonStrings(ss []string) string {
+// sqlStrings returns ss as a parenthesized list of SQL string literals.
+// ss are checked (checkText) or read from the database.
+func sqlStrings(ss []string) string {
 	b := make([]byte, 0, 2+len(ss)*24)
-	b = append(b, '[')
+	b = append(b, '(')
 	for i, s := range ss {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = appendSQLString(b, s)
 	}
-	return string(append(b, ']'))
+	return string(append(b, ')'))
 }
