@@ -123,12 +123,12 @@ func (s *Store) sqliteTxRun(ctx context.Context, fn func(ctx context.Context, tx
 		}
 		_ = conn.Close()
 	}()
-	if _, err := conn.ExecContext(bg, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := conn.Conn.ExecContext(bg, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
 	t := &sqliteTx{s: s, db: conn.Conn, idb: conn}
 	rollback := func(cause error) error {
-		if _, rerr := conn.ExecContext(bg, "ROLLBACK"); rerr != nil {
+		if _, rerr := conn.Conn.ExecContext(bg, "ROLLBACK"); rerr != nil {
 			broken = true
 			return fmt.Errorf("%w (and ROLLBACK failed: %w)", cause, rerr)
 		}
@@ -145,7 +145,10 @@ func (s *Store) sqliteTxRun(ctx context.Context, fn func(ctx context.Context, tx
 		// after this point does not turn a committed write into an error.
 		return rollback(err)
 	}
-	if _, err := conn.ExecContext(bg, "COMMIT"); err != nil {
+	if s.sqliteBeforeCommit != nil {
+		s.sqliteBeforeCommit()
+	}
+	if _, err := conn.Conn.ExecContext(bg, "COMMIT"); err != nil {
 		// A COMMIT that failed (SQLITE_BUSY from another process) leaves
 		// the transaction open.
 		return rollback(err)
@@ -249,20 +252,18 @@ func (t *sqliteTx) createAccounts(ctx context.Context, ids []string, now time.Ti
 	return accounts, nil
 }
 
-// sqliteLockAndLoad reads one account, its open lots (when asked) and the
-// call of one key of it, in one statement with the columns of
-// scanLockAndLoad.
-const sqliteLockAndLoad = `SELECT 'account', id, id, plan, anchor, balance, seq, head_hash, created_at, next_grant_at, next_expiry_at,
-	NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-FROM creditledger_accounts WHERE id = ?
-UNION ALL
-SELECT 'lot', id, account_id, NULL, NULL, NULL, NULL, NULL, created_at, NULL, NULL,
-	operation_id, source, amount, remaining, priority, expires_at, NULL, NULL, NULL, NULL
-FROM creditledger_lots WHERE ? AND account_id = ? AND remaining > 0
-UNION ALL
-SELECT 'call', operation_id, account_id, NULL, NULL, NULL, seq, NULL, created_at, NULL, NULL,
-	NULL, NULL, NULL, NULL, NULL, NULL, idempotency_key, kind, param_hash, available
-FROM creditledger_entries WHERE account_id = ? AND idempotency_key = ?`
+// The arms of the one-statement LockAndLoad (sqliteLockAndLoad): each row
+// is a kind and nine values, whose meaning the kind gives (see
+// scanSQLiteLockAndLoad). Only the arms a call needs are in its statement
+// (the store's driver compiles each statement anyway, so a text that
+// varies costs nothing, while every column costs its compilation).
+const (
+	sqliteAccountArm = "SELECT 'account', " + sqliteAccountCols + " FROM creditledger_accounts WHERE id = ?"
+	sqliteLotArm     = "SELECT 'lot', id, account_id, operation_id, source, amount, remaining, priority, expires_at, created_at " +
+		"FROM creditledger_lots WHERE account_id = ? AND remaining > 0"
+	sqliteCallArm = "SELECT 'call', operation_id, account_id, idempotency_key, kind, param_hash, available, seq, created_at, NULL " +
+		"FROM creditledger_entries WHERE account_id = ? AND idempotency_key = ?"
+)
 
 // LockAndLoad is LockAccounts then Load. For one account whose lots and
 // at most one key it loads (every Grant and Consume), the reads are one
@@ -295,19 +296,135 @@ func (t *sqliteTx) LockAndLoad(ctx context.Context, ids []string, create bool, n
 			return nil, nil, fmt.Errorf("bunstore: creating accounts: %w", err)
 		}
 	}
-	var key any
+	query, args := sqliteAccountArm, []any{id}
+	if len(lotsOf) == 1 {
+		query += " UNION ALL " + sqliteLotArm
+		args = append(args, id)
+	}
 	if len(keys) == 1 {
-		key = keys[0].Key
+		query += " UNION ALL " + sqliteCallArm
+		args = append(args, id, keys[0].Key)
 	}
-	rows, err := t.query(ctx, sqliteLockAndLoad, id, len(lotsOf) == 1, id, id, key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("bunstore: locking and loading accounts: %w", err)
-	}
-	accounts, loaded, err := scanLockAndLoad(rows)
+	accounts, loaded, err := t.scanLockAndLoad(ctx, query, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bunstore: locking and loading accounts: %w", err)
 	}
 	return accounts, loaded, nil
+}
+
+// scanLockAndLoad runs a LockAndLoad statement and reads its rows.
+func (t *sqliteTx) scanLockAndLoad(ctx context.Context, query string, args ...any) ([]storage.Account, *storage.Loaded, error) {
+	rows, err := t.query(ctx, query, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var accounts []storage.Account
+	loaded := &storage.Loaded{}
+	var v [10]any
+	dest := make([]any, len(v))
+	for i := range v {
+		dest[i] = &v[i]
+	}
+	var c sqliteCols
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, nil, err
+		}
+		switch kind, _ := v[0].(string); kind {
+		case "account":
+			// id, plan, anchor, balance, seq, head_hash, created_at,
+			// next_grant_at, next_expiry_at
+			accounts = append(accounts, storage.Account{
+				ID: c.str(v[1]), Plan: c.str(v[2]), Anchor: c.time(v[3]), Balance: c.int(v[4]), Seq: c.int(v[5]),
+				HeadHash: c.blob(v[6]), CreatedAt: c.time(v[7]), NextGrantAt: c.nullTime(v[8]), NextExpiryAt: c.nullTime(v[9]),
+			})
+		case "lot":
+			// id, account_id, operation_id, source, amount, remaining,
+			// priority, expires_at, created_at
+			loaded.Lots = append(loaded.Lots, storage.Lot{
+				ID: c.str(v[1]), Account: c.str(v[2]), OperationID: c.str(v[3]), Source: c.str(v[4]),
+				Amount: c.int(v[5]), Remaining: c.int(v[6]), Priority: int(c.int(v[7])),
+				ExpiresAt: c.nullTime(v[8]), CreatedAt: c.time(v[9]),
+			})
+		case "call":
+			// operation_id, account_id, idempotency_key, kind,
+			// param_hash, available, seq, created_at, NULL
+			loaded.Operations = append(loaded.Operations, storage.Operation{
+				ID: c.str(v[1]), Account: c.str(v[2]), Key: c.str(v[3]), Kind: storage.EntryKind(c.str(v[4])),
+				Hash: c.str(v[5]), Available: c.int(v[6]), Seq: c.int(v[7]), CreatedAt: c.time(v[8]),
+			})
+		default:
+			return nil, nil, fmt.Errorf("row of unknown kind %v", v[0])
+		}
+		if c.err != nil {
+			return nil, nil, c.err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	return accounts, loaded, rows.Close()
+}
+
+// sqliteCols converts the values of a row scanned into any: the first
+// error is kept in err.
+type sqliteCols struct{ err error }
+
+func (c *sqliteCols) fail(want string, v any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("bunstore: cannot read %T as %s", v, want)
+	}
+}
+
+func (c *sqliteCols) str(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	}
+	c.fail("text", v)
+	return ""
+}
+
+func (c *sqliteCols) int(v any) int64 {
+	switch v := v.(type) {
+	case nil:
+		return 0
+	case int64:
+		return v
+	}
+	c.fail("an integer", v)
+	return 0
+}
+
+func (c *sqliteCols) blob(v any) []byte {
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case []byte:
+		return v
+	}
+	c.fail("a blob", v)
+	return nil
+}
+
+func (c *sqliteCols) nullTime(v any) *time.Time {
+	var tc timeCol
+	if err := tc.Scan(v); err != nil && c.err == nil {
+		c.err = err
+	}
+	return tc.ptr()
+}
+
+func (c *sqliteCols) time(v any) time.Time {
+	if t := c.nullTime(v); t != nil {
+		return *t
+	}
+	return time.Time{}
 }
 
 // ClaimAccounts returns up to q.Limit accounts with ID > q.After, by ID,

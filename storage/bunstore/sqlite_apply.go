@@ -29,15 +29,12 @@ const (
 	sqliteInsertEntry   = "INSERT INTO creditledger_entries (" + sqliteEntryColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	sqliteInsertEntries = "INSERT INTO creditledger_entries (" + sqliteEntryColumns + ") VALUES "
 
-	sqliteDebitLot  = "UPDATE creditledger_lots SET remaining = remaining - ? WHERE account_id = ? AND id = ?"
+	sqliteDebitLot = "UPDATE creditledger_lots SET remaining = remaining - ? WHERE account_id = ? AND id = ?"
 	// sqliteDebitLots and sqliteUpdateAccounts take their rows after
 	// them: VALUES ... ) UPDATE.
 	sqliteDebitLots = "UPDATE creditledger_lots SET remaining = creditledger_lots.remaining - d.amount " +
 		"FROM d WHERE creditledger_lots.account_id = d.account_id AND creditledger_lots.id = d.id"
 
-	sqliteUpdateAccount = "UPDATE creditledger_accounts SET balance = ?, seq = ?, head_hash = coalesce(?, head_hash), " +
-		"next_grant_at = ?, next_expiry_at = ?, plan = CASE WHEN ? THEN ? ELSE plan END, anchor = CASE WHEN ? THEN ? ELSE anchor END " +
-		"WHERE id = ?"
 	sqliteUpdateAccounts = "UPDATE creditledger_accounts SET balance = u.balance, seq = u.seq, " +
 		"head_hash = coalesce(u.head_hash, creditledger_accounts.head_hash), " +
 		"next_grant_at = u.next_grant_at, next_expiry_at = u.next_expiry_at, " +
@@ -193,32 +190,39 @@ func (t *sqliteTx) updateAccounts(ctx context.Context, updates []storage.Account
 		return nil
 	}
 	if len(updates) == 1 {
+		// Only the columns the update sets: every column costs its
+		// compilation.
 		u := &updates[0]
-		var head any
+		query := "UPDATE creditledger_accounts SET balance = ?, seq = ?, next_grant_at = ?, next_expiry_at = ?"
+		args := append(make([]any, 0, 8), u.Balance, u.Seq, nullMicros(u.NextGrantAt), nullMicros(u.NextExpiryAt))
 		if len(u.HeadHash) > 0 {
-			head = u.HeadHash
+			query += ", head_hash = ?"
+			args = append(args, u.HeadHash)
 		}
-		n, err := t.execN(ctx, sqliteUpdateAccount, u.Balance, u.Seq, head, nullMicros(u.NextGrantAt), nullMicros(u.NextExpiryAt),
-			u.SetPlan, u.Plan, u.SetPlan, nullMicros(anchor(u)), u.ID)
+		if u.SetPlan {
+			query += ", plan = ?, anchor = ?"
+			args = append(args, u.Plan, nullMicros(anchor(u)))
+		}
+		n, err := t.execN(ctx, query+" WHERE id = ?", append(args, u.ID)...)
 		return int(n), err
 	}
 	n, err := t.execRowsN(ctx, "WITH u(id, balance, seq, head_hash, next_grant_at, next_expiry_at, set_plan, plan, anchor) AS (VALUES ",
 		") "+sqliteUpdateAccounts, len(updates), func(j *sqlValues, i int) {
-		u := &updates[i]
-		j.str(u.ID)
-		j.int(u.Balance)
-		j.int(u.Seq)
-		j.blob(u.HeadHash)
-		j.nullTime(u.NextGrantAt)
-		j.nullTime(u.NextExpiryAt)
-		if u.SetPlan {
-			j.int(1)
-		} else {
-			j.int(0)
-		}
-		j.str(u.Plan)
-		j.nullTime(anchor(u))
-	})
+			u := &updates[i]
+			j.str(u.ID)
+			j.int(u.Balance)
+			j.int(u.Seq)
+			j.blob(u.HeadHash)
+			j.nullTime(u.NextGrantAt)
+			j.nullTime(u.NextExpiryAt)
+			if u.SetPlan {
+				j.int(1)
+			} else {
+				j.int(0)
+			}
+			j.str(u.Plan)
+			j.nullTime(anchor(u))
+		})
 	return int(n), err
 }
 

@@ -188,6 +188,9 @@ type Store struct {
 	// the process (capacity 1; see sqlite.go); shared with WithTx's
 	// stores, which do not take it.
 	sqliteWriters chan struct{}
+	// sqliteBeforeCommit, when set (by tests), runs right before a SQLite
+	// transaction's COMMIT.
+	sqliteBeforeCommit func()
 }
 
 var _ storage.Store = (*Store)(nil)

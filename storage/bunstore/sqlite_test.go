@@ -1,0 +1,201 @@
+package bunstore_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/driver/sqliteshim"
+
+	"github.com/creditledger/creditledger/ledger"
+	"github.com/creditledger/creditledger/storage"
+	"github.com/creditledger/creditledger/storage/bunstore"
+)
+
+// sqliteConsumeBatch is a consume of 4 from lot-1 of account u.
+func sqliteConsumeBatch(a storage.Account) *storage.Batch {
+	e := storage.Entry{ID: fmt.Sprint("e-", a.Seq+1), Account: a.ID, Seq: a.Seq + 1, OperationID: fmt.Sprint("op-", a.Seq+1),
+		LotID: "lot-1", Kind: storage.KindConsume, Amount: -4, BalanceAfter: a.Balance - 4, CreatedAt: t0, Available: a.Balance - 4}
+	e.Hash = storage.EntryHash(a.HeadHash, &e)
+	return &storage.Batch{
+		Entries:  []storage.Entry{e},
+		Debits:   []storage.LotDebit{{Account: a.ID, LotID: "lot-1", Amount: 4}},
+		Accounts: []storage.AccountUpdate{{ID: a.ID, Balance: a.Balance - 4, Seq: a.Seq + 1, HeadHash: e.Hash}},
+	}
+}
+
+// sqliteGranted returns a SQLite store whose account u has a lot lot-1 of
+// 100.
+func sqliteGranted(t *testing.T) *bunstore.Store {
+	t.Helper()
+	s := setup(t, database{"sqlite", sqlitePath})
+	ctx := t.Context()
+	require.NoError(t, s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+		accts, err := tx.LockAccounts(ctx, []string{"u"}, true, t0)
+		if err != nil {
+			return err
+		}
+		e := storage.Entry{ID: "e-1", Account: "u", Seq: 1, OperationID: "op-1", LotID: "lot-1", Kind: storage.KindGrant,
+			Amount: 100, BalanceAfter: 100, CreatedAt: t0, Available: 100}
+		e.Hash = storage.EntryHash(accts[0].HeadHash, &e)
+		return tx.Apply(ctx, &storage.Batch{
+			Lots:     []storage.Lot{{ID: "lot-1", Account: "u", OperationID: "op-1", Source: "s", Amount: 100, Remaining: 100, CreatedAt: t0}},
+			Entries:  []storage.Entry{e},
+			Accounts: []storage.AccountUpdate{{ID: "u", Balance: 100, Seq: 1, HeadHash: e.Hash}},
+		})
+	}))
+	return s
+}
+
+// TestSQLiteCancelBeforeCommit: a context cancelled once the function is
+// done, just before COMMIT, makes Tx return the context's error (never
+// sql.ErrTxDone) and write nothing; an Apply after the cancellation says
+// so too; the store goes on working.
+func TestSQLiteCancelBeforeCommit(t *testing.T) {
+	s := sqliteGranted(t)
+	for _, applyAfter := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(t.Context())
+		err := s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+			accts, err := tx.LockAccounts(ctx, []string{"u"}, false, t0)
+			require.NoError(t, err)
+			b := sqliteConsumeBatch(accts[0])
+			if applyAfter {
+				cancel()
+				return tx.Apply(ctx, b)
+			}
+			require.NoError(t, tx.Apply(ctx, b))
+			cancel()
+			return nil
+		})
+		require.ErrorIs(t, err, context.Canceled, "applyAfter=%v", applyAfter)
+		require.NotErrorIs(t, err, sql.ErrTxDone, "applyAfter=%v", applyAfter)
+		a, err := s.Account(t.Context(), "u")
+		require.NoError(t, err)
+		require.EqualValues(t, 100, a.Balance, "applyAfter=%v: nothing written", applyAfter)
+		require.EqualValues(t, 1, a.Seq)
+	}
+	// The connection was handed back outside any transaction.
+	require.NoError(t, s.Tx(t.Context(), func(ctx context.Context, tx storage.Tx) error {
+		accts, err := tx.LockAccounts(ctx, []string{"u"}, false, t0)
+		require.NoError(t, err)
+		return tx.Apply(ctx, sqliteConsumeBatch(accts[0]))
+	}))
+	a, err := s.Account(t.Context(), "u")
+	require.NoError(t, err)
+	require.EqualValues(t, 96, a.Balance)
+}
+
+// TestSQLiteCancelDuringCommit: a context cancelled after the last check,
+// while COMMIT is on its way, does not turn into sql.ErrTxDone: COMMIT runs
+// to its end and Tx reports what happened (committed: nil).
+func TestSQLiteCancelDuringCommit(t *testing.T) {
+	s := sqliteGranted(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	s.SetSQLiteBeforeCommit(cancel)
+	err := s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+		accts, err := tx.LockAccounts(ctx, []string{"u"}, false, t0)
+		require.NoError(t, err)
+		return tx.Apply(ctx, sqliteConsumeBatch(accts[0]))
+	})
+	s.SetSQLiteBeforeCommit(nil)
+	require.NoError(t, err, "COMMIT ran: the write is committed and Tx says so")
+	require.Error(t, ctx.Err())
+	a, err2 := s.Account(t.Context(), "u")
+	require.NoError(t, err2)
+	require.EqualValues(t, 96, a.Balance)
+}
+
+// TestSQLiteFailedApplyDoomsTx: when a batch fails after a part of it was
+// written (here its account update names an unknown account, after the
+// entry and the debit went in), the transaction is not committed even if
+// the function swallows the error.
+func TestSQLiteFailedApplyDoomsTx(t *testing.T) {
+	s := sqliteGranted(t)
+	var applyErr error
+	err := s.Tx(t.Context(), func(ctx context.Context, tx storage.Tx) error {
+		accts, err := tx.LockAccounts(ctx, []string{"u"}, false, t0)
+		require.NoError(t, err)
+		b := sqliteConsumeBatch(accts[0])
+		b.Accounts = append(b.Accounts, storage.AccountUpdate{ID: "nobody", Balance: 1, Seq: 1})
+		applyErr = tx.Apply(ctx, b)
+		return nil // swallowed
+	})
+	require.ErrorIs(t, applyErr, storage.ErrNotFound)
+	require.ErrorIs(t, err, storage.ErrNotFound, "Tx returns the failed Apply's error")
+	a, err := s.Account(t.Context(), "u")
+	require.NoError(t, err)
+	require.EqualValues(t, 100, a.Balance, "nothing of the batch is committed")
+	require.Equal(t, 0, countWhere(t, s, "creditledger_entries", "seq = 2"))
+}
+
+// countWhere counts the rows of table matching cond.
+func countWhere(t *testing.T, s *bunstore.Store, table, cond string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, s.DB().QueryRowContext(t.Context(), "SELECT count(*) FROM "+table+" WHERE "+cond).Scan(&n))
+	return n
+}
+
+// TestSQLiteConcurrentConsumesQuiet: 16 goroutines consuming at once on a
+// store whose host pool has four connections and no busy timeout, with
+// retries off, never meet SQLITE_BUSY (the store serializes its write
+// transactions), and every credit is accounted for.
+func TestSQLiteConcurrentConsumesQuiet(t *testing.T) {
+	ctx := t.Context()
+	path := sqlitePath(t)
+	sqldb, err := sql.Open(sqliteshim.ShimName, "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(0)&_txlock=immediate")
+	require.NoError(t, err)
+	sqldb.SetMaxOpenConns(4)
+	t.Cleanup(func() { _ = sqldb.Close() })
+	s, err := bunstore.New(bun.NewDB(sqldb, sqlitedialect.New()), &bunstore.Options{MaxRetries: -1})
+	require.NoError(t, err)
+	l, err := ledger.New(s, nil)
+	require.NoError(t, err)
+	const accounts, workers, each = 4, 16, 40
+	for i := range accounts {
+		_, err := l.Grant(ctx, ledger.GrantParams{Account: fmt.Sprint("a", i), Amount: decimal.NewFromInt(1000), Source: "seed",
+			IdempotencyKey: fmt.Sprint("seed-", i)})
+		require.NoError(t, err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				_, err := l.Consume(ctx, ledger.ConsumeParams{Account: fmt.Sprint("a", (w+i)%accounts), Amount: decimal.NewFromInt(1)})
+				if err != nil {
+					errs <- err
+				}
+				if i%8 == 0 {
+					// Readers on the other connections meanwhile.
+					if _, err := l.Balance(ctx, fmt.Sprint("a", i%accounts)); err != nil {
+						errs <- err
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("consume or balance: %v", err)
+	}
+	var total int64
+	for i := range accounts {
+		a, err := s.Account(ctx, fmt.Sprint("a", i))
+		require.NoError(t, err)
+		total += a.Balance
+	}
+	require.EqualValues(t, accounts*1000-workers*each, total)
+	rep, err := l.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, rep.OK(), "Verify: %+v", rep)
+}
