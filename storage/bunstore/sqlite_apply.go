@@ -30,17 +30,28 @@ const (
 	sqliteInsertEntries = "INSERT INTO creditledger_entries (" + sqliteEntryColumns + ") VALUES "
 
 	sqliteDebitLot = "UPDATE creditledger_lots SET remaining = remaining - ? WHERE account_id = ? AND id = ?"
-	// sqliteDebitLots and sqliteUpdateAccounts take their rows after
-	// them: VALUES ... ) UPDATE.
-	sqliteDebitLots = "UPDATE creditledger_lots SET remaining = creditledger_lots.remaining - d.amount " +
-		"FROM d WHERE creditledger_lots.account_id = d.account_id AND creditledger_lots.id = d.id"
+	// The many-row updates are upserts of rows that exist: an INSERT
+	// whose SELECT joins the rows given (VALUES) to the rows they update,
+	// and whose every row then meets its own in the primary key (DO
+	// UPDATE). SQLite runs this at less than half the cost of UPDATE ...
+	// FROM over the same VALUES (which copies the VALUES into a subquery
+	// and plans it again); a row given that does not exist joins nothing,
+	// and the count of changes says so.
+	sqliteDebitLotsHead = "INSERT INTO creditledger_lots (" + sqliteLotColumns + ") " +
+		"SELECT l.id, l.account_id, l.operation_id, l.source, l.amount, l.remaining - d.column3, l.priority, l.expires_at, l.created_at " +
+		"FROM (VALUES "
+	sqliteDebitLotsTail = ") AS d JOIN creditledger_lots AS l ON l.account_id = d.column1 AND l.id = d.column2 WHERE true " +
+		"ON CONFLICT (account_id, id) DO UPDATE SET remaining = excluded.remaining"
 
-	sqliteUpdateAccounts = "UPDATE creditledger_accounts SET balance = u.balance, seq = u.seq, " +
-		"head_hash = coalesce(u.head_hash, creditledger_accounts.head_hash), " +
-		"next_grant_at = u.next_grant_at, next_expiry_at = u.next_expiry_at, " +
-		"plan = CASE WHEN u.set_plan THEN u.plan ELSE creditledger_accounts.plan END, " +
-		"anchor = CASE WHEN u.set_plan THEN u.anchor ELSE creditledger_accounts.anchor END " +
-		"FROM u WHERE creditledger_accounts.id = u.id"
+	sqliteUpdateAccountsHead = "INSERT INTO creditledger_accounts (" + sqliteAccountCols + ") " +
+		"SELECT a.id, CASE WHEN u.column7 THEN u.column8 ELSE a.plan END, CASE WHEN u.column7 THEN u.column9 ELSE a.anchor END, " +
+		"u.column2, u.column3, coalesce(u.column4, a.head_hash), a.created_at, u.column5, u.column6 " +
+		"FROM (VALUES "
+	// The VALUES rows: id, balance, seq, head_hash, next_grant_at,
+	// next_expiry_at, set_plan, plan, anchor.
+	sqliteUpdateAccountsTail = ") AS u JOIN creditledger_accounts AS a ON a.id = u.column1 WHERE true " +
+		"ON CONFLICT (id) DO UPDATE SET plan = excluded.plan, anchor = excluded.anchor, balance = excluded.balance, " +
+		"seq = excluded.seq, head_hash = excluded.head_hash, next_grant_at = excluded.next_grant_at, next_expiry_at = excluded.next_expiry_at"
 )
 
 // Apply writes b with at most one statement per kind of write: entries,
@@ -174,7 +185,7 @@ func (t *sqliteTx) debitLots(ctx context.Context, debits []storage.LotDebit) (in
 		n, err := t.execN(ctx, sqliteDebitLot, d.Amount, d.Account, d.LotID)
 		return int(n), err
 	}
-	n, err := t.execRowsN(ctx, "WITH d(account_id, id, amount) AS (VALUES ", ") "+sqliteDebitLots, len(debits), func(j *sqlValues, i int) {
+	n, err := t.execRowsN(ctx, sqliteDebitLotsHead, sqliteDebitLotsTail, len(debits), func(j *sqlValues, i int) {
 		j.str(debits[i].Account)
 		j.str(debits[i].LotID)
 		j.int(debits[i].Amount)
@@ -206,23 +217,22 @@ func (t *sqliteTx) updateAccounts(ctx context.Context, updates []storage.Account
 		n, err := t.execN(ctx, query+" WHERE id = ?", append(args, u.ID)...)
 		return int(n), err
 	}
-	n, err := t.execRowsN(ctx, "WITH u(id, balance, seq, head_hash, next_grant_at, next_expiry_at, set_plan, plan, anchor) AS (VALUES ",
-		") "+sqliteUpdateAccounts, len(updates), func(j *sqlValues, i int) {
-			u := &updates[i]
-			j.str(u.ID)
-			j.int(u.Balance)
-			j.int(u.Seq)
-			j.blob(u.HeadHash)
-			j.nullTime(u.NextGrantAt)
-			j.nullTime(u.NextExpiryAt)
-			if u.SetPlan {
-				j.int(1)
-			} else {
-				j.int(0)
-			}
-			j.str(u.Plan)
-			j.nullTime(anchor(u))
-		})
+	n, err := t.execRowsN(ctx, sqliteUpdateAccountsHead, sqliteUpdateAccountsTail, len(updates), func(j *sqlValues, i int) {
+		u := &updates[i]
+		j.str(u.ID)
+		j.int(u.Balance)
+		j.int(u.Seq)
+		j.blob(u.HeadHash)
+		j.nullTime(u.NextGrantAt)
+		j.nullTime(u.NextExpiryAt)
+		if u.SetPlan {
+			j.int(1)
+		} else {
+			j.int(0)
+		}
+		j.str(u.Plan)
+		j.nullTime(anchor(u))
+	})
 	return int(n), err
 }
 
