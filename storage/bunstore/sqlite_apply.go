@@ -11,22 +11,20 @@ import (
 	"github.com/creditledger/creditledger/storage"
 )
 
-// The SQLite statements of Apply: for each kind of write, one statement
-// for a single row (its values bound) and one for the rows of a chunk (up
-// to sqliteRowsPerStatement), written as SQL literals in one multi-row
-// VALUES (see sqlValues for why not bound arguments or JSON). A column
-// added to a table is added to both statements and to the row built for
-// each (insertEntries and the like).
+// The SQLite statements of Apply: one statement per kind of write for
+// the rows of a batch (up to sqliteRowsPerStatement), written as SQL
+// literals in one multi-row VALUES (see sqlValues for why not bound
+// arguments or JSON); a single lot debit or account update binds its few
+// arguments instead. A column added to a table is added to its statement
+// and to the row built for it (insertEntries and the like).
 const (
 	sqliteLotColumns = "id, account_id, operation_id, source, amount, remaining, priority, expires_at, created_at"
 
-	sqliteInsertLot  = "INSERT INTO creditledger_lots (" + sqliteLotColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	sqliteInsertLots = "INSERT INTO creditledger_lots (" + sqliteLotColumns + ") VALUES "
 
 	sqliteEntryColumns = "id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at, " +
 		"expires_at, idempotency_key, param_hash, available, hash"
 
-	sqliteInsertEntry   = "INSERT INTO creditledger_entries (" + sqliteEntryColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	sqliteInsertEntries = "INSERT INTO creditledger_entries (" + sqliteEntryColumns + ") VALUES "
 
 	sqliteDebitLot = "UPDATE creditledger_lots SET remaining = remaining - ? WHERE account_id = ? AND id = ?"
@@ -116,13 +114,6 @@ func (t *sqliteTx) Apply(ctx context.Context, b *storage.Batch) error {
 }
 
 func (t *sqliteTx) insertEntries(ctx context.Context, w *writes) error {
-	if len(w.entries) == 1 {
-		e := &w.entries[0]
-		_, err := t.execN(ctx, sqliteInsertEntry, e.ID, e.Account, e.Seq, e.OperationID, nullString(e.LotID), string(e.Kind),
-			e.Amount, e.BalanceAfter, e.Source, e.Description, nullString(w.metadata[0]), micros(e.CreatedAt),
-			nullMicros(e.ExpiresAt), nullString(e.Key), nullString(e.ParamHash), entryAvailable(e), e.Hash)
-		return err
-	}
 	return t.execRows(ctx, sqliteInsertEntries, "", len(w.entries), func(j *sqlValues, i int) {
 		e := &w.entries[i]
 		j.str(e.ID)
@@ -159,12 +150,6 @@ func entryAvailable(e *storage.Entry) any {
 }
 
 func (t *sqliteTx) insertLots(ctx context.Context, lots []storage.Lot) error {
-	if len(lots) == 1 {
-		l := &lots[0]
-		_, err := t.execN(ctx, sqliteInsertLot, l.ID, l.Account, l.OperationID, l.Source, l.Amount, l.Remaining,
-			int64(l.Priority), nullMicros(l.ExpiresAt), micros(l.CreatedAt))
-		return err
-	}
 	return t.execRows(ctx, sqliteInsertLots, "", len(lots), func(j *sqlValues, i int) {
 		l := &lots[i]
 		j.str(l.ID)
