@@ -430,6 +430,9 @@ func (c *sqliteCols) time(v any) time.Time {
 // ClaimAccounts returns up to q.Limit accounts with ID > q.After, by ID,
 // that are due at q.Now (see storage.ClaimQuery). The transaction holds
 // the database: nothing is locked by another, and q.Wait changes nothing.
+// It walks creditledger_accounts_due_idx (schema 5), which holds the due
+// times next to the ID, and reads the rows of the accounts it returns only
+// (SQLite's planner would walk the primary key and read every row).
 func (t *sqliteTx) ClaimAccounts(ctx context.Context, q storage.ClaimQuery) ([]storage.Account, error) {
 	if q.Limit <= 0 || (!q.Grants && !q.Expiry) {
 		return nil, nil
@@ -450,7 +453,8 @@ func (t *sqliteTx) ClaimAccounts(ctx context.Context, q storage.ClaimQuery) ([]s
 	}
 	args = append(args, q.Limit)
 	accounts, err := queryAll(ctx, t, scanAccount,
-		"SELECT "+sqliteAccountCols+" FROM creditledger_accounts WHERE id > ? AND "+due+" ORDER BY id LIMIT ?", args...)
+		"SELECT "+sqliteAccountCols+" FROM creditledger_accounts INDEXED BY creditledger_accounts_due_idx "+
+			"WHERE id > ? AND "+due+" ORDER BY id LIMIT ?", args...)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: claiming accounts: %w", err)
 	}

@@ -38,8 +38,11 @@ func backoff(attempt int) time.Duration {
 // On PostgreSQL the transaction is READ COMMITTED: every write path locks
 // its accounts first (storage.Tx LockAccounts or ClaimAccounts) and reads
 // lots and operations in later statements, which see what was committed
-// before the lock was granted. On SQLite transactions are serialized by the
-// connection (and BEGIN IMMEDIATE with [Open]).
+// before the lock was granted. On SQLite the store's write transactions
+// are serialized by a writer lock of the store, in the process, in front of
+// the connection pool, and each runs BEGIN IMMEDIATE on its connection
+// (see the package's SQLite notes); a context cancelled before COMMIT rolls
+// the transaction back and Tx returns the context's error.
 //
 // With pgx's driver (as with [Open]; decided at Init) the transaction runs
 // on one pgx connection of the pool and is pipelined, with or without
