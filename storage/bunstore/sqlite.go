@@ -235,11 +235,13 @@ func (t *sqliteTx) createAccounts(ctx context.Context, ids []string, now time.Ti
 			"INSERT INTO creditledger_accounts (id, created_at) VALUES (?, ?)"+upsert, ids[0], t.s.timeArg(now))
 	} else {
 		created := micros(now)
-		_, err = t.execRowsN(ctx, "INSERT INTO creditledger_accounts (id, created_at) VALUES ", " ON CONFLICT (id) DO NOTHING",
-			len(ids), func(j *sqlValues, i int) {
-				j.str(ids[i])
-				j.int(created)
-			})
+		_, err = t.execRows(ctx, len(ids), func(j *sqlValues, i int) {
+			j.str(ids[i])
+			j.int(created)
+		}, func(col func(int) string, values string) string {
+			return "INSERT INTO creditledger_accounts (id, created_at) SELECT " + colList(col, 2) + " FROM (" + values +
+				") WHERE true ON CONFLICT (id) DO NOTHING"
+		})
 		if err == nil {
 			accounts, err = queryAll(ctx, t, scanAccount,
 				"SELECT "+sqliteAccountCols+" FROM creditledger_accounts WHERE id IN "+sqlStrings(ids)+" ORDER BY id")
@@ -496,15 +498,16 @@ func (t *sqliteTx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Load
 				}
 			}
 			var j sqlValues
-			j.reset("WITH k(account_id, idempotency_key) AS (VALUES ")
 			for _, k := range keys {
 				j.row()
 				j.str(k.Account)
 				j.str(k.Key)
 			}
-			ops, err = queryAll(ctx, t, scanCall, j.finish(") SELECT e.operation_id, e.idempotency_key, e.kind, e.account_id, "+
-				"e.param_hash, e.available, e.seq, e.created_at FROM k CROSS JOIN creditledger_entries AS e "+
-				"WHERE e.account_id = k.account_id AND e.idempotency_key = k.idempotency_key"))
+			ops, err = queryAll(ctx, t, scanCall, j.statement(func(col func(int) string, values string) string {
+				return "SELECT e.operation_id, e.idempotency_key, e.kind, e.account_id, e.param_hash, e.available, e.seq, e.created_at " +
+					"FROM (" + values + ") AS k CROSS JOIN creditledger_entries AS e " +
+					"WHERE e.account_id = " + col(0) + " AND e.idempotency_key = " + col(1)
+			}))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("bunstore: loading calls by key: %w", err)
