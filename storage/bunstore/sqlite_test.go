@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
@@ -198,4 +199,90 @@ func TestSQLiteConcurrentConsumesQuiet(t *testing.T) {
 	rep, err := l.Verify(ctx)
 	require.NoError(t, err)
 	require.True(t, rep.OK(), "Verify: %+v", rep)
+}
+
+// TestSQLiteBatchRoundTrip: a many-row batch, whose columns are in turns
+// the same in every row (written once) and different (written per row),
+// with NULLs among values, quotes in text and times before the epoch,
+// reads back exactly.
+func TestSQLiteBatchRoundTrip(t *testing.T) {
+	s := setup(t, database{"sqlite", sqlitePath})
+	ctx := t.Context()
+	ids := []string{"o'brien", "plain", "semi;colon", "x"}
+	exp := t0.Add(48 * time.Hour)
+	early := time.Date(1969, 7, 20, 20, 17, 40, 123456000, time.UTC)
+	var written []storage.Entry
+	require.NoError(t, s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+		accts, err := tx.LockAccounts(ctx, ids, true, t0)
+		require.NoError(t, err)
+		require.Len(t, accts, len(ids))
+		b := &storage.Batch{}
+		for i, a := range accts {
+			lot := fmt.Sprint("lot-", i)
+			var expires *time.Time
+			if i%2 == 0 {
+				expires = &exp // the same in half the rows, NULL in the others
+			}
+			e := storage.Entry{ID: fmt.Sprint("e-", i), Account: a.ID, Seq: 1, OperationID: fmt.Sprint("op-", i), LotID: lot,
+				Kind: storage.KindGrant, Amount: 10, BalanceAfter: 10, Source: "it's", Description: "same 'quoted' text",
+				Metadata: map[string]string{"who": a.ID}, CreatedAt: early, ExpiresAt: expires, Key: "k", ParamHash: "h", Available: 10}
+			e.Hash = storage.EntryHash(a.HeadHash, &e)
+			written = append(written, e)
+			b.Lots = append(b.Lots, storage.Lot{ID: lot, Account: a.ID, OperationID: e.OperationID, Source: "it's", Amount: 10,
+				Remaining: 10, Priority: -i, ExpiresAt: expires, CreatedAt: early})
+			b.Entries = append(b.Entries, e)
+			b.Accounts = append(b.Accounts, storage.AccountUpdate{ID: a.ID, Balance: 10, Seq: 1, HeadHash: e.Hash,
+				NextGrantAt: &exp, SetPlan: i == 1, Plan: "pro", Anchor: early})
+		}
+		return tx.Apply(ctx, b)
+	}))
+	for i, id := range ids {
+		a, err := s.Account(ctx, id)
+		require.NoError(t, err)
+		require.EqualValues(t, 10, a.Balance, id)
+		require.Equal(t, written[i].Hash, a.HeadHash, id)
+		require.True(t, exp.Equal(*a.NextGrantAt), id)
+		if i == 1 {
+			require.Equal(t, "pro", a.Plan)
+			require.True(t, early.Equal(a.Anchor))
+		} else {
+			require.Equal(t, "", a.Plan, id)
+			require.True(t, a.Anchor.IsZero(), id)
+		}
+		got, err := s.Entries(ctx, storage.EntryQuery{Account: id, Limit: 10})
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		want := written[i]
+		require.Equal(t, want.Hash, got[0].Hash, id)
+		require.Equal(t, want.Metadata, got[0].Metadata, id)
+		require.Equal(t, want.Description, got[0].Description, id)
+		require.True(t, early.Equal(got[0].CreatedAt), id)
+		require.Equal(t, want.ExpiresAt == nil, got[0].ExpiresAt == nil, id)
+		require.Equal(t, storage.EntryHash(nil, &got[0]), got[0].Hash, "%s: every hashed field read back as written", id)
+		lots, err := s.Lots(ctx, storage.LotQuery{Account: id})
+		require.NoError(t, err)
+		require.Len(t, lots, 1)
+		require.Equal(t, -i, lots[0].Priority, id)
+		require.Equal(t, "it's", lots[0].Source, id)
+	}
+	// Many-row debits: the same amount from lots of several accounts.
+	require.NoError(t, s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+		accts, err := tx.LockAccounts(ctx, ids, false, t0)
+		require.NoError(t, err)
+		b := &storage.Batch{}
+		for i, a := range accts {
+			b.Debits = append(b.Debits, storage.LotDebit{Account: a.ID, LotID: fmt.Sprint("lot-", i), Amount: 3})
+			b.Accounts = append(b.Accounts, storage.AccountUpdate{ID: a.ID, Balance: 7, Seq: 1, NextGrantAt: a.NextGrantAt})
+		}
+		return tx.Apply(ctx, b)
+	}))
+	for i, id := range ids {
+		lots, err := s.Lots(ctx, storage.LotQuery{Account: id})
+		require.NoError(t, err)
+		require.EqualValues(t, 7, lots[0].Remaining, id)
+		a, err := s.Account(ctx, id)
+		require.NoError(t, err)
+		require.EqualValues(t, 7, a.Balance)
+		require.Equal(t, written[i].Hash, a.HeadHash, "%s: an update without a head keeps the stored one", id)
+	}
 }
