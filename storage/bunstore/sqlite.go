@@ -18,20 +18,21 @@ import (
 //
 // SQLite has one writer at a time and no network between the store and
 // the database: what a transaction costs is the work of compiling and
-// stepping its statements. So a SQLite transaction runs as few statements
-// as the contract allows, each with its arguments bound (never formatted
-// into the text, so the text of every statement is one of a fixed set),
-// and a batch of any size is one statement per kind of write, its rows
-// given as one JSON argument read through json_each:
+// stepping its statements, and the modernc driver compiles a statement
+// every time it runs it (its prepared statements keep only the SQL text).
+// So a SQLite transaction runs as few and as small statements as the
+// contract allows, and a batch of any size is one statement per kind of
+// write, its rows written as the literals of one multi-row VALUES (see
+// sqlValues):
 //
 //   - BEGIN IMMEDIATE, taken by the store itself on one pooled connection
 //     (no database/sql transaction, whose context watcher costs a goroutine
 //     per transaction);
 //   - LockAndLoad of one account: one SELECT of the account, its open lots
 //     and the call of its key (an INSERT first when it may create it);
-//   - Apply: one INSERT of lots, one INSERT of entries, one UPDATE of the
-//     debited lots and one UPDATE of the accounts, each only if the batch
-//     has rows of that kind; a failure dooms the transaction (Store.Tx then
+//   - Apply: one INSERT of entries, one of lots, one statement debiting
+//     the lots and one updating the accounts, each only if the batch has
+//     rows of that kind; a failure dooms the transaction (Store.Tx then
 //     rolls it back and returns the error) instead of costing a savepoint
 //     per batch;
 //   - COMMIT.
@@ -42,10 +43,13 @@ import (
 // bounded by its size, so none runs long.
 //
 // Write transactions are serialized in the process by a semaphore in front
-// of the connection pool (sqliteWriters): with one connection (Open) it
-// keeps waiting writers off database/sql's connection queue, and with a
-// host's pool of several connections (New) it keeps two of our writers
-// from meeting as SQLITE_BUSY. Readers do not take it.
+// of the connection pool (sqliteWriters, a channel of one slot, taken with
+// the caller's context): with one connection (Open) it keeps waiting
+// writers off database/sql's connection queue, and with a host's pool of
+// several connections (New) it keeps two of our writers from meeting as
+// SQLITE_BUSY. Readers do not take it. Another process writing the same
+// file can still make BEGIN IMMEDIATE or COMMIT busy: Store.Tx retries
+// those like any busy database.
 
 // sqliteRunner runs statements with bound arguments: a *sql.Conn, or the
 // *sql.Tx of a host's transaction.
