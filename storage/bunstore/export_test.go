@@ -34,7 +34,3 @@ func (s *Store) TimeArg(t time.Time) any { return s.timeArg(t) }
 
 // NullTimeArg is TimeArg with nil for NULL.
 func (s *Store) NullTimeArg(t *time.Time) any { return s.nullTimeArg(t) }
-
-// SetSQLiteBeforeCommit makes fn run right before each COMMIT of the
-// store's SQLite transactions.
-func (s *Store) SetSQLiteBeforeCommit(fn func()) { s.sqliteBeforeCommit = fn }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -127,12 +128,14 @@ func (s *Store) sqliteTxRun(ctx context.Context, fn func(ctx context.Context, tx
 		}
 		_ = conn.Close()
 	}()
-	if _, err := conn.Conn.ExecContext(bg, "BEGIN IMMEDIATE"); err != nil {
+	// BEGIN, COMMIT and ROLLBACK go through bun, so that the database's
+	// query hooks see them as they see a bun transaction's.
+	if _, err := conn.ExecContext(bg, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
 	t := &sqliteTx{s: s, db: conn.Conn, idb: conn}
 	rollback := func(cause error) error {
-		if _, rerr := conn.Conn.ExecContext(bg, "ROLLBACK"); rerr != nil {
+		if _, rerr := conn.ExecContext(bg, "ROLLBACK"); rerr != nil {
 			broken = true
 			return fmt.Errorf("%w (and ROLLBACK failed: %w)", cause, rerr)
 		}
@@ -145,19 +148,29 @@ func (s *Store) sqliteTxRun(ctx context.Context, fn func(ctx context.Context, tx
 		return rollback(t.failed)
 	}
 	if err := ctx.Err(); err != nil {
-		// Checked before COMMIT, which runs without ctx: a cancellation
-		// after this point does not turn a committed write into an error.
 		return rollback(err)
 	}
-	if s.sqliteBeforeCommit != nil {
-		s.sqliteBeforeCommit()
+	// COMMIT runs under ctx: a context that ends before it is sent (in a
+	// query hook, say) fails the call with the context's error, nothing
+	// written. When COMMIT fails, whether it committed is read from the
+	// connection rather than guessed from the error: the driver reports
+	// the context's error for a statement during which the context ended,
+	// even one that completed, and an interrupted COMMIT leaves the
+	// transaction open. So ROLLBACK tells: it succeeds when COMMIT did not
+	// happen (the error is returned), and finds no transaction when it
+	// did (the call succeeded).
+	_, cerr := conn.ExecContext(ctx, "COMMIT")
+	if cerr == nil {
+		return nil
 	}
-	if _, err := conn.Conn.ExecContext(bg, "COMMIT"); err != nil {
-		// A COMMIT that failed (SQLITE_BUSY from another process) leaves
-		// the transaction open.
-		return rollback(err)
+	if _, rerr := conn.ExecContext(bg, "ROLLBACK"); rerr != nil {
+		if ctx.Err() != nil && errors.Is(cerr, ctx.Err()) && strings.Contains(rerr.Error(), "no transaction is active") {
+			return nil // committed while the context ended
+		}
+		broken = true
+		return fmt.Errorf("bunstore: commit: %w (and ROLLBACK failed: %w)", cerr, rerr)
 	}
-	return nil
+	return cerr
 }
 
 // sqliteSavepointTx is savepointTx for SQLite: fn runs under a savepoint

@@ -92,24 +92,59 @@ func TestSQLiteCancelBeforeCommit(t *testing.T) {
 	require.EqualValues(t, 96, a.Balance)
 }
 
-// TestSQLiteCancelDuringCommit: a context cancelled after the last check,
-// while COMMIT is on its way, does not turn into sql.ErrTxDone: COMMIT runs
-// to its end and Tx reports what happened (committed: nil).
-func TestSQLiteCancelDuringCommit(t *testing.T) {
+// commitHook is a bun query hook that runs before and after COMMIT.
+type commitHook struct{ before, after func() }
+
+func (h *commitHook) BeforeQuery(ctx context.Context, e *bun.QueryEvent) context.Context {
+	if e.Query == "COMMIT" && h.before != nil {
+		h.before()
+	}
+	return ctx
+}
+
+func (h *commitHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	if e.Query == "COMMIT" && h.after != nil {
+		h.after()
+	}
+}
+
+// TestSQLiteCancelAroundCommit: a context cancelled as COMMIT is about to
+// be sent (in a query hook, after the function returned) makes Tx return
+// the context's error, never sql.ErrTxDone, with nothing written; one
+// cancelled once COMMIT returned leaves the call a success, written once.
+func TestSQLiteCancelAroundCommit(t *testing.T) {
 	s := sqliteGranted(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	s.SetSQLiteBeforeCommit(cancel)
-	err := s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
-		accts, err := tx.LockAccounts(ctx, []string{"u"}, false, t0)
+	hook := &commitHook{}
+	s.DB().AddQueryHook(hook)
+	write := func(ctx context.Context) error {
+		return s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+			accts, err := tx.LockAccounts(ctx, []string{"u"}, false, t0)
+			require.NoError(t, err)
+			return tx.Apply(ctx, sqliteConsumeBatch(accts[0]))
+		})
+	}
+	balance := func() int64 {
+		a, err := s.Account(t.Context(), "u")
 		require.NoError(t, err)
-		return tx.Apply(ctx, sqliteConsumeBatch(accts[0]))
-	})
-	s.SetSQLiteBeforeCommit(nil)
-	require.NoError(t, err, "COMMIT ran: the write is committed and Tx says so")
+		return a.Balance
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	hook.before, hook.after = cancel, nil
+	err := write(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	require.NotErrorIs(t, err, sql.ErrTxDone)
+	require.EqualValues(t, 100, balance(), "nothing written")
+
+	ctx, cancel = context.WithCancel(t.Context())
+	hook.before, hook.after = nil, cancel
+	require.NoError(t, write(ctx), "COMMIT succeeded: the call did")
 	require.Error(t, ctx.Err())
-	a, err2 := s.Account(t.Context(), "u")
-	require.NoError(t, err2)
-	require.EqualValues(t, 96, a.Balance)
+	require.EqualValues(t, 96, balance())
+
+	hook.before, hook.after = nil, nil
+	require.NoError(t, write(t.Context()))
+	require.EqualValues(t, 92, balance(), "the connection went back to the pool outside any transaction")
 }
 
 // TestSQLiteFailedApplyDoomsTx: when a batch fails after a part of it was

@@ -79,9 +79,11 @@
 // arguments or decodes JSON. An Apply that fails after writing a part of
 // its batch makes Store.Tx roll the transaction back and return its error.
 // Reads (Account, Balance, Entries, Verify's scans) do not take the writer
-// lock. A context cancelled before COMMIT rolls the transaction back and
-// Tx returns the context's error; COMMIT itself runs to its end, so a
-// write is never reported failed after it was committed.
+// lock. BEGIN, COMMIT and ROLLBACK go through bun, so its query hooks see
+// them. A context that ends before COMMIT is sent rolls the transaction
+// back and Tx returns the context's error; when COMMIT fails, a ROLLBACK
+// tells whether it committed, so a committed write is never reported as
+// failed.
 package bunstore
 
 import (
@@ -207,9 +209,6 @@ type Store struct {
 	// the process (capacity 1; see sqlite.go); shared with WithTx's
 	// stores, which do not take it.
 	sqliteWriters chan struct{}
-	// sqliteBeforeCommit, when set (by tests), runs right before a SQLite
-	// transaction's COMMIT.
-	sqliteBeforeCommit func()
 }
 
 var _ storage.Store = (*Store)(nil)
