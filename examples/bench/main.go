@@ -112,7 +112,7 @@ func main() {
 	flag.IntVar(&c.chunk, "chunk", 0, "Distribute chunk size (0: ledger.DefaultChunkSize)")
 	flag.IntVar(&c.importBatch, "import-batch", 10_000, "accounts per SetPlans call during the import")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the phase -profile to this file")
-	flag.StringVar(&c.profilePhase, "profile", "distribute", "phase -cpuprofile profiles: distribute, consume, hot, hold or balance")
+	flag.StringVar(&c.profilePhase, "profile", "distribute", "phase -cpuprofile profiles: distribute, consume, hot, hold or balance (SQLite: distribute, consume with one goroutine, consume-many with -workers)")
 	flag.StringVar(&c.memProfile, "memprofile", "", "write an allocation profile (after Distribute) to this file")
 	flag.StringVar(&c.skip, "skip", "", "comma-separated phases to skip: distribute, consume, hot, hold, balance")
 	flag.IntVar(&c.parallel, "parallel", 2, "bunstore Options.Parallel: chunks one Distribute serves at once")

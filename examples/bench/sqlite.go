@@ -82,36 +82,59 @@ func runSQLite(ctx context.Context, c *config) error {
 		return err
 	}
 
-	// Consume, one goroutine, against the plain-SQL transaction.
-	var refRate float64
+	// Consume: the plain-SQL reference, ours with one goroutine and ours
+	// with -workers goroutines, interleaved in rounds, so that a change in
+	// the machine's load during the phase weighs on each alike.
+	var ref *sqliteRefConsume
 	if !c.noRef {
-		progress("reference: %d plain-SQL consumes, one after another", c.consumes)
-		d, err := refSQLiteConsume(ctx, c.consumes)
-		if err != nil {
+		if ref, err = newSQLiteRefConsume(ctx); err != nil {
 			return fmt.Errorf("reference consume: %w", err)
 		}
-		refRate = float64(c.consumes) / d.Seconds()
+		defer ref.close()
+	}
+	const rounds = 4
+	var refTime time.Duration
+	var one, many consumeRun
+	for r := range rounds {
+		n := c.consumes / rounds
+		if r == rounds-1 {
+			n = c.consumes - n*(rounds-1)
+		}
+		if ref != nil {
+			d, err := ref.run(ctx, n)
+			if err != nil {
+				return fmt.Errorf("reference consume: %w", err)
+			}
+			refTime += d
+		}
+		o, err := sqliteConsumes(ctx, l, c, 1, n)
+		if err != nil {
+			return err
+		}
+		one.add(o)
+		m, err := sqliteConsumes(ctx, l, c, c.workers, n)
+		if err != nil {
+			return err
+		}
+		many.add(m)
+	}
+	var refRate float64
+	if ref != nil {
+		refRate = float64(c.consumes) / refTime.Seconds()
 		progress("reference consume: %.0f/s", refRate)
 	}
-	one, err := sqliteConsumes(ctx, l, c, 1)
-	if err != nil {
-		return err
-	}
-	f := figure{Name: "Consume, random accounts, 1 goroutine", Unit: "tps", Value: one.rate, Reference: refRate, Note: one.note}
+	progress("Consume, 1 goroutine: %.0f/s (%s); %d goroutines: %.0f/s (%s)", one.rate(), &one.st, c.workers, many.rate(), &many.st)
+	f := figure{Name: "Consume, random accounts, 1 goroutine", Unit: "tps", Value: one.rate(), Reference: refRate, Note: one.st.String()}
 	if refRate > 0 {
-		f.Ratio = one.rate / refRate
+		f.Ratio = one.rate() / refRate
 		f.Target = ">= 0.6x"
-		f.Met = ptr(f.Ratio >= 0.6 && one.clean)
+		f.Met = ptr(f.Ratio >= 0.6 && one.clean())
 	}
 	rep.add(f)
-	many, err := sqliteConsumes(ctx, l, c, c.workers)
-	if err != nil {
-		return err
-	}
 	rep.add(figure{
 		Name: fmt.Sprintf("Consume, random accounts, %d goroutines (vs our 1 goroutine)", c.workers), Unit: "tps",
-		Value: many.rate, Reference: one.rate, Ratio: many.rate / one.rate, Target: ">= 0.9x, no error",
-		Met: ptr(many.rate/one.rate >= 0.9 && many.clean), Note: many.note,
+		Value: many.rate(), Reference: one.rate(), Ratio: many.rate() / one.rate(), Target: ">= 0.9x, no error",
+		Met: ptr(many.rate()/one.rate() >= 0.9 && many.clean()), Note: many.st.String(),
 	})
 	rep.add(figure{Name: "peak RSS, whole run", Unit: "MB", Value: float64(vmHWM()) / 1024})
 
@@ -124,27 +147,55 @@ func runSQLite(ctx context.Context, c *config) error {
 	return nil
 }
 
+// consumeRun adds up the consumes of one kind over the rounds.
 type consumeRun struct {
-	rate  float64 // calls per second, insufficient credits included
-	clean bool    // no error but insufficient credits
-	note  string
+	calls   int64
+	elapsed time.Duration
+	st      consumeCounts
 }
 
-// sqliteConsumes runs -consumes consumes of one credit over random
-// accounts with the given number of goroutines.
-func sqliteConsumes(ctx context.Context, l *ledger.Ledger, c *config, workers int) (consumeRun, error) {
-	progress("Consume: %d calls with %d goroutines...", c.consumes, workers)
+type consumeCounts struct{ ok, insufficient, other int64 }
+
+func (c *consumeCounts) String() string {
+	return fmt.Sprintf("%d consumes, %d insufficient credits, %d other errors", c.ok, c.insufficient, c.other)
+}
+
+func (r *consumeRun) add(o consumeRun) {
+	r.calls += o.calls
+	r.elapsed += o.elapsed
+	r.st.ok += o.st.ok
+	r.st.insufficient += o.st.insufficient
+	r.st.other += o.st.other
+}
+
+// rate is calls per second, insufficient credits included.
+func (r *consumeRun) rate() float64 { return float64(r.calls) / r.elapsed.Seconds() }
+
+// clean reports whether no call failed but for insufficient credits.
+func (r *consumeRun) clean() bool { return r.st.other == 0 }
+
+// sqliteConsumes runs count consumes of one credit over random accounts
+// with the given number of goroutines.
+func sqliteConsumes(ctx context.Context, l *ledger.Ledger, c *config, workers, count int) (consumeRun, error) {
+	phase := "consume"
+	if workers > 1 {
+		phase = "consume-many"
+	}
+	stop, err := c.startProfile(phase)
+	if err != nil {
+		return consumeRun{}, err
+	}
+	defer stop()
 	var left atomic.Int64
-	left.Store(int64(c.consumes))
+	left.Store(int64(count))
 	var st consumeStats
 	el := consumeLoop(ctx, l, workers, func() bool { return left.Add(-1) >= 0 }, func(rng *rand.Rand) string {
 		return accountID(1 + rng.IntN(c.n))
 	}, &st)
-	calls := st.ok.Load() + st.insufficient.Load()
-	if calls == 0 {
+	r := consumeRun{elapsed: el, st: consumeCounts{st.ok.Load(), st.insufficient.Load(), st.other.Load()}}
+	r.calls = r.st.ok + r.st.insufficient
+	if r.calls == 0 {
 		return consumeRun{}, fmt.Errorf("consume with %d goroutines: nothing consumed (%s)", workers, &st)
 	}
-	r := consumeRun{rate: float64(calls) / el.Seconds(), clean: st.other.Load() == 0, note: st.String()}
-	progress("Consume, %d goroutines: %.0f/s (%s)", workers, r.rate, r.note)
 	return r, nil
 }

@@ -87,41 +87,66 @@ func refSQLiteDistribute(ctx context.Context, n int) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// refSQLiteConsume runs count consumes of one minor unit one after
-// another, each one transaction that debits the account, debits the lot
-// that burns first and appends an entry with a unique key, over 1000
-// accounts. It returns their total time.
-func refSQLiteConsume(ctx context.Context, count int) (time.Duration, error) {
+// sqliteRefConsume is the consume reference: one transaction per
+// consume of one minor unit that debits the account, debits the lot that
+// burns first and appends an entry with a unique key, over 1000 accounts,
+// in a database of its own. run times a number of them, so that the
+// benchmark can interleave them with its own consumes.
+type sqliteRefConsume struct {
+	dir string
+	db  *sql.DB
+	i   int
+}
+
+func newSQLiteRefConsume(ctx context.Context) (*sqliteRefConsume, error) {
 	dir, err := os.MkdirTemp("", "creditledger-bench-sqlite-ref")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	db, err := openSQLiteRef(dir, "consume.db")
+	r := &sqliteRefConsume{dir: dir}
+	r.db, err = openSQLiteRef(dir, "consume.db")
 	if err != nil {
-		return 0, err
+		r.close()
+		return nil, err
 	}
-	defer db.Close()
-	if err := execAll(ctx, db,
+	if err := execAll(ctx, r.db,
 		`create table accounts(id text primary key, balance integer not null) strict`,
 		`create table lots(id integer primary key, account_id text not null, remaining integer not null, expires_at integer, priority integer not null default 0, created_at integer not null) strict`,
 		`create index lots_acct on lots(account_id, priority, expires_at)`,
 		`create table entries(id integer primary key, account_id text not null, lot_id integer, amount integer not null, balance_after integer not null, idempotency_key text unique, created_at integer not null) strict`,
 		`create index entries_acct on entries(account_id, id)`,
 	); err != nil {
-		return 0, err
+		r.close()
+		return nil, err
 	}
 	const accounts = 1000
-	if _, err := db.ExecContext(ctx, `with recursive g(i) as (select 0 union all select i+1 from g where i < ?) insert into accounts select 'user_' || i, 1000000000 from g`, accounts-1); err != nil {
-		return 0, err
+	if _, err := r.db.ExecContext(ctx, `with recursive g(i) as (select 0 union all select i+1 from g where i < ?) insert into accounts select 'user_' || i, 1000000000 from g`, accounts-1); err != nil {
+		r.close()
+		return nil, err
 	}
-	if _, err := db.ExecContext(ctx, `insert into lots(account_id, remaining, expires_at, created_at) select id, 1000000000, ?, 0 from accounts`, time.Now().Add(720*time.Hour).UnixMicro()); err != nil {
-		return 0, err
+	if _, err := r.db.ExecContext(ctx, `insert into lots(account_id, remaining, expires_at, created_at) select id, 1000000000, ?, 0 from accounts`, time.Now().Add(720*time.Hour).UnixMicro()); err != nil {
+		r.close()
+		return nil, err
 	}
+	return r, nil
+}
+
+func (r *sqliteRefConsume) close() {
+	if r.db != nil {
+		_ = r.db.Close()
+	}
+	_ = os.RemoveAll(r.dir)
+}
+
+// run runs count consumes one after another and returns their total time.
+func (r *sqliteRefConsume) run(ctx context.Context, count int) (time.Duration, error) {
+	const accounts = 1000
 	start := time.Now()
-	for i := range count {
+	for range count {
+		i := r.i
+		r.i++
 		a := fmt.Sprintf("user_%d", i%accounts)
-		tx, err := db.BeginTx(ctx, nil)
+		tx, err := r.db.BeginTx(ctx, nil)
 		if err != nil {
 			return 0, err
 		}

@@ -59,10 +59,31 @@
 // # SQLite notes
 //
 // [Open] uses one connection (SQLite allows one writer at a time), WAL
-// journal, busy_timeout 5000 ms, foreign keys on, synchronous NORMAL and
-// BEGIN IMMEDIATE transactions. Inside the function passed to Store.Tx only
-// use the Tx it is given: with one connection, a call to the Store itself
-// would wait for the connection the transaction holds.
+// journal, busy_timeout 5000 ms, foreign keys on, synchronous NORMAL, a 16
+// MiB page cache and BEGIN IMMEDIATE transactions. Inside the function
+// passed to Store.Tx only use the Tx it is given: with one connection, a
+// call to the Store itself would wait for the connection the transaction
+// holds.
+//
+// The SQLite write path is its own (sqlite*.go): Store.Tx takes a
+// process-wide writer lock of the store (so that its write transactions
+// queue in Go, in order, and never meet each other as SQLITE_BUSY, even on
+// a host's pool of several connections), then one pooled connection, and
+// runs BEGIN IMMEDIATE, the function, COMMIT. A Grant or Consume is four
+// statements between them (one read of the account with its lots, one
+// INSERT of entries, one lot debit, one account update); a distribution
+// chunk is one statement per kind of write for all its rows. A batch's
+// rows are written as SQL literals of one multi-row VALUES: the modernc
+// driver compiles every statement each time it runs it, so bound arguments
+// save no compilation, and SQLite parses literals faster than it binds
+// arguments or decodes JSON. An Apply that fails after writing a part of
+// its batch makes Store.Tx roll the transaction back and return its error.
+// Reads (Account, Balance, Entries, Verify's scans) do not take the writer
+// lock. BEGIN, COMMIT and ROLLBACK go through bun, so its query hooks see
+// them. A context that ends before COMMIT is sent rolls the transaction
+// back and Tx returns the context's error; when COMMIT fails, a ROLLBACK
+// tells whether it committed, so a committed write is never reported as
+// failed.
 package bunstore
 
 import (
@@ -183,6 +204,11 @@ type Store struct {
 
 	migrations *migrate.Migrations
 	migrateMu  *sync.Mutex // serializes Migrate calls of this process
+
+	// sqliteWriters serializes the store's SQLite write transactions in
+	// the process (capacity 1; see sqlite.go); shared with WithTx's
+	// stores, which do not take it.
+	sqliteWriters chan struct{}
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -236,6 +262,9 @@ func New(db *bun.DB, opts *Options) (*Store, error) {
 		builders:   &builderPool{},
 		migrations: migrations,
 		migrateMu:  &sync.Mutex{},
+	}
+	if k == sqlite {
+		s.sqliteWriters = make(chan struct{}, 1)
 	}
 	s.addHashChainMigration(migrations)
 	return s, nil
@@ -305,7 +334,10 @@ func (s *Store) Init(ctx context.Context, scale int32) error {
 	}
 	var stored string
 	err := s.Tx(ctx, func(ctx context.Context, stx storage.Tx) error {
-		t := stx.(*tx)
+		t := stx.(interface {
+			queryer
+			exec(ctx context.Context, query string, args ...any) error
+		})
 		if err := t.exec(ctx,
 			"INSERT INTO creditledger_meta (key, value) VALUES ('scale', ?) ON CONFLICT (key) DO NOTHING",
 			fmt.Sprint(scale)); err != nil {

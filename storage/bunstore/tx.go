@@ -38,8 +38,11 @@ func backoff(attempt int) time.Duration {
 // On PostgreSQL the transaction is READ COMMITTED: every write path locks
 // its accounts first (storage.Tx LockAccounts or ClaimAccounts) and reads
 // lots and operations in later statements, which see what was committed
-// before the lock was granted. On SQLite transactions are serialized by the
-// connection (and BEGIN IMMEDIATE with [Open]).
+// before the lock was granted. On SQLite the store's write transactions
+// are serialized by a writer lock of the store, in the process, in front of
+// the connection pool, and each runs BEGIN IMMEDIATE on its connection
+// (see the package's SQLite notes); a context cancelled before COMMIT rolls
+// the transaction back and Tx returns the context's error.
 //
 // With pgx's driver (as with [Open]; decided at Init) the transaction runs
 // on one pgx connection of the pool and is pipelined, with or without
@@ -60,6 +63,12 @@ func backoff(attempt int) time.Duration {
 // transaction until it ends, so fn should return once a Tx method returns an
 // error.
 func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
+	if s.kind == sqlite {
+		if s.bound {
+			return s.sqliteSavepointTx(ctx, fn)
+		}
+		return s.retry(ctx, func() error { return s.sqliteTxRun(ctx, fn) })
+	}
 	if s.bound {
 		return s.savepointTx(ctx, fn)
 	}

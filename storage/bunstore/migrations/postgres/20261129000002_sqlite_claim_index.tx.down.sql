@@ -1,0 +1,3 @@
+-- Nothing to undo (see the up migration).
+
+SELECT 1;
