@@ -15,6 +15,7 @@ import (
 	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/creditledger/creditledger/ledger"
+	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage"
 	"github.com/creditledger/creditledger/storage/bunstore"
 )
@@ -320,4 +321,42 @@ func TestSQLiteBatchRoundTrip(t *testing.T) {
 		require.EqualValues(t, 7, a.Balance)
 		require.Equal(t, written[i].Hash, a.HeadHash, "%s: an update without a head keeps the stored one", id)
 	}
+}
+
+// TestSQLiteLiteralsHostileIDs: the SQLite path writes a chunk's rows as
+// SQL literals; ids, sources and descriptions full of quotes and SQL must
+// come back byte for byte through a whole distribution chunk (many-row
+// statements) and through single-row writes.
+func TestSQLiteLiteralsHostileIDs(t *testing.T) {
+	t.Parallel()
+	s := setup(t, database{"sqlite", sqlitePath})
+	ctx := t.Context()
+	cat := &policy.Catalog{DefaultPlan: "it's", Plans: []policy.Plan{
+		{ID: "it's", Allocation: policy.MonthlyCalendar(decimal.NewFromInt(7), "src'); DROP TABLE creditledger_lots; --")},
+	}}
+	l, err := ledger.New(s, &ledger.Config{Catalog: cat, Now: func() time.Time { return t0 }})
+	require.NoError(t, err)
+	ids := []string{"'", "''", "a'b", `\'`, "x'); DELETE FROM creditledger_accounts; --", "é'ü", "\t'\n", "X'00'", "NULL", "'NULL'"}
+	ps := make([]ledger.PlanParams, len(ids))
+	for i, id := range ids {
+		ps[i] = ledger.PlanParams{Account: id, Plan: "it's"}
+	}
+	require.NoError(t, l.SetPlans(ctx, ps))
+	res, err := l.Distribute(ctx, nil)
+	require.NoError(t, err)
+	require.Equal(t, len(ids), res.Granted)
+	for _, id := range ids {
+		rec, err := l.Consume(ctx, ledger.ConsumeParams{Account: id, Amount: decimal.NewFromInt(2), Description: "d'" + id, IdempotencyKey: "k'" + id})
+		require.NoError(t, err, "account %q", id)
+		require.True(t, decimal.NewFromInt(5).Equal(rec.Balance), "account %q", id)
+		page, err := l.Entries(ctx, id, nil)
+		require.NoError(t, err)
+		require.Len(t, page.Entries, 2)
+		require.Equal(t, id, page.Entries[0].Account)
+		require.Equal(t, "d'"+id, page.Entries[0].Description)
+		require.Equal(t, "src'); DROP TABLE creditledger_lots; --", page.Entries[1].Source)
+	}
+	rep, err := l.Verify(ctx)
+	require.NoError(t, err)
+	require.Empty(t, rep.Violations)
 }
