@@ -39,16 +39,7 @@ type ConsumeParams struct {
 func (l *Ledger) Consume(ctx context.Context, p ConsumeParams) (rec *Receipt, err error) {
 	ctx, call := l.tel.begin(ctx, opConsume)
 	defer func() { call.end(ctx, rec != nil && rec.Replayed, err) }()
-	if err := checkID("account", p.Account); err != nil {
-		return nil, err
-	}
-	if err := checkKey(p.IdempotencyKey, false); err != nil {
-		return nil, err
-	}
-	if err := checkBounded("description", p.Description, MaxDescriptionLength); err != nil {
-		return nil, err
-	}
-	if err := checkMetadata(p.Metadata); err != nil {
+	if err := checkCall(p.Account, p.IdempotencyKey, p.Description, p.Metadata); err != nil {
 		return nil, err
 	}
 	amount, err := toMinor(p.Amount, l.scale, true)

@@ -109,16 +109,7 @@ func (l *Ledger) holdOut(h *storage.Hold, now time.Time) *Hold {
 func (l *Ledger) Hold(ctx context.Context, p HoldParams) (out *Hold, err error) {
 	ctx, call := l.tel.begin(ctx, opHold)
 	defer func() { call.end(ctx, out != nil && out.Replayed, err) }()
-	if err := checkID("account", p.Account); err != nil {
-		return nil, err
-	}
-	if err := checkKey(p.IdempotencyKey, false); err != nil {
-		return nil, err
-	}
-	if err := checkBounded("description", p.Description, MaxDescriptionLength); err != nil {
-		return nil, err
-	}
-	if err := checkMetadata(p.Metadata); err != nil {
+	if err := checkCall(p.Account, p.IdempotencyKey, p.Description, p.Metadata); err != nil {
 		return nil, err
 	}
 	if p.TTL < 0 || p.TTL > MaxHoldTTL {

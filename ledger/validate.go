@@ -55,6 +55,21 @@ func checkKey(key string, required bool) error {
 	return nil
 }
 
+// checkCall checks what every write with an optional key takes: the
+// account id, the key (may be empty), the description and the metadata.
+func checkCall(account, key, description string, metadata map[string]string) error {
+	if err := checkID("account", account); err != nil {
+		return err
+	}
+	if err := checkKey(key, false); err != nil {
+		return err
+	}
+	if err := checkBounded("description", description, MaxDescriptionLength); err != nil {
+		return err
+	}
+	return checkMetadata(metadata)
+}
+
 func checkBounded(what, v string, max int) error {
 	if len(v) > max {
 		return fmt.Errorf("%w: %s is %d bytes, more than %d", ErrInvalidArgument, what, len(v), max)
