@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"time"
 
 	"github.com/creditledger/creditledger/storage"
 )
@@ -22,11 +23,7 @@ func (l *Ledger) Balance(ctx context.Context, account string) (_ *Balance, err e
 		return nil, err
 	}
 	now := l.clock()
-	acct, lots, err := l.store.AccountWithOpenLots(ctx, account, now)
-	if err != nil {
-		return nil, err
-	}
-	lots, held, err := l.withHolds(ctx, acct, now, lots)
+	acct, lots, held, err := l.readBalance(ctx, account, now)
 	if err != nil {
 		return nil, err
 	}
@@ -48,4 +45,40 @@ func (l *Ledger) Balance(ctx context.Context, account string) (_ *Balance, err e
 	b.Available = toDecimal(sum, l.scale)
 	b.Held = toDecimal(held, l.scale)
 	return b, nil
+}
+
+// balanceReads bounds how often readBalance reads again because a write
+// committed between its reads.
+const balanceReads = 3
+
+// readBalance reads the account with its open lots and, when it may have
+// holds, its holds (and then maybe all its lots): separate reads, so a
+// write committed between them could make them disagree (an expired hold
+// swept in between would count its credits twice). Every write that
+// changes lots or holds appends an entry, so when holds were read the
+// account's Seq is read again, and the whole read repeated if it moved.
+// Without holds in the store the first read stands alone (a hold ended
+// between the reads can then only make this one answer lower, never
+// higher).
+func (l *Ledger) readBalance(ctx context.Context, account string, now time.Time) (*storage.Account, []storage.Lot, int64, error) {
+	for attempt := 1; ; attempt++ {
+		acct, lots, err := l.store.AccountWithOpenLots(ctx, account, now)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		lots, held, sawHolds, err := l.withHolds(ctx, acct, now, lots)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if !sawHolds || attempt == balanceReads {
+			return acct, lots, held, nil
+		}
+		again, err := l.store.Account(ctx, account)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if again.Seq == acct.Seq {
+			return acct, lots, held, nil
+		}
+	}
 }

@@ -11,18 +11,18 @@ import (
 // withHolds reads the account's holds recorded as active and returns the
 // open lots with the credits of those that have expired at now given
 // back (as the next write will record), and what the others hold.
-func (l *Ledger) withHolds(ctx context.Context, acct *storage.Account, now time.Time, lots []storage.Lot) ([]storage.Lot, int64, error) {
+func (l *Ledger) withHolds(ctx context.Context, acct *storage.Account, now time.Time, lots []storage.Lot) (_ []storage.Lot, held int64, sawHolds bool, _ error) {
 	if acct.NextExpiryAt == nil {
 		// The next expiry time is at or before every active hold's
 		// expiry (Verify checks it): without one there is no hold.
-		return lots, 0, nil
+		return lots, 0, false, nil
 	}
 	account := acct.ID
 	hs, err := l.store.Holds(ctx, storage.HoldQuery{Account: account, OnlyActive: true})
 	if err != nil {
-		return nil, 0, fmt.Errorf("creditledger: holds of account %q: %w", account, err)
+		return nil, 0, false, fmt.Errorf("creditledger: holds of account %q: %w", account, err)
 	}
-	var held int64
+	sawHolds = len(hs) > 0
 	back := map[string]int64{}
 	for _, h := range hs {
 		if h.Active(now) {
@@ -34,14 +34,14 @@ func (l *Ledger) withHolds(ctx context.Context, acct *storage.Account, now time.
 		}
 	}
 	if len(back) == 0 {
-		return lots, held, nil
+		return lots, held, sawHolds, nil
 	}
 	// A lot whose credits are all held is not among the open lots: read
 	// them all (this happens only between a hold's expiry and the next
 	// write of the account).
 	all, err := l.store.Lots(ctx, storage.LotQuery{Account: account})
 	if err != nil {
-		return nil, 0, fmt.Errorf("creditledger: read lots of account %q: %w", account, err)
+		return nil, 0, false, fmt.Errorf("creditledger: read lots of account %q: %w", account, err)
 	}
 	out := lots[:0:0]
 	for _, lot := range all {
@@ -50,7 +50,7 @@ func (l *Ledger) withHolds(ctx context.Context, acct *storage.Account, now time.
 			out = append(out, lot)
 		}
 	}
-	return out, held, nil
+	return out, held, sawHolds, nil
 }
 
 // entryPage is how many entries BalanceAt reads at a time.
