@@ -81,6 +81,9 @@ func prepare(b *storage.Batch) (*writes, error) {
 
 	sums := make(map[lotKey]int64, len(b.Debits))
 	for _, d := range b.Debits {
+		if err := checkTexts("lot debit", d.Account, d.LotID); err != nil {
+			return nil, err
+		}
 		if d.Amount <= 0 {
 			return nil, fmt.Errorf("%w: debit of lot %s by %d (want > 0)", storage.ErrInvalidAmount, d.LotID, d.Amount)
 		}
@@ -93,6 +96,9 @@ func prepare(b *storage.Batch) (*writes, error) {
 	// Credits fold in as negative debits: a lot's writes apply as one net
 	// change, which the lots' CHECK bounds to [0, amount].
 	for _, c := range b.Credits {
+		if err := checkTexts("lot credit", c.Account, c.LotID); err != nil {
+			return nil, err
+		}
 		if c.Amount <= 0 {
 			return nil, fmt.Errorf("%w: credit of lot %s by %d (want > 0)", storage.ErrInvalidAmount, c.LotID, c.Amount)
 		}
