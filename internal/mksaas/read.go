@@ -42,9 +42,21 @@ type source struct {
 	payments  []paymentRow
 }
 
-// read reads the source tables. since bounds the scheduled grants read:
-// only those recent enough to fall in a current period matter.
-func read(ctx context.Context, db *sql.DB, loc *time.Location, since time.Time) (*source, error) {
+// read reads the source tables, in one read-only REPEATABLE READ
+// transaction so that every query sees the same state: a monthly refresh
+// written between two of them must not be seen as granted (marking the
+// period done) while its lot is missed. since bounds the scheduled grants
+// read: only those recent enough to fall in a current period matter.
+func read(ctx context.Context, src *sql.DB, loc *time.Location, since time.Time) (*source, error) {
+	db, err := src.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("begin a read-only transaction on the source: %w", err)
+	}
+	defer func() { _ = db.Rollback() }()
+	return readTx(ctx, db, loc, since)
+}
+
+func readTx(ctx context.Context, db *sql.Tx, loc *time.Location, since time.Time) (*source, error) {
 	src := &source{balances: map[string]int64{}}
 	zone := func(t time.Time) time.Time { return inZone(t, loc) }
 
