@@ -276,6 +276,12 @@ func (t *sqliteTx) execRows(ctx context.Context, n int, row func(j *sqlValues, i
 		}
 		k, err := t.execN(ctx, j.statement(statement))
 		if err != nil {
+			if from > 0 {
+				// This write's earlier statements are in: the
+				// transaction cannot be left as it was, so it is doomed
+				// (Store.Tx rolls it back) even if the caller carries on.
+				t.failed = err
+			}
 			return total, err
 		}
 		total += k
