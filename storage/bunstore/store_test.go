@@ -573,7 +573,14 @@ func TestRealDeadlockRetried(t *testing.T) {
 	require.NoError(t, ctx.Err(), "the deadlock was not resolved before the test's deadline")
 	require.NoError(t, errs[0])
 	require.NoError(t, errs[1])
-	require.Equal(t, 3, calls["a"]+calls["b"], "exactly one transaction was the deadlock's victim and ran again")
+	// One transaction was the deadlock's victim and ran again: at least
+	// three runs. Under load a run can also be repeated for another
+	// retryable reason (a connection healed at its first round trip), so
+	// the bound above is loose; what matters is that both committed and
+	// no deadlock reached the caller.
+	total := calls["a"] + calls["b"]
+	require.GreaterOrEqual(t, total, 3, "the deadlock's victim ran again")
+	require.LessOrEqual(t, total, 6, "a bounded number of runs")
 }
 
 // TestRoundTrips counts the statements a consume-shaped transaction sends
