@@ -173,6 +173,7 @@ type lotJSON struct {
 type balanceJSON struct {
 	Account   string    `json:"account"`
 	Available string    `json:"available"`
+	Held      string    `json:"held"` // reserved by active holds, not in available
 	Plan      string    `json:"plan"` // "" when none was set: the catalog's default plan applies
 	At        time.Time `json:"at"`
 	Lots      []lotJSON `json:"lots"`
@@ -189,7 +190,7 @@ func runBalance(ctx context.Context, e *env) error {
 		return err
 	}
 	if e.opts.json {
-		out := balanceJSON{Account: b.Account, Available: b.Available.String(), Plan: b.Plan, At: b.At.UTC(), Lots: []lotJSON{}}
+		out := balanceJSON{Account: b.Account, Available: b.Available.String(), Held: b.Held.String(), Plan: b.Plan, At: b.At.UTC(), Lots: []lotJSON{}}
 		for _, lot := range b.Lots {
 			out.Lots = append(out.Lots, lotJSON{ID: lot.ID, Source: lot.Source, Amount: lot.Amount.String(),
 				Remaining: lot.Remaining.String(), Priority: lot.Priority, ExpiresAt: utcPtr(lot.ExpiresAt), CreatedAt: lot.CreatedAt.UTC()})
@@ -203,7 +204,11 @@ func runBalance(ctx context.Context, e *env) error {
 			plan += ", so the default " + d
 		}
 	}
-	fmt.Fprintf(e.stdout, "account %s: %s available (plan: %s)\n", b.Account, b.Available, plan)
+	held := ""
+	if !b.Held.IsZero() {
+		held = ", " + b.Held.String() + " held"
+	}
+	fmt.Fprintf(e.stdout, "account %s: %s available%s (plan: %s)\n", b.Account, b.Available, held, plan)
 	if len(b.Lots) == 0 {
 		return nil
 	}

@@ -118,6 +118,7 @@ func TestBalanceAndEntries(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &bal))
 	require.Equal(t, "alice", bal["account"])
 	require.Equal(t, "70", bal["available"], "a decimal string, never a number")
+	require.Equal(t, "0", bal["held"])
 	require.Equal(t, "", bal["plan"], "never given a plan: the default plan applies")
 	lots := bal["lots"].([]any)
 	require.Len(t, lots, 1)
@@ -409,4 +410,23 @@ func TestProgressModes(t *testing.T) {
 	p = newProgress(progressNone, &buf)
 	p.update(ledger.DistributeProgress{Accounts: 1000, Chunks: 1})
 	require.Empty(t, buf.String())
+}
+
+func TestBalanceShowsHeld(t *testing.T) {
+	t.Parallel()
+	db := seeded(t)
+	l, err := ledger.New(testdb.Open(t, db), &ledger.Config{Catalog: policy.ReferenceCatalog()})
+	require.NoError(t, err)
+	_, err = l.Hold(t.Context(), ledger.HoldParams{Account: "alice", Amount: decimal.NewFromInt(20), TTL: time.Hour})
+	require.NoError(t, err)
+
+	r := runCmd(t, "balance", "-db", db, "-json", "alice")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var bal map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &bal))
+	require.Equal(t, "50", bal["available"])
+	require.Equal(t, "20", bal["held"])
+	r = runCmd(t, "balance", "-db", db, "alice")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, "account alice: 50 available, 20 held (plan: ")
 }
