@@ -10,7 +10,7 @@ package ledger_test
 // Each sets up a few hundred accounts, so setup takes well under a second.
 // The end-to-end benchmark at scale (a million accounts, concurrent
 // consumers, against the raw-SQL reference) is examples/bench; see
-// BENCHMARKS.md.
+// docs/BENCHMARKS.md.
 
 import (
 	"context"

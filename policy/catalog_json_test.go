@@ -118,19 +118,19 @@ func TestCatalogJSONCustomPolicy(t *testing.T) {
 	require.ErrorContains(t, err, "Local")
 }
 
-// TestReadmeCatalog checks that the README shows the reference catalog in
+// TestReadmeCatalog checks that docs/CATALOG.md shows the reference catalog in
 // its JSON form exactly as MarshalIndent writes it (regenerate with
 // `go run ./cmd/creditledger catalog`).
 func TestReadmeCatalog(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/CATALOG.md")
 	require.NoError(t, err)
 	m := regexp.MustCompile("(?s)<!-- reference-catalog -->\\s*```json\n(.*?)```").FindSubmatch(readme)
-	require.NotNil(t, m, "README.md has no reference-catalog block")
+	require.NotNil(t, m, "docs/CATALOG.md has no reference-catalog block")
 	got, err := policy.ParseCatalog(m[1])
 	require.NoError(t, err)
 	require.Equal(t, policy.ReferenceCatalog(), got)
 	want, err := json.MarshalIndent(policy.ReferenceCatalog(), "", "  ")
 	require.NoError(t, err)
-	require.Equal(t, string(want)+"\n", string(m[1]), "README block is not the generated form")
+	require.Equal(t, string(want)+"\n", string(m[1]), "docs/CATALOG.md block is not the generated form")
 }

@@ -17,6 +17,6 @@
 // accounts, kills, rounds, processes and inputs); -reliability.seed=S
 // replays the random choices of a run (every test logs its seed).
 //
-// RELIABILITY.md at the repository root describes each scenario, how to run
+// docs/RELIABILITY.md describes each scenario, how to run
 // it, what it asserts, and the figures of a real run.
 package reliability

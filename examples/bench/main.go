@@ -1,5 +1,5 @@
 // Command bench measures creditledger against raw-SQL references that it
-// carries (reference/, embedded; see BENCHMARKS.md at the repository
+// carries (reference/, embedded; see docs/BENCHMARKS.md at the repository
 // root), in one run on one database, and prints each figure with its
 // ratio to the reference. With a PostgreSQL URL it runs the phases below;
 // with a SQLite file path it runs the SQLite phases (see sqlite.go).

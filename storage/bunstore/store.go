@@ -122,7 +122,7 @@ type Options struct {
 	// storage.Store.MaxParallelTx). Default 2: while one chunk's transaction waits
 	// for the database, the next one is prepared and sent, and a database
 	// with two cores or more works on both (a large distribution takes
-	// about half the time of one chunk at a time; see BENCHMARKS.md). 1
+	// about half the time of one chunk at a time; see docs/BENCHMARKS.md). 1
 	// serves one chunk at a time. SQLite (one writer) and a store bound
 	// with WithTx always use 1.
 	Parallel int
