@@ -1,0 +1,125 @@
+package bunstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/uptrace/bun/migrate"
+)
+
+// Errors of [OpenExisting] and [Store.CheckSchema], to be tested with
+// errors.Is.
+var (
+	// ErrNoSchema: the database holds none of the ledger's tables (no
+	// creditledger_migrations): it was never migrated, or it is another
+	// database than the one meant.
+	ErrNoSchema = errors.New("bunstore: the database has no creditledger tables")
+	// ErrSchemaOutdated: the database holds the ledger's tables, but some
+	// of the store's migrations have not been applied to it.
+	ErrSchemaOutdated = errors.New("bunstore: the database's creditledger schema is not up to date")
+)
+
+// OpenExisting is [OpenWith] for a database that must already hold the
+// ledger's schema, up to date: it creates nothing, neither a SQLite file
+// nor a table. It is what a tool that only reads or writes records (a
+// support command, a report) opens a database with, so that a mistyped
+// DSN is an error rather than a new, empty ledger.
+//
+// A SQLite path must name an existing file (an error wrapping
+// fs.ErrNotExist otherwise); a file: URL is opened with mode=rw unless it
+// names a mode, so SQLite refuses to create it. Once open, it runs
+// [Store.CheckSchema] and returns its error (ErrNoSchema or
+// ErrSchemaOutdated) after closing the database.
+//
+// Because nothing is left to migrate, the ledger's later call to
+// [Store.Init] creates nothing either: it finds every migration applied
+// and only records the scale if none was recorded.
+func OpenExisting(ctx context.Context, dsn string, opts *Options) (*Store, error) {
+	if !isPostgresDSN(dsn) {
+		var err error
+		if dsn, err = existingSQLiteDSN(dsn); err != nil {
+			return nil, err
+		}
+	}
+	s, err := OpenWith(ctx, dsn, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckSchema(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// existingSQLiteDSN returns dsn such that opening it cannot create a
+// database: a file: URL gains mode=rw (unless it names a mode), a path
+// must exist.
+func existingSQLiteDSN(dsn string) (string, error) {
+	path, query, hasQuery := strings.Cut(dsn, "?")
+	if len(path) >= 5 && strings.EqualFold(path[:5], "file:") {
+		if strings.Contains("&"+query, "&mode=") {
+			return dsn, nil
+		}
+		if hasQuery {
+			return dsn + "&mode=rw", nil
+		}
+		return dsn + "?mode=rw", nil
+	}
+	if path == "" || strings.HasPrefix(path, ":memory:") {
+		return dsn, nil // nothing on disk to create; CheckSchema finds no tables
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("bunstore: open sqlite %s: no such file (it is not created): %w", redactDSN(path), fs.ErrNotExist)
+	case err != nil:
+		return "", fmt.Errorf("bunstore: open sqlite %s: %w", redactDSN(path), err)
+	case fi.IsDir():
+		return "", fmt.Errorf("bunstore: open sqlite %s: is a folder, not a database file", redactDSN(path))
+	}
+	return dsn, nil
+}
+
+// CheckSchema reports whether the database holds the ledger's schema with
+// every migration of this store applied. It only reads: it returns an
+// error wrapping ErrNoSchema when creditledger_migrations does not exist
+// (in PostgreSQL's search_path), one wrapping ErrSchemaOutdated naming
+// the migrations not applied yet (run [Store.Migrate]), or the database's
+// error.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	var exists bool
+	var err error
+	if s.kind == postgres {
+		err = s.db.QueryRowContext(ctx, "SELECT to_regclass(?) IS NOT NULL", migrationsTable).Scan(&exists)
+	} else {
+		err = s.db.QueryRowContext(ctx,
+			"SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?", migrationsTable).Scan(&exists)
+	}
+	if err != nil {
+		return fmt.Errorf("bunstore: checking the schema: %w", err)
+	}
+	if !exists {
+		return fmt.Errorf("%w (no %s table; run Store.Migrate to create them)", ErrNoSchema, migrationsTable)
+	}
+	migrator := migrate.NewMigrator(s.db, s.migrations,
+		migrate.WithTableName(migrationsTable),
+		migrate.WithLocksTableName(migrationLocksTable))
+	ms, err := migrator.MigrationsWithStatus(ctx)
+	if err != nil {
+		return fmt.Errorf("bunstore: checking the schema: %w", err)
+	}
+	if pending := ms.Unapplied(); len(pending) > 0 {
+		names := make([]string, len(pending))
+		for i, m := range pending {
+			names[i] = m.String()
+		}
+		return fmt.Errorf("%w: %d migrations not applied (%s); run Store.Migrate", ErrSchemaOutdated,
+			len(pending), strings.Join(names, ", "))
+	}
+	return nil
+}
