@@ -2,6 +2,25 @@ package ledger
 
 import "github.com/creditledger/creditledger/storage"
 
+// ErrUnknownPack: a pack id that the catalog does not have (GrantPack,
+// GrantPackWith). Nothing was written.
+//
+// It also matches ErrNotFound, which is what an unknown pack was before
+// ErrUnknownPack existed, so that a caller's errors.Is(err, ErrNotFound)
+// still sees it. Code that tells an unknown account from an unknown pack
+// tests ErrUnknownPack first.
+var ErrUnknownPack error = &childError{msg: "creditledger: unknown pack", parent: ErrNotFound}
+
+// childError is a sentinel that also matches a broader one, with a
+// message of its own (not the parent's repeated after it).
+type childError struct {
+	msg    string
+	parent error
+}
+
+func (e *childError) Error() string { return e.msg }
+func (e *childError) Unwrap() error { return e.parent }
+
 // The errors a ledger returns, to be tested with errors.Is. They are the
 // storage package's sentinels under their public names, so a store's
 // error and the ledger's are the same value. Errors wrapping them say

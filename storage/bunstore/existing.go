@@ -76,7 +76,7 @@ func existingSQLiteDSN(dsn string) (string, error) {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", fmt.Errorf("bunstore: open sqlite %s: no such file (it is not created): %w", redactDSN(path), fs.ErrNotExist)
+		return "", fmt.Errorf("bunstore: open sqlite %s: %w (OpenExisting creates none)", redactDSN(path), fs.ErrNotExist)
 	case err != nil:
 		return "", fmt.Errorf("bunstore: open sqlite %s: %w", redactDSN(path), err)
 	case fi.IsDir():
