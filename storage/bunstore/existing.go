@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/uptrace/bun/migrate"
@@ -31,7 +32,8 @@ var (
 //
 // A SQLite path must name an existing file (an error wrapping
 // fs.ErrNotExist otherwise); a file: URL is opened with mode=rw unless it
-// names a mode, so SQLite refuses to create it. Once open, it runs
+// names a mode, so SQLite refuses to create it. A PostgreSQL connection
+// error names each address and its error once. Once open, it runs
 // [Store.CheckSchema] and returns its error (ErrNoSchema or
 // ErrSchemaOutdated) after closing the database.
 //
@@ -47,13 +49,36 @@ func OpenExisting(ctx context.Context, dsn string, opts *Options) (*Store, error
 	}
 	s, err := OpenWith(ctx, dsn, opts)
 	if err != nil {
-		return nil, err
+		return nil, tidyConnectError(err)
 	}
 	if err := s.CheckSchema(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// tidyConnectError drops the repeated lines of a connection error: pgx
+// reports each attempt on a line of its own, and with sslmode=prefer (the
+// default) it tries every address twice, with and without TLS, so a
+// refused connection named the same address and error twice. One attempt
+// left, the message is one line. errors.Is and errors.As see the original.
+func tidyConnectError(err error) error {
+	msg := err.Error()
+	head, rest, ok := strings.Cut(msg, "\n\t")
+	if !ok {
+		return err
+	}
+	var lines []string
+	for _, line := range strings.Split(rest, "\n\t") {
+		if !slices.Contains(lines, line) {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) == 1 {
+		return &sanitizedError{msg: head + " " + lines[0], err: err}
+	}
+	return &sanitizedError{msg: head + "\n\t" + strings.Join(lines, "\n\t"), err: err}
 }
 
 // existingSQLiteDSN returns dsn such that opening it cannot create a

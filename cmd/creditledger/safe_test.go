@@ -1,0 +1,95 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/creditledger/creditledger/internal/testdb"
+)
+
+// The read commands on a database without the ledger's tables say so,
+// exit 1 and create nothing, on SQLite (an empty file) and PostgreSQL (an
+// empty schema); so do the writes.
+func TestNoLedgerTables(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			var dsn string
+			if kind == "sqlite" {
+				dsn = filepath.Join(t.TempDir(), "empty.db")
+				require.NoError(t, os.WriteFile(dsn, nil, 0o600))
+			} else {
+				dsn = testdb.PostgresDSN(t)
+			}
+			for _, args := range [][]string{
+				{"verify"}, {"balance", "alice"}, {"entries", "alice"}, {"holds", "alice"},
+				{"distribute"}, {"grant", "-key", "k", "alice", "5"}, {"consume", "alice", "5"},
+			} {
+				r := runCmd(t, append([]string{args[0], "-db", dsn}, args[1:]...)...)
+				require.Equal(t, exitFailure, r.code, "%q: %s", args, r.stderr)
+				require.Contains(t, r.stderr, "has no creditledger tables", args)
+				require.Contains(t, r.stderr, "creditledger: database "+map[string]string{"sqlite": "sqlite /", "postgres": "postgres://"}[kind], args)
+				require.Empty(t, r.stdout, args)
+			}
+			require.Empty(t, testdb.LedgerTables(t, testdb.Open(t, dsn)), "a command created tables")
+
+			r := runCmd(t, "migrate", "-db", dsn)
+			require.Equal(t, exitOK, r.code, r.stderr)
+			r = runCmd(t, "verify", "-db", dsn)
+			require.Equal(t, exitOK, r.code, r.stderr)
+			require.Contains(t, r.stdout, "verified 0 accounts")
+		})
+	}
+}
+
+// A SQLite path that names no file is refused by every command but
+// migrate, and not created.
+func TestMissingSQLiteFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "ledgr.db")
+	for _, args := range [][]string{{"verify"}, {"balance", "alice"}, {"entries", "alice"}, {"grant", "-key", "k", "alice", "5"}} {
+		r := runCmd(t, append([]string{args[0], "-db", typo}, args[1:]...)...)
+		require.Equal(t, exitFailure, r.code, "%q", args)
+		require.Contains(t, r.stderr, typo+": file does not exist", args)
+		require.Contains(t, r.stderr, "'creditledger migrate' creates a database", args)
+	}
+	for _, dsn := range []string{"file:" + typo, "file:" + typo + "?_pragma=busy_timeout(100)"} {
+		r := runCmd(t, "verify", "-db", dsn)
+		require.Equal(t, exitFailure, r.code, dsn)
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "a read created the file")
+}
+
+// The database line on stderr never shows a password: not of a URL, its
+// parameters, or a key=value string given where a URL was expected. A
+// connection error names the address once, from the store's message.
+func TestDatabaseShownWithoutPassword(t *testing.T) {
+	t.Parallel()
+	r := runCmd(t, "balance", "-db", "postgres://someone:s3cret@127.0.0.1:1/none?connect_timeout=1&password=s3cret", "alice")
+	require.Equal(t, exitFailure, r.code)
+	require.NotContains(t, r.stderr, "s3cret")
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	require.Equal(t, "creditledger: database postgres://someone:xxxxx@127.0.0.1:1/none", lines[0])
+	require.Len(t, lines, 2, r.stderr)
+	require.True(t, strings.HasPrefix(lines[1], "creditledger balance: bunstore: open postgres "), lines[1])
+	require.NotContains(t, lines[1], "open postgres://", "the command adds no second copy of the address")
+	require.Equal(t, 1, strings.Count(lines[1], "dial tcp 127.0.0.1:1"), "each attempt once: %s", lines[1])
+
+	for dsn, shown := range map[string]string{
+		"host=db user=app password=s3cret dbname=app": "sqlite host=db user=app password=xxxxx dbname=app",
+		"host=db password='s3 cret' dbname=app":       "sqlite host=db password=xxxxx dbname=app",
+	} {
+		r := runCmd(t, "verify", "-db", dsn)
+		require.Equal(t, exitFailure, r.code, dsn)
+		require.NotContains(t, r.stderr, "s3cret", dsn)
+		require.Contains(t, r.stderr, "creditledger: database "+shown+"\n", dsn)
+	}
+}
