@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -176,7 +177,12 @@ func runCommand(ctx context.Context, cmd *command, args []string, stdout, stderr
 		fs.PrintDefaults()
 	}
 	// Flags come first, but may follow a positional argument too:
-	// "balance alice -json".
+	// "balance alice -json". After "--" every argument is positional,
+	// even one that starts with a dash (a negative amount).
+	var afterDashes []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, afterDashes = args[:i], args[i+1:]
+	}
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
@@ -192,6 +198,7 @@ func runCommand(ctx context.Context, cmd *command, args []string, stdout, stderr
 		e.args = append(e.args, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+	e.args = append(e.args, afterDashes...)
 	if len(e.args) != cmd.nargs {
 		if cmd.nargs == 0 {
 			fmt.Fprintf(stderr, "creditledger %s: takes no arguments, got %q\n", cmd.name, e.args)
