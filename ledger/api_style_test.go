@@ -176,3 +176,22 @@ func TestReverseNothingToReverse(t *testing.T) {
 		requireVerified(t, b)
 	})
 }
+
+// Errors name the account once and the package once, on every store.
+func TestNotFoundMessages(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		ctx := t.Context()
+		b := setup(t, newStore, nil)
+		_, err := b.l.Entries(ctx, "nobody", nil)
+		require.ErrorIs(t, err, ledger.ErrNotFound)
+		require.Equal(t, `creditledger: not found: account "nobody"`, err.Error())
+
+		_, err = b.l.Consume(ctx, ledger.ConsumeParams{Account: "nobody", Amount: d("1")})
+		require.ErrorIs(t, err, ledger.ErrInsufficientCredits)
+		require.ErrorIs(t, err, ledger.ErrNotFound)
+		require.Equal(t, `creditledger: insufficient credits: account "nobody" has no credits (it was never written to)`, err.Error())
+		_, err = b.l.Entries(ctx, "nobody", nil)
+		require.ErrorIs(t, err, ledger.ErrNotFound, "the consume created no account")
+	})
+}

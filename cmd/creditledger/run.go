@@ -238,12 +238,18 @@ func runCommand(ctx context.Context, cmd *command, args []string, stdout, stderr
 	case badInput(err):
 		// A value the ledger refused: a usage error, but the flags'
 		// help would bury the reason.
-		fmt.Fprintf(stderr, "creditledger %s: %v\n", cmd.name, err)
+		fmt.Fprintf(stderr, "creditledger %s: %s\n", cmd.name, errorText(err))
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "creditledger %s: %v\n", cmd.name, err)
+		fmt.Fprintf(stderr, "creditledger %s: %s\n", cmd.name, errorText(err))
 		return exitFailure
 	}
+}
+
+// errorText is err's message without the "creditledger: " its sentinel
+// starts with: the line already begins "creditledger COMMAND: ".
+func errorText(err error) string {
+	return strings.TrimPrefix(err.Error(), "creditledger: ")
 }
 
 // badInput reports whether err is the ledger refusing a value given on

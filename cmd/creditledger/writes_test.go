@@ -298,3 +298,20 @@ func TestSetPlanCommand(t *testing.T) {
 		require.Equal(t, "pro_yearly", ok[balanceJSON](t, db, "balance", "frank").Plan)
 	})
 }
+
+// An error line names the command, then the reason once: no second
+// "creditledger:", no account named twice.
+func TestErrorMessages(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, db string) {
+		r := cli(t, db, "consume", "nobody", "1")
+		require.Equal(t, exitFailure, r.code)
+		require.Contains(t, r.stderr, "\ncreditledger consume: insufficient credits: account \"nobody\" has no credits (it was never written to)\n")
+		r = cli(t, db, "entries", "nobody")
+		require.Equal(t, exitFailure, r.code)
+		require.Contains(t, r.stderr, "\ncreditledger entries: not found: account \"nobody\"\n")
+		r = cli(t, db, "grant-pack", "-key", "k", "nobody", "gold")
+		require.Equal(t, exitUsage, r.code)
+		require.Contains(t, r.stderr, "\ncreditledger grant-pack: unknown pack \"gold\": not in the catalog\n")
+	})
+}
