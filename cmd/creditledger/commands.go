@@ -316,6 +316,9 @@ func (o *entriesCmd) run(ctx context.Context, e *env) error {
 		}{Account: e.args[0], Entries: entriesJSON(page.Entries), NextCursor: page.NextCursor}
 		return writeJSON(e.stdout, out)
 	}
+	if len(page.Entries) == 0 {
+		fmt.Fprintf(e.stdout, "account %s: no entries\n", e.args[0])
+	}
 	if err := printEntries(e, page.Entries); err != nil {
 		return err
 	}
@@ -382,6 +385,7 @@ func (o *importCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return usagef("-tz %q: %v", o.tz, err)
 	}
+	fmt.Fprintf(e.stderr, "creditledger: MkSaaS database %s\n", describeDSN(o.from))
 	src, err := sql.Open("pgx", o.from)
 	if err != nil {
 		return fmt.Errorf("-from %s: %w", describeDSN(o.from), err)
@@ -390,7 +394,8 @@ func (o *importCmd) run(ctx context.Context, e *env) error {
 	var l *ledger.Ledger
 	if o.dryRun {
 		// A dry run needs only the catalog: the ledger's database is not
-		// even opened (opening it would create its tables).
+		// even opened.
+		fmt.Fprintln(e.stderr, "creditledger: database none (a dry run does not open it)")
 		if l, err = ledger.New(memory.New(), &ledger.Config{Scale: int32(e.common.scale), Catalog: e.catalog, Logger: e.logger}); err != nil {
 			return err
 		}

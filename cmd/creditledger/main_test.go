@@ -370,6 +370,8 @@ func TestImportMksaas(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
 	require.True(t, rep.DryRun)
+	require.Contains(t, r.stderr, "creditledger: MkSaaS database postgres://")
+	require.Contains(t, r.stderr, "creditledger: database none (a dry run does not open it)")
 	require.Equal(t, 2, rep.Users)
 	require.Equal(t, 2, rep.Lots)
 	require.Equal(t, "950", rep.Credits)

@@ -93,3 +93,33 @@ func TestDatabaseShownWithoutPassword(t *testing.T) {
 		require.Contains(t, r.stderr, "creditledger: database "+shown+"\n", dsn)
 	}
 }
+
+// A database a migration behind is refused with the migration's name and
+// the command that applies it, and the read does not apply it itself.
+func TestSchemaBehind(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			dsn := filepath.Join(t.TempDir(), "ledger.db")
+			if kind == "postgres" {
+				dsn = testdb.PostgresDSN(t)
+			}
+			r := runCmd(t, "migrate", "-db", dsn)
+			require.Equal(t, exitOK, r.code, r.stderr)
+			store := testdb.Open(t, dsn)
+			var last string
+			require.NoError(t, store.DB().QueryRowContext(t.Context(), "SELECT name FROM creditledger_migrations ORDER BY name DESC LIMIT 1").Scan(&last))
+			_, err := store.DB().ExecContext(t.Context(), "DELETE FROM creditledger_migrations WHERE name = ?", last)
+			require.NoError(t, err)
+
+			r = runCmd(t, "verify", "-db", dsn)
+			require.Equal(t, exitFailure, r.code)
+			require.Contains(t, r.stderr, "1 migrations not applied ("+last)
+			require.Contains(t, r.stderr, "'creditledger migrate' applies them")
+			var n int
+			require.NoError(t, store.DB().QueryRowContext(t.Context(), "SELECT count(*) FROM creditledger_migrations WHERE name = ?", last).Scan(&n))
+			require.Zero(t, n, "verify migrated")
+		})
+	}
+}
