@@ -123,3 +123,18 @@ func TestSchemaBehind(t *testing.T) {
 		})
 	}
 }
+
+func TestDescribeDSN(t *testing.T) {
+	t.Parallel()
+	for dsn, want := range map[string]string{
+		"postgres://app:s3cret@db:5432/app?sslmode=disable&password=s3cret": "postgres://app:xxxxx@db:5432/app",
+		"POSTGRESQL://app:s3cret@db/app":                                    "postgresql://app:xxxxx@db/app",
+		"postgres://app@db/app":                                             "postgres://app@db/app",
+		"postgres://app:s3cret@db:port/app":                                 "postgres (unparsable URL)",
+		"/var/lib/app/credits.db":                                           "sqlite /var/lib/app/credits.db",
+		"file:credits.db?_pragma=busy_timeout(100)":                         "sqlite file:credits.db",
+		"user=app PASSWORD = s3cret host=db":                                "sqlite user=app PASSWORD = xxxxx host=db",
+	} {
+		require.Equal(t, want, describeDSN(dsn), dsn)
+	}
+}
