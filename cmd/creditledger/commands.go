@@ -38,6 +38,9 @@ func (f *durationFlag) Set(s string) error {
 // migrateCmd is migrate's options.
 type migrateCmd struct{}
 
+// migrateFlags binds migrate's own flags (none yet) to fs.
+func migrateFlags(*flag.FlagSet) runner { return &migrateCmd{} }
+
 func (*migrateCmd) run(ctx context.Context, e *env) error {
 	// Opening the ledger runs the store's migrations and records the scale.
 	l, store, err := e.open(ctx)
@@ -55,6 +58,9 @@ func (*migrateCmd) run(ctx context.Context, e *env) error {
 
 // verifyCmd is verify's options.
 type verifyCmd struct{}
+
+// verifyFlags binds verify's own flags (none yet) to fs.
+func verifyFlags(*flag.FlagSet) runner { return &verifyCmd{} }
 
 func (*verifyCmd) run(ctx context.Context, e *env) error {
 	l, store, err := e.open(ctx)
