@@ -16,35 +16,28 @@ import (
 // empty schema); so do the writes.
 func TestNoLedgerTables(t *testing.T) {
 	t.Parallel()
-	for _, kind := range []string{"sqlite", "postgres"} {
-		t.Run(kind, func(t *testing.T) {
-			t.Parallel()
-			var dsn string
-			if kind == "sqlite" {
-				dsn = filepath.Join(t.TempDir(), "empty.db")
-				require.NoError(t, os.WriteFile(dsn, nil, 0o600))
-			} else {
-				dsn = testdb.PostgresDSN(t)
-			}
-			for _, args := range [][]string{
-				{"verify"}, {"balance", "alice"}, {"entries", "alice"}, {"holds", "alice"},
-				{"distribute"}, {"grant", "-key", "k", "alice", "5"}, {"consume", "alice", "5"},
-			} {
-				r := runCmd(t, append([]string{args[0], "-db", dsn}, args[1:]...)...)
-				require.Equal(t, exitFailure, r.code, "%q: %s", args, r.stderr)
-				require.Contains(t, r.stderr, "has no creditledger tables", args)
-				require.Contains(t, r.stderr, "creditledger: database "+map[string]string{"sqlite": "sqlite /", "postgres": "postgres://"}[kind], args)
-				require.Empty(t, r.stdout, args)
-			}
-			require.Empty(t, testdb.LedgerTables(t, testdb.Open(t, dsn)), "a command created tables")
+	eachEmptyDB(t, func(t *testing.T, kind, dsn string) {
+		if kind == "sqlite" {
+			require.NoError(t, os.WriteFile(dsn, nil, 0o600)) // SQLite opens an empty file
+		}
+		for _, args := range [][]string{
+			{"verify"}, {"balance", "alice"}, {"entries", "alice"}, {"holds", "alice"},
+			{"distribute"}, {"grant", "-key", "k", "alice", "5"}, {"consume", "alice", "5"},
+		} {
+			r := runCmd(t, append([]string{args[0], "-db", dsn}, args[1:]...)...)
+			require.Equal(t, exitFailure, r.code, "%q: %s", args, r.stderr)
+			require.Contains(t, r.stderr, "has no creditledger tables", args)
+			require.Contains(t, r.stderr, "creditledger: database "+map[string]string{"sqlite": "sqlite /", "postgres": "postgres://"}[kind], args)
+			require.Empty(t, r.stdout, args)
+		}
+		require.Empty(t, testdb.LedgerTables(t, testdb.Open(t, dsn)), "a command created tables")
 
-			r := runCmd(t, "migrate", "-db", dsn)
-			require.Equal(t, exitOK, r.code, r.stderr)
-			r = runCmd(t, "verify", "-db", dsn)
-			require.Equal(t, exitOK, r.code, r.stderr)
-			require.Contains(t, r.stdout, "verified 0 accounts")
-		})
-	}
+		r := runCmd(t, "migrate", "-db", dsn)
+		require.Equal(t, exitOK, r.code, r.stderr)
+		r = runCmd(t, "verify", "-db", dsn)
+		require.Equal(t, exitOK, r.code, r.stderr)
+		require.Contains(t, r.stdout, "verified 0 accounts")
+	})
 }
 
 // A SQLite path that names no file is refused by every command but
@@ -98,30 +91,21 @@ func TestDatabaseShownWithoutPassword(t *testing.T) {
 // the command that applies it, and the read does not apply it itself.
 func TestSchemaBehind(t *testing.T) {
 	t.Parallel()
-	for _, kind := range []string{"sqlite", "postgres"} {
-		t.Run(kind, func(t *testing.T) {
-			t.Parallel()
-			dsn := filepath.Join(t.TempDir(), "ledger.db")
-			if kind == "postgres" {
-				dsn = testdb.PostgresDSN(t)
-			}
-			r := runCmd(t, "migrate", "-db", dsn)
-			require.Equal(t, exitOK, r.code, r.stderr)
-			store := testdb.Open(t, dsn)
-			var last string
-			require.NoError(t, store.DB().QueryRowContext(t.Context(), "SELECT name FROM creditledger_migrations ORDER BY name DESC LIMIT 1").Scan(&last))
-			_, err := store.DB().ExecContext(t.Context(), "DELETE FROM creditledger_migrations WHERE name = ?", last)
-			require.NoError(t, err)
+	eachDB(t, func(t *testing.T, dsn string) {
+		store := testdb.Open(t, dsn)
+		var last string
+		require.NoError(t, store.DB().QueryRowContext(t.Context(), "SELECT name FROM creditledger_migrations ORDER BY name DESC LIMIT 1").Scan(&last))
+		_, err := store.DB().ExecContext(t.Context(), "DELETE FROM creditledger_migrations WHERE name = ?", last)
+		require.NoError(t, err)
 
-			r = runCmd(t, "verify", "-db", dsn)
-			require.Equal(t, exitFailure, r.code)
-			require.Contains(t, r.stderr, "1 migrations not applied ("+last)
-			require.Contains(t, r.stderr, "'creditledger migrate' applies them")
-			var n int
-			require.NoError(t, store.DB().QueryRowContext(t.Context(), "SELECT count(*) FROM creditledger_migrations WHERE name = ?", last).Scan(&n))
-			require.Zero(t, n, "verify migrated")
-		})
-	}
+		r := runCmd(t, "verify", "-db", dsn)
+		require.Equal(t, exitFailure, r.code)
+		require.Contains(t, r.stderr, "1 migrations not applied ("+last)
+		require.Contains(t, r.stderr, "'creditledger migrate' applies them")
+		var n int
+		require.NoError(t, store.DB().QueryRowContext(t.Context(), "SELECT count(*) FROM creditledger_migrations WHERE name = ?", last).Scan(&n))
+		require.Zero(t, n, "verify migrated")
+	})
 }
 
 func TestDescribeDSN(t *testing.T) {

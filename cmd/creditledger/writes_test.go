@@ -10,9 +10,9 @@ import (
 	"github.com/creditledger/creditledger/internal/testdb"
 )
 
-// eachDB runs fn as a parallel subtest on a migrated SQLite file and a
-// migrated PostgreSQL schema, both made by the migrate command.
-func eachDB(t *testing.T, fn func(t *testing.T, db string)) {
+// eachEmptyDB runs fn as a parallel subtest on a SQLite path (no file
+// there yet) and an empty PostgreSQL schema.
+func eachEmptyDB(t *testing.T, fn func(t *testing.T, kind, db string)) {
 	t.Helper()
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
@@ -21,11 +21,20 @@ func eachDB(t *testing.T, fn func(t *testing.T, db string)) {
 			if kind == "postgres" {
 				db = testdb.PostgresDSN(t)
 			}
-			r := runCmd(t, "migrate", "-db", db)
-			require.Equal(t, exitOK, r.code, r.stderr)
-			fn(t, db)
+			fn(t, kind, db)
 		})
 	}
+}
+
+// eachDB runs fn as a parallel subtest on a migrated SQLite file and a
+// migrated PostgreSQL schema, both made by the migrate command.
+func eachDB(t *testing.T, fn func(t *testing.T, db string)) {
+	t.Helper()
+	eachEmptyDB(t, func(t *testing.T, _, db string) {
+		r := runCmd(t, "migrate", "-db", db)
+		require.Equal(t, exitOK, r.code, r.stderr)
+		fn(t, db)
+	})
 }
 
 // cli runs a command on db: "-db db" goes right after the command name.
