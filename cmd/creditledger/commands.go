@@ -402,7 +402,7 @@ func (o *importCmd) run(ctx context.Context, e *env) error {
 		// A dry run needs only the catalog: the ledger's database is not
 		// even opened.
 		fmt.Fprintln(e.stderr, "creditledger: database none (a dry run does not open it)")
-		if l, err = ledger.New(memory.New(), &ledger.Config{Scale: int32(e.common.scale), Catalog: e.catalog, Logger: e.logger}); err != nil {
+		if l, err = ledger.New(memory.New(), &ledger.Config{Scale: e.common.scale.n, Catalog: e.catalog, Logger: e.logger}); err != nil {
 			return err
 		}
 	} else {

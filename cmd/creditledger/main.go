@@ -38,8 +38,9 @@
 //	               none of these the command is a usage error
 //	-catalog FILE  a JSON catalog (see policy.ParseCatalog); default
 //	               policy.ReferenceCatalog()
-//	-scale N       decimal places of one credit (default 0; the database
-//	               records it and refuses another)
+//	-scale N       decimal places of one credit; the database records it
+//	               when first opened and refuses another (default: the
+//	               database's, 0 for a new one)
 //	-json          print the result as JSON; amounts are decimal strings
 //	-h             help on the command
 //

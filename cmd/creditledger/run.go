@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/creditledger/creditledger/internal/defaults"
@@ -63,8 +64,31 @@ type runner interface {
 // commonOpts are the flags every command that opens a database takes.
 type commonOpts struct {
 	dsn, catalog string
-	scale        int
+	scale        scaleFlag
 	json         bool
+}
+
+// scaleFlag is -scale: decimal places of one credit, 0..ledger.MaxScale;
+// unset, the scale the database records (0 for a new one).
+type scaleFlag struct {
+	n   int32
+	set bool
+}
+
+func (f *scaleFlag) String() string {
+	if f == nil || !f.set {
+		return ""
+	}
+	return strconv.Itoa(int(f.n))
+}
+
+func (f *scaleFlag) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > ledger.MaxScale {
+		return fmt.Errorf("%q is not a scale in 0..%d", s, ledger.MaxScale)
+	}
+	f.n, f.set = int32(n), true
+	return nil
 }
 
 // env is what a command runs with.
@@ -165,7 +189,7 @@ func runCommand(ctx context.Context, cmd *command, args []string, stdout, stderr
 	if cmd.db != dbNone {
 		fs.StringVar(&o.dsn, "db", "", "postgres://... or a SQLite file or file: URL (default $DATABASE_URL, else "+
 			defaults.ExampleSQLiteFile+" if it exists in the working folder)")
-		fs.IntVar(&o.scale, "scale", 0, "decimal places of one credit, as the database was created with")
+		fs.Var(&o.scale, "scale", "decimal places of one credit; the database refuses another than its own (default: the database's, 0 for a new one)")
 	}
 	fs.StringVar(&o.catalog, "catalog", "", "JSON catalog file (default: the reference catalog)")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
@@ -205,10 +229,6 @@ func runCommand(ctx context.Context, cmd *command, args []string, stdout, stderr
 		}
 		fs.SetOutput(stderr)
 		fs.Usage()
-		return exitUsage
-	}
-	if o.scale < 0 || o.scale > ledger.MaxScale {
-		fmt.Fprintf(stderr, "creditledger %s: -scale %d is outside 0..%d\n", cmd.name, o.scale, ledger.MaxScale)
 		return exitUsage
 	}
 	cat, err := loadCatalog(o.catalog)
@@ -331,7 +351,18 @@ func (e *env) open(ctx context.Context) (*ledger.Ledger, *bunstore.Store, error)
 		// The store's error names the database already.
 		return nil, nil, err
 	}
-	l, err := ledger.NewContext(ctx, store, &ledger.Config{Scale: int32(e.common.scale), Catalog: e.catalog, Logger: e.logger})
+	scale := e.common.scale.n
+	if !e.common.scale.set {
+		recorded, ok, err := store.RecordedScale(ctx)
+		if err != nil {
+			store.Close()
+			return nil, nil, err
+		}
+		if ok {
+			scale = recorded
+		}
+	}
+	l, err := ledger.NewContext(ctx, store, &ledger.Config{Scale: scale, Catalog: e.catalog, Logger: e.logger})
 	if err != nil {
 		store.Close()
 		return nil, nil, err

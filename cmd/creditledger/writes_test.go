@@ -324,3 +324,24 @@ func TestErrorMessages(t *testing.T) {
 		require.Contains(t, r.stderr, "\ncreditledger grant-pack: unknown pack \"gold\": not in the catalog\n")
 	})
 }
+
+// Without -scale a command uses the scale the database records; another
+// given explicitly is refused, writing nothing.
+func TestScaleFromDatabase(t *testing.T) {
+	t.Parallel()
+	eachEmptyDB(t, func(t *testing.T, _, db string) {
+		r := runCmd(t, "migrate", "-db", db, "-scale", "2")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		require.Contains(t, r.stdout, "(scale 2)")
+		r = runCmd(t, "migrate", "-db", db)
+		require.Equal(t, exitOK, r.code, r.stderr)
+		require.Contains(t, r.stdout, "(scale 2)", "migrating again keeps the scale")
+
+		rec := ok[receiptJSON](t, db, "grant", "-key", "g", "alice", "1.25")
+		require.Equal(t, "1.25", rec.Balance)
+		fails(t, db, exitUsage, "alice", "more than 2 decimal places", "consume", "alice", "0.001")
+		fails(t, db, exitFailure, "alice", "scale mismatch", "consume", "-scale", "0", "alice", "1")
+		fails(t, db, exitUsage, "alice", `"7" is not a scale in 0..6`, "consume", "-scale", "7", "alice", "1")
+		require.Equal(t, "1.25", available(t, db, "alice"))
+	})
+}

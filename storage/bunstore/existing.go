@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/uptrace/bun/migrate"
@@ -117,14 +118,7 @@ func existingSQLiteDSN(dsn string) (string, error) {
 // the migrations not applied yet (run [Store.Migrate]), or the database's
 // error.
 func (s *Store) CheckSchema(ctx context.Context) error {
-	var exists bool
-	var err error
-	if s.kind == postgres {
-		err = s.db.QueryRowContext(ctx, "SELECT to_regclass(?) IS NOT NULL", migrationsTable).Scan(&exists)
-	} else {
-		err = s.db.QueryRowContext(ctx,
-			"SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?", migrationsTable).Scan(&exists)
-	}
+	exists, err := s.tableExists(ctx, migrationsTable)
 	if err != nil {
 		return fmt.Errorf("bunstore: checking the schema: %w", err)
 	}
@@ -147,4 +141,57 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 			len(pending), strings.Join(names, ", "))
 	}
 	return nil
+}
+
+// RecordedScale returns the scale the database's amounts were recorded
+// with (by the first ledger that opened it, see [Store.Init]), and false
+// when none is recorded yet: a database without the ledger's tables, or
+// one migrated but never opened by a ledger. It only reads. A tool uses
+// it to open a ledger with the scale the database already has.
+func (s *Store) RecordedScale(ctx context.Context) (int32, bool, error) {
+	exists, err := s.tableExists(ctx, "creditledger_meta")
+	if err != nil || !exists {
+		if err != nil {
+			err = fmt.Errorf("bunstore: reading the scale: %w", err)
+		}
+		return 0, false, err
+	}
+	var values []string
+	rows, err := s.db.QueryContext(ctx, "SELECT value FROM creditledger_meta WHERE key = 'scale'")
+	if err != nil {
+		return 0, false, fmt.Errorf("bunstore: reading the scale: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return 0, false, fmt.Errorf("bunstore: reading the scale: %w", err)
+		}
+		values = append(values, v)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, false, fmt.Errorf("bunstore: reading the scale: %w", err)
+	}
+	if len(values) == 0 {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseInt(values[0], 10, 32)
+	if err != nil {
+		return 0, false, fmt.Errorf("bunstore: the recorded scale %q is not a number: %w", values[0], err)
+	}
+	return int32(n), true, nil
+}
+
+// tableExists reports whether the database has a table of that name (on
+// PostgreSQL, in the search_path), reading the catalog only.
+func (s *Store) tableExists(ctx context.Context, name string) (bool, error) {
+	var exists bool
+	var err error
+	if s.kind == postgres {
+		err = s.db.QueryRowContext(ctx, "SELECT to_regclass(?) IS NOT NULL", name).Scan(&exists)
+	} else {
+		err = s.db.QueryRowContext(ctx,
+			"SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?", name).Scan(&exists)
+	}
+	return exists, err
 }

@@ -32,11 +32,24 @@ func TestOpenExisting(t *testing.T) {
 		raw := open(t, dsn)
 		require.Empty(t, testdb.LedgerTables(t, raw), "OpenExisting created tables")
 
-		require.NoError(t, raw.Init(ctx, 0))
+		scale, ok, err := raw.RecordedScale(ctx)
+		require.NoError(t, err)
+		require.False(t, ok, "no tables, no scale")
+		require.Zero(t, scale)
+		require.NoError(t, raw.Migrate(ctx))
+		_, ok, err = raw.RecordedScale(ctx)
+		require.NoError(t, err)
+		require.False(t, ok, "migrated, but no ledger recorded a scale yet")
+		require.NoError(t, raw.Init(ctx, 2))
+		scale, ok, err = raw.RecordedScale(ctx)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, int32(2), scale)
+
 		s, err := bunstore.OpenExisting(ctx, dsn, nil)
 		require.NoError(t, err)
 		require.NoError(t, s.CheckSchema(ctx))
-		require.NoError(t, s.Init(ctx, 0), "nothing to migrate, the scale matches")
+		require.NoError(t, s.Init(ctx, 2), "nothing to migrate, the scale matches")
 		require.NoError(t, s.Close())
 
 		// Forget the last migration: the schema is behind.
