@@ -47,10 +47,8 @@ func (l *Ledger) Consume(ctx context.Context, p ConsumeParams) (rec *Receipt, er
 		return nil, err
 	}
 	return l.write(ctx, writeSpec{
-		account: p.Account,
-		missing: func() error {
-			return fmt.Errorf("%w: account %q has no credits: %w", ErrInsufficientCredits, p.Account, ErrNotFound)
-		},
+		account:  p.Account,
+		missing:  func() error { return errNoCredits(p.Account) },
 		kind:     storage.KindConsume,
 		key:      p.IdempotencyKey,
 		hash:     new(paramHash).str(p.Account).int(amount).str(p.Description).meta(p.Metadata).sum(),

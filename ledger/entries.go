@@ -64,7 +64,7 @@ func (l *Ledger) Entries(ctx context.Context, account string, opts *ListOpts) (_
 		before = n
 	}
 	if _, err := l.store.Account(ctx, account); err != nil {
-		return nil, err
+		return nil, accountError(account, err)
 	}
 	// One more than asked tells whether another page follows.
 	rs, err := l.store.Entries(ctx, storage.EntryQuery{Account: account, BeforeSeq: before, Limit: o.Limit + 1})

@@ -65,11 +65,11 @@ func ExampleLedger_Reverse() {
 
 	// Reversed once, never twice.
 	rec, _ = l.Reverse(ctx, ledger.ReverseParams{Account: "u", Key: "gen_1"})
-	fmt.Println("entries:", len(rec.Entries))
+	fmt.Println("nothing to reverse:", rec.NothingToReverse, "entries:", len(rec.Entries))
 	// Output:
 	// given back: 40 available: 100
 	// taken back: -75 available: 0
-	// entries: 0
+	// nothing to reverse: true entries: 0
 }
 
 // The balance as it was: the history replayed up to an instant.

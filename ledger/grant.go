@@ -158,34 +158,69 @@ func (l *Ledger) grant(ctx context.Context, p GrantParams, hash *paramHash, expi
 	})
 }
 
-// GrantPack grants one of the catalog's credit packs: its amount, source,
-// priority and expiry (counted from now). It is Grant for the usual
-// payment webhook; the key should be the payment's id. A retry with the
-// same key, account and pack replays the first receipt even though its
-// expiry would be computed from a later now.
+// GrantPackParams are the parameters of GrantPackWith.
+type GrantPackParams struct {
+	// Account is the host's user id; the account is created by its first
+	// grant.
+	Account string
+	// Pack is the id of one of the catalog's packs.
+	Pack string
+	// IdempotencyKey is required, as for Grant: usually the payment's id.
+	IdempotencyKey string
+	// Description of the grant entry. Empty: "pack " + the pack's id.
+	Description string
+	Metadata    map[string]string
+}
+
+// GrantPackWith grants one of the catalog's credit packs: its amount,
+// source (default "purchase_package"), priority and expiry (counted from
+// the write's instant). It is Grant for the usual payment webhook. A
+// retry with the same key and parameters replays the first receipt even
+// though its expiry would be computed from a later now.
 //
-// Errors: those of Grant, and ErrNotFound wrapped when the catalog has no
-// pack with that id.
-func (l *Ledger) GrantPack(ctx context.Context, account, packID, idempotencyKey string) (rec *Receipt, err error) {
+// Errors: those of Grant, and ErrUnknownPack (which also matches
+// ErrNotFound) wrapped when the catalog has no pack with that id. On any
+// error nothing is written.
+func (l *Ledger) GrantPackWith(ctx context.Context, p GrantPackParams) (rec *Receipt, err error) {
 	ctx, call := l.tel.begin(ctx, opGrantPack)
 	defer func() { call.end(ctx, rec != nil && rec.Replayed, err) }()
-	pack, ok := l.catalog.Pack(packID)
+	pack, ok := l.catalog.Pack(p.Pack)
 	if !ok {
-		return nil, fmt.Errorf("%w: pack %q is not in the catalog", ErrNotFound, packID)
+		return nil, fmt.Errorf("%w %q: not in the catalog", ErrUnknownPack, p.Pack)
 	}
 	source := pack.Source
 	if source == "" {
 		source = "purchase_package"
 	}
-	hash := new(paramHash).str("pack").str(account).str(pack.ID)
+	// The hash names the pack, not what it grants, so that a retry after
+	// a catalog change of the pack still replays. A description or
+	// metadata join the hash only when given, so a call without them
+	// hashes as GrantPack always has.
+	hash := new(paramHash).str("pack").str(p.Account).str(pack.ID)
+	description := "pack " + pack.ID
+	if p.Description != "" || len(p.Metadata) > 0 {
+		hash.str(p.Description).meta(p.Metadata)
+		if p.Description != "" {
+			description = p.Description
+		}
+	}
 	return l.grant(ctx, GrantParams{
-		Account:        account,
+		Account:        p.Account,
 		Source:         source,
-		IdempotencyKey: idempotencyKey,
-		Description:    "pack " + pack.ID,
+		IdempotencyKey: p.IdempotencyKey,
+		Description:    description,
 		Amount:         pack.Amount,
 		Priority:       pack.Priority,
+		Metadata:       p.Metadata,
 	}, hash, pack.Expiry)
+}
+
+// GrantPack is shorthand for GrantPackWith with no description or
+// metadata: GrantPackWith(ctx, GrantPackParams{Account: account, Pack:
+// packID, IdempotencyKey: idempotencyKey}). The two forms replay each
+// other's calls.
+func (l *Ledger) GrantPack(ctx context.Context, account, packID, idempotencyKey string) (*Receipt, error) {
+	return l.GrantPackWith(ctx, GrantPackParams{Account: account, Pack: packID, IdempotencyKey: idempotencyKey})
 }
 
 func normPtr(t *time.Time) *time.Time {

@@ -338,22 +338,40 @@ type holdUnchanged struct{ h storage.Hold }
 
 func (holdUnchanged) Error() string { return "creditledger: hold released before" }
 
-// Release gives the credits of an active hold back to their lots (what
-// goes back to a lot that has expired meanwhile is expired by the same
-// write) and returns the hold, now HoldReleased. Releasing a released
-// hold returns it unchanged and writes nothing.
+// ReleaseParams are the parameters of ReleaseWith.
+type ReleaseParams struct {
+	Account string
+	// HoldID is the Hold's ID.
+	HoldID string
+	// Description of the release entries. Empty: "released".
+	Description string
+}
+
+// ReleaseWith gives the credits of an active hold back to their lots
+// (what goes back to a lot that has expired meanwhile is expired by the
+// same write) and returns the hold, now HoldReleased. Releasing a
+// released hold returns it unchanged and writes nothing, so a retried
+// release needs no idempotency key.
 //
 // Errors: ErrNotFound for an unknown hold or account; ErrHoldNotActive
 // for a captured or expired hold; ErrInvalidArgument for a malformed
-// account or hold id. On any error nothing is written.
-func (l *Ledger) Release(ctx context.Context, account, holdID string) (_ *Hold, err error) {
+// account, hold id or description. On any error nothing is written.
+func (l *Ledger) ReleaseWith(ctx context.Context, p ReleaseParams) (_ *Hold, err error) {
 	ctx, call := l.tel.begin(ctx, opRelease)
 	defer func() { call.end(ctx, false, err) }()
+	account, holdID := p.Account, p.HoldID
 	if err := checkID("account", account); err != nil {
 		return nil, err
 	}
 	if err := checkText("hold id", holdID); err != nil {
 		return nil, err
+	}
+	if err := checkBounded("description", p.Description, MaxDescriptionLength); err != nil {
+		return nil, err
+	}
+	description := p.Description
+	if description == "" {
+		description = "released"
 	}
 	var out *Hold
 	_, err = l.write(ctx, writeSpec{
@@ -374,7 +392,7 @@ func (l *Ledger) Release(ctx context.Context, account, holdID string) (_ *Hold, 
 			default:
 				return fmt.Errorf("%w: hold %s is %s", ErrHoldNotActive, h.ID, h.State)
 			}
-			if err := w.endHold(opIdx, h, storage.HoldReleased, 0, w.now, "released"); err != nil {
+			if err := w.endHold(opIdx, h, storage.HoldReleased, 0, w.now, description); err != nil {
 				return err
 			}
 			out = l.holdOut(h, w.now)
@@ -390,6 +408,12 @@ func (l *Ledger) Release(ctx context.Context, account, holdID string) (_ *Hold, 
 		return nil, err
 	}
 	return out, nil
+}
+
+// Release is shorthand for ReleaseWith(ctx, ReleaseParams{Account:
+// account, HoldID: holdID}).
+func (l *Ledger) Release(ctx context.Context, account, holdID string) (*Hold, error) {
+	return l.ReleaseWith(ctx, ReleaseParams{Account: account, HoldID: holdID})
 }
 
 // Holds returns the account's active holds (not captured, released or

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage"
 )
@@ -75,22 +77,43 @@ func (l *Ledger) checkPlan(p *PlanParams, now time.Time) error {
 	return checkTimePtr(fmt.Sprintf("expiry of plan %q's grant", p.Plan), expiresAt(plan.Expiry, now, due.Period))
 }
 
-// SetPlan puts an account on a plan, creating the account if needed, and
-// grants at once what is due: the catalog's signup gift the first time an
-// account is given a plan, and the plan's grant for the current period.
-// Later periods are granted by Distribute. Calling it again with the same
-// parameters changes nothing (grants are keyed by plan, account and
-// period); a new plan or anchor starts the new plan's period.
+// PlanResult is what AssignPlan did.
+type PlanResult struct {
+	Account string
+	// Plan and Anchor are the account's plan and anchor after the call.
+	Plan   string
+	Anchor time.Time
+	// Changed is false when the account was already on this plan with
+	// this anchor: the call granted nothing new (a retry).
+	Changed bool
+	// Entries are what the call wrote, oldest first: a grant entry for
+	// the signup gift and one for the plan's current period when they
+	// were due (Source and Description say which), and expire entries
+	// when the same write found lots expired. Empty when nothing was due.
+	Entries []Entry
+	// Granted is the sum of the grant entries' amounts (zero: none).
+	Granted decimal.Decimal
+}
+
+// AssignPlan puts an account on a plan, creating the account if needed,
+// grants at once what is due, and says what it granted: the catalog's
+// signup gift the first time an account is given a plan, and the plan's
+// grant for the current period (unless p.CurrentPeriodGranted). Later
+// periods are granted by Distribute. Calling it again with the same
+// parameters changes nothing and returns Changed false with no grant
+// entries (grants are keyed by plan, account and period); a new plan or
+// anchor starts the new plan's period.
 //
 // Errors: ErrUnknownPlan for a plan not in the catalog;
 // ErrInvalidArgument for a bad account or plan id, or an anchor from
 // which the plan's next grant or its expiry would fall outside the range
-// of instants a ledger holds (1970 to year 9999, UTC).
-func (l *Ledger) SetPlan(ctx context.Context, p PlanParams) (err error) {
+// of instants a ledger holds (1970 to year 9999, UTC). On any error
+// nothing is written.
+func (l *Ledger) AssignPlan(ctx context.Context, p PlanParams) (res *PlanResult, err error) {
 	ctx, call := l.tel.begin(ctx, opSetPlan)
 	defer func() { call.end(ctx, false, err) }()
 	if err := l.checkPlan(&p, l.clock()); err != nil {
-		return err
+		return nil, err
 	}
 	var applied *storage.Batch
 	defer func() {
@@ -98,8 +121,8 @@ func (l *Ledger) SetPlan(ctx context.Context, p PlanParams) (err error) {
 			l.tel.committed(ctx, applied)
 		}
 	}()
-	return l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
-		applied = nil
+	err = l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+		applied, res = nil, nil
 		created := l.clock()
 		accts, err := tx.LockAccounts(ctx, []string{p.Account}, true, created)
 		if err != nil {
@@ -130,9 +153,35 @@ func (l *Ledger) SetPlan(ctx context.Context, p PlanParams) (err error) {
 		if err := c.stage(job); err != nil {
 			return err
 		}
+		if err := applyLast(ctx, tx, job.batch); err != nil {
+			return err
+		}
 		applied = job.batch
-		return applyLast(ctx, tx, job.batch)
+		res = &PlanResult{Account: acct.ID, Plan: acct.Plan, Anchor: acct.Anchor, Changed: change != nil,
+			Entries: []Entry{}, Granted: decimal.Zero}
+		if job.batch != nil {
+			res.Entries = l.entriesOut(job.batch.Entries)
+		}
+		for _, e := range res.Entries {
+			if e.Kind == KindGrant {
+				res.Granted = res.Granted.Add(e.Amount)
+			}
+		}
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// SetPlan is AssignPlan without its result, the shorthand for a caller
+// that does not need to see what was granted.
+//
+// Errors: those of AssignPlan.
+func (l *Ledger) SetPlan(ctx context.Context, p PlanParams) error {
+	_, err := l.AssignPlan(ctx, p)
+	return err
 }
 
 // applyPlan returns the plan change p makes to acct, nil when none.

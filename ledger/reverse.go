@@ -47,8 +47,12 @@ func (nothingToReverse) Error() string { return "creditledger: nothing left to r
 //
 // Each reverse entry's Ref is the reversed operation's ID. What was
 // reversed once is never reversed again: with nothing left, the receipt
-// has no entries, an empty OperationID and the available balance, and
-// nothing is written (so its IdempotencyKey is not recorded either).
+// has NothingToReverse set, no entries, an empty OperationID and the
+// available balance, and nothing is written (so its IdempotencyKey is
+// not recorded either). That is a receipt rather than an error because
+// the caller's goal (nothing of the operation left) holds, as a retried
+// refund webhook expects; a caller that wants to tell it apart tests the
+// field.
 //
 // Errors: ErrInvalidArgument when neither or both of OperationID and Key
 // are given, when the operation is a hold, release, expiry or reversal
@@ -134,7 +138,7 @@ func (l *Ledger) Reverse(ctx context.Context, p ReverseParams) (_ *Receipt, err 
 	})
 	var none nothingToReverse
 	if errors.As(err, &none) {
-		return &Receipt{Entries: []Entry{}, Balance: toDecimal(none.available, l.scale)}, nil
+		return &Receipt{Entries: []Entry{}, Balance: toDecimal(none.available, l.scale), NothingToReverse: true}, nil
 	}
 	replayed = rec != nil && rec.Replayed
 	return rec, err

@@ -55,6 +55,11 @@ type Receipt struct {
 	// the same parameters: this is the first call's receipt and nothing
 	// was written.
 	Replayed bool
+	// NothingToReverse is true only for a Reverse that found nothing left
+	// to take back (reversed before, spent, held or expired): the receipt
+	// then has no entries and an empty OperationID, and nothing was
+	// written. It is not an error, so a retried refund succeeds.
+	NothingToReverse bool
 }
 
 // Balance is an account's spendable credits at one instant.

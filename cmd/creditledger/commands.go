@@ -35,22 +35,34 @@ func (f *durationFlag) Set(s string) error {
 	return nil
 }
 
-func runMigrate(ctx context.Context, e *env) error {
+// migrateCmd is migrate's options.
+type migrateCmd struct{}
+
+// migrateFlags binds migrate's own flags (none yet) to fs.
+func migrateFlags(*flag.FlagSet) runner { return &migrateCmd{} }
+
+func (*migrateCmd) run(ctx context.Context, e *env) error {
 	// Opening the ledger runs the store's migrations and records the scale.
 	l, store, err := e.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	db := describeDSN(resolveDSN(e.opts.dsn))
-	if e.opts.json {
+	db := e.db
+	if e.common.json {
 		return writeJSON(e.stdout, map[string]any{"db": db, "migrated": true, "scale": l.Scale()})
 	}
 	fmt.Fprintf(e.stdout, "migrated %s (scale %d)\n", db, l.Scale())
 	return nil
 }
 
-func runVerify(ctx context.Context, e *env) error {
+// verifyCmd is verify's options.
+type verifyCmd struct{}
+
+// verifyFlags binds verify's own flags (none yet) to fs.
+func verifyFlags(*flag.FlagSet) runner { return &verifyCmd{} }
+
+func (*verifyCmd) run(ctx context.Context, e *env) error {
 	l, store, err := e.open(ctx)
 	if err != nil {
 		return err
@@ -60,7 +72,7 @@ func runVerify(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	if e.opts.json {
+	if e.common.json {
 		out := struct {
 			OK         bool     `json:"ok"`
 			Accounts   int      `json:"accounts"`
@@ -87,11 +99,21 @@ func runVerify(ctx context.Context, e *env) error {
 	return nil
 }
 
-func distributeFlags(fs *flag.FlagSet, o *cmdOpts) {
+// distributeCmd is distribute's options.
+type distributeCmd struct {
+	budget     durationFlag
+	chunk      int
+	progress   string
+	expireOnly bool
+}
+
+func distributeFlags(fs *flag.FlagSet) runner {
+	o := &distributeCmd{}
 	fs.Var(&o.budget, "budget", "stop starting chunks after this long, e.g. 25s (default: until done)")
 	fs.IntVar(&o.chunk, "chunk", 0, fmt.Sprintf("accounts per transaction (default %d)", ledger.DefaultChunkSize))
 	fs.StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	fs.BoolVar(&o.expireOnly, "expire-only", false, "only expire due lots (ExpireDue), grant nothing")
+	return o
 }
 
 // distributeJSON is distribute's -json output, a superset of the cron
@@ -108,11 +130,11 @@ type distributeJSON struct {
 	DurationMs     int64  `json:"durationMs"`
 }
 
-func runDistribute(ctx context.Context, e *env) error {
-	if e.opts.chunk < 0 {
-		return usagef("-chunk %d is negative", e.opts.chunk)
+func (o *distributeCmd) run(ctx context.Context, e *env) error {
+	if o.chunk < 0 {
+		return usagef("-chunk %d is negative", o.chunk)
 	}
-	mode, err := progressMode(e.opts.progress, e.stderr)
+	mode, err := progressMode(o.progress, e.stderr)
 	if err != nil {
 		return err
 	}
@@ -122,7 +144,7 @@ func runDistribute(ctx context.Context, e *env) error {
 	}
 	defer store.Close()
 	var res *ledger.DistributeResult
-	if e.opts.expireOnly {
+	if o.expireOnly {
 		var r *ledger.ExpireResult
 		r, err = l.ExpireDue(ctx)
 		if r != nil {
@@ -131,13 +153,13 @@ func runDistribute(ctx context.Context, e *env) error {
 		}
 	} else {
 		p := newProgress(mode, e.stderr)
-		res, err = l.Distribute(ctx, &ledger.DistributeOpts{Budget: e.opts.budget.d, ChunkSize: e.opts.chunk, Progress: p.update})
+		res, err = l.Distribute(ctx, &ledger.DistributeOpts{Budget: o.budget.d, ChunkSize: o.chunk, Progress: p.update})
 		p.finish()
 	}
 	if res == nil {
 		return err
 	}
-	if e.opts.json {
+	if e.common.json {
 		if jerr := writeJSON(e.stdout, distributeJSON{
 			Accounts: res.Accounts, Processed: res.Processed, Errors: res.Errors,
 			Granted: res.Granted, GrantedCredits: res.GrantedCredits.String(),
@@ -179,7 +201,10 @@ type balanceJSON struct {
 	Lots      []lotJSON `json:"lots"`
 }
 
-func runBalance(ctx context.Context, e *env) error {
+// balanceCmd is balance's options.
+type balanceCmd struct{}
+
+func (*balanceCmd) run(ctx context.Context, e *env) error {
 	l, store, err := e.open(ctx)
 	if err != nil {
 		return err
@@ -189,7 +214,7 @@ func runBalance(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	if e.opts.json {
+	if e.common.json {
 		out := balanceJSON{Account: b.Account, Available: b.Available.String(), Held: b.Held.String(), Plan: b.Plan, At: b.At.UTC(), Lots: []lotJSON{}}
 		for _, lot := range b.Lots {
 			out.Lots = append(out.Lots, lotJSON{ID: lot.ID, Source: lot.Source, Amount: lot.Amount.String(),
@@ -224,9 +249,17 @@ func runBalance(ctx context.Context, e *env) error {
 	return tw.Flush()
 }
 
-func entriesFlags(fs *flag.FlagSet, o *cmdOpts) {
+// entriesCmd is entries' options.
+type entriesCmd struct {
+	limit  int
+	cursor string
+}
+
+func entriesFlags(fs *flag.FlagSet) runner {
+	o := &entriesCmd{}
 	fs.IntVar(&o.limit, "limit", ledger.DefaultPageSize, fmt.Sprintf("entries per page, at most %d", ledger.MaxPageSize))
 	fs.StringVar(&o.cursor, "cursor", "", "the next cursor a previous page printed")
+	return o
 }
 
 type entryJSON struct {
@@ -242,39 +275,57 @@ type entryJSON struct {
 	CreatedAt    time.Time         `json:"createdAt"`
 }
 
-func runEntries(ctx context.Context, e *env) error {
-	if e.opts.limit < 1 || e.opts.limit > ledger.MaxPageSize {
-		return usagef("-limit %d is outside 1..%d", e.opts.limit, ledger.MaxPageSize)
+// entriesJSON converts entries for -json output; never nil, so that an
+// empty list prints as [].
+func entriesJSON(es []ledger.Entry) []entryJSON {
+	out := make([]entryJSON, 0, len(es))
+	for _, en := range es {
+		out = append(out, entryJSON{ID: en.ID, Kind: string(en.Kind), Amount: en.Amount.String(),
+			BalanceAfter: en.BalanceAfter.String(), Source: en.Source, LotID: en.LotID, OperationID: en.OperationID,
+			Description: en.Description, Metadata: en.Metadata, CreatedAt: en.CreatedAt.UTC()})
+	}
+	return out
+}
+
+// printEntries prints entries as a table; nothing when there are none.
+func printEntries(e *env, es []ledger.Entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tKIND\tAMOUNT\tBALANCE\tSOURCE\tDESCRIPTION")
+	for _, en := range es {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", en.CreatedAt.UTC().Format(time.RFC3339), en.Kind, en.Amount,
+			en.BalanceAfter, en.Source, en.Description)
+	}
+	return tw.Flush()
+}
+
+func (o *entriesCmd) run(ctx context.Context, e *env) error {
+	if o.limit < 1 || o.limit > ledger.MaxPageSize {
+		return usagef("-limit %d is outside 1..%d", o.limit, ledger.MaxPageSize)
 	}
 	l, store, err := e.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	page, err := l.Entries(ctx, e.args[0], &ledger.ListOpts{Limit: e.opts.limit, Cursor: e.opts.cursor})
+	page, err := l.Entries(ctx, e.args[0], &ledger.ListOpts{Limit: o.limit, Cursor: o.cursor})
 	if err != nil {
 		return err
 	}
-	if e.opts.json {
+	if e.common.json {
 		out := struct {
 			Account    string      `json:"account"`
 			Entries    []entryJSON `json:"entries"`
 			NextCursor string      `json:"nextCursor"`
-		}{Account: e.args[0], Entries: []entryJSON{}, NextCursor: page.NextCursor}
-		for _, en := range page.Entries {
-			out.Entries = append(out.Entries, entryJSON{ID: en.ID, Kind: string(en.Kind), Amount: en.Amount.String(),
-				BalanceAfter: en.BalanceAfter.String(), Source: en.Source, LotID: en.LotID, OperationID: en.OperationID,
-				Description: en.Description, Metadata: en.Metadata, CreatedAt: en.CreatedAt.UTC()})
-		}
+		}{Account: e.args[0], Entries: entriesJSON(page.Entries), NextCursor: page.NextCursor}
 		return writeJSON(e.stdout, out)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tKIND\tAMOUNT\tBALANCE\tSOURCE\tDESCRIPTION")
-	for _, en := range page.Entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", en.CreatedAt.UTC().Format(time.RFC3339), en.Kind, en.Amount,
-			en.BalanceAfter, en.Source, en.Description)
+	if len(page.Entries) == 0 {
+		fmt.Fprintf(e.stdout, "account %s: no entries\n", e.args[0])
 	}
-	if err := tw.Flush(); err != nil {
+	if err := printEntries(e, page.Entries); err != nil {
 		return err
 	}
 	if page.NextCursor != "" {
@@ -283,11 +334,19 @@ func runEntries(ctx context.Context, e *env) error {
 	return nil
 }
 
-func importFlags(fs *flag.FlagSet, o *cmdOpts) {
+// importCmd is import-mksaas's options.
+type importCmd struct {
+	from, planMap, tz string
+	dryRun            bool
+}
+
+func importFlags(fs *flag.FlagSet) runner {
+	o := &importCmd{}
 	fs.StringVar(&o.from, "from", "", "the MkSaaS PostgreSQL database, postgres://... (required)")
 	fs.StringVar(&o.planMap, "plan-map", "", "PRICE_ID=PLAN,... : the catalog plan of each MkSaaS price id (lifetime, yearly, monthly)")
 	fs.StringVar(&o.tz, "tz", "UTC", "IANA zone MkSaaS's zone-less timestamps were written in (its server's zone)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "read and report; the ledger's database is not even opened")
+	return o
 }
 
 type importJSON struct {
@@ -317,8 +376,7 @@ type mismatchJSON struct {
 	OpenLots       int64  `json:"openLots"`
 }
 
-func runImport(ctx context.Context, e *env) error {
-	o := e.opts
+func (o *importCmd) run(ctx context.Context, e *env) error {
 	if o.from == "" {
 		return usagef("-from DSN is required")
 	}
@@ -333,6 +391,7 @@ func runImport(ctx context.Context, e *env) error {
 	if err != nil {
 		return usagef("-tz %q: %v", o.tz, err)
 	}
+	fmt.Fprintf(e.stderr, "creditledger: MkSaaS database %s\n", describeDSN(o.from))
 	src, err := sql.Open("pgx", o.from)
 	if err != nil {
 		return fmt.Errorf("-from %s: %w", describeDSN(o.from), err)
@@ -341,8 +400,9 @@ func runImport(ctx context.Context, e *env) error {
 	var l *ledger.Ledger
 	if o.dryRun {
 		// A dry run needs only the catalog: the ledger's database is not
-		// even opened (opening it would create its tables).
-		if l, err = ledger.New(memory.New(), &ledger.Config{Scale: int32(o.scale), Catalog: e.catalog, Logger: e.logger}); err != nil {
+		// even opened.
+		fmt.Fprintln(e.stderr, "creditledger: database none (a dry run does not open it)")
+		if l, err = ledger.New(memory.New(), &ledger.Config{Scale: e.common.scale.n, Catalog: e.catalog, Logger: e.logger}); err != nil {
 			return err
 		}
 	} else {
@@ -359,7 +419,7 @@ func runImport(ctx context.Context, e *env) error {
 		}
 		return fmt.Errorf("from %s: %w", describeDSN(o.from), err)
 	}
-	if o.json {
+	if e.common.json {
 		out := importJSON{DryRun: rep.DryRun, Users: rep.Users, Plans: rep.Plans, PeriodsGranted: rep.PeriodsGranted,
 			Lots: rep.Lots, Credits: rep.Credits.String(), ExpiredLots: rep.ExpiredLots, ExpiredCredits: rep.ExpiredCredits.String(),
 			Written: rep.Written, Existing: rep.Existing, Failed: []failureJSON{}, Mismatches: []mismatchJSON{}}
@@ -405,7 +465,10 @@ func printImport(e *env, rep *mksaas.Report) {
 	}
 }
 
-func runCatalog(_ context.Context, e *env) error {
+// catalogCmd is catalog's options.
+type catalogCmd struct{}
+
+func (*catalogCmd) run(_ context.Context, e *env) error {
 	data, err := json.MarshalIndent(e.catalog, "", "  ")
 	if err != nil {
 		return err

@@ -67,7 +67,13 @@ func TestHelp(t *testing.T) {
 		r := runCmd(t, c.name, "-h")
 		require.Equal(t, exitOK, r.code, c.name)
 		require.Contains(t, r.stdout, "Usage: creditledger "+c.name, c.name)
-		for _, f := range []string{"-db", "-catalog", "-json", "-scale"} {
+		flags := []string{"-catalog", "-json"}
+		if c.db != dbNone {
+			flags = append(flags, "-db", "-scale")
+		} else {
+			require.NotContains(t, r.stdout, "-db", "%s opens no database", c.name)
+		}
+		for _, f := range flags {
 			require.Contains(t, r.stdout, f, c.name)
 		}
 		require.Empty(t, r.stderr)
@@ -285,20 +291,38 @@ func TestCatalogFile(t *testing.T) {
 }
 
 // TestDefaultDB checks the -db defaults: $DATABASE_URL, else the example
-// server's file in the working folder. Not parallel: it sets the
-// environment and the working folder.
+// server's file if it exists in the working folder, else a usage error
+// that creates nothing. Not parallel: it sets the environment and the
+// working folder.
 func TestDefaultDB(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	t.Setenv("DATABASE_URL", "")
-	r := runCmd(t, "migrate", "-json")
-	require.Equal(t, exitOK, r.code, r.stderr)
-	require.Contains(t, r.stdout, "sqlite "+defaults.ExampleSQLiteFile)
-	_, err := os.Stat(filepath.Join(dir, defaults.ExampleSQLiteFile))
-	require.NoError(t, err)
+	for _, args := range [][]string{{"migrate"}, {"verify"}, {"balance", "alice"}, {"grant", "-key", "k", "alice", "5"}, {"distribute"}} {
+		r := runCmd(t, args...)
+		require.Equal(t, exitUsage, r.code, "%q: %s", args, r.stderr)
+		require.Contains(t, r.stderr, "no database: give -db DSN or set $DATABASE_URL", args)
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		require.Empty(t, entries, "%q created a file", args)
+	}
 
+	// Once the example server's file exists, it is the default.
+	r := runCmd(t, "migrate", "-db", defaults.ExampleSQLiteFile)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	r = runCmd(t, "verify", "-json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Equal(t, "creditledger: database sqlite "+defaults.ExampleSQLiteFile+"\n", r.stderr)
+
+	// $DATABASE_URL comes before it, and is not created by a read.
 	other := filepath.Join(dir, "other.db")
 	t.Setenv("DATABASE_URL", other)
+	r = runCmd(t, "balance", "alice")
+	require.Equal(t, exitFailure, r.code)
+	require.Contains(t, r.stderr, "creditledger: database sqlite "+other+"\n")
+	require.Contains(t, r.stderr, "file does not exist")
+	_, err := os.Stat(other)
+	require.ErrorIs(t, err, os.ErrNotExist)
 	r = runCmd(t, "migrate")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	require.Contains(t, r.stdout, "migrated sqlite "+other)
@@ -337,18 +361,25 @@ func TestImportMksaas(t *testing.T) {
 
 	db := filepath.Join(t.TempDir(), "ledger.db")
 	args := []string{"import-mksaas", "-db", db, "-from", src.DSN, "-plan-map", "price_y=pro_yearly", "-json"}
+	r := runCmd(t, args...)
+	require.Equal(t, exitFailure, r.code, "no ledger database yet: the import creates none")
+	require.Contains(t, r.stderr, "file does not exist")
 
 	var rep importJSON
-	r := runCmd(t, append(args, "-dry-run")...)
+	r = runCmd(t, append(args, "-dry-run")...)
 	require.Equal(t, exitOK, r.code, r.stderr)
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
 	require.True(t, rep.DryRun)
+	require.Contains(t, r.stderr, "creditledger: MkSaaS database postgres://")
+	require.Contains(t, r.stderr, "creditledger: database none (a dry run does not open it)")
 	require.Equal(t, 2, rep.Users)
 	require.Equal(t, 2, rep.Lots)
 	require.Equal(t, "950", rep.Credits)
 	require.Zero(t, rep.Written)
 	_, err := os.Stat(db)
 	require.True(t, os.IsNotExist(err), "the dry run opened (and so created) the ledger's database")
+	r = runCmd(t, "migrate", "-db", db)
+	require.Equal(t, exitOK, r.code, r.stderr)
 
 	r = runCmd(t, args...)
 	require.Equal(t, exitOK, r.code, r.stderr)

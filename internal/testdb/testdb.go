@@ -155,3 +155,31 @@ func OpenWith(t testing.TB, dsn string, opts *bunstore.Options) *bunstore.Store 
 	})
 	return s
 }
+
+// LedgerTables returns the names of the tables named creditledger_... in
+// the database of store (on PostgreSQL, in its current schema), sorted:
+// what a test checks to see that a call created none.
+func LedgerTables(t testing.TB, store *bunstore.Store) []string {
+	t.Helper()
+	query := "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'creditledger%' ORDER BY name"
+	if store.DB().Dialect().Name().String() == "pg" {
+		query = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name LIKE 'creditledger%' ORDER BY table_name"
+	}
+	rows, err := store.DB().QueryContext(context.Background(), query)
+	if err != nil {
+		t.Fatalf("testdb: list tables: %v", err)
+	}
+	defer rows.Close()
+	names := []string{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatalf("testdb: list tables: %v", err)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("testdb: list tables: %v", err)
+	}
+	return names
+}
