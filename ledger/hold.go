@@ -62,8 +62,9 @@ type HoldParams struct {
 	// Amount must be positive with at most Scale decimal places.
 	Amount decimal.Decimal
 	// TTL is how long the hold lasts unless captured or released first:
-	// zero means DefaultHoldTTL (15 minutes); at most MaxHoldTTL (24
-	// hours).
+	// zero means DefaultHoldTTL (15 minutes); otherwise at least a
+	// microsecond and at most MaxHoldTTL (24 hours). The expiry is cut
+	// to the microsecond.
 	TTL      time.Duration
 	Metadata map[string]string
 }
@@ -104,7 +105,8 @@ func (l *Ledger) holdOut(h *storage.Hold, now time.Time) *Hold {
 //
 // Errors: ErrInsufficientCredits when less than Amount is available (for
 // an account never written to it also matches ErrNotFound);
-// ErrInvalidArgument for a TTL below zero or above MaxHoldTTL, or a
+// ErrInvalidArgument for a TTL below zero, between zero and a
+// microsecond (the precision stores keep), or above MaxHoldTTL, or a
 // malformed account, key, description or metadata; ErrInvalidAmount;
 // ErrIdempotencyConflict. On any error nothing is written.
 func (l *Ledger) Hold(ctx context.Context, p HoldParams) (out *Hold, err error) {
@@ -115,6 +117,12 @@ func (l *Ledger) Hold(ctx context.Context, p HoldParams) (out *Hold, err error) 
 	}
 	if p.TTL < 0 || p.TTL > MaxHoldTTL {
 		return nil, fmt.Errorf("%w: hold TTL %s is outside [0, %s]", ErrInvalidArgument, p.TTL, MaxHoldTTL)
+	}
+	if p.TTL > 0 && p.TTL < time.Microsecond {
+		// Stores keep microseconds: such a hold would expire at the
+		// instant it was made, reserving nothing (Grant refuses the
+		// equivalent expiry too).
+		return nil, fmt.Errorf("%w: hold TTL %s is below the %s a ledger keeps", ErrInvalidArgument, p.TTL, time.Microsecond)
 	}
 	ttl := p.TTL
 	if ttl == 0 {
