@@ -114,8 +114,12 @@ const entryPage = 1000
 // BalanceAt returns what Balance would have returned at the instant at:
 // the lots as they were then (their remaining from the entries written up
 // to at, their expiry against at), Held by the holds active at at, and
-// the credits of holds that had expired by at given back. It reads the
-// account's whole history: it costs what Entries costs for every entry.
+// the credits of holds that had expired by at given back, and Plan the
+// plan the account was on at at (from its KindPlan entries; an account
+// whose plan was set before plan changes were recorded is taken to have
+// been on its plan all along). It reads the account's whole history: it
+// costs what Entries costs for every entry. The instant is cut to the
+// microsecond, the precision stores keep.
 //
 // Before the account's first entry the balance is zero with no lots.
 //
@@ -226,7 +230,7 @@ func (l *Ledger) replayBalance(acct *storage.Account, lots []storage.Lot, histor
 		}
 	}
 	l.sortLots(open)
-	b := &Balance{Account: acct.ID, Plan: acct.Plan, At: at, Lots: make([]Lot, len(open)), Held: toDecimal(held, l.scale)}
+	b := &Balance{Account: acct.ID, Plan: planAt(acct, history, at), At: at, Lots: make([]Lot, len(open)), Held: toDecimal(held, l.scale)}
 	var sum int64
 	for i, lot := range open {
 		b.Lots[i] = l.lotOut(lot)
@@ -234,4 +238,32 @@ func (l *Ledger) replayBalance(acct *storage.Account, lots []storage.Lot, histor
 	}
 	b.Available = toDecimal(sum, l.scale)
 	return b
+}
+
+// planAt returns the account's plan at at from its plan entries (any
+// order): the plan the last one up to at set; before the first one, the
+// plan that one replaced. An account without plan entries (its plan was
+// set by a version that did not record changes) is taken to have been on
+// its plan all along.
+func planAt(acct *storage.Account, history []storage.Entry, at time.Time) string {
+	var last, first *storage.Entry
+	for i := range history {
+		e := &history[i]
+		if e.Kind != storage.KindPlan {
+			continue
+		}
+		if first == nil || e.Seq < first.Seq {
+			first = e
+		}
+		if !e.CreatedAt.After(at) && (last == nil || e.Seq > last.Seq) {
+			last = e
+		}
+	}
+	switch {
+	case last != nil:
+		return last.Source
+	case first != nil:
+		return first.Metadata[storage.MetaPreviousPlan]
+	}
+	return acct.Plan
 }

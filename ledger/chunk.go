@@ -176,6 +176,10 @@ func (c *chunk) stage(job *accountJob) error {
 		return err
 	}
 	job.expired, job.expiredMinor = n, minor
+	if job.plan != nil {
+		// Before the grants it makes due, so the history reads in order.
+		w.planEntry(job.plan)
+	}
 	switch {
 	case job.err == nil:
 		if err := c.stageGrants(w, job); err != nil {

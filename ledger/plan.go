@@ -80,7 +80,9 @@ func (l *Ledger) checkPlan(p *PlanParams, now time.Time) error {
 // account is given a plan, and the plan's grant for the current period.
 // Later periods are granted by Distribute. Calling it again with the same
 // parameters changes nothing (grants are keyed by plan, account and
-// period); a new plan or anchor starts the new plan's period.
+// period); a new plan or anchor starts the new plan's period, and is
+// recorded in the account's history as a KindPlan entry (so BalanceAt
+// knows the plan of any instant).
 //
 // Errors: ErrUnknownPlan for a plan not in the catalog;
 // ErrInvalidArgument for a bad account or plan id, or an anchor from
@@ -147,7 +149,7 @@ func (l *Ledger) applyPlan(acct *storage.Account, p PlanParams, now time.Time) *
 	if acct.Plan == p.Plan && acct.Anchor.Equal(anchor) {
 		return nil
 	}
-	return &planChange{plan: p.Plan, anchor: anchor}
+	return &planChange{plan: p.Plan, anchor: anchor, from: acct.Plan}
 }
 
 // DefaultSetPlansChunk is the number of accounts SetPlans writes per
@@ -157,7 +159,8 @@ const DefaultSetPlansChunk = 1000
 // SetPlans puts many accounts on plans, for imports of a whole user base:
 // in transactions of DefaultSetPlansChunk accounts, each a few set-based
 // statements. Unlike SetPlan it grants nothing itself (no gifts: these are
-// existing users); every account whose plan changed is due for its
+// existing users); every account whose plan changed gets a KindPlan
+// entry, as with SetPlan, and is due for its
 // current period at the next Distribute, unless its params say that
 // period was granted already (CurrentPeriodGranted). A later entry for the same
 // account overrides an earlier one. All params are validated before
@@ -218,16 +221,12 @@ func (l *Ledger) setPlansChunk(ctx context.Context, ps []PlanParams) error {
 			if change == nil {
 				continue
 			}
-			b.Accounts = append(b.Accounts, storage.AccountUpdate{
-				ID:           a.ID,
-				Balance:      a.Balance,
-				Seq:          a.Seq,
-				NextGrantAt:  l.nextGrantAt(a, change, p.CurrentPeriodGranted, now),
-				NextExpiryAt: a.NextExpiryAt,
-				SetPlan:      true,
-				Plan:         change.plan,
-				Anchor:       change.anchor,
-			})
+			// No lots are loaded: the writer keeps the account's
+			// balance and next expiry as they are.
+			w := l.newWriter(a, nil, false, now)
+			w.acct.NextGrantAt = l.nextGrantAt(a, change, p.CurrentPeriodGranted, now)
+			w.planEntry(change)
+			merge(b, w.finish(change))
 		}
 		if b.Empty() {
 			return nil

@@ -132,6 +132,10 @@ func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
 			running = e.BalanceAfter // report each break once
 		}
 		switch e.Kind {
+		case storage.KindPlan:
+			if e.LotID != "" || e.Amount != 0 || e.Source == "" {
+				bad(e.LotID, "plan entry %d has lot %q, amount %d and plan %q (want no lot, 0 and a plan)", e.Seq, e.LotID, e.Amount, e.Source)
+			}
 		case storage.KindGrant:
 			grants[e.LotID]++
 			grantAmount[e.LotID] += e.Amount

@@ -125,6 +125,42 @@ func (w *accountWriter) entry(opIdx int, lot *storage.Lot, kind storage.EntryKin
 	return nil
 }
 
+// planEntry stages the entry that records a plan change, as an operation
+// of its own (with no key: a SetPlan with the same parameters changes
+// nothing, so it writes no entry to replay).
+func (w *accountWriter) planEntry(change *planChange) {
+	opIdx := w.op(storage.KindPlan, "", "")
+	w.acct.Seq++
+	e := storage.Entry{
+		ID:           w.l.ids.New(w.now),
+		Account:      w.acct.ID,
+		Seq:          w.acct.Seq,
+		OperationID:  w.ops[opIdx].id,
+		Kind:         storage.KindPlan,
+		BalanceAfter: w.acct.Balance,
+		Source:       change.plan,
+		Description:  planDescription(change),
+		Metadata: map[string]string{
+			storage.MetaPlanAnchor:   change.anchor.UTC().Format(time.RFC3339Nano),
+			storage.MetaPreviousPlan: change.from,
+		},
+		CreatedAt: w.now,
+	}
+	w.ops[opIdx].first = len(w.batch.Entries)
+	w.batch.Entries = append(w.batch.Entries, e)
+	w.setAvailable(opIdx)
+}
+
+func planDescription(c *planChange) string {
+	switch {
+	case c.from == "":
+		return "plan " + c.plan
+	case c.from == c.plan:
+		return "plan " + c.plan + " anchored anew"
+	}
+	return "plan " + c.from + " -> " + c.plan
+}
+
 // debit lowers a loaded lot's remaining and stages the store's debit.
 func (w *accountWriter) debit(lot *storage.Lot, amount int64) {
 	lot.Remaining -= amount
@@ -271,6 +307,7 @@ func (w *accountWriter) finish(plan *planChange) *storage.Batch {
 type planChange struct {
 	plan   string
 	anchor time.Time
+	from   string // the plan before, "" for none
 }
 
 // sortLots sorts lots in the ledger's burn order.

@@ -146,8 +146,10 @@ func TestImport(t *testing.T) {
 	require.Equal(t, time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC), b.Lots[0].ExpiresAt.UTC())
 	page, err := l.Entries(ctx, "yearly-c", nil)
 	require.NoError(t, err)
-	require.Len(t, page.Entries, 1)
+	require.Len(t, page.Entries, 2) // the lot's grant, after the plan's entry
 	require.Equal(t, "t-c1", page.Entries[0].Metadata["mksaas_id"])
+	require.Equal(t, ledger.KindPlan, page.Entries[1].Kind)
+	require.Equal(t, "pro_yearly", page.Entries[1].Source)
 
 	// A second run changes nothing.
 	rep, err = mksaas.Import(ctx, l, src.SQL, opts)
