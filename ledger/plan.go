@@ -75,6 +75,16 @@ func (l *Ledger) checkPlan(p *PlanParams, now time.Time) error {
 	return checkTimePtr(fmt.Sprintf("expiry of plan %q's grant", p.Plan), expiresAt(plan.Expiry, now, due.Period))
 }
 
+// CheckPlan returns the error SetPlan or SetPlans would return for p's
+// parameters, without reading or writing the store: nil when they are
+// valid now. An import uses it to set aside the users it cannot place
+// and go on with the others.
+//
+// Errors: as SetPlan (ErrUnknownPlan, ErrInvalidArgument).
+func (l *Ledger) CheckPlan(p PlanParams) error {
+	return l.checkPlan(&p, l.clock())
+}
+
 // SetPlan puts an account on a plan, creating the account if needed, and
 // grants at once what is due: the catalog's signup gift the first time an
 // account is given a plan, and the plan's grant for the current period.

@@ -302,7 +302,15 @@ type importJSON struct {
 	Written        int            `json:"written"`
 	Existing       int            `json:"existing"`
 	Failed         []failureJSON  `json:"failed"`
+	Skipped        []skippedJSON  `json:"skipped"`
 	Mismatches     []mismatchJSON `json:"mismatches"`
+}
+
+type skippedJSON struct {
+	User    string `json:"user"`
+	Lots    int    `json:"lots"`
+	Credits string `json:"credits"`
+	Error   string `json:"error"`
 }
 
 type failureJSON struct {
@@ -362,9 +370,12 @@ func runImport(ctx context.Context, e *env) error {
 	if o.json {
 		out := importJSON{DryRun: rep.DryRun, Users: rep.Users, Plans: rep.Plans, PeriodsGranted: rep.PeriodsGranted,
 			Lots: rep.Lots, Credits: rep.Credits.String(), ExpiredLots: rep.ExpiredLots, ExpiredCredits: rep.ExpiredCredits.String(),
-			Written: rep.Written, Existing: rep.Existing, Failed: []failureJSON{}, Mismatches: []mismatchJSON{}}
+			Written: rep.Written, Existing: rep.Existing, Failed: []failureJSON{}, Skipped: []skippedJSON{}, Mismatches: []mismatchJSON{}}
 		for _, f := range rep.Failed {
 			out.Failed = append(out.Failed, failureJSON{Transaction: f.TransactionID, User: f.User, Error: f.Err.Error()})
+		}
+		for _, s := range rep.Skipped {
+			out.Skipped = append(out.Skipped, skippedJSON{User: s.User, Lots: s.Lots, Credits: s.Credits.String(), Error: s.Err.Error()})
 		}
 		for _, m := range rep.Mismatches {
 			out.Mismatches = append(out.Mismatches, mismatchJSON{User: m.User, CurrentCredits: m.CurrentCredits, OpenLots: m.OpenLots})
@@ -375,8 +386,8 @@ func runImport(ctx context.Context, e *env) error {
 	} else {
 		printImport(e, rep)
 	}
-	if len(rep.Failed) > 0 {
-		return &failure{fmt.Sprintf("%d lots could not be imported", len(rep.Failed))}
+	if len(rep.Failed) > 0 || len(rep.Skipped) > 0 {
+		return &failure{fmt.Sprintf("%d lots could not be imported, %d users were skipped", len(rep.Failed), len(rep.Skipped))}
 	}
 	return nil
 }
@@ -398,6 +409,10 @@ func printImport(e *env, rep *mksaas.Report) {
 	}
 	for _, f := range rep.Failed {
 		fmt.Fprintf(w, "  failed: transaction %s of %s: %v\n", f.TransactionID, f.User, f.Err)
+	}
+	fmt.Fprintf(w, "users skipped, not imported: %d\n", len(rep.Skipped))
+	for _, s := range rep.Skipped {
+		fmt.Fprintf(w, "  skipped: user %q (%d lots, %s credits): %v\n", s.User, s.Lots, s.Credits, s.Err)
 	}
 	fmt.Fprintf(w, "users whose current_credits disagrees with their open lots: %d\n", len(rep.Mismatches))
 	for _, m := range rep.Mismatches {
