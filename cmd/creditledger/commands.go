@@ -51,23 +51,29 @@ func runMigrate(ctx context.Context, e *env) error {
 }
 
 func runVerify(ctx context.Context, e *env) error {
+	opts, err := verifyOpts(e.opts)
+	if err != nil {
+		return err
+	}
 	l, store, err := e.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	rep, err := l.Verify(ctx)
+	rep, err := l.VerifyWith(ctx, opts)
 	if err != nil {
 		return err
 	}
 	if e.opts.json {
 		out := struct {
-			OK         bool     `json:"ok"`
-			Accounts   int      `json:"accounts"`
-			Lots       int      `json:"lots"`
-			Entries    int      `json:"entries"`
-			Violations []string `json:"violations"`
-		}{rep.OK(), rep.Accounts, rep.Lots, rep.Entries, []string{}}
+			OK           bool     `json:"ok"`
+			Accounts     int      `json:"accounts"`
+			Lots         int      `json:"lots"`
+			Entries      int      `json:"entries"`
+			Violations   []string `json:"violations"`
+			Anchored     int      `json:"anchored"`
+			AnchorBroken []string `json:"anchorBroken"`
+		}{rep.OK(), rep.Accounts, rep.Lots, rep.Entries, []string{}, rep.Anchored, append([]string{}, rep.AnchorBroken...)}
 		for _, v := range rep.Violations {
 			out.Violations = append(out.Violations, v.String())
 		}
@@ -78,6 +84,7 @@ func runVerify(ctx context.Context, e *env) error {
 		for _, v := range rep.Violations {
 			fmt.Fprintln(e.stdout, v.String())
 		}
+		fmt.Fprint(e.stdout, anchorSummary(opts, rep))
 		fmt.Fprintf(e.stdout, "verified %d accounts, %d lots, %d entries: %d violations\n",
 			rep.Accounts, rep.Lots, rep.Entries, len(rep.Violations))
 	}

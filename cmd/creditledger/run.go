@@ -53,6 +53,8 @@ type cmdOpts struct {
 	// import-mksaas
 	from, planMap, tz string
 	dryRun            bool
+	// verify (see anchor.go)
+	anchorFile, anchorDigest string
 }
 
 // env is what a command runs with.
@@ -82,7 +84,8 @@ func (e *failure) Error() string { return e.msg }
 func commands() []*command {
 	return []*command{
 		{name: "migrate", summary: "create or upgrade the ledger's tables", run: runMigrate},
-		{name: "verify", summary: "check every invariant; exit 1 on any violation", run: runVerify},
+		{name: "verify", summary: "check every invariant; exit 1 on any violation", flags: verifyFlags, run: runVerify},
+		{name: "anchor", summary: "print every account's chain head and their digest, to keep off the database", run: runAnchor},
 		{name: "distribute", summary: "the daily job: expire due lots, grant what plans owe", flags: distributeFlags, run: runDistribute},
 		{name: "balance", args: "ACCOUNT", nargs: 1, summary: "an account's available credits and open lots", run: runBalance},
 		{name: "entries", args: "ACCOUNT", nargs: 1, summary: "an account's history, newest first", flags: entriesFlags, run: runEntries},
