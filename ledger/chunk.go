@@ -178,7 +178,9 @@ func (c *chunk) stage(job *accountJob) error {
 	job.expired, job.expiredMinor = n, minor
 	if job.plan != nil {
 		// Before the grants it makes due, so the history reads in order.
-		w.planEntry(job.plan)
+		if err := w.planEntry(job.plan); err != nil {
+			return err
+		}
 	}
 	switch {
 	case job.err == nil:

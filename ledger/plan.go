@@ -235,7 +235,9 @@ func (l *Ledger) setPlansChunk(ctx context.Context, ps []PlanParams) error {
 			// balance and next expiry as they are.
 			w := l.newWriter(a, nil, false, now)
 			w.acct.NextGrantAt = l.nextGrantAt(a, change, p.CurrentPeriodGranted, now)
-			w.planEntry(change)
+			if err := w.planEntry(change); err != nil {
+				return err
+			}
 			merge(b, w.finish(change))
 		}
 		if b.Empty() {

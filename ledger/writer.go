@@ -127,28 +127,19 @@ func (w *accountWriter) entry(opIdx int, lot *storage.Lot, kind storage.EntryKin
 
 // planEntry stages the entry that records a plan change, as an operation
 // of its own (with no key: a SetPlan with the same parameters changes
-// nothing, so it writes no entry to replay).
-func (w *accountWriter) planEntry(change *planChange) {
+// nothing, so it writes no entry to replay): no lot, amount 0, the new
+// plan as its source.
+func (w *accountWriter) planEntry(change *planChange) error {
 	opIdx := w.op(storage.KindPlan, "", "")
-	w.acct.Seq++
-	e := storage.Entry{
-		ID:           w.l.ids.New(w.now),
-		Account:      w.acct.ID,
-		Seq:          w.acct.Seq,
-		OperationID:  w.ops[opIdx].id,
-		Kind:         storage.KindPlan,
-		BalanceAfter: w.acct.Balance,
-		Source:       change.plan,
-		Description:  planDescription(change),
-		Metadata: map[string]string{
-			storage.MetaPlanAnchor:   change.anchor.UTC().Format(time.RFC3339Nano),
-			storage.MetaPreviousPlan: change.from,
-		},
-		CreatedAt: w.now,
+	err := w.entry(opIdx, &storage.Lot{Source: change.plan}, storage.KindPlan, 0, planDescription(change), map[string]string{
+		storage.MetaPlanAnchor:   change.anchor.UTC().Format(time.RFC3339Nano),
+		storage.MetaPreviousPlan: change.from,
+	})
+	if err != nil {
+		return err
 	}
-	w.ops[opIdx].first = len(w.batch.Entries)
-	w.batch.Entries = append(w.batch.Entries, e)
 	w.setAvailable(opIdx)
+	return nil
 }
 
 func planDescription(c *planChange) string {
