@@ -117,8 +117,11 @@ func TestAssignPlan(t *testing.T) {
 		require.Equal(t, "pro_yearly", res.Plan)
 		require.True(t, res.Anchor.Equal(t0), "anchor: now")
 		require.True(t, d("1050").Equal(res.Granted), "gift 50 + period 1000, got %s", res.Granted)
+		// The plan change first, then the gift and the period.
+		require.Equal(t, ledger.KindPlan, res.Entries[0].Kind)
+		require.Equal(t, "pro_yearly", res.Entries[0].Source)
 		var sources []string
-		for _, e := range res.Entries {
+		for _, e := range res.Entries[1:] {
 			require.Equal(t, ledger.KindGrant, e.Kind)
 			require.NotEmpty(t, e.OperationID)
 			sources = append(sources, e.Source)
@@ -141,8 +144,9 @@ func TestAssignPlan(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, res.Changed)
 		require.True(t, d("1000").Equal(res.Granted))
-		require.Len(t, res.Entries, 1)
-		require.Equal(t, "lifetime_monthly", res.Entries[0].Source)
+		require.Len(t, res.Entries, 2)
+		require.Equal(t, ledger.KindPlan, res.Entries[0].Kind)
+		require.Equal(t, "lifetime_monthly", res.Entries[1].Source)
 
 		res, err = b.l.AssignPlan(ctx, ledger.PlanParams{Account: "carol", Plan: "platinum"})
 		require.ErrorIs(t, err, ledger.ErrUnknownPlan)

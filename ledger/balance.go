@@ -47,21 +47,23 @@ func (l *Ledger) Balance(ctx context.Context, account string) (_ *Balance, err e
 	return b, nil
 }
 
-// balanceReads bounds how often readBalance reads again because a write
-// committed between its reads.
+// balanceReads bounds how often readBalance reads without a lock because
+// a write committed between its reads.
 const balanceReads = 3
 
 // readBalance reads the account with its open lots and, when it may have
 // holds, its holds (and then maybe all its lots): separate reads, so a
-// write committed between them could make them disagree (an expired hold
-// swept in between would count its credits twice). Every write that
-// changes lots or holds appends an entry, so when holds were read the
-// account's Seq is read again, and the whole read repeated if it moved.
-// Without holds in the store the first read stands alone (a hold ended
-// between the reads can then only make this one answer lower, never
-// higher).
+// write committed between them could make them disagree (a hold taken in
+// between would count its credits both in the lots and as held). Every
+// write that changes lots or holds appends an entry, so when holds were
+// read the account's Seq is read again, and the whole read repeated if it
+// moved. When it moved every time, the last read is made under the
+// account's lock (lockedBalance), so that even under constant churn
+// Balance never shows credits that do not exist. Without holds in the
+// store the first read stands alone (a hold ended between the reads can
+// then only make this one answer lower, never higher).
 func (l *Ledger) readBalance(ctx context.Context, account string, now time.Time) (*storage.Account, []storage.Lot, int64, error) {
-	for attempt := 1; ; attempt++ {
+	for attempt := 1; attempt <= balanceReads; attempt++ {
 		acct, lots, err := l.store.AccountWithOpenLots(ctx, account, now)
 		if err != nil {
 			return nil, nil, 0, err
@@ -70,7 +72,7 @@ func (l *Ledger) readBalance(ctx context.Context, account string, now time.Time)
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		if !sawHolds || attempt == balanceReads {
+		if !sawHolds {
 			return acct, lots, held, nil
 		}
 		again, err := l.store.Account(ctx, account)
@@ -81,4 +83,5 @@ func (l *Ledger) readBalance(ctx context.Context, account string, now time.Time)
 			return acct, lots, held, nil
 		}
 	}
+	return l.lockedBalance(ctx, account, now)
 }

@@ -22,8 +22,24 @@ func (l *Ledger) withHolds(ctx context.Context, acct *storage.Account, now time.
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("creditledger: holds of account %q: %w", account, err)
 	}
-	sawHolds = len(hs) > 0
-	back := map[string]int64{}
+	held, back := settleHolds(hs, now)
+	if len(back) == 0 {
+		return lots, held, len(hs) > 0, nil
+	}
+	// A lot whose credits are all held is not among the open lots: read
+	// them all (this happens only between a hold's expiry and the next
+	// write of the account).
+	all, err := l.store.Lots(ctx, storage.LotQuery{Account: account})
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("creditledger: read lots of account %q: %w", account, err)
+	}
+	return openLots(all, back, now), held, true, nil
+}
+
+// settleHolds splits the holds recorded as active at now: what those still
+// active hold, and per lot what those that have expired give back.
+func settleHolds(hs []storage.Hold, now time.Time) (held int64, back map[string]int64) {
+	back = map[string]int64{}
 	for _, h := range hs {
 		if h.Active(now) {
 			held += h.Amount
@@ -33,24 +49,63 @@ func (l *Ledger) withHolds(ctx context.Context, acct *storage.Account, now time.
 			back[ln.LotID] += ln.Amount
 		}
 	}
-	if len(back) == 0 {
-		return lots, held, sawHolds, nil
-	}
-	// A lot whose credits are all held is not among the open lots: read
-	// them all (this happens only between a hold's expiry and the next
-	// write of the account).
-	all, err := l.store.Lots(ctx, storage.LotQuery{Account: account})
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("creditledger: read lots of account %q: %w", account, err)
-	}
+	return held, back
+}
+
+// openLots returns the lots (each once) that are open at now once back
+// is given back to them.
+func openLots(lots []storage.Lot, back map[string]int64, now time.Time) []storage.Lot {
 	out := lots[:0:0]
-	for _, lot := range all {
+	seen := make(map[string]bool, len(lots))
+	for _, lot := range lots {
+		if seen[lot.ID] {
+			continue
+		}
+		seen[lot.ID] = true
 		lot.Remaining += back[lot.ID]
 		if lot.Remaining > 0 && !lot.Expired(now) {
 			out = append(out, lot)
 		}
 	}
-	return out, held, sawHolds, nil
+	return out
+}
+
+// lockedBalance is readBalance's last resort under churn: it reads the
+// account, its open lots and its holds under the account's lock, which
+// every write takes, so that they agree. It costs a write transaction.
+func (l *Ledger) lockedBalance(ctx context.Context, account string, now time.Time) (acct *storage.Account, lots []storage.Lot, held int64, err error) {
+	err = l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+		accts, loaded, err := tx.LockAndLoad(ctx, []string{account}, false, now,
+			storage.LoadQuery{LotsOf: []string{account}, HoldsOf: []string{account}})
+		if err != nil {
+			return err
+		}
+		if len(accts) == 0 {
+			return fmt.Errorf("creditledger: account %q: %w", account, storage.ErrNotFound)
+		}
+		var back map[string]int64
+		held, back = settleHolds(loaded.Holds, now)
+		all := loaded.Lots
+		if len(back) > 0 {
+			// Lots that expired holds give back to may be empty now,
+			// and so not among the open lots.
+			q := storage.LoadQuery{}
+			for id := range back {
+				q.Lots = append(q.Lots, storage.AccountKey{Account: account, Key: id})
+			}
+			more, err := tx.Load(ctx, q)
+			if err != nil {
+				return err
+			}
+			all = append(all, more.Lots...)
+		}
+		acct, lots = &accts[0], openLots(all, back, now)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("creditledger: balance of account %q under its lock: %w", account, err)
+	}
+	return acct, lots, held, nil
 }
 
 // entryPage is how many entries BalanceAt reads at a time.
@@ -59,8 +114,12 @@ const entryPage = 1000
 // BalanceAt returns what Balance would have returned at the instant at:
 // the lots as they were then (their remaining from the entries written up
 // to at, their expiry against at), Held by the holds active at at, and
-// the credits of holds that had expired by at given back. It reads the
-// account's whole history: it costs what Entries costs for every entry.
+// the credits of holds that had expired by at given back, and Plan the
+// plan the account was on at at (from its KindPlan entries; an account
+// whose plan was set before plan changes were recorded is taken to have
+// been on its plan all along). It reads the account's whole history: it
+// costs what Entries costs for every entry. The instant is cut to the
+// microsecond, the precision stores keep.
 //
 // Before the account's first entry the balance is zero with no lots.
 //
@@ -72,12 +131,16 @@ func (l *Ledger) BalanceAt(ctx context.Context, account string, at time.Time) (_
 	if err := checkID("account", account); err != nil {
 		return nil, err
 	}
+	// Stores keep microseconds and the ledger's now is cut to them: cut
+	// at the same way before comparing, so that an instant read from
+	// time.Now (nanoseconds) just before the call is never "after now".
+	// Nothing a store holds tells apart two instants of one microsecond.
+	at = normTime(at)
 	now := l.clock()
 	if at.After(now) {
 		return nil, fmt.Errorf("%w: BalanceAt %s is after now (%s)", ErrInvalidArgument,
-			at.UTC().Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))
+			at.Format(time.RFC3339Nano), now.Format(time.RFC3339Nano))
 	}
-	at = at.UTC()
 	acct, err := l.store.Account(ctx, account)
 	if err != nil {
 		return nil, err
@@ -167,7 +230,7 @@ func (l *Ledger) replayBalance(acct *storage.Account, lots []storage.Lot, histor
 		}
 	}
 	l.sortLots(open)
-	b := &Balance{Account: acct.ID, Plan: acct.Plan, At: at, Lots: make([]Lot, len(open)), Held: toDecimal(held, l.scale)}
+	b := &Balance{Account: acct.ID, Plan: planAt(acct, history, at), At: at, Lots: make([]Lot, len(open)), Held: toDecimal(held, l.scale)}
 	var sum int64
 	for i, lot := range open {
 		b.Lots[i] = l.lotOut(lot)
@@ -175,4 +238,32 @@ func (l *Ledger) replayBalance(acct *storage.Account, lots []storage.Lot, histor
 	}
 	b.Available = toDecimal(sum, l.scale)
 	return b
+}
+
+// planAt returns the account's plan at at from its plan entries (any
+// order): the plan the last one up to at set; before the first one, the
+// plan that one replaced. An account without plan entries (its plan was
+// set by a version that did not record changes) is taken to have been on
+// its plan all along.
+func planAt(acct *storage.Account, history []storage.Entry, at time.Time) string {
+	var last, first *storage.Entry
+	for i := range history {
+		e := &history[i]
+		if e.Kind != storage.KindPlan {
+			continue
+		}
+		if first == nil || e.Seq < first.Seq {
+			first = e
+		}
+		if !e.CreatedAt.After(at) && (last == nil || e.Seq > last.Seq) {
+			last = e
+		}
+	}
+	switch {
+	case last != nil:
+		return last.Source
+	case first != nil:
+		return first.Metadata[storage.MetaPreviousPlan]
+	}
+	return acct.Plan
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/creditledger/creditledger/ledger"
@@ -49,6 +50,65 @@ func TestBalanceReadsOneState(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, d("100").Equal(bal.Available), "available %s, want 100", bal.Available)
 		require.True(t, bal.Held.IsZero(), "held %s, want 0", bal.Held)
+		requireVerified(t, b)
+	})
+}
+
+// holdsHookStore runs before ahead of every Holds read it serves while on:
+// a write committed between the reads of every unlocked attempt of one
+// Balance call.
+type holdsHookStore struct {
+	storage.Store
+	mu     sync.Mutex
+	on     bool
+	before func()
+}
+
+func (s *holdsHookStore) Holds(ctx context.Context, q storage.HoldQuery) ([]storage.Hold, error) {
+	s.mu.Lock()
+	on := s.on
+	s.mu.Unlock()
+	if on {
+		s.before()
+	}
+	return s.Store.Holds(ctx, q)
+}
+
+// TestBalanceUnderConstantChurn: when a hold is taken between Balance's
+// reads on every attempt, the answer must still be one state: the lots
+// read before a hold was taken and the holds read after it once summed to
+// 110 of 100 credits (#19, defect 2: the last attempt went unchecked).
+func TestBalanceUnderConstantChurn(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, nil)
+		ctx := t.Context()
+		grant(t, b, "u", "g", "100", nil)
+		_, err := b.l.Hold(ctx, ledger.HoldParams{Account: "u", Amount: d("10"), TTL: time.Hour})
+		require.NoError(t, err)
+
+		taken := 1
+		hooked := &holdsHookStore{Store: b.store}
+		hooked.before = func() {
+			// b.l writes to the store underneath: no recursion.
+			_, err := b.l.Hold(ctx, ledger.HoldParams{Account: "u", Amount: d("10"), TTL: time.Hour})
+			require.NoError(t, err)
+			taken++
+		}
+		hooked.on = true
+		bal, err := b.l.WithStore(hooked).Balance(ctx, "u")
+		require.NoError(t, err)
+		hooked.mu.Lock()
+		hooked.on = false
+		hooked.mu.Unlock()
+
+		require.Greater(t, taken, 1, "the hook never ran: Balance read no holds")
+		sum := bal.Available.Add(bal.Held)
+		require.True(t, d("100").Equal(sum), "available %s + held %s = %s of 100 credits", bal.Available, bal.Held, sum)
+		// Whatever state it read, it is one that existed: held is a
+		// multiple of the holds taken so far, at most all of them.
+		require.True(t, bal.Held.LessThanOrEqual(d("10").Mul(decimal.NewFromInt(int64(taken)))), "held %s after %d holds", bal.Held, taken)
+		requireHeld(t, b, "u", decimal.NewFromInt(int64(100-10*taken)).String(), decimal.NewFromInt(int64(10*taken)).String())
 		requireVerified(t, b)
 	})
 }

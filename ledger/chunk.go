@@ -176,6 +176,12 @@ func (c *chunk) stage(job *accountJob) error {
 		return err
 	}
 	job.expired, job.expiredMinor = n, minor
+	if job.plan != nil {
+		// Before the grants it makes due, so the history reads in order.
+		if err := w.planEntry(job.plan); err != nil {
+			return err
+		}
+	}
 	switch {
 	case job.err == nil:
 		if err := c.stageGrants(w, job); err != nil {

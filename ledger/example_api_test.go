@@ -59,6 +59,7 @@ func ExampleLedger_AssignPlan() {
 	res, _ = l.AssignPlan(ctx, ledger.PlanParams{Account: "user_7", Plan: "free"}) // a retry
 	fmt.Println("granted:", res.Granted, "changed:", res.Changed)
 	// Output:
+	// plan free 0
 	// grant register_gift 50
 	// grant monthly_refresh 50
 	// granted: 100 changed: true

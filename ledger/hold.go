@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/creditledger/creditledger/storage"
+	"github.com/shopspring/decimal"
 )
 
 // ErrHoldNotActive: Capture or Release of a hold that was captured,
@@ -61,8 +62,9 @@ type HoldParams struct {
 	// Amount must be positive with at most Scale decimal places.
 	Amount decimal.Decimal
 	// TTL is how long the hold lasts unless captured or released first:
-	// zero means DefaultHoldTTL (15 minutes); at most MaxHoldTTL (24
-	// hours).
+	// zero means DefaultHoldTTL (15 minutes); otherwise at least a
+	// microsecond and at most MaxHoldTTL (24 hours). The expiry is cut
+	// to the microsecond.
 	TTL      time.Duration
 	Metadata map[string]string
 }
@@ -103,7 +105,8 @@ func (l *Ledger) holdOut(h *storage.Hold, now time.Time) *Hold {
 //
 // Errors: ErrInsufficientCredits when less than Amount is available (for
 // an account never written to it also matches ErrNotFound);
-// ErrInvalidArgument for a TTL below zero or above MaxHoldTTL, or a
+// ErrInvalidArgument for a TTL below zero, between zero and a
+// microsecond (the precision stores keep), or above MaxHoldTTL, or a
 // malformed account, key, description or metadata; ErrInvalidAmount;
 // ErrIdempotencyConflict. On any error nothing is written.
 func (l *Ledger) Hold(ctx context.Context, p HoldParams) (out *Hold, err error) {
@@ -114,6 +117,12 @@ func (l *Ledger) Hold(ctx context.Context, p HoldParams) (out *Hold, err error) 
 	}
 	if p.TTL < 0 || p.TTL > MaxHoldTTL {
 		return nil, fmt.Errorf("%w: hold TTL %s is outside [0, %s]", ErrInvalidArgument, p.TTL, MaxHoldTTL)
+	}
+	if p.TTL > 0 && p.TTL < time.Microsecond {
+		// Stores keep microseconds: such a hold would expire at the
+		// instant it was made, reserving nothing (Grant refuses the
+		// equivalent expiry too).
+		return nil, fmt.Errorf("%w: hold TTL %s is below the %s a ledger keeps", ErrInvalidArgument, p.TTL, time.Microsecond)
 	}
 	ttl := p.TTL
 	if ttl == 0 {
@@ -443,4 +452,227 @@ func (l *Ledger) Holds(ctx context.Context, account string) (_ []Hold, err error
 
 func errMissingHoldLot(account, hold, lot string) error {
 	return fmt.Errorf("creditledger: account %q: hold %s names lot %s, which the store does not have", account, hold, lot)
+}
+
+// setHolds gives the writer the account's active holds and any hold a
+// write named, each once.
+func (w *accountWriter) setHolds(holds []storage.Hold) {
+	w.holdsLoaded = true
+	for i := range holds {
+		if w.hold(holds[i].ID) == nil {
+			h := holds[i]
+			w.holds = append(w.holds, &h)
+		}
+	}
+}
+
+// hold returns the loaded hold id, or nil.
+func (w *accountWriter) hold(id string) *storage.Hold {
+	for _, h := range w.holds {
+		if h.ID == id {
+			return h
+		}
+	}
+	return nil
+}
+
+// lot returns the loaded lot id, or nil.
+func (w *accountWriter) lot(id string) *storage.Lot {
+	for _, lot := range w.lots {
+		if lot.ID == id {
+			return lot
+		}
+	}
+	return nil
+}
+
+// addLots adds lots the writer does not have yet (lots loaded by id,
+// whose remaining may be 0).
+func (w *accountWriter) addLots(lots []storage.Lot) {
+	added := false
+	for i := range lots {
+		if w.lot(lots[i].ID) == nil {
+			lot := lots[i]
+			w.lots = append(w.lots, &lot)
+			added = true
+		}
+	}
+	if added {
+		// ID order, as every store loads them: the sweep writes its
+		// entries in this order, the same on every store.
+		slices.SortStableFunc(w.lots, func(a, b *storage.Lot) int { return strings.Compare(a.ID, b.ID) })
+	}
+}
+
+// loadLotsByID loads the lots of ids that the writer does not have.
+func (w *accountWriter) loadLotsByID(ctx context.Context, tx storage.Tx, ids []string) error {
+	var q storage.LoadQuery
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if !seen[id] && w.lot(id) == nil {
+			seen[id] = true
+			q.Lots = append(q.Lots, storage.AccountKey{Account: w.acct.ID, Key: id})
+		}
+	}
+	if len(q.Lots) == 0 {
+		return nil
+	}
+	loaded, err := tx.Load(ctx, q)
+	if err != nil {
+		return err
+	}
+	w.addLots(loaded.Lots)
+	return nil
+}
+
+// holdLotIDs returns the lots the writer's holds took from.
+func (w *accountWriter) holdLotIDs() []string {
+	var ids []string
+	for _, h := range w.holds {
+		for _, ln := range h.Lines {
+			ids = append(ids, ln.LotID)
+		}
+	}
+	return ids
+}
+
+// credit raises a loaded lot's remaining and stages the store's credit.
+func (w *accountWriter) credit(lot *storage.Lot, amount int64) {
+	lot.Remaining += amount
+	w.batch.Credits = append(w.batch.Credits, storage.LotCredit{Account: lot.Account, LotID: lot.ID, Amount: amount})
+}
+
+// entryRef stages an entry with a Ref and, for hold entries, the hold's
+// expiry.
+func (w *accountWriter) entryRef(opIdx int, lot *storage.Lot, kind storage.EntryKind, amount int64, description string,
+	metadata map[string]string, ref string, expiresAt *time.Time) error {
+	if err := w.entry(opIdx, lot, kind, amount, description, metadata); err != nil {
+		return err
+	}
+	e := &w.batch.Entries[len(w.batch.Entries)-1]
+	e.Ref, e.ExpiresAt = ref, expiresAt
+	return nil
+}
+
+// sweepHolds releases every active hold that has expired at now, under
+// the sweep operation *opIdx (started here if it is -1): release entries
+// give the credits back to their lots, and the hold's state becomes
+// expired.
+func (w *accountWriter) sweepHolds(opIdx *int) error {
+	for _, h := range w.holds {
+		if h.State != storage.HoldActive || h.Active(w.now) {
+			continue
+		}
+		if *opIdx < 0 {
+			*opIdx = w.op(storage.KindExpire, "", "")
+		}
+		if err := w.endHold(*opIdx, h, storage.HoldExpired, 0, h.ExpiresAt, "hold expired"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endHold gives every line of h back to its lot (release entries under
+// opIdx) and stages h's new state.
+func (w *accountWriter) endHold(opIdx int, h *storage.Hold, state storage.HoldState, captured int64, at time.Time, description string) error {
+	for _, ln := range h.Lines {
+		lot := w.lot(ln.LotID)
+		if lot == nil {
+			return errMissingHoldLot(w.acct.ID, h.ID, ln.LotID)
+		}
+		if err := w.entryRef(opIdx, lot, storage.KindRelease, ln.Amount, description, nil, h.ID, nil); err != nil {
+			return err
+		}
+		w.credit(lot, ln.Amount)
+	}
+	h.State, h.Captured, h.EndOperationID = state, captured, w.opID(opIdx)
+	end := at
+	h.EndedAt = &end
+	w.batch.HoldUpdates = append(w.batch.HoldUpdates, storage.HoldUpdate{
+		Account: w.acct.ID, ID: h.ID, State: state, Captured: captured, EndedAt: at, EndOperationID: h.EndOperationID,
+	})
+	w.changed = true
+	return nil
+}
+
+// nextExpiry returns the soonest expiry of an open lot or an active hold.
+// Without the holds loaded (a write that needs none: only a hold it made
+// is known), the stored next expiry is kept when sooner:
+// it may be a hold's (it is not due, or the holds would have been
+// loaded), and an early time only costs the sweep a look.
+func (w *accountWriter) nextExpiry() *time.Time {
+	var next *time.Time
+	sooner := func(t *time.Time) {
+		if t != nil && (next == nil || t.Before(*next)) {
+			next = t
+		}
+	}
+	for _, lot := range w.lots {
+		if lot.Remaining > 0 {
+			sooner(lot.ExpiresAt)
+		}
+	}
+	// The loaded holds, and one this write made.
+	for _, h := range w.holds {
+		if h.State == storage.HoldActive {
+			exp := h.ExpiresAt
+			sooner(&exp)
+		}
+	}
+	if !w.holdsLoaded && w.acct.NextExpiryAt != nil && w.acct.NextExpiryAt.After(w.now) {
+		sooner(w.acct.NextExpiryAt)
+	}
+	return next
+}
+
+// loadHolds gives the chunk's jobs their loaded active holds, and loads
+// the lots those holds took from that are not loaded yet (their remaining
+// may be 0), so that a sweep can give the credits of expired holds back.
+func (c *chunk) loadHolds(ctx context.Context, tx storage.Tx, byID map[string]*accountJob, holds []storage.Hold) error {
+	if len(holds) == 0 {
+		return nil
+	}
+	have := map[storage.AccountKey]bool{}
+	for _, job := range byID {
+		for _, lot := range job.lots {
+			have[storage.AccountKey{Account: lot.Account, Key: lot.ID}] = true
+		}
+	}
+	var q storage.LoadQuery
+	for _, h := range holds {
+		job := byID[h.Account]
+		if job == nil {
+			continue
+		}
+		job.holds = append(job.holds, h)
+		for _, ln := range h.Lines {
+			k := storage.AccountKey{Account: h.Account, Key: ln.LotID}
+			if !have[k] {
+				have[k] = true
+				q.Lots = append(q.Lots, k)
+			}
+		}
+	}
+	if len(q.Lots) == 0 {
+		return nil
+	}
+	loaded, err := tx.Load(ctx, q)
+	if err != nil {
+		return err
+	}
+	for _, lot := range loaded.Lots {
+		if job := byID[lot.Account]; job != nil {
+			job.lots = append(job.lots, lot)
+			job.sortLots = true
+		}
+	}
+	for _, job := range byID {
+		if job.sortLots {
+			// ID order, as every store loads them: the sweep writes its
+			// entries in this order, the same on every store.
+			slices.SortStableFunc(job.lots, func(a, b storage.Lot) int { return strings.Compare(a.ID, b.ID) })
+		}
+	}
+	return nil
 }

@@ -341,6 +341,61 @@ func TestBalanceAt(t *testing.T) {
 	})
 }
 
+// TestBalanceAtNanosecondNow: an instant read from a clock with
+// nanoseconds just before the call is not "after now", though the
+// ledger's own now is cut to the microsecond (#19, defect 1: refused in
+// most calls with time.Now()).
+func TestBalanceAtNanosecondNow(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, nil)
+		ctx := t.Context()
+		grant(t, b, "u", "g1", "10", nil)
+		b.clock.Add(time.Minute + 1500*time.Nanosecond)
+		at := b.clock.Now()
+		require.NotZero(t, at.Nanosecond()%1000, "the clock must have nanoseconds for this test")
+		bal, err := b.l.BalanceAt(ctx, "u", at)
+		require.NoError(t, err)
+		require.True(t, d("10").Equal(bal.Available), "available %s, want 10", bal.Available)
+		require.Equal(t, at.Truncate(time.Microsecond), bal.At)
+		// A microsecond later is still after now.
+		_, err = b.l.BalanceAt(ctx, "u", at.Add(time.Microsecond))
+		require.ErrorIs(t, err, ledger.ErrInvalidArgument)
+	})
+}
+
+// TestHoldTTLBelowAMicrosecond: stores keep microseconds, so a TTL of
+// 1-999 ns once made a hold that had expired when it was made; it is
+// refused, and writes nothing (#19, defect 3).
+func TestHoldTTLBelowAMicrosecond(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, nil)
+		ctx := t.Context()
+		grant(t, b, "u", "g1", "10", nil)
+		for _, ttl := range []time.Duration{time.Nanosecond, 999 * time.Nanosecond} {
+			h, err := b.l.Hold(ctx, ledger.HoldParams{Account: "u", Amount: d("4"), TTL: ttl})
+			require.ErrorIs(t, err, ledger.ErrInvalidArgument, "TTL %s", ttl)
+			require.ErrorContains(t, err, ttl.String())
+			require.Nil(t, h)
+		}
+		page, err := b.l.Entries(ctx, "u", nil)
+		require.NoError(t, err)
+		require.Len(t, page.Entries, 1, "a refused hold wrote entries")
+		requireHeld(t, b, "u", "10", "0")
+
+		// One microsecond is the shortest hold: it holds until then.
+		h, err := b.l.Hold(ctx, ledger.HoldParams{Account: "u", Amount: d("4"), TTL: time.Microsecond})
+		require.NoError(t, err)
+		require.Equal(t, ledger.HoldActive, h.State)
+		require.Equal(t, h.CreatedAt.Add(time.Microsecond), h.ExpiresAt)
+		requireHeld(t, b, "u", "6", "4")
+		b.clock.Add(time.Microsecond)
+		requireHeld(t, b, "u", "10", "0")
+		requireVerified(t, b)
+	})
+}
+
 var _ = errors.Is
 
 // TestReverseToExpiredLot: credits a reversal gives back to a lot that

@@ -77,6 +77,16 @@ func (l *Ledger) checkPlan(p *PlanParams, now time.Time) error {
 	return checkTimePtr(fmt.Sprintf("expiry of plan %q's grant", p.Plan), expiresAt(plan.Expiry, now, due.Period))
 }
 
+// CheckPlan returns the error SetPlan or SetPlans would return for p's
+// parameters, without reading or writing the store: nil when they are
+// valid now. An import uses it to set aside the users it cannot place
+// and go on with the others.
+//
+// Errors: as SetPlan (ErrUnknownPlan, ErrInvalidArgument).
+func (l *Ledger) CheckPlan(p PlanParams) error {
+	return l.checkPlan(&p, l.clock())
+}
+
 // PlanResult is what AssignPlan did.
 type PlanResult struct {
 	Account string
@@ -86,10 +96,11 @@ type PlanResult struct {
 	// Changed is false when the account was already on this plan with
 	// this anchor: the call granted nothing new (a retry).
 	Changed bool
-	// Entries are what the call wrote, oldest first: a grant entry for
-	// the signup gift and one for the plan's current period when they
-	// were due (Source and Description say which), and expire entries
-	// when the same write found lots expired. Empty when nothing was due.
+	// Entries are what the call wrote, oldest first: expire entries when
+	// the same write found lots expired, a KindPlan entry when the plan or
+	// anchor changed, a grant entry for the signup gift and one for the
+	// plan's current period when they were due (Source and Description
+	// say which). Empty when nothing changed and nothing was due.
 	Entries []Entry
 	// Granted is the sum of the grant entries' amounts (zero: none).
 	Granted decimal.Decimal
@@ -102,7 +113,9 @@ type PlanResult struct {
 // periods are granted by Distribute. Calling it again with the same
 // parameters changes nothing and returns Changed false with no grant
 // entries (grants are keyed by plan, account and period); a new plan or
-// anchor starts the new plan's period.
+// anchor starts the new plan's period, and is recorded in the account's
+// history as a KindPlan entry (so BalanceAt knows the plan of any
+// instant).
 //
 // Errors: ErrUnknownPlan for a plan not in the catalog;
 // ErrInvalidArgument for a bad account or plan id, or an anchor from
@@ -196,7 +209,7 @@ func (l *Ledger) applyPlan(acct *storage.Account, p PlanParams, now time.Time) *
 	if acct.Plan == p.Plan && acct.Anchor.Equal(anchor) {
 		return nil
 	}
-	return &planChange{plan: p.Plan, anchor: anchor}
+	return &planChange{plan: p.Plan, anchor: anchor, from: acct.Plan}
 }
 
 // DefaultSetPlansChunk is the number of accounts SetPlans writes per
@@ -206,7 +219,8 @@ const DefaultSetPlansChunk = 1000
 // SetPlans puts many accounts on plans, for imports of a whole user base:
 // in transactions of DefaultSetPlansChunk accounts, each a few set-based
 // statements. Unlike SetPlan it grants nothing itself (no gifts: these are
-// existing users); every account whose plan changed is due for its
+// existing users); every account whose plan changed gets a KindPlan
+// entry, as with SetPlan, and is due for its
 // current period at the next Distribute, unless its params say that
 // period was granted already (CurrentPeriodGranted). A later entry for the same
 // account overrides an earlier one. All params are validated before
@@ -267,16 +281,14 @@ func (l *Ledger) setPlansChunk(ctx context.Context, ps []PlanParams) error {
 			if change == nil {
 				continue
 			}
-			b.Accounts = append(b.Accounts, storage.AccountUpdate{
-				ID:           a.ID,
-				Balance:      a.Balance,
-				Seq:          a.Seq,
-				NextGrantAt:  l.nextGrantAt(a, change, p.CurrentPeriodGranted, now),
-				NextExpiryAt: a.NextExpiryAt,
-				SetPlan:      true,
-				Plan:         change.plan,
-				Anchor:       change.anchor,
-			})
+			// No lots are loaded: the writer keeps the account's
+			// balance and next expiry as they are.
+			w := l.newWriter(a, nil, false, now)
+			w.acct.NextGrantAt = l.nextGrantAt(a, change, p.CurrentPeriodGranted, now)
+			if err := w.planEntry(change); err != nil {
+				return err
+			}
+			merge(b, w.finish(change))
 		}
 		if b.Empty() {
 			return nil

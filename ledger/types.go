@@ -16,6 +16,10 @@ const (
 	KindGrant   = storage.KindGrant   // credits added: a lot was created
 	KindConsume = storage.KindConsume // credits spent from a lot
 	KindExpire  = storage.KindExpire  // what remained of an expired lot
+	// KindPlan: the account's plan or anchor changed (SetPlan, SetPlans).
+	// Amount 0, no lot; Source is the new plan, Metadata its anchor
+	// ("anchor") and the plan before ("previous_plan").
+	KindPlan = storage.KindPlan
 )
 
 // Lot is one grant and what remains of it.

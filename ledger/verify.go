@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/creditledger/creditledger/storage"
@@ -20,6 +21,28 @@ const verifyOrphans = 1000
 type VerifyReport struct {
 	Accounts, Lots, Entries int // how many were checked
 	Violations              []Violation
+	// Anchored is how many accounts were checked against the anchor of
+	// VerifyOpts (0 without one); AnchorBroken lists, in ID order, those
+	// whose history no longer extends it (each also has a Violation).
+	Anchored     int
+	AnchorBroken []string
+}
+
+// VerifyOpts are the options of VerifyWith. Nil means none: Verify.
+type VerifyOpts struct {
+	// Anchor, when set, is checked first (Anchor.Check: an altered anchor
+	// is refused), then every account it names must still extend its
+	// anchored head: the entry at the anchored seq must still be there
+	// with the anchored hash. An account whose tail was rewritten
+	// consistently, whose last operations were deleted with its head
+	// rolled back, or whose account row is gone is reported, in
+	// AnchorBroken and as a Violation. Accounts created after the
+	// anchor are checked as Verify checks them.
+	Anchor *Anchor
+	// Digest, when set, must be the anchor's digest: the value kept off
+	// the database (in logs, object storage) when the anchor was made,
+	// which makes the anchor file itself tamper-evident.
+	Digest string
 }
 
 // OK reports whether no invariant was violated.
@@ -58,22 +81,49 @@ func (v Violation) String() string {
 //     (so held credits never exceed what a lot had: they left it); an
 //     active hold has no release or capture entry; an ended one's release
 //     entries gave all of it back and its capture entries spent exactly
-//     what it captured; every hold entry belongs to a hold.
+//     what it captured; every hold entry belongs to a hold; each hold
+//     row's expiry and creation time are those its hold entries record,
+//     and its state agrees with when its entries gave it back (before
+//     its expiry: released or captured; at or after it: expired).
 //
 // It also reports lots and entries whose account row is gone (up to 1,000
 // such accounts).
 //
 // The chain makes a rewrite of history visible unless whoever rewrote it
 // also recomputed every later hash and the account's head (the function
-// is public); to detect that, keep the heads somewhere else too
-// (storage.Account.HeadHash) and compare.
+// is public), or deleted an account's last operations and rolled its
+// head, seq and balance back: from inside the database such a history is
+// sound. To detect that, keep an Anchor outside it and check against it
+// with VerifyWith.
 //
 // It returns the report; an error only when the store cannot be read.
 // Verify takes no locks: run it when no writes are in flight, or expect
 // it to see a write half-way (a store's reads are per statement).
-func (l *Ledger) Verify(ctx context.Context) (_ *VerifyReport, err error) {
+func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
+	return l.VerifyWith(ctx, nil)
+}
+
+// VerifyWith is Verify with options (nil: none), chiefly an anchor made
+// earlier by Anchor (see VerifyOpts).
+//
+// Errors: ErrInvalidArgument for an anchor that fails Anchor.Check or
+// whose digest is not opts.Digest (nothing is read then); the store's
+// error when it cannot be read.
+func (l *Ledger) VerifyWith(ctx context.Context, opts *VerifyOpts) (_ *VerifyReport, err error) {
 	ctx, call := l.tel.begin(ctx, opVerify)
 	defer func() { call.end(ctx, false, err) }()
+	var anchor *anchorCheck
+	if opts != nil && opts.Anchor != nil {
+		if err := opts.Anchor.Check(); err != nil {
+			return nil, err
+		}
+		if opts.Digest != "" && opts.Digest != opts.Anchor.Digest {
+			return nil, fmt.Errorf("%w: anchor digest %q is not the digest kept, %q", ErrInvalidArgument, opts.Anchor.Digest, opts.Digest)
+		}
+		anchor = newAnchorCheck(opts.Anchor)
+	} else if opts != nil && opts.Digest != "" {
+		return nil, fmt.Errorf("%w: a digest (%q) without its anchor", ErrInvalidArgument, opts.Digest)
+	}
 	rep := &VerifyReport{}
 	after := ""
 	for {
@@ -83,6 +133,9 @@ func (l *Ledger) Verify(ctx context.Context) (_ *VerifyReport, err error) {
 		}
 		for i := range dumps {
 			l.verifyAccount(rep, &dumps[i])
+			if anchor != nil {
+				l.verifyAnchored(rep, anchor, &dumps[i])
+			}
 		}
 		if len(dumps) < verifyChunk {
 			break
@@ -99,7 +152,28 @@ func (l *Ledger) Verify(ctx context.Context) (_ *VerifyReport, err error) {
 		rep.Violations = append(rep.Violations, Violation{Account: d.Account.ID,
 			Problem: fmt.Sprintf("has %d lots and %d entries but no account row (it was deleted)", len(d.Lots), len(d.Entries))})
 	}
+	if anchor != nil {
+		for _, h := range anchor.missing() {
+			rep.Anchored++
+			rep.AnchorBroken = append(rep.AnchorBroken, h.Account)
+			rep.Violations = append(rep.Violations, Violation{Account: h.Account,
+				Problem: fmt.Sprintf("does not extend the anchor of %s: the anchor's head is entry %d, the account is gone", anchor.at(), h.Seq)})
+		}
+		slices.Sort(rep.AnchorBroken)
+	}
 	return rep, nil
+}
+
+// verifyAnchored checks one account against the anchor.
+func (l *Ledger) verifyAnchored(rep *VerifyReport, anchor *anchorCheck, d *storage.AccountDump) {
+	if _, ok := anchor.heads[d.Account.ID]; !ok {
+		return
+	}
+	rep.Anchored++
+	if problem := anchor.account(d); problem != "" {
+		rep.AnchorBroken = append(rep.AnchorBroken, d.Account.ID)
+		rep.Violations = append(rep.Violations, Violation{Account: d.Account.ID, Problem: problem})
+	}
 }
 
 func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
@@ -132,6 +206,10 @@ func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
 			running = e.BalanceAfter // report each break once
 		}
 		switch e.Kind {
+		case storage.KindPlan:
+			if e.LotID != "" || e.Amount != 0 || e.Source == "" {
+				bad(e.LotID, "plan entry %d has lot %q, amount %d and plan %q (want no lot, 0 and a plan)", e.Seq, e.LotID, e.Amount, e.Source)
+			}
 		case storage.KindGrant:
 			grants[e.LotID]++
 			grantAmount[e.LotID] += e.Amount
@@ -191,4 +269,125 @@ func fmtExpiry(t *time.Time) string {
 		return "never"
 	}
 	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// verifyHolds checks an account's holds against its entries (see Verify).
+func verifyHolds(d *storage.AccountDump, bad func(lot, format string, args ...any)) {
+	a := &d.Account
+	type sums struct {
+		held     map[string]int64 // per lot, by hold entries
+		released int64
+		captured int64
+		// What the chain says of the hold: its expiry and creation (on
+		// its hold entries), when its first release entry was written.
+		expiresAt, createdAt *time.Time
+		releasedAt           *time.Time
+	}
+	byHold := map[string]*sums{}
+	get := func(id string) *sums {
+		s := byHold[id]
+		if s == nil {
+			s = &sums{held: map[string]int64{}}
+			byHold[id] = s
+		}
+		return s
+	}
+	for i := range d.Entries {
+		e := &d.Entries[i]
+		switch e.Kind {
+		case storage.KindHold:
+			s := get(e.OperationID)
+			s.held[e.LotID] -= e.Amount
+			s.expiresAt, s.createdAt = e.ExpiresAt, &e.CreatedAt
+		case storage.KindRelease:
+			s := get(e.Ref)
+			s.released += e.Amount
+			if s.releasedAt == nil {
+				s.releasedAt = &e.CreatedAt
+			}
+		case storage.KindCapture:
+			get(e.Ref).captured -= e.Amount
+		}
+	}
+	known := map[string]bool{}
+	for i := range d.Holds {
+		h := &d.Holds[i]
+		known[h.ID] = true
+		s := get(h.ID)
+		lines := map[string]int64{}
+		var total int64
+		for _, ln := range h.Lines {
+			if ln.Amount <= 0 {
+				bad(ln.LotID, "hold %s has a line of %d", h.ID, ln.Amount)
+			}
+			lines[ln.LotID] += ln.Amount
+			total += ln.Amount
+		}
+		if total != h.Amount {
+			bad("", "hold %s holds %d but its lines sum to %d", h.ID, h.Amount, total)
+		}
+		for lot, n := range lines {
+			if s.held[lot] != n {
+				bad(lot, "hold %s says it took %d from the lot, its hold entries took %d", h.ID, n, s.held[lot])
+			}
+		}
+		for lot, n := range s.held {
+			if lines[lot] == 0 && n != 0 {
+				bad(lot, "hold %s's hold entries took %d from a lot it has no line on", h.ID, n)
+			}
+		}
+		// The hold row's times and state against the chain's (hashed,
+		// so they cannot be changed unseen): an active hold's expiry
+		// moved later would hold credits past their time; a released
+		// hold relabelled expired (or the reverse) rewrites what
+		// happened.
+		if s.expiresAt != nil && !s.expiresAt.Equal(h.ExpiresAt) {
+			bad("", "hold %s expires at %s but its hold entries say %s", h.ID,
+				h.ExpiresAt.UTC().Format(time.RFC3339Nano), s.expiresAt.UTC().Format(time.RFC3339Nano))
+		}
+		if s.createdAt != nil && !s.createdAt.Equal(h.CreatedAt) {
+			bad("", "hold %s was created at %s but its hold entries say %s", h.ID,
+				h.CreatedAt.UTC().Format(time.RFC3339Nano), s.createdAt.UTC().Format(time.RFC3339Nano))
+		}
+		if s.releasedAt != nil && s.expiresAt != nil {
+			// A write sweeps an expired hold before anything else, so
+			// a hold given back before its expiry was released or
+			// captured, and one given back at or after it expired.
+			early := s.releasedAt.Before(*s.expiresAt)
+			switch {
+			case h.State == storage.HoldExpired && early:
+				bad("", "hold %s is expired but its entries gave it back at %s, before its expiry %s (it was released or captured)", h.ID,
+					s.releasedAt.UTC().Format(time.RFC3339Nano), s.expiresAt.UTC().Format(time.RFC3339Nano))
+			case (h.State == storage.HoldReleased || h.State == storage.HoldCaptured) && !early:
+				bad("", "hold %s is %s but its entries gave it back at %s, at or after its expiry %s (it expired)", h.ID, h.State,
+					s.releasedAt.UTC().Format(time.RFC3339Nano), s.expiresAt.UTC().Format(time.RFC3339Nano))
+			}
+		}
+		switch h.State {
+		case storage.HoldActive:
+			if s.released != 0 || s.captured != 0 {
+				bad("", "hold %s is active but entries released %d and captured %d of it", h.ID, s.released, s.captured)
+			}
+			if a.NextExpiryAt == nil || a.NextExpiryAt.After(h.ExpiresAt) {
+				bad("", "hold %s expires at %s, before the account's next expiry time", h.ID, h.ExpiresAt)
+			}
+		case storage.HoldCaptured, storage.HoldReleased, storage.HoldExpired:
+			if s.released != h.Amount {
+				bad("", "hold %s is %s but its release entries gave back %d of %d", h.ID, h.State, s.released, h.Amount)
+			}
+			if s.captured != h.Captured {
+				bad("", "hold %s captured %d but its capture entries spent %d", h.ID, h.Captured, s.captured)
+			}
+			if h.State != storage.HoldCaptured && h.Captured != 0 {
+				bad("", "hold %s is %s with %d captured", h.ID, h.State, h.Captured)
+			}
+		default:
+			bad("", "hold %s has an unknown state %q", h.ID, h.State)
+		}
+	}
+	for id := range byHold {
+		if !known[id] {
+			bad("", "entries name hold %s, which does not exist", id)
+		}
+	}
 }

@@ -125,6 +125,33 @@ func (w *accountWriter) entry(opIdx int, lot *storage.Lot, kind storage.EntryKin
 	return nil
 }
 
+// planEntry stages the entry that records a plan change, as an operation
+// of its own (with no key: a SetPlan with the same parameters changes
+// nothing, so it writes no entry to replay): no lot, amount 0, the new
+// plan as its source.
+func (w *accountWriter) planEntry(change *planChange) error {
+	opIdx := w.op(storage.KindPlan, "", "")
+	err := w.entry(opIdx, &storage.Lot{Source: change.plan}, storage.KindPlan, 0, planDescription(change), map[string]string{
+		storage.MetaPlanAnchor:   change.anchor.UTC().Format(time.RFC3339Nano),
+		storage.MetaPreviousPlan: change.from,
+	})
+	if err != nil {
+		return err
+	}
+	w.setAvailable(opIdx)
+	return nil
+}
+
+func planDescription(c *planChange) string {
+	switch {
+	case c.from == "":
+		return "plan " + c.plan
+	case c.from == c.plan:
+		return "plan " + c.plan + " anchored anew"
+	}
+	return "plan " + c.from + " -> " + c.plan
+}
+
 // debit lowers a loaded lot's remaining and stages the store's debit.
 func (w *accountWriter) debit(lot *storage.Lot, amount int64) {
 	lot.Remaining -= amount
@@ -271,6 +298,7 @@ func (w *accountWriter) finish(plan *planChange) *storage.Batch {
 type planChange struct {
 	plan   string
 	anchor time.Time
+	from   string // the plan before, "" for none
 }
 
 // sortLots sorts lots in the ledger's burn order.

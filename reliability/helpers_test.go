@@ -128,7 +128,8 @@ func newLedger(t testing.TB, store storage.Store, now time.Time) *ledger.Ledger 
 func accountID(i int) string { return fmt.Sprintf("acct-%06d", i) }
 
 // seedAccounts puts n accounts on the free plan at t1 (SetPlans: no
-// gifts; each is due for November at the next distribution).
+// gifts, one plan entry each; each is due for November at the next
+// distribution).
 func seedAccounts(t testing.TB, store storage.Store, n int) {
 	t.Helper()
 	l := newLedger(t, store, t1)
@@ -213,30 +214,35 @@ func servedCount(t testing.TB, s *bunstore.Store, now time.Time) int {
 // (November granted), 2 served at t2 (November expired, December
 // granted). accountPhase checks every field of each state exactly and
 // returns -1 with the reason for anything else: a half-written chunk, a
-// double grant, an expiry written twice.
+// double grant, an expiry written twice. Every phase starts with the plan
+// entry SetPlans wrote; the phases count the entries after it.
 func accountPhase(d *storage.AccountDump) (int, string) {
 	a := &d.Account
 	eqt := func(p *time.Time, want time.Time) bool { return p != nil && p.Equal(want) }
 	if a.Plan != "free" || !a.Anchor.Equal(t1) {
 		return -1, fmt.Sprintf("plan %q anchor %s", a.Plan, a.Anchor)
 	}
-	switch a.Seq {
+	if len(d.Entries) == 0 || d.Entries[0].Kind != storage.KindPlan || d.Entries[0].Source != "free" {
+		return -1, fmt.Sprintf("%d entries, the first not the plan entry of free", len(d.Entries))
+	}
+	entries := d.Entries[1:]
+	switch a.Seq - 1 {
 	case 0:
-		if a.Balance == 0 && len(d.Lots) == 0 && len(d.Entries) == 0 && eqt(a.NextGrantAt, t1) && a.NextExpiryAt == nil {
+		if a.Balance == 0 && len(d.Lots) == 0 && len(entries) == 0 && eqt(a.NextGrantAt, t1) && a.NextExpiryAt == nil {
 			return 0, ""
 		}
 	case 1:
-		if len(d.Lots) != 1 || len(d.Entries) != 1 {
+		if len(d.Lots) != 1 || len(entries) != 1 {
 			break
 		}
-		lot, e := d.Lots[0], d.Entries[0]
+		lot, e := d.Lots[0], entries[0]
 		if a.Balance == planAmount && eqt(a.NextGrantAt, decStart) && a.NextExpiryAt != nil && !a.NextExpiryAt.After(novExpiry) &&
 			lot.Amount == planAmount && lot.Remaining == planAmount && lot.Source == planSource && eqt(lot.ExpiresAt, novExpiry) && lot.CreatedAt.Equal(t1) &&
 			e.Kind == storage.KindGrant && e.Amount == planAmount && e.BalanceAfter == planAmount && e.LotID == lot.ID {
 			return 1, ""
 		}
 	case 3:
-		if len(d.Lots) != 2 || len(d.Entries) != 3 {
+		if len(d.Lots) != 2 || len(entries) != 3 {
 			break
 		}
 		nov, dec := d.Lots[0], d.Lots[1]
@@ -244,7 +250,7 @@ func accountPhase(d *storage.AccountDump) (int, string) {
 			nov, dec = dec, nov
 		}
 		var grants, expires int
-		for _, e := range d.Entries {
+		for _, e := range entries {
 			switch {
 			case e.Kind == storage.KindGrant && e.Amount == planAmount && (e.LotID == nov.ID || e.LotID == dec.ID):
 				grants++
@@ -256,7 +262,7 @@ func accountPhase(d *storage.AccountDump) (int, string) {
 			a.NextExpiryAt != nil && !a.NextExpiryAt.After(decExpiry) &&
 			nov.Amount == planAmount && nov.Remaining == 0 && eqt(nov.ExpiresAt, novExpiry) &&
 			dec.Amount == planAmount && dec.Remaining == planAmount && eqt(dec.ExpiresAt, decExpiry) && dec.CreatedAt.Equal(t2) &&
-			d.Entries[2].BalanceAfter == planAmount {
+			entries[2].BalanceAfter == planAmount {
 			return 2, ""
 		}
 	}
@@ -326,17 +332,17 @@ func requireSQLPhases(t testing.TB, s *bunstore.Store, n int, allowed ...int) ma
 	var p [3]int
 	var total int
 	err := s.DB().QueryRowContext(context.Background(), `SELECT
-  count(*) FILTER (WHERE a.seq = 0 AND a.balance = 0 AND a.next_grant_at = ? AND a.next_expiry_at IS NULL
-    AND coalesce(l.n, 0) = 0 AND coalesce(e.n, 0) = 0),
-  count(*) FILTER (WHERE a.seq = 1 AND a.balance = ? AND a.next_grant_at = ? AND a.next_expiry_at <= ?
-    AND l.n = 1 AND l.rem = ? AND l.amt = ? AND e.n = 1 AND e.grants = 1 AND e.total = ?),
-  count(*) FILTER (WHERE a.seq = 3 AND a.balance = ? AND a.next_grant_at = ? AND a.next_expiry_at <= ?
-    AND l.n = 2 AND l.rem = ? AND l.amt = ? AND e.n = 3 AND e.grants = 2 AND e.expires = 1 AND e.total = ?),
+  count(*) FILTER (WHERE a.seq = 1 AND a.balance = 0 AND a.next_grant_at = ? AND a.next_expiry_at IS NULL
+    AND coalesce(l.n, 0) = 0 AND e.n = 1 AND e.plans = 1),
+  count(*) FILTER (WHERE a.seq = 2 AND a.balance = ? AND a.next_grant_at = ? AND a.next_expiry_at <= ?
+    AND l.n = 1 AND l.rem = ? AND l.amt = ? AND e.n = 2 AND e.plans = 1 AND e.grants = 1 AND e.total = ?),
+  count(*) FILTER (WHERE a.seq = 4 AND a.balance = ? AND a.next_grant_at = ? AND a.next_expiry_at <= ?
+    AND l.n = 2 AND l.rem = ? AND l.amt = ? AND e.n = 4 AND e.plans = 1 AND e.grants = 2 AND e.expires = 1 AND e.total = ?),
   count(*)
 FROM creditledger_accounts a
 LEFT JOIN (SELECT account_id, count(*) AS n, sum(remaining) AS rem, sum(amount) AS amt
   FROM creditledger_lots GROUP BY account_id) l ON l.account_id = a.id
-LEFT JOIN (SELECT account_id, count(*) AS n, count(*) FILTER (WHERE kind = 'grant') AS grants,
+LEFT JOIN (SELECT account_id, count(*) AS n, count(*) FILTER (WHERE kind = 'plan') AS plans, count(*) FILTER (WHERE kind = 'grant') AS grants,
   count(*) FILTER (WHERE kind = 'expire') AS expires, sum(amount) AS total
   FROM creditledger_entries GROUP BY account_id) e ON e.account_id = a.id`,
 		t1,

@@ -248,6 +248,20 @@ const (
 	KindGrant   EntryKind = "grant"
 	KindConsume EntryKind = "consume"
 	KindExpire  EntryKind = "expire"
+	// KindPlan records a change of the account's plan or anchor (SetPlan,
+	// SetPlans), so that the history says which plan the account was on
+	// when: Amount 0, no lot, Source the new plan's id, and in Metadata
+	// the new anchor (MetaPlanAnchor) and the plan before the change
+	// (MetaPreviousPlan, "" for none). It is hashed into the chain like
+	// every entry. Databases of v0.2 have none: a plan set then has no
+	// entry until it next changes.
+	KindPlan EntryKind = "plan"
+)
+
+// The metadata keys of a KindPlan entry.
+const (
+	MetaPlanAnchor   = "anchor"        // RFC 3339 (UTC, microseconds)
+	MetaPreviousPlan = "previous_plan" // the plan before the change
 )
 
 // Entry is one immutable line of an account's history.

@@ -56,30 +56,40 @@ func (*migrateCmd) run(ctx context.Context, e *env) error {
 	return nil
 }
 
-// verifyCmd is verify's options.
-type verifyCmd struct{}
+// verifyCmd is verify's options (its flags are in anchor.go).
+type verifyCmd struct {
+	anchorFile, anchorDigest string
+}
 
-// verifyFlags binds verify's own flags (none yet) to fs.
-func verifyFlags(*flag.FlagSet) runner { return &verifyCmd{} }
-
-func (*verifyCmd) run(ctx context.Context, e *env) error {
+func (o *verifyCmd) run(ctx context.Context, e *env) error {
+	opts, err := o.verifyOpts()
+	if err != nil {
+		return err
+	}
 	l, store, err := e.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	rep, err := l.Verify(ctx)
+	rep, err := l.VerifyWith(ctx, opts)
+	if opts != nil && errors.Is(err, ledger.ErrInvalidArgument) {
+		// The anchor is not the one kept (-digest): a failure of the
+		// check, exit 1, not a usage error.
+		return &failure{msg: errorText(err)}
+	}
 	if err != nil {
 		return err
 	}
 	if e.common.json {
 		out := struct {
-			OK         bool     `json:"ok"`
-			Accounts   int      `json:"accounts"`
-			Lots       int      `json:"lots"`
-			Entries    int      `json:"entries"`
-			Violations []string `json:"violations"`
-		}{rep.OK(), rep.Accounts, rep.Lots, rep.Entries, []string{}}
+			OK           bool     `json:"ok"`
+			Accounts     int      `json:"accounts"`
+			Lots         int      `json:"lots"`
+			Entries      int      `json:"entries"`
+			Violations   []string `json:"violations"`
+			Anchored     int      `json:"anchored"`
+			AnchorBroken []string `json:"anchorBroken"`
+		}{rep.OK(), rep.Accounts, rep.Lots, rep.Entries, []string{}, rep.Anchored, append([]string{}, rep.AnchorBroken...)}
 		for _, v := range rep.Violations {
 			out.Violations = append(out.Violations, v.String())
 		}
@@ -90,6 +100,7 @@ func (*verifyCmd) run(ctx context.Context, e *env) error {
 		for _, v := range rep.Violations {
 			fmt.Fprintln(e.stdout, v.String())
 		}
+		fmt.Fprint(e.stdout, anchorSummary(opts, rep))
 		fmt.Fprintf(e.stdout, "verified %d accounts, %d lots, %d entries: %d violations\n",
 			rep.Accounts, rep.Lots, rep.Entries, len(rep.Violations))
 	}
@@ -361,7 +372,15 @@ type importJSON struct {
 	Written        int            `json:"written"`
 	Existing       int            `json:"existing"`
 	Failed         []failureJSON  `json:"failed"`
+	Skipped        []skippedJSON  `json:"skipped"`
 	Mismatches     []mismatchJSON `json:"mismatches"`
+}
+
+type skippedJSON struct {
+	User    string `json:"user"`
+	Lots    int    `json:"lots"`
+	Credits string `json:"credits"`
+	Error   string `json:"error"`
 }
 
 type failureJSON struct {
@@ -422,9 +441,12 @@ func (o *importCmd) run(ctx context.Context, e *env) error {
 	if e.common.json {
 		out := importJSON{DryRun: rep.DryRun, Users: rep.Users, Plans: rep.Plans, PeriodsGranted: rep.PeriodsGranted,
 			Lots: rep.Lots, Credits: rep.Credits.String(), ExpiredLots: rep.ExpiredLots, ExpiredCredits: rep.ExpiredCredits.String(),
-			Written: rep.Written, Existing: rep.Existing, Failed: []failureJSON{}, Mismatches: []mismatchJSON{}}
+			Written: rep.Written, Existing: rep.Existing, Failed: []failureJSON{}, Skipped: []skippedJSON{}, Mismatches: []mismatchJSON{}}
 		for _, f := range rep.Failed {
 			out.Failed = append(out.Failed, failureJSON{Transaction: f.TransactionID, User: f.User, Error: f.Err.Error()})
+		}
+		for _, s := range rep.Skipped {
+			out.Skipped = append(out.Skipped, skippedJSON{User: s.User, Lots: s.Lots, Credits: s.Credits.String(), Error: s.Err.Error()})
 		}
 		for _, m := range rep.Mismatches {
 			out.Mismatches = append(out.Mismatches, mismatchJSON{User: m.User, CurrentCredits: m.CurrentCredits, OpenLots: m.OpenLots})
@@ -435,8 +457,8 @@ func (o *importCmd) run(ctx context.Context, e *env) error {
 	} else {
 		printImport(e, rep)
 	}
-	if len(rep.Failed) > 0 {
-		return &failure{fmt.Sprintf("%d lots could not be imported", len(rep.Failed))}
+	if len(rep.Failed) > 0 || len(rep.Skipped) > 0 {
+		return &failure{fmt.Sprintf("%d lots could not be imported, %d users were skipped", len(rep.Failed), len(rep.Skipped))}
 	}
 	return nil
 }
@@ -458,6 +480,10 @@ func printImport(e *env, rep *mksaas.Report) {
 	}
 	for _, f := range rep.Failed {
 		fmt.Fprintf(w, "  failed: transaction %s of %s: %v\n", f.TransactionID, f.User, f.Err)
+	}
+	fmt.Fprintf(w, "users skipped, not imported: %d\n", len(rep.Skipped))
+	for _, s := range rep.Skipped {
+		fmt.Fprintf(w, "  skipped: user %q (%d lots, %s credits): %v\n", s.User, s.Lots, s.Credits, s.Err)
 	}
 	fmt.Fprintf(w, "users whose current_credits disagrees with their open lots: %d\n", len(rep.Mismatches))
 	for _, m := range rep.Mismatches {

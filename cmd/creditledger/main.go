@@ -10,6 +10,9 @@
 //
 //	migrate                    create or upgrade the ledger's tables
 //	verify                     check every invariant; exit 1 on any violation
+//	                           (-anchor FILE [-digest HEX]: also against an anchor)
+//	anchor                     print every account's chain head and their digest
+//	                           (-json: the anchor file verify -anchor reads)
 //	distribute                 the daily job: expire due lots, grant what plans owe
 //	balance ACCOUNT            an account's available credits and open lots
 //	entries ACCOUNT            an account's history, newest first

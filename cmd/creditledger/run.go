@@ -121,6 +121,8 @@ func commands() []*command {
 	return []*command{
 		{name: "migrate", db: dbCreate, summary: "create or upgrade the ledger's tables (the one command that creates them)", flags: migrateFlags},
 		{name: "verify", db: dbExisting, summary: "check every invariant; exit 1 on any violation", flags: verifyFlags},
+		{name: "anchor", db: dbExisting, summary: "print every account's chain head and their digest, to keep off the database",
+			flags: func(*flag.FlagSet) runner { return &anchorCmd{} }},
 		{name: "distribute", db: dbExisting, summary: "the daily job: expire due lots, grant what plans owe", flags: distributeFlags},
 		{name: "balance", args: "ACCOUNT", nargs: 1, db: dbExisting, summary: "an account's available credits and open lots",
 			flags: func(*flag.FlagSet) runner { return &balanceCmd{} }},

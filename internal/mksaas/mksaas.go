@@ -79,6 +79,11 @@ type Report struct {
 	// before with other parameters because the MkSaaS row changed since,
 	// say), with why.
 	Failed []Failure
+	// Skipped lists the users the ledger cannot take (an id over
+	// ledger.MaxIDLength bytes, not UTF-8, or an anchor out of range),
+	// with why: neither their plan nor their lots are imported (their
+	// lots are not in Lots and Credits), and the other users are.
+	Skipped []Skipped
 	// Mismatches lists the users whose user_credit.current_credits
 	// disagrees with the sum of their open lots (MkSaaS's own defects:
 	// lost updates, unswept expiries), by user id.
@@ -89,6 +94,14 @@ type Report struct {
 type Failure struct {
 	TransactionID, User string
 	Err                 error
+}
+
+// Skipped is a user the import left out, and why.
+type Skipped struct {
+	User    string
+	Lots    int             // their open lots, not imported
+	Credits decimal.Decimal // the remaining of those lots
+	Err     error           // wraps ledger.ErrInvalidArgument
 }
 
 // Mismatch is a user whose MkSaaS balance disagrees with their lots.
@@ -127,8 +140,9 @@ func ParsePlanMap(s string) (map[string]string, error) {
 // Errors: ledger.ErrUnknownPlan when PlanMap names a plan the ledger's
 // catalog lacks, ledger.ErrInvalidArgument when the catalog has no
 // default plan yet users need one, or the source's read error; nothing is
-// written then. Lots that fail one by one are listed in Report.Failed
-// and do not stop the import.
+// written then. Users the ledger cannot take are listed in
+// Report.Skipped, lots that fail one by one in Report.Failed; neither
+// stops the import.
 func Import(ctx context.Context, l *ledger.Ledger, src *sql.DB, opts Options) (*Report, error) {
 	cat := l.Catalog()
 	for price, plan := range opts.PlanMap {
@@ -155,7 +169,7 @@ func Import(ctx context.Context, l *ledger.Ledger, src *sql.DB, opts Options) (*
 	if err != nil {
 		return nil, fmt.Errorf("mksaas: %w", err)
 	}
-	plan, err := decide(s, cat, opts.PlanMap, now)
+	plan, err := decide(s, cat, opts.PlanMap, now, l.CheckPlan)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +182,10 @@ func Import(ctx context.Context, l *ledger.Ledger, src *sql.DB, opts Options) (*
 		if err := l.SetPlans(ctx, plan.plans); err != nil {
 			return rep, fmt.Errorf("mksaas: set plans: %w", err)
 		}
+	}
+	for _, sk := range rep.Skipped {
+		logger.LogAttrs(ctx, slog.LevelWarn, "mksaas: user not imported",
+			slog.String("user", sk.User), slog.Int("lots", sk.Lots), slog.String("error", sk.Err.Error()))
 	}
 	for _, g := range plan.grants {
 		rec, err := l.Grant(ctx, g.params)
@@ -201,8 +219,10 @@ type lotGrant struct {
 	params ledger.GrantParams
 }
 
-// decide works out, without I/O, the plans and grants of the users in s.
-func decide(s *source, cat *policy.Catalog, planMap map[string]string, now time.Time) (*importPlan, error) {
+// decide works out, without I/O, the plans and grants of the users in s;
+// check says why the ledger would refuse a user's plan params (their id,
+// their anchor), and such users are skipped.
+func decide(s *source, cat *policy.Catalog, planMap map[string]string, now time.Time, check func(ledger.PlanParams) error) (*importPlan, error) {
 	rep := &Report{Users: len(s.users), Plans: map[string]int{}, Credits: decimal.Zero, ExpiredCredits: decimal.Zero}
 	out := &importPlan{report: rep}
 
@@ -211,6 +231,7 @@ func decide(s *source, cat *policy.Catalog, planMap map[string]string, now time.
 	for _, r := range s.refreshes {
 		refreshes[r.User] = append(refreshes[r.User], r.CreatedAt)
 	}
+	skipped := map[string]int{} // user -> index in rep.Skipped
 	for _, u := range s.users {
 		p := ledger.PlanParams{Account: u}
 		if pay, ok := latest[u]; ok {
@@ -224,6 +245,13 @@ func decide(s *source, cat *policy.Catalog, planMap map[string]string, now time.
 				return nil, fmt.Errorf("%w: user %q has no mapped payment and the catalog has no default plan", ledger.ErrInvalidArgument, u)
 			}
 			p.Plan = cat.DefaultPlan
+		}
+		if err := check(p); err != nil && !errors.Is(err, ledger.ErrUnknownPlan) {
+			// An unknown plan is the plan map's fault, not the user's:
+			// SetPlans refuses it below and the import stops.
+			skipped[u] = len(rep.Skipped)
+			rep.Skipped = append(rep.Skipped, Skipped{User: u, Credits: decimal.Zero, Err: err})
+			continue
 		}
 		p.CurrentPeriodGranted = periodGranted(cat, p, refreshes[u], now)
 		if p.CurrentPeriodGranted {
@@ -241,9 +269,15 @@ func decide(s *source, cat *policy.Catalog, planMap map[string]string, now time.
 			rep.ExpiredCredits = rep.ExpiredCredits.Add(amount)
 			continue
 		}
+		open[lot.User] += lot.Remaining
+		if i, ok := skipped[lot.User]; ok {
+			sk := &rep.Skipped[i]
+			sk.Lots++
+			sk.Credits = sk.Credits.Add(amount)
+			continue
+		}
 		rep.Lots++
 		rep.Credits = rep.Credits.Add(amount)
-		open[lot.User] += lot.Remaining
 		out.grants = append(out.grants, lotGrant{id: lot.ID, params: ledger.GrantParams{
 			Account:        lot.User,
 			Source:         strings.ToLower(lot.Type),

@@ -1,6 +1,7 @@
 package mksaas_test
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,8 +147,10 @@ func TestImport(t *testing.T) {
 	require.Equal(t, time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC), b.Lots[0].ExpiresAt.UTC())
 	page, err := l.Entries(ctx, "yearly-c", nil)
 	require.NoError(t, err)
-	require.Len(t, page.Entries, 1)
+	require.Len(t, page.Entries, 2) // the lot's grant, after the plan's entry
 	require.Equal(t, "t-c1", page.Entries[0].Metadata["mksaas_id"])
+	require.Equal(t, ledger.KindPlan, page.Entries[1].Kind)
+	require.Equal(t, "pro_yearly", page.Entries[1].Source)
 
 	// A second run changes nothing.
 	rep, err = mksaas.Import(ctx, l, src.SQL, opts)
@@ -233,5 +236,61 @@ func TestParsePlanMap(t *testing.T) {
 	for _, bad := range []string{"price_a", "=plan", "price_a=", "a=x,a=y"} {
 		_, err := mksaas.ParsePlanMap(bad)
 		require.ErrorIs(t, err, ledger.ErrInvalidArgument, bad)
+	}
+}
+
+// TestImportSkipsInvalidUser: a user id the ledger cannot take (over 255
+// bytes) once aborted the whole import, writing nothing (#19, defect 7);
+// that user is reported as skipped with the reason, and the rest is
+// imported, on every store.
+func TestImportSkipsInvalidUser(t *testing.T) {
+	t.Parallel()
+	for _, kind := range testdb.Kinds() {
+		t.Run(kind.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			src := fixture(t)
+			long := strings.Repeat("x", ledger.MaxIDLength+1)
+			src.Balance(long, 70)
+			expires := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+			src.Tx("t-long", long, "PURCHASE_PACKAGE", 70, 70, &expires, time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC))
+			l, err := ledger.New(kind.New(t), &ledger.Config{Catalog: policy.ReferenceCatalog(), Now: func() time.Time { return now }})
+			require.NoError(t, err)
+			opts := mksaas.Options{PlanMap: planMap, Now: now}
+			for run := range 2 {
+				rep, err := mksaas.Import(ctx, l, src.SQL, opts)
+				require.NoError(t, err)
+				require.Equal(t, 7, rep.Users)
+				require.Len(t, rep.Skipped, 1)
+				sk := rep.Skipped[0]
+				require.Equal(t, long, sk.User)
+				require.Equal(t, 1, sk.Lots)
+				require.True(t, decimal.NewFromInt(70).Equal(sk.Credits), "skipped credits %s", sk.Credits)
+				require.ErrorIs(t, sk.Err, ledger.ErrInvalidArgument)
+				require.ErrorContains(t, sk.Err, "more than 255")
+				require.Equal(t, 4, rep.Lots, "the skipped user's lot is not counted as imported")
+				require.True(t, decimal.NewFromInt(2020).Equal(rep.Credits), "credits %s", rep.Credits)
+				require.Equal(t, 6, rep.Plans["free"]+rep.Plans["pro_yearly"]+rep.Plans["lifetime"]+rep.Plans["pro_monthly"])
+				require.Empty(t, rep.Failed)
+				if run == 0 {
+					require.Equal(t, 4, rep.Written)
+				} else {
+					require.Zero(t, rep.Written, "a rerun writes nothing")
+					require.Equal(t, 4, rep.Existing)
+				}
+			}
+			// The others are in.
+			b, err := l.Balance(ctx, "yearly-c")
+			require.NoError(t, err)
+			require.True(t, decimal.NewFromInt(900).Equal(b.Available), "yearly-c has %s", b.Available)
+			require.Equal(t, "pro_yearly", b.Plan)
+			b, err = l.Balance(ctx, "free-b")
+			require.NoError(t, err)
+			require.True(t, decimal.NewFromInt(100).Equal(b.Available), "free-b has %s", b.Available)
+			rep, err := l.Verify(ctx)
+			require.NoError(t, err)
+			require.Empty(t, rep.Violations)
+			require.Equal(t, 6, rep.Accounts)
+		})
 	}
 }

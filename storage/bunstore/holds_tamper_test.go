@@ -18,10 +18,23 @@ import (
 func TestVerifyFindsHoldTampering(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		name string
-		sql  []string
-		want string
+		name   string
+		sql    []string
+		sqlite []string // when SQLite needs other SQL (times are microseconds there)
+		want   string
 	}{
+		{
+			name:   "active hold's expiry extended in the holds table",
+			sql:    []string{"UPDATE creditledger_holds SET expires_at = expires_at + interval '1 hour' WHERE account_id = 'u' AND amount = 30"},
+			sqlite: []string{"UPDATE creditledger_holds SET expires_at = expires_at + 3600000000 WHERE account_id = 'u' AND amount = 30"},
+			want:   "expires at 2026-11-26T10:45:00Z but its hold entries say 2026-11-26T09:45:00Z",
+		},
+		{
+			name: "released hold relabelled expired",
+			sql:  []string{"UPDATE creditledger_holds SET state = 'expired' WHERE account_id = 'u' AND amount = 20"},
+			want: "is expired but its entries gave it back at 2026-11-26T09:30:00Z, before its expiry",
+		},
+
 		{
 			name: "active hold made smaller (credits would come back)",
 			sql:  []string{"UPDATE creditledger_holds SET amount = 10 WHERE account_id = 'u' AND amount = 30"},
@@ -64,7 +77,11 @@ func TestVerifyFindsHoldTampering(t *testing.T) {
 				require.True(t, rep.OK(), "%v", rep.Violations)
 
 				allowTampering(t, s, db.name)
-				for _, q := range tc.sql {
+				stmts := tc.sql
+				if db.name == "sqlite" && tc.sqlite != nil {
+					stmts = tc.sqlite
+				}
+				for _, q := range stmts {
 					_, err := s.DB().ExecContext(ctx, q)
 					require.NoError(t, err, q)
 				}

@@ -351,10 +351,12 @@ func TestSQLiteLiteralsHostileIDs(t *testing.T) {
 		require.True(t, decimal.NewFromInt(5).Equal(rec.Balance), "account %q", id)
 		page, err := l.Entries(ctx, id, nil)
 		require.NoError(t, err)
-		require.Len(t, page.Entries, 2)
+		require.Len(t, page.Entries, 3) // consume, grant, plan
 		require.Equal(t, id, page.Entries[0].Account)
 		require.Equal(t, "d'"+id, page.Entries[0].Description)
 		require.Equal(t, "src'); DROP TABLE creditledger_lots; --", page.Entries[1].Source)
+		require.Equal(t, ledger.KindPlan, page.Entries[2].Kind)
+		require.Equal(t, "it's", page.Entries[2].Source)
 	}
 	rep, err := l.Verify(ctx)
 	require.NoError(t, err)
