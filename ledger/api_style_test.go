@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -197,5 +198,16 @@ func TestNotFoundMessages(t *testing.T) {
 		require.Equal(t, `creditledger: insufficient credits: account "nobody" has no credits (it was never written to)`, err.Error())
 		_, err = b.l.Entries(ctx, "nobody", nil)
 		require.ErrorIs(t, err, ledger.ErrNotFound, "the consume created no account")
+
+		_, err = b.l.Hold(ctx, ledger.HoldParams{Account: "nobody", Amount: d("1")})
+		require.ErrorIs(t, err, ledger.ErrInsufficientCredits)
+		require.ErrorIs(t, err, ledger.ErrNotFound)
+		require.Equal(t, `creditledger: insufficient credits: account "nobody" has no credits (it was never written to)`, err.Error())
+		_, err = b.l.Balance(ctx, "nobody")
+		require.ErrorIs(t, err, ledger.ErrNotFound)
+		require.Equal(t, `creditledger: not found: account "nobody"`, err.Error())
+		_, err = b.l.BalanceAt(ctx, "nobody", t0.Add(-time.Hour))
+		require.ErrorIs(t, err, ledger.ErrNotFound)
+		require.Equal(t, `creditledger: not found: account "nobody"`, err.Error())
 	})
 }

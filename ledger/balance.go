@@ -66,7 +66,7 @@ func (l *Ledger) readBalance(ctx context.Context, account string, now time.Time)
 	for attempt := 1; attempt <= balanceReads; attempt++ {
 		acct, lots, err := l.store.AccountWithOpenLots(ctx, account, now)
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, nil, 0, accountError(account, err)
 		}
 		lots, held, sawHolds, err := l.withHolds(ctx, acct, now, lots)
 		if err != nil {
@@ -77,7 +77,7 @@ func (l *Ledger) readBalance(ctx context.Context, account string, now time.Time)
 		}
 		again, err := l.store.Account(ctx, account)
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, nil, 0, accountError(account, err)
 		}
 		if again.Seq == acct.Seq {
 			return acct, lots, held, nil

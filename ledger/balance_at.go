@@ -143,7 +143,7 @@ func (l *Ledger) BalanceAt(ctx context.Context, account string, at time.Time) (_
 	}
 	acct, err := l.store.Account(ctx, account)
 	if err != nil {
-		return nil, err
+		return nil, accountError(account, err)
 	}
 	lots, err := l.store.Lots(ctx, storage.LotQuery{Account: account})
 	if err != nil {

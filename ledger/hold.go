@@ -137,7 +137,7 @@ func (l *Ledger) Hold(ctx context.Context, p HoldParams) (out *Hold, err error) 
 	rec, err := l.write(ctx, writeSpec{
 		account: p.Account,
 		missing: func() error {
-			return fmt.Errorf("%w: account %q has no credits: %w", ErrInsufficientCredits, p.Account, ErrNotFound)
+			return errNoCredits(p.Account)
 		},
 		kind: storage.KindHold,
 		key:  p.IdempotencyKey,
