@@ -64,8 +64,7 @@ func init() {
 		held:    func(b *ledger.Balance) decimal.Decimal { return b.Held },
 		refusal: holdRefusal,
 		load:    loadHolds,
-		section: "holds-section",
-		tmpl:    holdsHTML,
+		section: "holds-section", // templates/holds.html
 	})
 }
 
@@ -432,64 +431,3 @@ func (s *server) formReverse(w http.ResponseWriter, r *http.Request) {
 	}
 	s.answer(w, r, receiptNotice("Reversed "+moved.String()+" credits of operation "+req.OperationID, rec), nil)
 }
-
-const holdsHTML = `
-{{define "holds-section"}}{{with .Extra.holds}}
-<h2>Active holds</h2>
-<div class="scroll">
-<table id="holds">
-<thead><tr><th>hold</th><th class="num">held</th><th>expiry</th>{{if $.SignedIn}}<th>capture or release</th>{{end}}</tr></thead>
-<tbody>
-{{- range .Holds}}
-<tr><td class="id"><code>{{.ID}}</code></td><td class="num">{{.Amount}}</td><td>{{when (ptr .ExpiresAt) $.Now}}</td>
-{{if $.SignedIn}}<td>
-<form method="post" action="/accounts/{{pathseg $.ID}}/holds/{{pathseg .ID}}/capture" class="inline capture">
-<input type="hidden" name="csrf" value="{{$.CSRF}}">
-<label>capture <input name="amount" value="{{.Amount}}" inputmode="decimal" size="6" class="capture-amount"></label>
-<button type="submit" class="capture-button">Capture</button>
-</form>
-<form method="post" action="/accounts/{{pathseg $.ID}}/holds/{{pathseg .ID}}/release" class="inline">
-<input type="hidden" name="csrf" value="{{$.CSRF}}">
-<button type="submit" class="secondary release-button">Release</button>
-</form>
-</td>{{end}}</tr>
-{{- else}}
-<tr><td colspan="4" class="muted">No active hold.</td></tr>
-{{- end}}
-</tbody>
-</table>
-</div>
-
-{{if $.SignedIn}}
-<div class="forms" style="margin-top:.8em">
-<form class="card" method="post" action="/accounts/{{pathseg $.ID}}/hold" id="hold">
-<h3>Hold (reserve, then capture)</h3>
-<input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="key" value="{{$.Key}}:hold">
-<label for="hold-amount">amount</label><input id="hold-amount" name="amount" inputmode="decimal" required placeholder="20">
-<label for="hold-ttl">expires in minutes (empty: 15; at most 1440)</label><input id="hold-ttl" name="ttlMinutes" inputmode="numeric" placeholder="15">
-<label for="hold-description">description</label><input id="hold-description" name="description" placeholder="an AI call">
-<button type="submit">Hold</button>
-</form>
-<form class="card" method="post" action="/accounts/{{pathseg $.ID}}/reverse" id="reverse">
-<h3>Reverse a grant, consume or capture</h3>
-<input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="key" value="{{$.Key}}:reverse">
-<label for="reverse-operation">operation (from the history below)</label>
-<select id="reverse-operation" name="operation">{{range .Operations}}<option value="{{.OperationID}}">{{.Kind}} {{.Amount}} {{.Source}} · {{shortid .OperationID}}</option>{{end}}</select>
-<label for="reverse-amount">amount (empty: all that can be)</label><input id="reverse-amount" name="amount" inputmode="decimal">
-<button type="submit">Reverse</button>
-</form>
-</div>
-{{end}}
-
-<h2>Balance at a past instant</h2>
-<form method="get" action="/accounts/{{pathseg $.ID}}" class="search" id="balance-at">
-<div><label for="at">instant (UTC)</label><input id="at" name="at" type="datetime-local" step="1" value="{{.At}}"></div>
-<button type="submit">Show</button>
-</form>
-{{with .AtBalance}}<div class="stats" id="balance-at-result">
-<div class="card stat"><div class="label">available at {{ts .At}}</div><div class="value" id="available-at">{{.Available}}</div></div>
-<div class="card stat"><div class="label">held then</div><div class="value" id="held-at">{{.Held}}</div></div>
-<div class="card stat"><div class="label">open lots then</div><div class="value">{{len .Lots}}</div></div>
-</div>{{end}}
-{{end}}{{end}}
-`

@@ -579,3 +579,27 @@ func TestUntil(t *testing.T) {
 		require.Equal(t, tc.want, until(now.Add(tc.in), now), tc.in)
 	}
 }
+
+// The pages come from the embedded templates/ files: the style sheet is
+// inlined whole and unescaped, and every page and feature section the
+// handlers name is defined.
+func TestConsoleTemplatesEmbedded(t *testing.T) {
+	t.Parallel()
+	e := newConsole(t)
+	css, err := templateFiles.ReadFile("templates/console.css")
+	require.NoError(t, err)
+	require.Contains(t, string(css), ".stats {")
+	status, page := e.browser(t).get("/")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, page, "<style>"+string(css)+"</style>")
+
+	names := []string{"head", "time", "foot", "index", "account", "login"}
+	for _, f := range features {
+		if f.section != "" {
+			names = append(names, f.section)
+		}
+	}
+	for _, name := range names {
+		require.NotNil(t, consoleTemplates().Lookup(name), "template %q", name)
+	}
+}

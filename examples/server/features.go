@@ -31,12 +31,10 @@ type feature struct {
 	// load reads what the feature's section of the account page shows
 	// into p.Extra, under its name. An error renders the page with it.
 	load func(ctx context.Context, s *server, r *http.Request, p *accountPage) error
-	// section names the template (defined in tmpl) rendered into the
-	// account page, with the page's data; "" for none.
+	// section names the template (a {{define}} block of a file in
+	// templates/) rendered into the account page, with the page's data;
+	// "" for none.
 	section string
-	// tmpl holds the feature's {{define}} blocks, parsed with the
-	// console's templates.
-	tmpl string
 }
 
 // features are the features compiled in. Only init functions append to
