@@ -107,17 +107,6 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Logf("screenshot: %s (%d bytes)", path, len(png))
 		return path
 	}
-	// submit clicks sel, which sends a form or follows a link, and waits
-	// for the next page: the current one is marked first, so that its
-	// elements are never mistaken for the next page's.
-	submit := func(sel string) chromedp.Action {
-		return chromedp.Tasks{
-			chromedp.Evaluate(`document.body.dataset.stale = "1"`, nil),
-			chromedp.Click(sel, chromedp.ByQuery),
-			chromedp.WaitNotPresent(`body[data-stale]`, chromedp.ByQuery),
-			chromedp.WaitReady(`body`, chromedp.ByQuery),
-		}
-	}
 	// noOverflow checks that the page does not scroll sideways at its
 	// width: long ids and tables wrap or scroll inside their box.
 	noOverflow := func(what string) {
@@ -257,7 +246,21 @@ func TestConsoleInBrowser(t *testing.T) {
 	noOverflow("a 255-byte id's page at 375 px")
 }
 
-// featureBrowserSteps are the browser test's steps of the compiled-in
-// features (console_holds.go adds a hold and a capture), run on the
+// submit clicks sel, which sends a form or follows a link, and waits for
+// the next page: the current one is marked first, so that its elements
+// are never mistaken for the next page's.
+func submit(sel string) chromedp.Action {
+	return chromedp.Tasks{
+		chromedp.Evaluate(`document.body.dataset.stale = "1"`, nil),
+		chromedp.Click(sel, chromedp.ByQuery),
+		chromedp.WaitNotPresent(`body[data-stale]`, chromedp.ByQuery),
+		chromedp.WaitReady(`body`, chromedp.ByQuery),
+	}
+}
+
+// featureBrowserSteps are the browser test's steps of the features of
+// compiledFeatures (console_holds.go adds a hold and a capture), run on the
 // account page of demo-free-1, signed in, with 295 credits available.
-var featureBrowserSteps []func(t *testing.T, ctx context.Context, textOf func(sel string) string)
+var featureBrowserSteps = []func(t *testing.T, ctx context.Context, textOf func(sel string) string){
+	holdsBrowserStep, // console_holds_test.go
+}

@@ -125,7 +125,7 @@ func (s *server) page(r *http.Request, title string) layout {
 	if id, ok := s.sessions.session(r); ok {
 		p.SignedIn, p.CSRF = true, s.sessions.csrf(id)
 	}
-	_, p.HasHeld = heldOf(&ledger.Balance{})
+	_, p.HasHeld = s.heldOf(&ledger.Balance{})
 	return p
 }
 
@@ -263,7 +263,7 @@ func (s *server) row(ctx context.Context, id string) (accountRow, error) {
 	if err != nil {
 		return accountRow{}, err
 	}
-	held, _ := heldOf(b)
+	held, _ := s.heldOf(b)
 	return accountRow{Balance: b, Held: held, Expiring: expiringSoon(b)}, nil
 }
 
@@ -307,7 +307,7 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			status = http.StatusNotFound
 		}
 	case err != nil:
-		st, code, msg, ok := refusal(err, id)
+		st, code, msg, ok := s.refusal(err, id)
 		if !ok {
 			s.failPage(w, r, err)
 			return
@@ -324,7 +324,7 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		return
 	default:
 		p.Balance = b
-		p.Held, _ = heldOf(b)
+		p.Held, _ = s.heldOf(b)
 		p.Expiring = expiringSoon(b)
 		p.Cursor = r.URL.Query().Get("cursor")
 		page, err := s.l.Entries(ctx, id, &ledger.ListOpts{Cursor: p.Cursor, Limit: historyPage})
@@ -340,10 +340,10 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		}
 		p.Entries, p.Next = page.Entries, page.NextCursor
 	}
-	for _, f := range features {
+	for _, f := range s.features {
 		if f.load != nil {
 			if err := f.load(ctx, s, r, p); err != nil {
-				if _, code, msg, ok := refusal(err, id); ok {
+				if _, code, msg, ok := s.refusal(err, id); ok {
 					p.Error = msg + " (" + code + ")"
 					continue
 				}
@@ -352,7 +352,7 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			}
 		}
 	}
-	for _, f := range features {
+	for _, f := range s.features {
 		if f.section == "" {
 			continue
 		}
@@ -415,7 +415,7 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, notice string, e
 		return
 	}
 	id := r.PathValue("id")
-	status, code, msg, ok := refusal(err, id)
+	status, code, msg, ok := s.refusal(err, id)
 	switch {
 	case ok:
 		s.logger.DebugContext(r.Context(), "console: action refused", "path", r.URL.Path, "code", code, "error", err)

@@ -16,8 +16,8 @@ import (
 
 // Holds, captures, releases, reversals and balances at a past instant
 // (ledger.Hold, Capture, Release, Holds, Reverse, BalanceAt), in the JSON
-// API and the console. This file is a feature (features.go): it
-// registers itself, and nothing else refers to it.
+// API and the console. This file is a feature (compiledFeatures lists it);
+// nothing else refers to it.
 //
 // JSON routes (the ones that write need the admin token, as the others):
 //
@@ -57,15 +57,16 @@ func notFound(err error, code string) error {
 // maxHoldSeconds is ledger.MaxHoldTTL in seconds.
 const maxHoldSeconds = int(ledger.MaxHoldTTL / time.Second)
 
-func init() {
-	registerFeature(feature{
+// holdsFeature is this file's entry in compiledFeatures.
+func holdsFeature() feature {
+	return feature{
 		name:    "holds",
 		routes:  holdRoutes,
 		held:    func(b *ledger.Balance) decimal.Decimal { return b.Held },
 		refusal: holdRefusal,
 		load:    loadHolds,
 		section: "holds-section", // templates/holds.html
-	})
+	}
 }
 
 func holdRefusal(err error, account string) (int, string, string, bool) {
@@ -294,7 +295,7 @@ func (s *server) getBalanceAt(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var b *ledger.Balance
 		if b, err = s.l.BalanceAt(r.Context(), id, at); err == nil {
-			writeJSON(w, http.StatusOK, balanceOut(b))
+			writeJSON(w, http.StatusOK, s.balanceOut(b))
 			return
 		}
 	}

@@ -16,44 +16,35 @@ import (
 	"github.com/creditledger/creditledger/ledger"
 )
 
-func init() {
-	// In the browser: demo-free-1 has 295 available; hold 20, capture 15.
-	featureBrowserSteps = append(featureBrowserSteps, func(t *testing.T, ctx context.Context, textOf func(string) string) {
-		step := func(what string, actions ...chromedp.Action) {
-			t.Helper()
-			require.NoError(t, chromedp.Run(ctx, actions...), what)
-		}
-		submit := func(sel string) chromedp.Action {
-			return chromedp.Tasks{
-				chromedp.Evaluate(`document.body.dataset.stale = "1"`, nil),
-				chromedp.Click(sel, chromedp.ByQuery),
-				chromedp.WaitNotPresent(`body[data-stale]`, chromedp.ByQuery),
-				chromedp.WaitReady(`body`, chromedp.ByQuery),
-			}
-		}
-		require.Equal(t, "0", textOf(`#held`))
-		step("hold",
-			chromedp.SendKeys(`#hold-amount`, "20", chromedp.ByQuery),
-			chromedp.SendKeys(`#hold-description`, "an AI call", chromedp.ByQuery),
-			submit(`#hold button`),
-			chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
-		require.Contains(t, textOf(`#flash-notice`), "Held 20 credits until")
-		require.Equal(t, "275", textOf(`#available`))
-		require.Equal(t, "20", textOf(`#held`))
-		require.Contains(t, textOf(`#holds tbody`), "(in 14m)")
-		step("capture",
-			chromedp.SetValue(`#holds .capture-amount`, "15", chromedp.ByQuery),
-			submit(`#holds .capture-button`),
-			chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
-		require.Contains(t, textOf(`#flash-notice`), "Captured 15 credits")
-		require.Equal(t, "280", textOf(`#available`))
-		require.Equal(t, "0", textOf(`#held`))
-		require.Contains(t, textOf(`#holds tbody`), "No active hold.")
-		hist := textOf(`#history tbody`)
-		require.Contains(t, hist, "capture")
-		require.Contains(t, hist, "release")
-		require.Contains(t, hist, "hold")
-	})
+// holdsBrowserStep is the holds feature's step of the browser test:
+// demo-free-1 has 295 available; hold 20, capture 15.
+func holdsBrowserStep(t *testing.T, ctx context.Context, textOf func(string) string) {
+	step := func(what string, actions ...chromedp.Action) {
+		t.Helper()
+		require.NoError(t, chromedp.Run(ctx, actions...), what)
+	}
+	require.Equal(t, "0", textOf(`#held`))
+	step("hold",
+		chromedp.SendKeys(`#hold-amount`, "20", chromedp.ByQuery),
+		chromedp.SendKeys(`#hold-description`, "an AI call", chromedp.ByQuery),
+		submit(`#hold button`),
+		chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
+	require.Contains(t, textOf(`#flash-notice`), "Held 20 credits until")
+	require.Equal(t, "275", textOf(`#available`))
+	require.Equal(t, "20", textOf(`#held`))
+	require.Contains(t, textOf(`#holds tbody`), "(in 14m)")
+	step("capture",
+		chromedp.SetValue(`#holds .capture-amount`, "15", chromedp.ByQuery),
+		submit(`#holds .capture-button`),
+		chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
+	require.Contains(t, textOf(`#flash-notice`), "Captured 15 credits")
+	require.Equal(t, "280", textOf(`#available`))
+	require.Equal(t, "0", textOf(`#held`))
+	require.Contains(t, textOf(`#holds tbody`), "No active hold.")
+	hist := textOf(`#history tbody`)
+	require.Contains(t, hist, "capture")
+	require.Contains(t, hist, "release")
+	require.Contains(t, hist, "hold")
 }
 
 // Holds, captures, releases and reversals through the forms: each shows

@@ -594,7 +594,7 @@ func TestConsoleTemplatesEmbedded(t *testing.T) {
 	require.Contains(t, page, "<style>"+string(css)+"</style>")
 
 	names := []string{"head", "time", "foot", "index", "account", "login"}
-	for _, f := range features {
+	for _, f := range e.s.features {
 		if f.section != "" {
 			names = append(names, f.section)
 		}

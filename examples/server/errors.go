@@ -62,12 +62,12 @@ func (e *apiError) Error() string { return e.code + ": " + e.msg }
 // the caller's mistake: an *apiError, or one of the ledger's sentinels
 // (ledgerError), or one a compiled-in feature knows. ok is false for
 // anything else.
-func refusal(err error, account string) (status int, code, msg string, ok bool) {
+func (s *server) refusal(err error, account string) (status int, code, msg string, ok bool) {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae.status, ae.code, ae.msg, true
 	}
-	for _, f := range features {
+	for _, f := range s.features {
 		if f.refusal != nil {
 			if status, code, msg, ok := f.refusal(err, account); ok {
 				return status, code, msg, true

@@ -201,7 +201,7 @@ type balanceJSON struct {
 	Lots []lotJSON `json:"lots"` // open lots, in burn order
 }
 
-func balanceOut(b *ledger.Balance) balanceJSON {
+func (s *server) balanceOut(b *ledger.Balance) balanceJSON {
 	out := balanceJSON{
 		Account:   b.Account,
 		Plan:      b.Plan,
@@ -209,7 +209,7 @@ func balanceOut(b *ledger.Balance) balanceJSON {
 		At:        b.At,
 		Lots:      make([]lotJSON, len(b.Lots)),
 	}
-	if held, ok := heldOf(b); ok {
+	if held, ok := s.heldOf(b); ok {
 		h := held.String()
 		out.Held = &h
 	}

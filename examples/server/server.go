@@ -27,6 +27,7 @@ type server struct {
 	creds    httpcron.Options // the cron endpoint's credentials, for Run now
 	cron     http.Handler     // the cron endpoint
 	runs     *runLog          // the distribution's last runs
+	features []feature        // compiledFeatures
 	// totalsLimit is the most accounts the console's totals add up
 	// (defaultTotalsLimit).
 	totalsLimit int
@@ -51,7 +52,7 @@ func buildServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, l
 	admin := newAdminAuth(adminToken, logger)
 	s := &server{
 		l: l, logger: logger, reserved: reservedSources(l.Catalog(), time.Now()),
-		admin: admin, sessions: newSessions(), creds: *creds, runs: &runLog{}, totalsLimit: defaultTotalsLimit,
+		admin: admin, sessions: newSessions(), creds: *creds, runs: &runLog{}, features: compiledFeatures(), totalsLimit: defaultTotalsLimit,
 	}
 
 	opts := *creds
@@ -79,7 +80,7 @@ func buildServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, l
 	route(mux, http.MethodPost, "/api/accounts/{id}/consume", admin.require(s.postConsume))
 	route(mux, http.MethodPost, "/api/accounts/{id}/grant", admin.require(s.postGrant))
 	route(mux, http.MethodPut, "/api/accounts/{id}/plan", admin.require(s.putPlan))
-	for _, f := range features {
+	for _, f := range s.features {
 		if f.routes != nil {
 			f.routes(s, mux, admin)
 		}
@@ -122,7 +123,7 @@ func (s *server) getBalance(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, id, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, balanceOut(b))
+	writeJSON(w, http.StatusOK, s.balanceOut(b))
 }
 
 func (s *server) getEntries(w http.ResponseWriter, r *http.Request) {
@@ -285,7 +286,7 @@ func (s *server) putPlan(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, id, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, balanceOut(b))
+	writeJSON(w, http.StatusOK, s.balanceOut(b))
 }
 
 // setPlan puts account on the plan req names and returns the balance it
@@ -315,7 +316,7 @@ func (s *server) setPlan(ctx context.Context, account string, req *planRequest) 
 // the bad value (see errors.go); anything else is a 500 (or a 503 when the
 // request was cancelled) whose detail only goes to the log.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, account string, err error) {
-	if status, code, msg, ok := refusal(err, account); ok {
+	if status, code, msg, ok := s.refusal(err, account); ok {
 		s.logger.DebugContext(r.Context(), "request refused", "path", r.URL.Path, "code", code, "error", err)
 		writeError(w, status, code, msg)
 		return
