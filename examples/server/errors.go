@@ -20,7 +20,7 @@ import (
 // appear in it: the detail of a 500 goes to the log only.
 const (
 	codeUnauthorized        = "unauthorized"         // 401: missing or wrong Authorization: Bearer token
-	codeInvalidJSON         = "invalid_json"         // 400: body empty, malformed, not an object, unknown field, wrong type
+	codeInvalidJSON         = "invalid_json"         // 400: body empty, malformed, not UTF-8, not an object, unknown field, wrong type
 	codeBodyTooLarge        = "body_too_large"       // 413
 	codeInvalidAmount       = "invalid_amount"       // 400: ledger.ErrInvalidAmount, or an amount that is not a decimal
 	codeInvalidArgument     = "invalid_argument"     // 400: ledger.ErrInvalidArgument, or a bad field, limit or cursor

@@ -101,7 +101,7 @@
 // is stable, one of:
 //
 //	unauthorized          401  missing or wrong admin token
-//	invalid_json          400  body empty, malformed, not an object, unknown field, wrong JSON type
+//	invalid_json          400  body empty, malformed, not UTF-8, not an object, unknown field, wrong JSON type
 //	body_too_large        413  body over 64 KiB
 //	invalid_amount        400  amount missing, not a decimal, not positive, too precise or too large
 //	invalid_argument      400  another field, limit or cursor out of range or malformed
