@@ -244,6 +244,20 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`#account-id`, chromedp.ByQuery))
 	require.Equal(t, longID, textOf(`#account-id`))
 	noOverflow("a 255-byte id's page at 375 px")
+
+	// An account named ".." has a link that Chromium does not resolve to
+	// the accounts page.
+	_, err = e.l.Grant(context.Background(), ledger.GrantParams{Account: "..", Amount: decimal.NewFromInt(9), IdempotencyKey: "dots"})
+	require.NoError(t, err)
+	run("the .. account's page",
+		chromedp.Navigate(e.srv.URL+"/"),
+		chromedp.WaitVisible(`#accounts`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.body.dataset.stale = "1"`, nil),
+		chromedp.Click(`//table[@id="accounts"]//a[code[text()=".."]]`, chromedp.BySearch),
+		chromedp.WaitNotPresent(`body[data-stale]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#account-id`, chromedp.ByQuery))
+	require.Equal(t, "..", textOf(`#account-id`))
+	require.Equal(t, "9", textOf(`#available`))
 }
 
 // submit clicks sel, which sends a form or follows a link, and waits for

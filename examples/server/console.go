@@ -27,6 +27,8 @@ import (
 //	POST /accounts/{id}/grant       form: a pack, or an amount with optional source and expiry
 //	POST /accounts/{id}/consume     form: amount, description
 //	POST /accounts/{id}/plan        form: plan
+//	GET  /account?id=.., POST /account/grant?id=.., ...
+//	                                the same for an id that is a dot segment (accountURL)
 //	POST /distribute                form: run the distribution now, through the cron endpoint
 //	GET  /login, POST /login        the admin token, once per session
 //	POST /logout
@@ -119,7 +121,7 @@ func (s *server) page(r *http.Request, title string) layout {
 		// The answer of a form: come back to its page, not to the POST.
 		p.Here = "/"
 		if id := r.PathValue("id"); id != "" {
-			p.Here = "/accounts/" + url.PathEscape(id)
+			p.Here = accountURL(id, "")
 		}
 	}
 	if id, ok := s.sessions.session(r); ok {
@@ -556,9 +558,9 @@ func (s *server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 	l.Error = msg
 	if next == "" && r.Method == http.MethodPost && r.URL.Path != "/login" {
 		// A form sent without a session: come back to its page.
-		next = strings.TrimSuffix(r.URL.EscapedPath(), "/"+lastSegment(r.URL.EscapedPath()))
-		if r.URL.Path == "/distribute" {
-			next = "/"
+		next = "/"
+		if id := r.PathValue("id"); id != "" {
+			next = accountURL(id, "")
 		}
 	}
 	s.render(w, r, status, "login", &loginPage{layout: l, Next: localPath(next)})
@@ -598,9 +600,47 @@ func localPath(p string) string {
 	return p
 }
 
-func lastSegment(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[i+1:]
+// accountURL returns the path (and query) of the console's page of the
+// account id, or of one of its forms when rest is "/grant" and so on, with
+// the query parameters kv (name, value, ...; empty values left out).
+//
+// An id that is a dot segment ("." or "..") cannot be a path segment: a
+// browser resolves "/accounts/.." to "/" before it asks (and "%2e%2e"
+// too, by the URL standard), so such an account's pages live at
+// "/account"+rest with the id in the query (accountRoute).
+func accountURL(id, rest string, kv ...string) string {
+	q := url.Values{}
+	path := "/accounts/" + url.PathEscape(id) + rest
+	if isDotSegment(id) {
+		path = "/account" + rest
+		q.Set("id", id)
 	}
-	return p
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return path
+}
+
+// isDotSegment reports whether id, as a path segment, is one that a
+// browser resolves away.
+func isDotSegment(id string) bool { return id == "." || id == ".." }
+
+// accountRoute registers h for method at "/accounts/{id}"+rest and at its
+// twin "/account"+rest, which takes the id from the query (accountURL).
+func accountRoute(mux *http.ServeMux, method, rest string, h http.HandlerFunc) {
+	mux.HandleFunc(method+" /accounts/{id}"+rest, h)
+	mux.HandleFunc(method+" /account"+rest, idFromQuery(h))
+}
+
+// idFromQuery serves h with the path value id taken from the query's id.
+func idFromQuery(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.SetPathValue("id", r.URL.Query().Get("id"))
+		h(w, r)
+	}
 }

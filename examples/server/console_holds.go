@@ -86,10 +86,10 @@ func holdRoutes(s *server, mux *http.ServeMux, admin *adminAuth) {
 	route(mux, http.MethodPost, "/api/accounts/{id}/reverse", admin.require(s.postReverse))
 	route(mux, http.MethodGet, "/api/accounts/{id}/balance-at", s.getBalanceAt)
 
-	mux.HandleFunc("POST /accounts/{id}/hold", s.action(s.formHold))
-	mux.HandleFunc("POST /accounts/{id}/holds/{hold}/capture", s.action(s.formCapture))
-	mux.HandleFunc("POST /accounts/{id}/holds/{hold}/release", s.action(s.formRelease))
-	mux.HandleFunc("POST /accounts/{id}/reverse", s.action(s.formReverse))
+	accountRoute(mux, http.MethodPost, "/hold", s.action(s.formHold))
+	accountRoute(mux, http.MethodPost, "/holds/{hold}/capture", s.action(s.formCapture))
+	accountRoute(mux, http.MethodPost, "/holds/{hold}/release", s.action(s.formRelease))
+	accountRoute(mux, http.MethodPost, "/reverse", s.action(s.formReverse))
 }
 
 // routeMethods is route for a path with several methods.

@@ -603,3 +603,83 @@ func TestConsoleTemplatesEmbedded(t *testing.T) {
 		require.NotNil(t, consoleTemplates().Lookup(name), "template %q", name)
 	}
 }
+
+// resolveLikeBrowser resolves href against base as a browser does: dot
+// segments removed, "%2e" counting as a dot (the URL standard's rule,
+// which Go's ResolveReference does not apply).
+func resolveLikeBrowser(t *testing.T, base, href string) string {
+	t.Helper()
+	ref, err := url.Parse(html.UnescapeString(href))
+	require.NoError(t, err)
+	segs := strings.Split(ref.EscapedPath(), "/")
+	for i, s := range segs {
+		switch strings.ToLower(s) {
+		case "%2e":
+			segs[i] = "."
+		case "%2e%2e", ".%2e", "%2e.":
+			segs[i] = ".."
+		}
+	}
+	ref.RawPath, ref.Path = "", ""
+	fixed, err := url.Parse(strings.Join(segs, "/"))
+	require.NoError(t, err)
+	ref.Path, ref.RawPath = fixed.Path, fixed.RawPath
+	b, err := url.Parse(base)
+	require.NoError(t, err)
+	return b.ResolveReference(ref).String()
+}
+
+var hrefRe = regexp.MustCompile(`(?:href|action)="([^"]*)"`)
+
+// Accounts named "." or ".." (or starting with dots) get links and forms
+// that a browser does not resolve to another page: each one lands on the
+// account it names, and a form sent there writes to that account only.
+func TestConsoleDotSegmentIDs(t *testing.T) {
+	t.Parallel()
+	e := newConsole(t)
+	ctx := context.Background()
+	ids := []string{".", "..", "...", "../x", "./x", "..%2e", "%2e%2e", ".x"}
+	for i, id := range ids {
+		_, err := e.l.Grant(ctx, ledger.GrantParams{Account: id, Amount: decimal.NewFromInt(int64(10 + i)), IdempotencyKey: "dot"})
+		require.NoError(t, err)
+	}
+	b := e.browser(t)
+	csrf := b.login()
+	_, index := b.get("/")
+	for i, id := range ids {
+		t.Run(id, func(t *testing.T) {
+			want := fmt.Sprint(10 + i)
+			m := regexp.MustCompile(`<a href="([^"]*)"><code>` + regexp.QuoteMeta(html.EscapeString(id)) + `</code>`).FindStringSubmatch(index)
+			require.NotNil(t, m, "a link to %q on the accounts page", id)
+			page := resolveLikeBrowser(t, e.srv.URL+"/", m[1])
+			status, body := b.get(strings.TrimPrefix(page, e.srv.URL))
+			require.Equal(t, http.StatusOK, status, "%s: %s", page, body)
+			require.Equal(t, id, text(t, body, "account-id"), "the link %s", m[1])
+			require.Equal(t, want, text(t, body, "available"))
+
+			// Every link and form of the page that goes to an account's
+			// page goes to this one's.
+			for _, h := range hrefRe.FindAllStringSubmatch(body, -1) {
+				u, err := url.Parse(resolveLikeBrowser(t, page, h[1]))
+				require.NoError(t, err)
+				switch first, rest, _ := strings.Cut(strings.TrimPrefix(u.EscapedPath(), "/"), "/"); first {
+				case "accounts":
+					seg, _, _ := strings.Cut(rest, "/")
+					got, err := url.PathUnescape(seg)
+					require.NoError(t, err)
+					require.Equal(t, id, got, "%s on %q's page resolves to %s", h[1], id, u)
+				case "account":
+					require.Equal(t, id, u.Query().Get("id"), "%s on %q's page resolves to %s", h[1], id, u)
+				}
+			}
+			m = regexp.MustCompile(`<form class="card" method="post" action="([^"]*)" id="consume">`).FindStringSubmatch(body)
+			require.NotNil(t, m)
+			status, _, body = b.post(strings.TrimPrefix(resolveLikeBrowser(t, page, m[1]), e.srv.URL),
+				"csrf", csrf, "key", "c-"+id, "amount", "1")
+			require.Equal(t, http.StatusOK, status, body)
+			require.Equal(t, id, text(t, body, "account-id"))
+			require.Equal(t, fmt.Sprint(10+i-1), e.available(t, id), "the consume went to %q", id)
+		})
+	}
+	require.Equal(t, "200", e.available(t, "demo-free-1"), "no other account was written")
+}

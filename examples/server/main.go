@@ -79,6 +79,9 @@
 //	POST /accounts/{id}/plan              form: plan
 //	POST /accounts/{id}/hold, .../holds/{hold}/capture, .../holds/{hold}/release, .../reverse
 //	                                      forms of console_holds.go; GET /accounts/{id}?at= the balance then
+//	GET  /account?id=.., POST /account/grant?id=.., ...
+//	                                      the same pages and forms for an id that is "." or "..",
+//	                                      which a browser cannot keep as a path segment
 //	POST /distribute                      form: run the distribution now, through the cron handler
 //	GET|POST /login, POST /logout         the admin token, once per session
 //

@@ -39,6 +39,8 @@ var consoleTemplates = sync.OnceValue(func() *template.Template {
 		},
 		"ts":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
 		"pathseg": url.PathEscape,
+		"account": accountURL,
+		"dotseg":  isDotSegment,
 		"neg":     func(d decimal.Decimal) bool { return d.IsNegative() },
 		"zero":    func(d decimal.Decimal) bool { return d.IsZero() },
 		"ms":      func(d time.Duration) int64 { return d.Milliseconds() },

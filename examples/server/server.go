@@ -75,6 +75,7 @@ func buildServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, l
 	mux := http.NewServeMux()
 	mux.Handle("/api/distribute-credits", cron) // it checks methods itself
 	route(mux, http.MethodGet, "/api/accounts/{id}", s.getBalance)
+	route(mux, http.MethodGet, "/api/account", idFromQuery(s.getBalance)) // ?id=..: see accountURL
 	route(mux, http.MethodGet, "/api/accounts/{id}/entries", s.getEntries)
 	// Every route that writes requires the admin token; reads stay open.
 	route(mux, http.MethodPost, "/api/accounts/{id}/consume", admin.require(s.postConsume))
@@ -91,10 +92,10 @@ func buildServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, l
 	// The console (console.go): pages open to read, forms behind a
 	// session and its CSRF token.
 	mux.HandleFunc("GET /{$}", s.index)
-	mux.HandleFunc("GET /accounts/{id}", s.account)
-	mux.HandleFunc("POST /accounts/{id}/grant", s.action(s.formGrant))
-	mux.HandleFunc("POST /accounts/{id}/consume", s.action(s.formConsume))
-	mux.HandleFunc("POST /accounts/{id}/plan", s.action(s.formPlan))
+	accountRoute(mux, http.MethodGet, "", s.account)
+	accountRoute(mux, http.MethodPost, "/grant", s.action(s.formGrant))
+	accountRoute(mux, http.MethodPost, "/consume", s.action(s.formConsume))
+	accountRoute(mux, http.MethodPost, "/plan", s.action(s.formPlan))
 	mux.HandleFunc("POST /distribute", s.action(s.formDistribute))
 	mux.HandleFunc("GET /login", s.loginForm)
 	mux.HandleFunc("POST /login", s.login)
