@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/creditledger/creditledger/ledger"
+	"github.com/creditledger/creditledger/storage"
 )
 
 // The console: the HTML pages an evaluator uses to look at the ledger and
@@ -85,6 +86,7 @@ type indexPage struct {
 	Totals      totals
 	Running     *runRecord
 	Runs        []runRecord
+	RunsChart   *chartSet   // what the runs granted and expired; nil when no run
 	Answer      *cronAnswer // what a Run now just answered
 }
 
@@ -107,6 +109,7 @@ type accountPage struct {
 	Key      string
 	Extra    map[string]any // what features loaded, by feature name
 	Sections []template.HTML
+	Chart    *chartSet // the available balance over time; nil when nothing to draw
 }
 
 type packOption struct {
@@ -116,7 +119,7 @@ type packOption struct {
 
 // page fills the layout of a page for r.
 func (s *server) page(r *http.Request, title string) layout {
-	p := layout{Title: title, Now: time.Now().UTC(), Here: r.URL.RequestURI()}
+	p := layout{Title: title, Now: s.now().UTC(), Here: r.URL.RequestURI()}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		// The answer of a form: come back to its page, not to the POST.
 		p.Here = "/"
@@ -169,6 +172,7 @@ func (s *server) renderIndex(w http.ResponseWriter, r *http.Request, status int,
 		return
 	}
 	p.Running, p.Runs = s.runs.snapshot()
+	p.RunsChart = newRunsChart(p.Runs, s.oneCredit())
 	s.render(w, r, status, "index", p)
 }
 
@@ -341,6 +345,10 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			return
 		}
 		p.Entries, p.Next = page.Entries, page.NextCursor
+		if p.Chart, err = s.balanceChart(ctx, b); err != nil {
+			s.failPage(w, r, err)
+			return
+		}
 	}
 	for _, f := range s.features {
 		if f.load != nil {
@@ -367,6 +375,32 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 	}
 	s.render(w, r, status, "account", p)
 }
+
+// balanceChart draws b's account's available balance over its last
+// chartEntries entries, up to b.At; nil when it has none.
+func (s *server) balanceChart(ctx context.Context, b *ledger.Balance) (*chartSet, error) {
+	page, err := s.l.Entries(ctx, b.Account, &ledger.ListOpts{Limit: chartEntries})
+	if err != nil {
+		return nil, err
+	}
+	// Every lot's expiry and what it has left, expired or not: Balance
+	// lists only the open ones.
+	lots, err := s.l.Store().Lots(ctx, storage.LotQuery{Account: b.Account})
+	if err != nil {
+		return nil, err
+	}
+	remaining := make(map[string]decimal.Decimal, len(lots))
+	expiries := make(map[string]*time.Time, len(lots))
+	for _, l := range lots {
+		remaining[l.ID] = decimal.New(l.Remaining, -s.l.Scale())
+		expiries[l.ID] = l.ExpiresAt
+	}
+	points, marks := balanceSeries(page.Entries, remaining, expiries, b.At)
+	return newBalanceChart(points, marks, b.At, s.oneCredit()), nil
+}
+
+// oneCredit is the smallest amount the ledger writes.
+func (s *server) oneCredit() decimal.Decimal { return decimal.New(1, -s.l.Scale()) }
 
 // failPage answers a read that failed for a reason that is not the
 // caller's: 503 when the request was cancelled, else 500 with the detail

@@ -42,16 +42,21 @@ func (w testLogger) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func newConsole(t *testing.T) *consoleEnv {
+func newConsole(t *testing.T) *consoleEnv { return newConsoleClock(t, time.Now) }
+
+// newConsoleClock is newConsole with now as the clock of the ledger and
+// of the console.
+func newConsoleClock(t *testing.T, now func() time.Time) *consoleEnv {
 	t.Helper()
 	ctx := context.Background()
 	store := testdb.Open(t, testdb.SQLitePath(t))
 	logger := slog.New(slog.NewTextHandler(testLogger{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: policy.ReferenceCatalog(), Logger: logger})
+	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: policy.ReferenceCatalog(), Logger: logger, Now: now})
 	require.NoError(t, err)
 	require.NoError(t, seed(ctx, l, 1, logger))
 	s, h, err := buildServer(l, &httpcron.Options{Username: cronUser, Password: cronPass}, adminToken, logger)
 	require.NoError(t, err)
+	s.now, s.runs.now = now, now
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &consoleEnv{srv: srv, l: l, s: s}

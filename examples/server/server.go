@@ -31,6 +31,9 @@ type server struct {
 	// totalsLimit is the most accounts the console's totals add up
 	// (defaultTotalsLimit).
 	totalsLimit int
+	// now is the console's clock, the ledger's (time.Now unless a test
+	// sets both), so that a page's countdowns agree with its balances.
+	now func() time.Time
 }
 
 // newServer returns the example's whole HTTP handler: the cron endpoint
@@ -52,7 +55,7 @@ func buildServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, l
 	admin := newAdminAuth(adminToken, logger)
 	s := &server{
 		l: l, logger: logger, reserved: reservedSources(l.Catalog(), time.Now()),
-		admin: admin, sessions: newSessions(), creds: *creds, runs: &runLog{}, features: compiledFeatures(), totalsLimit: defaultTotalsLimit,
+		admin: admin, sessions: newSessions(), creds: *creds, runs: &runLog{}, features: compiledFeatures(), totalsLimit: defaultTotalsLimit, now: time.Now,
 	}
 
 	opts := *creds
