@@ -288,3 +288,18 @@ func TestJSONBodyMustBeUTF8(t *testing.T) {
 	require.Equal(t, true, out["replayed"])
 	require.Equal(t, "203", e.available(t, "demo-free-1"))
 }
+
+// The cron endpoint's errors carry a code as the API's do, and keep the
+// message as a string in "error", where MkSaaS's schedulers read it.
+func TestCronErrorBodyHasCode(t *testing.T) {
+	t.Parallel()
+	e := newConsole(t)
+	cron := e.srv.URL + "/api/distribute-credits"
+	status, h, b := call(t, http.MethodGet, cron, "")
+	require.Equal(t, http.StatusUnauthorized, status)
+	require.Equal(t, "application/json", h.Get("Content-Type"))
+	require.JSONEq(t, `{"error":"unauthorized","code":"unauthorized"}`, string(b))
+	status, _, b = call(t, http.MethodDelete, cron, "", cronUser, cronPass)
+	require.Equal(t, http.StatusMethodNotAllowed, status)
+	require.JSONEq(t, `{"error":"method not allowed","code":"method_not_allowed"}`, string(b))
+}

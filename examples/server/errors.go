@@ -10,7 +10,8 @@ import (
 )
 
 // Every error the JSON API answers has this shape (the cron endpoint keeps
-// httpcron's own {"error":"..."}):
+// httpcron's own {"error":"unauthorized","code":"unauthorized"}, whose
+// error is a string where MkSaaS's schedulers read it):
 //
 //	{"error":{"code":"insufficient_credits","message":"account \"u\" has 5 available, 10 asked"}}
 //

@@ -96,7 +96,8 @@
 // # Errors
 //
 // Every error of the JSON API (the cron endpoint keeps httpcron's
-// {"error":"..."}) is
+// {"error":"unauthorized","code":"unauthorized"}, a string where MkSaaS's
+// schedulers read it) is
 //
 //	{"error":{"code":"insufficient_credits","message":"insufficient credits: account \"u\" has 5 available, 10 asked"}}
 //
