@@ -228,3 +228,33 @@ func TestTelemetryGlobalProviders(t *testing.T) {
 	require.Len(t, spans.Ended(), 1)
 	require.Equal(t, "creditledger.consume", spans.Ended()[0].Name())
 }
+
+// The counters of events that may not have happened yet are exported at
+// 0 from the start, so that dashboards and absence alerts see them.
+func TestTelemetryCountersStartAtZero(t *testing.T) {
+	t.Parallel()
+	reader := sdkmetric.NewManualReader()
+	setup(t, testKindsMemory, &ledger.Config{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
+	m := collect(t, reader)
+	points := func(name string) []string {
+		t.Helper()
+		mt := m.find(name)
+		require.NotNil(t, mt, "%s is exported before its first event", name)
+		s, ok := mt.Data.(metricdata.Sum[int64])
+		require.True(t, ok)
+		var out []string
+		for _, dp := range s.DataPoints {
+			require.Zero(t, dp.Value, name)
+			out = append(out, dp.Attributes.Encoded(attribute.DefaultEncoder()))
+		}
+		return out
+	}
+	for _, name := range []string{ledger.MetricCreditsGranted, ledger.MetricCreditsConsumed, ledger.MetricCreditsExpired, ledger.MetricCreditsHeld} {
+		require.Equal(t, []string{""}, points(name), name)
+	}
+	require.ElementsMatch(t, []string{"direction=given_back", "direction=taken_back"}, points(ledger.MetricCreditsReversed))
+	require.ElementsMatch(t, []string{"kind=distribute", "kind=expire"}, points(ledger.MetricDistributionAccounts))
+	require.ElementsMatch(t, []string{"kind=distribute", "kind=expire"}, points(ledger.MetricDistributionErrors))
+	require.ElementsMatch(t, []string{"kind=distribute,outcome=complete", "kind=distribute,outcome=incomplete", "kind=distribute,outcome=error",
+		"kind=expire,outcome=complete", "kind=expire,outcome=incomplete", "kind=expire,outcome=error"}, points(ledger.MetricDistributionRuns))
+}
