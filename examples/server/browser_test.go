@@ -280,7 +280,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`#run-now`, chromedp.ByQuery),
 		submit(`#run-now`),
 		chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
-	require.Contains(t, textOf(`#flash-notice`), "distribute credits success, users: 1, processed: 1, errors: 0; 1 lots granted (50 credits)")
+	require.Contains(t, textOf(`#flash-notice`), "distribute credits success, users: 1, processed: 1, errors: 0; 1 lot granted (50 credits)")
 	require.Contains(t, textOf(`#runs tbody`), "console")
 	require.Equal(t, total.Add(decimal.NewFromInt(50)).String(), textOf(`#total-available`))
 

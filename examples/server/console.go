@@ -556,7 +556,7 @@ func receiptNotice(what string, rec *ledger.Receipt) string {
 		return "This form was already sent: nothing was written again (operation " + rec.OperationID +
 			"). " + rec.Balance.String() + " credits available."
 	}
-	return fmt.Sprintf("%s: %s credits available now (operation %s, %d entries).", what, rec.Balance, rec.OperationID, len(rec.Entries))
+	return fmt.Sprintf("%s: %s credits available now (operation %s, %s).", what, rec.Balance, rec.OperationID, plural(len(rec.Entries), "entry"))
 }
 
 // formDistribute runs the distribution now and renders the accounts page
@@ -566,8 +566,8 @@ func (s *server) formDistribute(w http.ResponseWriter, r *http.Request) {
 	l := s.page(r, "Accounts")
 	status := http.StatusOK
 	if ans.OK != nil {
-		l.Notice = "Distribution run: " + ans.OK.Message + fmt.Sprintf("; %d lots granted (%s credits), %d expired (%s credits), complete: %t, %d ms.",
-			ans.OK.GrantedCount, ans.OK.GrantedCredits, ans.OK.ExpiredCount, ans.OK.ExpiredCredits, ans.OK.Complete, ans.OK.DurationMs)
+		l.Notice = "Distribution run: " + ans.OK.Message + fmt.Sprintf("; %s granted (%s credits), %d expired (%s credits), complete: %t, %d ms.",
+			plural(ans.OK.GrantedCount, "lot"), ans.OK.GrantedCredits, ans.OK.ExpiredCount, ans.OK.ExpiredCredits, ans.OK.Complete, ans.OK.DurationMs)
 	} else {
 		status = ans.Status
 		l.Error = "The distribution endpoint answered " + strconv.Itoa(ans.Status) + ": " + ans.Error + "."

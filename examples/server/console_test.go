@@ -332,6 +332,7 @@ func TestConsoleForms(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, page)
 	require.Equal(t, "307", text(t, page, "available"))
 	require.Equal(t, "7", text(t, page, "expiring"), "7 credits expire within 7 days")
+	require.Regexp(t, `7 credits: 307 credits available now \(operation [0-9A-Z]+, 1 entry\)\.`, text(t, page, "flash-notice"), "one entry, in the singular")
 	require.Contains(t, page, "&lt;b&gt;sorry&lt;/b&gt;", "descriptions are escaped")
 	require.NotContains(t, page, "<b>sorry</b>")
 	require.Regexp(t, `expires 20[0-9-]+ [0-9:]+ UTC \(in 2d 23h\)`, page, "the lot's countdown")
@@ -339,6 +340,7 @@ func TestConsoleForms(t *testing.T) {
 	status, _, page = b.post(acct+"/consume", "csrf", csrf, "key", "c1", "amount", "10", "description", "one AI call")
 	require.Equal(t, http.StatusOK, status, page)
 	require.Equal(t, "297", text(t, page, "available"))
+	require.Regexp(t, `\(operation [0-9A-Z]+, 2 entries\)\.`, text(t, page, "flash-notice"))
 	require.Regexp(t, `(?s)^<table id="history">.*?<tbody>\s*<tr><td class="time">.*?</td><td><span class="kind kind-consume">consume</span></td>\s*<td class="num neg">-3</td>.*`+
 		`<span class="kind kind-consume">consume</span></td>\s*<td class="num neg">-7</td>.*<span class="kind kind-grant">grant</span></td>\s*<td class="num pos">\+7</td>`,
 		history(t, page), "newest first: the consume drew 7 from the lot expiring first, then 3")
@@ -505,8 +507,8 @@ func TestConsoleRunNow(t *testing.T) {
 	e.s.runs.mu.Unlock()
 	status, _, page = b.post("/distribute", "csrf", csrf)
 	require.Equal(t, http.StatusOK, status, page)
-	require.Contains(t, page, "Distribution run: distribute credits success, users: 1, processed: 1, errors: 0; 1 lots granted (50 credits), 0 expired (0 credits), complete: true")
-	require.Regexp(t, `(?s)<table id="runs">.*<td class="nowrap">console</td>\s*<td class="num">1</td><td class="num hide-narrow">0</td><td class="num">1 lots, 50</td>`, page)
+	require.Contains(t, page, "Distribution run: distribute credits success, users: 1, processed: 1, errors: 0; 1 lot granted (50 credits), 0 expired (0 credits), complete: true")
+	require.Regexp(t, `(?s)<table id="runs">.*<td class="nowrap">console</td>\s*<td class="num">1</td><td class="num hide-narrow">0</td><td class="num">1 lot, 50</td>`, page, "1 lot, in the singular")
 	require.Equal(t, "55", e.available(t, "due-1"))
 
 	// The scheduler's own call shows up too, newest first; this period is

@@ -69,8 +69,9 @@ var consoleTemplates = sync.OnceValue(func() *template.Template {
 			}
 			return "?" + v.Encode()
 		},
-		"ptr":   func(t time.Time) *time.Time { return &t },
-		"upper": strings.ToUpper,
+		"ptr":    func(t time.Time) *time.Time { return &t },
+		"upper":  strings.ToUpper,
+		"plural": plural,
 	}).ParseFS(templateFiles, "templates/*.html"))
 })
 

@@ -190,8 +190,8 @@ func verify(ctx context.Context, l *ledger.Ledger, stdout io.Writer) error {
 	for _, v := range rep.Violations {
 		fmt.Fprintln(stdout, v.String())
 	}
-	fmt.Fprintf(stdout, "verified %d accounts, %d lots, %d entries: %d violations\n",
-		rep.Accounts, rep.Lots, rep.Entries, len(rep.Violations))
+	fmt.Fprintf(stdout, "verified %s, %s, %s: %s\n", plural(rep.Accounts, "account"), plural(rep.Lots, "lot"),
+		plural(rep.Entries, "entry"), plural(len(rep.Violations), "violation"))
 	if !rep.OK() {
 		return errViolations
 	}
