@@ -351,19 +351,23 @@ func (s *server) formHold(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, r, "", err)
 		return
 	}
-	minutes, err := formInt(r, "ttlMinutes")
+	if r.PostForm.Has("ttlMinutes") { // the field of older pages: refused, not read as the default
+		s.answer(w, r, "", &apiError{http.StatusBadRequest, codeInvalidArgument,
+			"ttlMinutes is gone: the hold's lifetime is ttlSeconds, as in the JSON API; reload the page"})
+		return
+	}
+	secs, err := formInt(r, "ttlSeconds")
 	if err != nil {
 		s.answer(w, r, "", err)
 		return
 	}
-	if minutes != nil {
-		if *minutes < 1 || *minutes > maxHoldSeconds/60 {
+	if secs != nil {
+		if *secs < 1 || *secs > maxHoldSeconds {
 			s.answer(w, r, "", &apiError{http.StatusBadRequest, codeInvalidArgument, fmt.Sprintf(
-				"ttlMinutes %d is not from 1 to %d (empty: 15)", *minutes, maxHoldSeconds/60)})
+				"ttlSeconds %d is not from 1 to %d (empty: 900, 15 minutes)", *secs, maxHoldSeconds)})
 			return
 		}
-		secs := *minutes * 60
-		req.TTLSeconds = &secs
+		req.TTLSeconds = secs
 	}
 	h, err := s.hold(r.Context(), r.PathValue("id"), &req)
 	if err != nil {

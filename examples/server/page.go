@@ -51,12 +51,7 @@ var consoleTemplates = sync.OnceValue(func() *template.Template {
 			}
 			return d.String() + " ago"
 		},
-		"shortid": func(id string) string {
-			if len(id) <= 12 {
-				return id
-			}
-			return id[:12] + "…"
-		},
+		"shortid": shortID,
 		"query": func(kv ...string) string {
 			v := url.Values{}
 			for i := 0; i+1 < len(kv); i += 2 {
@@ -96,6 +91,19 @@ func until(t, now time.Time) string {
 		return fmt.Sprintf(" (in %dm)", int(d/time.Minute))
 	}
 	return " (in less than a minute)"
+}
+
+// shortID shortens an id of the ledger's for a table cell: "…" and its
+// last 8 characters. The ledger's ids are ULIDs whose first 10 characters
+// are the millisecond and whose random part is incremented within one, so
+// two operations of one millisecond share their first 25 characters: the
+// end tells them apart, the start would not.
+func shortID(id string) string {
+	const keep = 8
+	if len(id) <= keep+2 {
+		return id
+	}
+	return "…" + id[len(id)-keep:]
 }
 
 // farAway is how far ahead an expiry is still shown in days and hours.
