@@ -133,18 +133,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
-	// The only places a credential is ever printed.
+	// The only places a credential is ever printed. The export lines make
+	// the README's commands, which name the variables, work as pasted
+	// (base64url secrets need no quoting).
 	if demoCreds {
 		fmt.Fprintf(stderr, "\nDEMO credentials for %s/api/distribute-credits\n"+
 			"(CRON_JOBS_USERNAME and CRON_JOBS_PASSWORD are unset; they change at every start):\n"+
-			"  username: %s\n  password: %s\n  curl -u '%s:%s' %s/api/distribute-credits\n\n",
-			base, creds.Username, creds.Password, creds.Username, creds.Password, base)
+			"  username: %s\n  password: %s\n"+
+			"  export %s=%s %s=%s\n"+
+			"  curl -u \"$%s:$%s\" %s/api/distribute-credits\n\n",
+			base, creds.Username, creds.Password, httpcron.EnvUsername, creds.Username, httpcron.EnvPassword, creds.Password,
+			httpcron.EnvUsername, httpcron.EnvPassword, base)
 	}
 	if demoAdmin {
 		fmt.Fprintf(stderr, "\nADMIN token for the routes that write (consume, grant, set plan)\n"+
 			"(%s is unset; it changes at every start):\n"+
-			"  token: %s\n  curl -H 'Authorization: Bearer %s' -X POST -d '{\"amount\":\"1\"}' %s/api/accounts/demo-free-1/consume\n\n",
-			adminTokenEnv, adminToken, adminToken, base)
+			"  token: %s\n  export %s=%s\n"+
+			"  curl -H \"Authorization: Bearer $%s\" -X POST -d '{\"amount\":\"1\"}' %s/api/accounts/demo-free-1/consume\n\n",
+			adminTokenEnv, adminToken, adminTokenEnv, adminToken, adminTokenEnv, base)
 	}
 	// After the DEMO block, so that whoever waits for this line has both.
 	fmt.Fprintf(stdout, "listening on %s\n", base)
