@@ -127,6 +127,10 @@
 //	curl -H "Authorization: Bearer $CREDITLEDGER_ADMIN_TOKEN" -X POST -d '{"amount":"10"}' http://127.0.0.1:8080/api/accounts/demo-free-1/consume
 //	curl -H "Authorization: Bearer $CREDITLEDGER_ADMIN_TOKEN" -X PUT -d '{"plan":"lifetime"}' http://127.0.0.1:8080/api/accounts/demo-free-2/plan
 //
+// Under go run the server stops when go does (it watches its parent
+// process), so that stopping go run never leaves it holding the port; a
+// binary built with go build runs on when the shell that started it ends.
+//
 // The server is here to show the library: before exposing anything like
 // it, put every route behind your own users' authentication.
 package main
@@ -145,6 +149,14 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if builtByGoRun() {
+		// Stopping go run (an editor's stop button, kill of its pid)
+		// does not stop the program it built: without this the server
+		// would go on holding the port and the database.
+		ctx = exitWithParent(ctx, parentPollInterval, os.Getppid, func() {
+			fmt.Fprintln(os.Stderr, "server: go run has exited; shutting down")
+		})
+	}
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -222,4 +223,42 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// parentPollInterval is how often a server built by go run checks that go
+// is still running.
+const parentPollInterval = 500 * time.Millisecond
+
+// builtByGoRun reports whether this binary is one that go run built: go
+// run links it into a temporary go-build folder.
+func builtByGoRun() bool {
+	exe, err := os.Executable()
+	return err == nil && strings.Contains(filepath.ToSlash(exe), "/go-build")
+}
+
+// exitWithParent returns a context that ends with ctx, or when the
+// process's parent (ppid, polled every interval) is no longer the one it
+// had at the call: the parent died and the process was handed to another
+// (init, or a subreaper). gone is called once then. Polling works on
+// every platform, where a parent-death signal is Linux's alone.
+func exitWithParent(ctx context.Context, interval time.Duration, ppid func() int, gone func()) context.Context {
+	ctx, cancel := context.WithCancel(ctx)
+	parent := ppid()
+	go func() {
+		defer cancel()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if ppid() != parent {
+					gone()
+					return
+				}
+			}
+		}
+	}()
+	return ctx
 }
