@@ -73,7 +73,9 @@ type balanceMark struct {
 // takes away what the lot had left then. An entry of a lot not in lots
 // counts as a lot that never expires. So entries older than the window
 // are not needed, and the available balance does not count held credits
-// (a hold's entry takes them from their lot) nor expired ones.
+// (a hold's entry takes them from their lot) nor expired ones. One lag:
+// a hold that expired before anything released it counts as held until
+// its release entry, where BalanceAt gives its credits back at its expiry.
 func balanceSeries(entries []ledger.Entry, remaining map[string]decimal.Decimal, expiries map[string]*time.Time,
 	now time.Time,
 ) ([]balancePoint, []balanceMark) {
