@@ -123,5 +123,5 @@ func Example_serveMux() {
 	// 200 distribute credits success, users: 1, processed: 1, errors: 0
 	// granted: 1 lots, 50 credits; complete: true
 	// alice: 55
-	// 405 GET, POST {"error":"method not allowed"}
+	// 405 GET, POST {"error":"method not allowed","code":"method_not_allowed"}
 }

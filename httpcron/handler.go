@@ -58,6 +58,20 @@ const (
 	MsgRunFailed = "distribute credits failed"
 )
 
+// Codes of the JSON error bodies, in the "code" field of [ErrorResponse]:
+// stable, for programs (the example server's JSON API uses the same words
+// for the same conditions); the messages are for people.
+const (
+	// CodeUnauthorized goes with MsgUnauthorized (401).
+	CodeUnauthorized = "unauthorized"
+	// CodeMethodNotAllowed goes with MsgMethodNotAllowed (405).
+	CodeMethodNotAllowed = "method_not_allowed"
+	// CodeInProgress goes with MsgInProgress (409).
+	CodeInProgress = "run_in_progress"
+	// CodeRunFailed goes with MsgRunFailed (500).
+	CodeRunFailed = "run_failed"
+)
+
 // ErrNoCredentials is returned (wrapped, with what is missing) by
 // [NewHandler] when the options leave no usable credential: nil options,
 // neither a Username/Password pair nor a BearerToken, or only one half of
@@ -164,10 +178,13 @@ type Response struct {
 	DurationMs int64 `json:"durationMs"`
 }
 
-// ErrorResponse is the JSON body of every non-200 answer; Error is one of
-// the Msg constants.
+// ErrorResponse is the JSON body of every non-200 answer:
+// {"error":"unauthorized","code":"unauthorized"}. Error is one of the Msg
+// constants, a string where the reference system's schedulers and
+// monitors read it; Code is the matching Code constant.
 type ErrorResponse struct {
 	Error string `json:"error"`
+	Code  string `json:"code"`
 }
 
 type handler struct {
@@ -268,12 +285,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.logger.LogAttrs(r.Context(), slog.LevelWarn, "httpcron: unauthorized request",
 			slog.String("method", r.Method), slog.String("remote_addr", r.RemoteAddr))
 		w.Header().Set("WWW-Authenticate", h.wwwAuth)
-		writeJSON(w, http.StatusUnauthorized, ErrorResponse{Error: MsgUnauthorized})
+		writeJSON(w, http.StatusUnauthorized, ErrorResponse{Error: MsgUnauthorized, Code: CodeUnauthorized})
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		writeJSON(w, http.StatusMethodNotAllowed, ErrorResponse{Error: MsgMethodNotAllowed})
+		writeJSON(w, http.StatusMethodNotAllowed, ErrorResponse{Error: MsgMethodNotAllowed, Code: CodeMethodNotAllowed})
 		return
 	}
 	h.drainBody(w, r)
@@ -281,7 +298,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.running.CompareAndSwap(false, true) {
 		h.logger.LogAttrs(r.Context(), slog.LevelWarn, "httpcron: run refused, another run is in progress",
 			slog.String("remote_addr", r.RemoteAddr))
-		writeJSON(w, http.StatusConflict, ErrorResponse{Error: MsgInProgress})
+		writeJSON(w, http.StatusConflict, ErrorResponse{Error: MsgInProgress, Code: CodeInProgress})
 		return
 	}
 	defer h.running.Store(false)
@@ -297,7 +314,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.logger.LogAttrs(r.Context(), slog.LevelError, "httpcron: distribute credits failed",
 			slog.String("error", err.Error()), slog.Duration("elapsed", elapsed))
-		writeJSON(w, http.StatusInternalServerError, ErrorResponse{Error: MsgRunFailed})
+		writeJSON(w, http.StatusInternalServerError, ErrorResponse{Error: MsgRunFailed, Code: CodeRunFailed})
 		return
 	}
 

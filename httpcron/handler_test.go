@@ -88,13 +88,29 @@ func serve(h http.Handler, method, auth string, body io.Reader) *httptest.Respon
 	return rec
 }
 
+// errorCodes are the codes that go with each message of an error body:
+// the message where the reference system's schedulers read it, the code
+// for programs.
+var errorCodes = map[string]string{
+	"unauthorized":       "unauthorized",
+	"method not allowed": "method_not_allowed",
+	"a distribution run is already in progress": "run_in_progress",
+	"distribute credits failed":                 "run_failed",
+}
+
+// decodeError reads an error body, exactly {"error":MSG,"code":CODE} with
+// the code that goes with the message, and returns the message.
 func decodeError(t *testing.T, rec *httptest.ResponseRecorder) string {
 	t.Helper()
 	require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 	require.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
-	var e httpcron.ErrorResponse
+	var e map[string]string
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e), rec.Body.String())
-	return e.Error
+	require.Len(t, e, 2, "error and code only: %s", rec.Body.String())
+	want, ok := errorCodes[e["error"]]
+	require.True(t, ok, "a known message: %s", rec.Body.String())
+	require.Equal(t, want, e["code"], rec.Body.String())
+	return e["error"]
 }
 
 func requireUnauthorized(t *testing.T, rec *httptest.ResponseRecorder) {
@@ -102,7 +118,7 @@ func requireUnauthorized(t *testing.T, rec *httptest.ResponseRecorder) {
 	require.Equal(t, http.StatusUnauthorized, rec.Code)
 	require.Equal(t, `Basic realm="Secure Area"`, rec.Header().Get("WWW-Authenticate"))
 	require.Equal(t, "unauthorized", decodeError(t, rec))
-	require.JSONEq(t, `{"error":"unauthorized"}`, rec.Body.String())
+	require.JSONEq(t, `{"error":"unauthorized","code":"unauthorized"}`, rec.Body.String())
 }
 
 func TestUnauthorized(t *testing.T) {

@@ -27,7 +27,7 @@ const (
 	// set_plan, set_plans, balance, entries, verify, hold, capture,
 	// release, holds, reverse, balance_at) and outcome (ok, replayed,
 	// invalid, insufficient_credits, conflict, not_found, unknown_plan,
-	// hold_not_active, canceled, error).
+	// unknown_pack, hold_not_active, canceled, error).
 	MetricOperations = "creditledger.operations"
 	// MetricOperationDuration is the latency of those calls, in seconds,
 	// with the same attributes.
@@ -46,6 +46,10 @@ const (
 	// source and direction: "taken_back" (a grant's reversal) or
 	// "given_back" (a consume's or capture's).
 	MetricCreditsReversed = "creditledger.credits.reversed"
+	// The counters of credits, runs, and the runs' accounts and errors
+	// start at 0 (see telemetry.startAtZero), so that they are exported
+	// before their first event.
+	//
 	// MetricDistributionRuns counts Distribute and ExpireDue calls by kind
 	// (distribute, expire) and outcome (complete, incomplete, error).
 	MetricDistributionRuns = "creditledger.distribution.runs"
@@ -152,7 +156,34 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) (*telemetry,
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	t.startAtZero()
 	return t, nil
+}
+
+// startAtZero adds 0 to the counters of events that may not happen for a
+// long time (expiries, reversals, runs and their accounts and errors), so
+// that their series exist from the start: a dashboard shows 0 rather than
+// nothing, and an absence alert does not fire on a quiet ledger. The
+// credit counters get a series without a source; the others one per
+// value of their fixed attributes. A host that installs the global meter
+// provider only after ledger.New loses these zeros (the global provider
+// passes on instruments, not what they recorded before).
+func (t *telemetry) startAtZero() {
+	ctx := context.Background()
+	for _, c := range []metric.Int64Counter{t.granted, t.consumed, t.expired, t.held} {
+		c.Add(ctx, 0)
+	}
+	for _, direction := range []string{"given_back", "taken_back"} {
+		t.reversed.Add(ctx, 0, metric.WithAttributeSet(attribute.NewSet(attribute.String("direction", direction))))
+	}
+	for _, kind := range []string{"distribute", "expire"} {
+		kindAttr := attribute.String("kind", kind)
+		t.accounts.Add(ctx, 0, metric.WithAttributeSet(attribute.NewSet(kindAttr)))
+		t.errors.Add(ctx, 0, metric.WithAttributeSet(attribute.NewSet(kindAttr)))
+		for _, outcome := range []string{"complete", "incomplete", "error"} {
+			t.runs.Add(ctx, 0, metric.WithAttributeSet(attribute.NewSet(kindAttr, attribute.String("outcome", outcome))))
+		}
+	}
 }
 
 // defaultTracerProvider is OpenTelemetry's global tracer provider as it is
@@ -253,6 +284,8 @@ func outcomeOf(replayed bool, err error) string {
 		return "conflict"
 	case errors.Is(err, ErrUnknownPlan):
 		return "unknown_plan"
+	case errors.Is(err, ErrUnknownPack):
+		return "unknown_pack"
 	case errors.Is(err, ErrHoldNotActive):
 		return "hold_not_active"
 	case errors.Is(err, ErrNotFound):

@@ -118,8 +118,11 @@ func TestTelemetry(t *testing.T) {
 	require.ErrorIs(t, err, ledger.ErrInsufficientCredits)
 	_, err = b.l.Grant(ctx, ledger.GrantParams{Account: "alice", IdempotencyKey: "bad", Amount: d("-1")})
 	require.ErrorIs(t, err, ledger.ErrInvalidAmount)
+	_, err = b.l.GrantPack(ctx, "alice", "gold", "inv-gold")
+	require.ErrorIs(t, err, ledger.ErrUnknownPack)
 
 	m := collect(t, reader)
+	require.EqualValues(t, 1, m.sum(ledger.MetricOperations, kind("grant_pack"), outcome("unknown_pack")))
 	require.EqualValues(t, 1, m.sum(ledger.MetricOperations, kind("grant"), outcome("ok")))
 	require.EqualValues(t, 1, m.sum(ledger.MetricOperations, kind("grant"), outcome("replayed")))
 	require.EqualValues(t, 1, m.sum(ledger.MetricOperations, kind("grant"), outcome("invalid")))
@@ -227,4 +230,34 @@ func TestTelemetryGlobalProviders(t *testing.T) {
 	require.EqualValues(t, 4, m.sum(ledger.MetricCreditsConsumed))
 	require.Len(t, spans.Ended(), 1)
 	require.Equal(t, "creditledger.consume", spans.Ended()[0].Name())
+}
+
+// The counters of events that may not have happened yet are exported at
+// 0 from the start, so that dashboards and absence alerts see them.
+func TestTelemetryCountersStartAtZero(t *testing.T) {
+	t.Parallel()
+	reader := sdkmetric.NewManualReader()
+	setup(t, testKindsMemory, &ledger.Config{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
+	m := collect(t, reader)
+	points := func(name string) []string {
+		t.Helper()
+		mt := m.find(name)
+		require.NotNil(t, mt, "%s is exported before its first event", name)
+		s, ok := mt.Data.(metricdata.Sum[int64])
+		require.True(t, ok)
+		var out []string
+		for _, dp := range s.DataPoints {
+			require.Zero(t, dp.Value, name)
+			out = append(out, dp.Attributes.Encoded(attribute.DefaultEncoder()))
+		}
+		return out
+	}
+	for _, name := range []string{ledger.MetricCreditsGranted, ledger.MetricCreditsConsumed, ledger.MetricCreditsExpired, ledger.MetricCreditsHeld} {
+		require.Equal(t, []string{""}, points(name), name)
+	}
+	require.ElementsMatch(t, []string{"direction=given_back", "direction=taken_back"}, points(ledger.MetricCreditsReversed))
+	require.ElementsMatch(t, []string{"kind=distribute", "kind=expire"}, points(ledger.MetricDistributionAccounts))
+	require.ElementsMatch(t, []string{"kind=distribute", "kind=expire"}, points(ledger.MetricDistributionErrors))
+	require.ElementsMatch(t, []string{"kind=distribute,outcome=complete", "kind=distribute,outcome=incomplete", "kind=distribute,outcome=error",
+		"kind=expire,outcome=complete", "kind=expire,outcome=incomplete", "kind=expire,outcome=error"}, points(ledger.MetricDistributionRuns))
 }

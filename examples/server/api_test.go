@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -241,4 +242,64 @@ func callWithHeader(t *testing.T, method, url, body, authorization string) (int,
 	resp, err := client.Do(req)
 	require.NoError(t, err)
 	return resp.StatusCode, resp.Header, readAll(t, resp)
+}
+
+// A JSON body that is not UTF-8, or whose escapes are half a surrogate
+// pair, is refused with 400 invalid_json and writes nothing: the decoder
+// would read both "inv-\xff" and "inv-\xfe" as "inv-\uFFFD", one key, and
+// answer the second, different grant as a replay of the first.
+func TestJSONBodyMustBeUTF8(t *testing.T) {
+	t.Parallel()
+	e := newConsole(t)
+	grant := e.srv.URL + "/api/accounts/demo-free-1/grant"
+	entries := e.entries(t, "demo-free-1")
+	// bad is where the message must point: its first byte's offset.
+	for _, tc := range []struct{ name, body, bad string }{
+		{"0xff in a key", "{\"amount\":\"10\",\"idempotencyKey\":\"inv-\xff\"}", "\xff"},
+		{"0xfe in a key", "{\"amount\":\"20\",\"idempotencyKey\":\"inv-\xfe\"}", "\xfe"},
+		{"cut sequence", "{\"amount\":\"10\",\"description\":\"caf\xc3\",\"idempotencyKey\":\"k1\"}", "\xc3"},
+		{"overlong slash", "{\"amount\":\"10\",\"idempotencyKey\":\"a\xc0\xafb\"}", "\xc0"},
+		{"in a metadata key", "{\"amount\":\"10\",\"idempotencyKey\":\"k2\",\"metadata\":{\"\xff\":\"x\"}}", "\xff"},
+		{"lone high surrogate", `{"amount":"10","idempotencyKey":"inv-\ud800"}`, `\ud800`},
+		{"lone low surrogate", `{"amount":"10","idempotencyKey":"inv-\udc00"}`, `\udc00`},
+		{"high then not low", `{"amount":"10","idempotencyKey":"inv-\ud800\u0041"}`, `\ud800`},
+		{"high at the end", `{"amount":"10","idempotencyKey":"inv-\ud800`, `\ud800`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := callError(t, http.StatusBadRequest, "invalid_json", http.MethodPost, grant, tc.body, adminToken)
+			require.Contains(t, msg, "not valid UTF-8")
+			require.Contains(t, msg, fmt.Sprintf("byte %d ", strings.Index(tc.body, tc.bad)))
+		})
+	}
+	require.Equal(t, entries, e.entries(t, "demo-free-1"), "no refused body wrote an entry")
+	require.Equal(t, "200", e.available(t, "demo-free-1"))
+
+	// What is UTF-8 passes: a pair of escapes, an escaped backslash before
+	// a "u", and a U+FFFD the client sent itself, escaped or not (one key).
+	out := callJSON(t, http.StatusOK, http.MethodPost, grant, `{"amount":"1","idempotencyKey":"emoji-\ud83d\ude00"}`, adminToken)
+	require.Equal(t, false, out["replayed"])
+	out = callJSON(t, http.StatusOK, http.MethodPost, grant, `{"amount":"1","idempotencyKey":"emoji-😀"}`, adminToken)
+	require.Equal(t, true, out["replayed"], "the escaped and the raw emoji are the same key")
+	out = callJSON(t, http.StatusOK, http.MethodPost, grant, `{"amount":"1","idempotencyKey":"path\\ud800"}`, adminToken)
+	require.Equal(t, false, out["replayed"])
+	out = callJSON(t, http.StatusOK, http.MethodPost, grant, `{"amount":"1","idempotencyKey":"fffd-\ufffd"}`, adminToken)
+	require.Equal(t, false, out["replayed"])
+	out = callJSON(t, http.StatusOK, http.MethodPost, grant, "{\"amount\":\"1\",\"idempotencyKey\":\"fffd-\uFFFD\"}", adminToken)
+	require.Equal(t, true, out["replayed"])
+	require.Equal(t, "203", e.available(t, "demo-free-1"))
+}
+
+// The cron endpoint's errors carry a code as the API's do, and keep the
+// message as a string in "error", where MkSaaS's schedulers read it.
+func TestCronErrorBodyHasCode(t *testing.T) {
+	t.Parallel()
+	e := newConsole(t)
+	cron := e.srv.URL + "/api/distribute-credits"
+	status, h, b := call(t, http.MethodGet, cron, "")
+	require.Equal(t, http.StatusUnauthorized, status)
+	require.Equal(t, "application/json", h.Get("Content-Type"))
+	require.JSONEq(t, `{"error":"unauthorized","code":"unauthorized"}`, string(b))
+	status, _, b = call(t, http.MethodDelete, cron, "", cronUser, cronPass)
+	require.Equal(t, http.StatusMethodNotAllowed, status)
+	require.JSONEq(t, `{"error":"method not allowed","code":"method_not_allowed"}`, string(b))
 }

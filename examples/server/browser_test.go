@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,9 +43,11 @@ func findBrowser() string {
 // (holds and a capture too when that feature is compiled in), a
 // distribution run; it checks what the page shows after each, and saves
 // screenshots at 1280 and 375 px under the test's temporary folder (or
-// the folder $CREDITLEDGER_SCREENSHOTS names, to keep them). With
-// CREDITLEDGER_CONSOLE_PNG set it also writes the 1280 px accounts page
-// there (how docs/console.png is made).
+// the folder $CREDITLEDGER_SCREENSHOTS names, to keep them), the charts
+// of a ledger that has lived three months among them. With
+// CREDITLEDGER_CONSOLE_PNG set it also writes that ledger's chart account
+// at 1280 px there, and console-375.png and console-runs.png beside it
+// (how docs/console*.png are made).
 //
 // Without a browser it skips, except under CI=true, where it fails:
 // .ci/run installs Debian's chromium.
@@ -107,16 +110,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Logf("screenshot: %s (%d bytes)", path, len(png))
 		return path
 	}
-	// submit clicks sel, which sends a form or follows a link, and waits
-	// for the next page: the current one is marked first, so that its
-	// elements are never mistaken for the next page's.
-	submit := func(sel string) chromedp.Action {
-		return chromedp.Tasks{
-			chromedp.Evaluate(`document.body.dataset.stale = "1"`, nil),
-			chromedp.Click(sel, chromedp.ByQuery),
-			chromedp.WaitNotPresent(`body[data-stale]`, chromedp.ByQuery),
-			chromedp.WaitReady(`body`, chromedp.ByQuery),
-		}
+	// shootElement saves a screenshot of the element sel only.
+	shootElement := func(name, sel string) {
+		t.Helper()
+		var png []byte
+		run("screenshot "+sel, chromedp.Screenshot(sel, &png, chromedp.ByQuery))
+		path := filepath.Join(shots, name)
+		require.NoError(t, os.WriteFile(path, png, 0o644))
+		t.Logf("screenshot: %s (%d bytes)", path, len(png))
 	}
 	// noOverflow checks that the page does not scroll sideways at its
 	// width: long ids and tables wrap or scroll inside their box.
@@ -204,6 +205,74 @@ func TestConsoleInBrowser(t *testing.T) {
 	noOverflow("the account page at 375 px")
 	shoot("account-375.png", 375)
 
+	// The charts, on a ledger that has lived three months: at each width
+	// the size drawn for it shows, close to its own scale, so that its
+	// labels keep their size.
+	story := newChartStory(t)
+	chartFits := func(sel string, width int64, class string) {
+		t.Helper()
+		var got struct {
+			Class string  `json:"class"`
+			Scale float64 `json:"scale"`
+			Shown int     `json:"shown"`
+		}
+		run("measure "+sel, chromedp.Evaluate(`(() => {
+			const shown = [...document.querySelectorAll('`+sel+` svg')].filter(s => getComputedStyle(s).display !== 'none');
+			const s = shown[0];
+			return {class: s.getAttribute('class'), scale: s.getBoundingClientRect().width / s.viewBox.baseVal.width, shown: shown.length};
+		})()`, &got))
+		require.Equal(t, 1, got.Shown, "%s at %d px shows one size", sel, width)
+		require.Equal(t, class, got.Class, "%s at %d px", sel, width)
+		require.InDelta(t, 1, got.Scale, 0.12, "%s at %d px is drawn near its own scale", sel, width)
+	}
+	for _, w := range []struct {
+		width int64
+		class string
+	}{{1280, "chart-l"}, {375, "chart-s"}} {
+		run("the chart account", chromedp.EmulateViewport(w.width, 900),
+			chromedp.Navigate(story.srv.URL+"/accounts/"+chartAccount),
+			chromedp.WaitVisible(`#balance-chart`, chromedp.ByQuery))
+		chartFits("#balance-chart", w.width, w.class)
+		noOverflow("the chart account's page")
+		shoot(fmt.Sprintf("chart-account-%d.png", w.width), w.width)
+		shootElement(fmt.Sprintf("chart-balance-%d.png", w.width), "#balance-chart")
+		run("the chart's accounts page", chromedp.Navigate(story.srv.URL+"/#distribution"),
+			chromedp.WaitVisible(`#runs-chart`, chromedp.ByQuery))
+		chartFits("#runs-chart", w.width, w.class)
+		noOverflow("the runs chart's page")
+		shoot(fmt.Sprintf("chart-runs-%d.png", w.width), w.width)
+		shootElement(fmt.Sprintf("chart-runs-only-%d.png", w.width), "#runs-chart")
+	}
+	if dst := os.Getenv("CREDITLEDGER_CONSOLE_PNG"); dst != "" {
+		// docs/console.png (the top of the chart account's page at 1280
+		// px), and beside it console-375.png (the same on a phone) and
+		// console-runs.png (the runs chart).
+		docs := func(name string, actions ...chromedp.Action) {
+			t.Helper()
+			var png []byte
+			run("docs screenshot "+name, append(actions, chromedp.CaptureScreenshot(&png))...)
+			path := filepath.Join(filepath.Dir(dst), name)
+			if name == "console.png" {
+				path = dst
+			}
+			require.NoError(t, os.WriteFile(path, png, 0o644))
+			t.Logf("docs screenshot: %s (%d bytes)", path, len(png))
+		}
+		page := story.srv.URL + "/accounts/" + chartAccount
+		docs("console.png", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(page),
+			chromedp.WaitVisible(`#balance-chart`, chromedp.ByQuery))
+		docs("console-375.png", chromedp.EmulateViewport(375, 700), chromedp.Navigate(page),
+			chromedp.WaitVisible(`#balance-chart`, chromedp.ByQuery))
+		var png []byte
+		run("docs screenshot of the runs chart", chromedp.EmulateViewport(1280, 900),
+			chromedp.Navigate(story.srv.URL+"/"), chromedp.WaitVisible(`#runs-chart`, chromedp.ByQuery),
+			chromedp.Screenshot(`#runs-chart`, &png, chromedp.ByQuery))
+		path := filepath.Join(filepath.Dir(dst), "console-runs.png")
+		require.NoError(t, os.WriteFile(path, png, 0o644))
+		t.Logf("docs screenshot: %s (%d bytes)", path, len(png))
+	}
+	run("back", chromedp.EmulateViewport(1280, 900))
+
 	// A distribution run from the page, back at 1280 px.
 	run("run the distribution",
 		chromedp.EmulateViewport(1280, 900),
@@ -211,7 +280,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`#run-now`, chromedp.ByQuery),
 		submit(`#run-now`),
 		chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
-	require.Contains(t, textOf(`#flash-notice`), "distribute credits success, users: 1, processed: 1, errors: 0; 1 lots granted (50 credits)")
+	require.Contains(t, textOf(`#flash-notice`), "distribute credits success, users: 1, processed: 1, errors: 0; 1 lot granted (50 credits)")
 	require.Contains(t, textOf(`#runs tbody`), "console")
 	require.Equal(t, total.Add(decimal.NewFromInt(50)).String(), textOf(`#total-available`))
 
@@ -226,18 +295,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.Equal(t, total.Add(decimal.NewFromInt(50-12)).String(), textOf(`#total-available`))
 
 	noOverflow("the accounts page at 1280 px")
-	index := shoot("accounts-1280.png", 1280)
-	if dst := os.Getenv("CREDITLEDGER_CONSOLE_PNG"); dst != "" {
-		var png []byte
-		run("docs screenshot",
-			chromedp.EmulateViewport(1280, 900),
-			chromedp.Navigate(e.srv.URL+"/"),
-			chromedp.WaitVisible(`#accounts`, chromedp.ByQuery),
-			chromedp.CaptureScreenshot(&png))
-		require.NoError(t, os.WriteFile(dst, png, 0o644))
-		t.Logf("docs screenshot: %s (%d bytes; the full page is %s)", dst, len(png), index)
-	}
-
+	shoot("accounts-1280.png", 1280)
 	// An id of 255 bytes without a space wraps instead of widening the
 	// pages on a phone.
 	longID := strings.Repeat("long-id-", 31) + "end12"
@@ -255,9 +313,37 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`#account-id`, chromedp.ByQuery))
 	require.Equal(t, longID, textOf(`#account-id`))
 	noOverflow("a 255-byte id's page at 375 px")
+
+	// An account named ".." has a link that Chromium does not resolve to
+	// the accounts page.
+	_, err = e.l.Grant(context.Background(), ledger.GrantParams{Account: "..", Amount: decimal.NewFromInt(9), IdempotencyKey: "dots"})
+	require.NoError(t, err)
+	run("the .. account's page",
+		chromedp.Navigate(e.srv.URL+"/"),
+		chromedp.WaitVisible(`#accounts`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.body.dataset.stale = "1"`, nil),
+		chromedp.Click(`//table[@id="accounts"]//a[code[text()=".."]]`, chromedp.BySearch),
+		chromedp.WaitNotPresent(`body[data-stale]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#account-id`, chromedp.ByQuery))
+	require.Equal(t, "..", textOf(`#account-id`))
+	require.Equal(t, "9", textOf(`#available`))
 }
 
-// featureBrowserSteps are the browser test's steps of the compiled-in
-// features (console_holds.go adds a hold and a capture), run on the
+// submit clicks sel, which sends a form or follows a link, and waits for
+// the next page: the current one is marked first, so that its elements
+// are never mistaken for the next page's.
+func submit(sel string) chromedp.Action {
+	return chromedp.Tasks{
+		chromedp.Evaluate(`document.body.dataset.stale = "1"`, nil),
+		chromedp.Click(sel, chromedp.ByQuery),
+		chromedp.WaitNotPresent(`body[data-stale]`, chromedp.ByQuery),
+		chromedp.WaitReady(`body`, chromedp.ByQuery),
+	}
+}
+
+// featureBrowserSteps are the browser test's steps of the features of
+// compiledFeatures (console_holds.go adds a hold and a capture), run on the
 // account page of demo-free-1, signed in, with 295 credits available.
-var featureBrowserSteps []func(t *testing.T, ctx context.Context, textOf func(sel string) string)
+var featureBrowserSteps = []func(t *testing.T, ctx context.Context, textOf func(sel string) string){
+	holdsBrowserStep, // console_holds_test.go
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/creditledger/creditledger/ledger"
+	"github.com/creditledger/creditledger/storage"
 )
 
 // The console: the HTML pages an evaluator uses to look at the ledger and
@@ -27,6 +28,8 @@ import (
 //	POST /accounts/{id}/grant       form: a pack, or an amount with optional source and expiry
 //	POST /accounts/{id}/consume     form: amount, description
 //	POST /accounts/{id}/plan        form: plan
+//	GET  /account?id=.., POST /account/grant?id=.., ...
+//	                                the same for an id that is a dot segment (accountURL)
 //	POST /distribute                form: run the distribution now, through the cron endpoint
 //	GET  /login, POST /login        the admin token, once per session
 //	POST /logout
@@ -83,6 +86,7 @@ type indexPage struct {
 	Totals      totals
 	Running     *runRecord
 	Runs        []runRecord
+	RunsChart   *chartSet   // what the runs granted and expired; nil when no run
 	Answer      *cronAnswer // what a Run now just answered
 }
 
@@ -105,6 +109,7 @@ type accountPage struct {
 	Key      string
 	Extra    map[string]any // what features loaded, by feature name
 	Sections []template.HTML
+	Chart    *chartSet // the available balance over time; nil when nothing to draw
 }
 
 type packOption struct {
@@ -114,18 +119,18 @@ type packOption struct {
 
 // page fills the layout of a page for r.
 func (s *server) page(r *http.Request, title string) layout {
-	p := layout{Title: title, Now: time.Now().UTC(), Here: r.URL.RequestURI()}
+	p := layout{Title: title, Now: s.now().UTC(), Here: r.URL.RequestURI()}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		// The answer of a form: come back to its page, not to the POST.
 		p.Here = "/"
 		if id := r.PathValue("id"); id != "" {
-			p.Here = "/accounts/" + url.PathEscape(id)
+			p.Here = accountURL(id, "")
 		}
 	}
 	if id, ok := s.sessions.session(r); ok {
 		p.SignedIn, p.CSRF = true, s.sessions.csrf(id)
 	}
-	_, p.HasHeld = heldOf(&ledger.Balance{})
+	_, p.HasHeld = s.heldOf(&ledger.Balance{})
 	return p
 }
 
@@ -167,6 +172,7 @@ func (s *server) renderIndex(w http.ResponseWriter, r *http.Request, status int,
 		return
 	}
 	p.Running, p.Runs = s.runs.snapshot()
+	p.RunsChart = newRunsChart(p.Runs, s.oneCredit())
 	s.render(w, r, status, "index", p)
 }
 
@@ -263,7 +269,7 @@ func (s *server) row(ctx context.Context, id string) (accountRow, error) {
 	if err != nil {
 		return accountRow{}, err
 	}
-	held, _ := heldOf(b)
+	held, _ := s.heldOf(b)
 	return accountRow{Balance: b, Held: held, Expiring: expiringSoon(b)}, nil
 }
 
@@ -307,7 +313,7 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			status = http.StatusNotFound
 		}
 	case err != nil:
-		st, code, msg, ok := refusal(err, id)
+		st, code, msg, ok := s.refusal(err, id)
 		if !ok {
 			s.failPage(w, r, err)
 			return
@@ -324,7 +330,7 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		return
 	default:
 		p.Balance = b
-		p.Held, _ = heldOf(b)
+		p.Held, _ = s.heldOf(b)
 		p.Expiring = expiringSoon(b)
 		p.Cursor = r.URL.Query().Get("cursor")
 		page, err := s.l.Entries(ctx, id, &ledger.ListOpts{Cursor: p.Cursor, Limit: historyPage})
@@ -339,11 +345,15 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			return
 		}
 		p.Entries, p.Next = page.Entries, page.NextCursor
+		if p.Chart, err = s.balanceChart(ctx, b); err != nil {
+			s.failPage(w, r, err)
+			return
+		}
 	}
-	for _, f := range features {
+	for _, f := range s.features {
 		if f.load != nil {
 			if err := f.load(ctx, s, r, p); err != nil {
-				if _, code, msg, ok := refusal(err, id); ok {
+				if _, code, msg, ok := s.refusal(err, id); ok {
 					p.Error = msg + " (" + code + ")"
 					continue
 				}
@@ -352,7 +362,7 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			}
 		}
 	}
-	for _, f := range features {
+	for _, f := range s.features {
 		if f.section == "" {
 			continue
 		}
@@ -365,6 +375,32 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 	}
 	s.render(w, r, status, "account", p)
 }
+
+// balanceChart draws b's account's available balance over its last
+// chartEntries entries, up to b.At; nil when it has none.
+func (s *server) balanceChart(ctx context.Context, b *ledger.Balance) (*chartSet, error) {
+	page, err := s.l.Entries(ctx, b.Account, &ledger.ListOpts{Limit: chartEntries})
+	if err != nil {
+		return nil, err
+	}
+	// Every lot's expiry and what it has left, expired or not: Balance
+	// lists only the open ones.
+	lots, err := s.l.Store().Lots(ctx, storage.LotQuery{Account: b.Account})
+	if err != nil {
+		return nil, err
+	}
+	remaining := make(map[string]decimal.Decimal, len(lots))
+	expiries := make(map[string]*time.Time, len(lots))
+	for _, l := range lots {
+		remaining[l.ID] = decimal.New(l.Remaining, -s.l.Scale())
+		expiries[l.ID] = l.ExpiresAt
+	}
+	points, marks := balanceSeries(page.Entries, remaining, expiries, b.At)
+	return newBalanceChart(points, marks, b.At, s.oneCredit()), nil
+}
+
+// oneCredit is the smallest amount the ledger writes.
+func (s *server) oneCredit() decimal.Decimal { return decimal.New(1, -s.l.Scale()) }
 
 // failPage answers a read that failed for a reason that is not the
 // caller's: 503 when the request was cancelled, else 500 with the detail
@@ -415,7 +451,7 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, notice string, e
 		return
 	}
 	id := r.PathValue("id")
-	status, code, msg, ok := refusal(err, id)
+	status, code, msg, ok := s.refusal(err, id)
 	switch {
 	case ok:
 		s.logger.DebugContext(r.Context(), "console: action refused", "path", r.URL.Path, "code", code, "error", err)
@@ -520,7 +556,7 @@ func receiptNotice(what string, rec *ledger.Receipt) string {
 		return "This form was already sent: nothing was written again (operation " + rec.OperationID +
 			"). " + rec.Balance.String() + " credits available."
 	}
-	return fmt.Sprintf("%s: %s credits available now (operation %s, %d entries).", what, rec.Balance, rec.OperationID, len(rec.Entries))
+	return fmt.Sprintf("%s: %s credits available now (operation %s, %s).", what, rec.Balance, rec.OperationID, plural(len(rec.Entries), "entry"))
 }
 
 // formDistribute runs the distribution now and renders the accounts page
@@ -530,8 +566,8 @@ func (s *server) formDistribute(w http.ResponseWriter, r *http.Request) {
 	l := s.page(r, "Accounts")
 	status := http.StatusOK
 	if ans.OK != nil {
-		l.Notice = "Distribution run: " + ans.OK.Message + fmt.Sprintf("; %d lots granted (%s credits), %d expired (%s credits), complete: %t, %d ms.",
-			ans.OK.GrantedCount, ans.OK.GrantedCredits, ans.OK.ExpiredCount, ans.OK.ExpiredCredits, ans.OK.Complete, ans.OK.DurationMs)
+		l.Notice = "Distribution run: " + ans.OK.Message + fmt.Sprintf("; %s granted (%s credits), %d expired (%s credits), complete: %t, %d ms.",
+			plural(ans.OK.GrantedCount, "lot"), ans.OK.GrantedCredits, ans.OK.ExpiredCount, ans.OK.ExpiredCredits, ans.OK.Complete, ans.OK.DurationMs)
 	} else {
 		status = ans.Status
 		l.Error = "The distribution endpoint answered " + strconv.Itoa(ans.Status) + ": " + ans.Error + "."
@@ -556,9 +592,9 @@ func (s *server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 	l.Error = msg
 	if next == "" && r.Method == http.MethodPost && r.URL.Path != "/login" {
 		// A form sent without a session: come back to its page.
-		next = strings.TrimSuffix(r.URL.EscapedPath(), "/"+lastSegment(r.URL.EscapedPath()))
-		if r.URL.Path == "/distribute" {
-			next = "/"
+		next = "/"
+		if id := r.PathValue("id"); id != "" {
+			next = accountURL(id, "")
 		}
 	}
 	s.render(w, r, status, "login", &loginPage{layout: l, Next: localPath(next)})
@@ -598,9 +634,47 @@ func localPath(p string) string {
 	return p
 }
 
-func lastSegment(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[i+1:]
+// accountURL returns the path (and query) of the console's page of the
+// account id, or of one of its forms when rest is "/grant" and so on, with
+// the query parameters kv (name, value, ...; empty values left out).
+//
+// An id that is a dot segment ("." or "..") cannot be a path segment: a
+// browser resolves "/accounts/.." to "/" before it asks (and "%2e%2e"
+// too, by the URL standard), so such an account's pages live at
+// "/account"+rest with the id in the query (accountRoute).
+func accountURL(id, rest string, kv ...string) string {
+	q := url.Values{}
+	path := "/accounts/" + url.PathEscape(id) + rest
+	if isDotSegment(id) {
+		path = "/account" + rest
+		q.Set("id", id)
 	}
-	return p
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return path
+}
+
+// isDotSegment reports whether id, as a path segment, is one that a
+// browser resolves away.
+func isDotSegment(id string) bool { return id == "." || id == ".." }
+
+// accountRoute registers h for method at "/accounts/{id}"+rest and at its
+// twin "/account"+rest, which takes the id from the query (accountURL).
+func accountRoute(mux *http.ServeMux, method, rest string, h http.HandlerFunc) {
+	mux.HandleFunc(method+" /accounts/{id}"+rest, h)
+	mux.HandleFunc(method+" /account"+rest, idFromQuery(h))
+}
+
+// idFromQuery serves h with the path value id taken from the query's id.
+func idFromQuery(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.SetPathValue("id", r.URL.Query().Get("id"))
+		h(w, r)
+	}
 }

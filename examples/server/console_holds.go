@@ -16,8 +16,8 @@ import (
 
 // Holds, captures, releases, reversals and balances at a past instant
 // (ledger.Hold, Capture, Release, Holds, Reverse, BalanceAt), in the JSON
-// API and the console. This file is a feature (features.go): it
-// registers itself, and nothing else refers to it.
+// API and the console. This file is a feature (compiledFeatures lists it);
+// nothing else refers to it.
 //
 // JSON routes (the ones that write need the admin token, as the others):
 //
@@ -57,16 +57,16 @@ func notFound(err error, code string) error {
 // maxHoldSeconds is ledger.MaxHoldTTL in seconds.
 const maxHoldSeconds = int(ledger.MaxHoldTTL / time.Second)
 
-func init() {
-	registerFeature(feature{
+// holdsFeature is this file's entry in compiledFeatures.
+func holdsFeature() feature {
+	return feature{
 		name:    "holds",
 		routes:  holdRoutes,
 		held:    func(b *ledger.Balance) decimal.Decimal { return b.Held },
 		refusal: holdRefusal,
 		load:    loadHolds,
-		section: "holds-section",
-		tmpl:    holdsHTML,
-	})
+		section: "holds-section", // templates/holds.html
+	}
 }
 
 func holdRefusal(err error, account string) (int, string, string, bool) {
@@ -86,10 +86,10 @@ func holdRoutes(s *server, mux *http.ServeMux, admin *adminAuth) {
 	route(mux, http.MethodPost, "/api/accounts/{id}/reverse", admin.require(s.postReverse))
 	route(mux, http.MethodGet, "/api/accounts/{id}/balance-at", s.getBalanceAt)
 
-	mux.HandleFunc("POST /accounts/{id}/hold", s.action(s.formHold))
-	mux.HandleFunc("POST /accounts/{id}/holds/{hold}/capture", s.action(s.formCapture))
-	mux.HandleFunc("POST /accounts/{id}/holds/{hold}/release", s.action(s.formRelease))
-	mux.HandleFunc("POST /accounts/{id}/reverse", s.action(s.formReverse))
+	accountRoute(mux, http.MethodPost, "/hold", s.action(s.formHold))
+	accountRoute(mux, http.MethodPost, "/holds/{hold}/capture", s.action(s.formCapture))
+	accountRoute(mux, http.MethodPost, "/holds/{hold}/release", s.action(s.formRelease))
+	accountRoute(mux, http.MethodPost, "/reverse", s.action(s.formReverse))
 }
 
 // routeMethods is route for a path with several methods.
@@ -295,7 +295,7 @@ func (s *server) getBalanceAt(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var b *ledger.Balance
 		if b, err = s.l.BalanceAt(r.Context(), id, at); err == nil {
-			writeJSON(w, http.StatusOK, balanceOut(b))
+			writeJSON(w, http.StatusOK, s.balanceOut(b))
 			return
 		}
 	}
@@ -351,19 +351,23 @@ func (s *server) formHold(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, r, "", err)
 		return
 	}
-	minutes, err := formInt(r, "ttlMinutes")
+	if r.PostForm.Has("ttlMinutes") { // the field of older pages: refused, not read as the default
+		s.answer(w, r, "", &apiError{http.StatusBadRequest, codeInvalidArgument,
+			"ttlMinutes is gone: the hold's lifetime is ttlSeconds, as in the JSON API; reload the page"})
+		return
+	}
+	secs, err := formInt(r, "ttlSeconds")
 	if err != nil {
 		s.answer(w, r, "", err)
 		return
 	}
-	if minutes != nil {
-		if *minutes < 1 || *minutes > maxHoldSeconds/60 {
+	if secs != nil {
+		if *secs < 1 || *secs > maxHoldSeconds {
 			s.answer(w, r, "", &apiError{http.StatusBadRequest, codeInvalidArgument, fmt.Sprintf(
-				"ttlMinutes %d is not from 1 to %d (empty: 15)", *minutes, maxHoldSeconds/60)})
+				"ttlSeconds %d is not from 1 to %d (empty: 900, 15 minutes)", *secs, maxHoldSeconds)})
 			return
 		}
-		secs := *minutes * 60
-		req.TTLSeconds = &secs
+		req.TTLSeconds = secs
 	}
 	h, err := s.hold(r.Context(), r.PathValue("id"), &req)
 	if err != nil {
@@ -432,64 +436,3 @@ func (s *server) formReverse(w http.ResponseWriter, r *http.Request) {
 	}
 	s.answer(w, r, receiptNotice("Reversed "+moved.String()+" credits of operation "+req.OperationID, rec), nil)
 }
-
-const holdsHTML = `
-{{define "holds-section"}}{{with .Extra.holds}}
-<h2>Active holds</h2>
-<div class="scroll">
-<table id="holds">
-<thead><tr><th>hold</th><th class="num">held</th><th>expiry</th>{{if $.SignedIn}}<th>capture or release</th>{{end}}</tr></thead>
-<tbody>
-{{- range .Holds}}
-<tr><td class="id"><code>{{.ID}}</code></td><td class="num">{{.Amount}}</td><td>{{when (ptr .ExpiresAt) $.Now}}</td>
-{{if $.SignedIn}}<td>
-<form method="post" action="/accounts/{{pathseg $.ID}}/holds/{{pathseg .ID}}/capture" class="inline capture">
-<input type="hidden" name="csrf" value="{{$.CSRF}}">
-<label>capture <input name="amount" value="{{.Amount}}" inputmode="decimal" size="6" class="capture-amount"></label>
-<button type="submit" class="capture-button">Capture</button>
-</form>
-<form method="post" action="/accounts/{{pathseg $.ID}}/holds/{{pathseg .ID}}/release" class="inline">
-<input type="hidden" name="csrf" value="{{$.CSRF}}">
-<button type="submit" class="secondary release-button">Release</button>
-</form>
-</td>{{end}}</tr>
-{{- else}}
-<tr><td colspan="4" class="muted">No active hold.</td></tr>
-{{- end}}
-</tbody>
-</table>
-</div>
-
-{{if $.SignedIn}}
-<div class="forms" style="margin-top:.8em">
-<form class="card" method="post" action="/accounts/{{pathseg $.ID}}/hold" id="hold">
-<h3>Hold (reserve, then capture)</h3>
-<input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="key" value="{{$.Key}}:hold">
-<label for="hold-amount">amount</label><input id="hold-amount" name="amount" inputmode="decimal" required placeholder="20">
-<label for="hold-ttl">expires in minutes (empty: 15; at most 1440)</label><input id="hold-ttl" name="ttlMinutes" inputmode="numeric" placeholder="15">
-<label for="hold-description">description</label><input id="hold-description" name="description" placeholder="an AI call">
-<button type="submit">Hold</button>
-</form>
-<form class="card" method="post" action="/accounts/{{pathseg $.ID}}/reverse" id="reverse">
-<h3>Reverse a grant, consume or capture</h3>
-<input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="key" value="{{$.Key}}:reverse">
-<label for="reverse-operation">operation (from the history below)</label>
-<select id="reverse-operation" name="operation">{{range .Operations}}<option value="{{.OperationID}}">{{.Kind}} {{.Amount}} {{.Source}} · {{shortid .OperationID}}</option>{{end}}</select>
-<label for="reverse-amount">amount (empty: all that can be)</label><input id="reverse-amount" name="amount" inputmode="decimal">
-<button type="submit">Reverse</button>
-</form>
-</div>
-{{end}}
-
-<h2>Balance at a past instant</h2>
-<form method="get" action="/accounts/{{pathseg $.ID}}" class="search" id="balance-at">
-<div><label for="at">instant (UTC)</label><input id="at" name="at" type="datetime-local" step="1" value="{{.At}}"></div>
-<button type="submit">Show</button>
-</form>
-{{with .AtBalance}}<div class="stats" id="balance-at-result">
-<div class="card stat"><div class="label">available at {{ts .At}}</div><div class="value" id="available-at">{{.Available}}</div></div>
-<div class="card stat"><div class="label">held then</div><div class="value" id="held-at">{{.Held}}</div></div>
-<div class="card stat"><div class="label">open lots then</div><div class="value">{{len .Lots}}</div></div>
-</div>{{end}}
-{{end}}{{end}}
-`

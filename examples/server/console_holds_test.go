@@ -13,47 +13,39 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/creditledger/creditledger/internal/id"
 	"github.com/creditledger/creditledger/ledger"
 )
 
-func init() {
-	// In the browser: demo-free-1 has 295 available; hold 20, capture 15.
-	featureBrowserSteps = append(featureBrowserSteps, func(t *testing.T, ctx context.Context, textOf func(string) string) {
-		step := func(what string, actions ...chromedp.Action) {
-			t.Helper()
-			require.NoError(t, chromedp.Run(ctx, actions...), what)
-		}
-		submit := func(sel string) chromedp.Action {
-			return chromedp.Tasks{
-				chromedp.Evaluate(`document.body.dataset.stale = "1"`, nil),
-				chromedp.Click(sel, chromedp.ByQuery),
-				chromedp.WaitNotPresent(`body[data-stale]`, chromedp.ByQuery),
-				chromedp.WaitReady(`body`, chromedp.ByQuery),
-			}
-		}
-		require.Equal(t, "0", textOf(`#held`))
-		step("hold",
-			chromedp.SendKeys(`#hold-amount`, "20", chromedp.ByQuery),
-			chromedp.SendKeys(`#hold-description`, "an AI call", chromedp.ByQuery),
-			submit(`#hold button`),
-			chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
-		require.Contains(t, textOf(`#flash-notice`), "Held 20 credits until")
-		require.Equal(t, "275", textOf(`#available`))
-		require.Equal(t, "20", textOf(`#held`))
-		require.Contains(t, textOf(`#holds tbody`), "(in 14m)")
-		step("capture",
-			chromedp.SetValue(`#holds .capture-amount`, "15", chromedp.ByQuery),
-			submit(`#holds .capture-button`),
-			chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
-		require.Contains(t, textOf(`#flash-notice`), "Captured 15 credits")
-		require.Equal(t, "280", textOf(`#available`))
-		require.Equal(t, "0", textOf(`#held`))
-		require.Contains(t, textOf(`#holds tbody`), "No active hold.")
-		hist := textOf(`#history tbody`)
-		require.Contains(t, hist, "capture")
-		require.Contains(t, hist, "release")
-		require.Contains(t, hist, "hold")
-	})
+// holdsBrowserStep is the holds feature's step of the browser test:
+// demo-free-1 has 295 available; hold 20, capture 15.
+func holdsBrowserStep(t *testing.T, ctx context.Context, textOf func(string) string) {
+	step := func(what string, actions ...chromedp.Action) {
+		t.Helper()
+		require.NoError(t, chromedp.Run(ctx, actions...), what)
+	}
+	require.Equal(t, "0", textOf(`#held`))
+	step("hold",
+		chromedp.SendKeys(`#hold-amount`, "20", chromedp.ByQuery),
+		chromedp.SendKeys(`#hold-description`, "an AI call", chromedp.ByQuery),
+		submit(`#hold button`),
+		chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
+	require.Contains(t, textOf(`#flash-notice`), "Held 20 credits until")
+	require.Equal(t, "275", textOf(`#available`))
+	require.Equal(t, "20", textOf(`#held`))
+	require.Contains(t, textOf(`#holds tbody`), "(in 14m)")
+	step("capture",
+		chromedp.SetValue(`#holds .capture-amount`, "15", chromedp.ByQuery),
+		submit(`#holds .capture-button`),
+		chromedp.WaitVisible(`#flash-notice`, chromedp.ByQuery))
+	require.Contains(t, textOf(`#flash-notice`), "Captured 15 credits")
+	require.Equal(t, "280", textOf(`#available`))
+	require.Equal(t, "0", textOf(`#held`))
+	require.Contains(t, textOf(`#holds tbody`), "No active hold.")
+	hist := textOf(`#history tbody`)
+	require.Contains(t, hist, "capture")
+	require.Contains(t, hist, "release")
+	require.Contains(t, hist, "hold")
 }
 
 // Holds, captures, releases and reversals through the forms: each shows
@@ -70,11 +62,17 @@ func TestConsoleHolds(t *testing.T) {
 	require.Equal(t, "0", text(t, page, "held"))
 	require.Contains(t, page, "No active hold.")
 
-	status, _, page := b.post(acct+"/hold", "csrf", csrf, "key", "h1", "amount", "20", "ttlMinutes", "10")
+	// The form's lifetime is in seconds, as the JSON API's ttlSeconds.
+	require.Contains(t, page, `name="ttlSeconds"`)
+	status, _, page := b.post(acct+"/hold", "csrf", csrf, "key", "h1", "amount", "20", "ttlSeconds", "600")
 	require.Equal(t, http.StatusOK, status, page)
 	require.Equal(t, "180", text(t, page, "available"))
 	require.Equal(t, "20", text(t, page, "held"))
 	require.Contains(t, page, "(in 9m)")
+	hs, err := e.l.Holds(context.Background(), "demo-free-1")
+	require.NoError(t, err)
+	require.Len(t, hs, 1)
+	require.Equal(t, 600*time.Second, hs[0].ExpiresAt.Sub(hs[0].CreatedAt), "600 seconds")
 	_, page = b.get("/")
 	require.Equal(t, "20", text(t, page, "total-held"))
 	require.Regexp(t, `demo-free-1</code></a></td>\s*<td>free</td>\s*<td class="num">180</td>\s*<td class="num">20</td>`, page)
@@ -87,7 +85,9 @@ func TestConsoleHolds(t *testing.T) {
 		msg    string
 	}{
 		{"/hold", []string{"amount", "1000"}, 402, "insufficient_credits"},
-		{"/hold", []string{"amount", "5", "ttlMinutes", "2000"}, 400, "ttlMinutes 2000 is not from 1 to 1440"},
+		{"/hold", []string{"amount", "5", "ttlSeconds", "86401"}, 400, "ttlSeconds 86401 is not from 1 to 86400"},
+		{"/hold", []string{"amount", "5", "ttlSeconds", "0"}, 400, "ttlSeconds 0 is not from 1 to 86400"},
+		{"/hold", []string{"amount", "5", "ttlMinutes", "10"}, 400, "ttlMinutes is gone"},
 		{"/hold", []string{"amount", "x"}, 400, "invalid_amount"},
 		{"/reverse", []string{"operation", ""}, 400, "choose the operation to reverse"},
 		{"/reverse", []string{"operation", "nope"}, 404, `no operation nope on account "demo-free-1" (operation_not_found)`},
@@ -204,4 +204,35 @@ func TestHoldRoutes(t *testing.T) {
 	require.Equal(t, "200", past["available"])
 	require.True(t, regexp.MustCompile(`^\d{4}-`).MatchString(past["at"].(string)))
 	require.False(t, strings.Contains(past["available"].(string), "."))
+}
+
+// Two operations of one millisecond have ids that differ only at the
+// end: the reverse form lists each whole, and the history's short form
+// keeps the end, so the two never look the same.
+func TestOperationIDsTellApart(t *testing.T) {
+	t.Parallel()
+	var g id.Generator
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	a, b := g.New(at), g.New(at)
+	require.Equal(t, a[:25], b[:25], "one millisecond: only the last character differs")
+	require.NotEqual(t, shortID(a), shortID(b))
+	require.Equal(t, "…"+a[18:], shortID(a))
+	require.Equal(t, "short", shortID("short"))
+
+	e := newConsole(t)
+	ctx := context.Background()
+	var ops []string
+	for _, key := range []string{"r1", "r2"} {
+		rec, err := e.l.Grant(ctx, ledger.GrantParams{Account: "demo-free-1", Amount: decimal.NewFromInt(3), IdempotencyKey: key})
+		require.NoError(t, err)
+		ops = append(ops, rec.OperationID)
+	}
+	br := e.browser(t)
+	br.login()
+	_, page := br.get("/accounts/demo-free-1")
+	form := regexp.MustCompile(`(?s)<select id="reverse-operation".*?</select>`).FindString(page)
+	for _, op := range ops {
+		require.Regexp(t, `<option value="`+op+`">grant 3 grant · `+op+`</option>`, form)
+		require.Contains(t, history(t, page), `<code title="`+op+`">`+shortID(op)+`</code>`)
+	}
 }

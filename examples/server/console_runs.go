@@ -31,6 +31,7 @@ type runRecord struct {
 // runLog remembers the last runs of the distribution, whoever started
 // them, and the one in progress. It lives in memory: a restart forgets it.
 type runLog struct {
+	now     func() time.Time // the clock of Started; nil: time.Now
 	mu      sync.Mutex
 	running *runRecord // in progress, nil when none
 	last    []runRecord
@@ -48,7 +49,11 @@ func (g *runLog) track(ctx context.Context,
 	if trigger == "" {
 		trigger = "cron"
 	}
-	rec := runRecord{Trigger: trigger, Started: time.Now()}
+	now := g.now
+	if now == nil {
+		now = time.Now
+	}
+	rec := runRecord{Trigger: trigger, Started: now()}
 	running := rec // a copy: rec is written below without the lock
 	g.mu.Lock()
 	g.running = &running
@@ -62,7 +67,7 @@ func (g *runLog) track(ctx context.Context,
 		}
 	})
 
-	rec.Duration = time.Since(rec.Started)
+	rec.Duration = now().Sub(rec.Started)
 	if err != nil || res == nil {
 		rec.Failed = true
 	} else {

@@ -42,16 +42,21 @@ func (w testLogger) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func newConsole(t *testing.T) *consoleEnv {
+func newConsole(t *testing.T) *consoleEnv { return newConsoleClock(t, time.Now) }
+
+// newConsoleClock is newConsole with now as the clock of the ledger and
+// of the console.
+func newConsoleClock(t *testing.T, now func() time.Time) *consoleEnv {
 	t.Helper()
 	ctx := context.Background()
 	store := testdb.Open(t, testdb.SQLitePath(t))
 	logger := slog.New(slog.NewTextHandler(testLogger{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: policy.ReferenceCatalog(), Logger: logger})
+	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: policy.ReferenceCatalog(), Logger: logger, Now: now})
 	require.NoError(t, err)
 	require.NoError(t, seed(ctx, l, 1, logger))
 	s, h, err := buildServer(l, &httpcron.Options{Username: cronUser, Password: cronPass}, adminToken, logger)
 	require.NoError(t, err)
+	s.now, s.runs.now = now, now
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &consoleEnv{srv: srv, l: l, s: s}
@@ -327,6 +332,7 @@ func TestConsoleForms(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, page)
 	require.Equal(t, "307", text(t, page, "available"))
 	require.Equal(t, "7", text(t, page, "expiring"), "7 credits expire within 7 days")
+	require.Regexp(t, `7 credits: 307 credits available now \(operation [0-9A-Z]+, 1 entry\)\.`, text(t, page, "flash-notice"), "one entry, in the singular")
 	require.Contains(t, page, "&lt;b&gt;sorry&lt;/b&gt;", "descriptions are escaped")
 	require.NotContains(t, page, "<b>sorry</b>")
 	require.Regexp(t, `expires 20[0-9-]+ [0-9:]+ UTC \(in 2d 23h\)`, page, "the lot's countdown")
@@ -334,6 +340,7 @@ func TestConsoleForms(t *testing.T) {
 	status, _, page = b.post(acct+"/consume", "csrf", csrf, "key", "c1", "amount", "10", "description", "one AI call")
 	require.Equal(t, http.StatusOK, status, page)
 	require.Equal(t, "297", text(t, page, "available"))
+	require.Regexp(t, `\(operation [0-9A-Z]+, 2 entries\)\.`, text(t, page, "flash-notice"))
 	require.Regexp(t, `(?s)^<table id="history">.*?<tbody>\s*<tr><td class="time">.*?</td><td><span class="kind kind-consume">consume</span></td>\s*<td class="num neg">-3</td>.*`+
 		`<span class="kind kind-consume">consume</span></td>\s*<td class="num neg">-7</td>.*<span class="kind kind-grant">grant</span></td>\s*<td class="num pos">\+7</td>`,
 		history(t, page), "newest first: the consume drew 7 from the lot expiring first, then 3")
@@ -500,8 +507,8 @@ func TestConsoleRunNow(t *testing.T) {
 	e.s.runs.mu.Unlock()
 	status, _, page = b.post("/distribute", "csrf", csrf)
 	require.Equal(t, http.StatusOK, status, page)
-	require.Contains(t, page, "Distribution run: distribute credits success, users: 1, processed: 1, errors: 0; 1 lots granted (50 credits), 0 expired (0 credits), complete: true")
-	require.Regexp(t, `(?s)<table id="runs">.*<td class="nowrap">console</td>\s*<td class="num">1</td><td class="num hide-narrow">0</td><td class="num">1 lots, 50</td>`, page)
+	require.Contains(t, page, "Distribution run: distribute credits success, users: 1, processed: 1, errors: 0; 1 lot granted (50 credits), 0 expired (0 credits), complete: true")
+	require.Regexp(t, `(?s)<table id="runs">.*<td class="nowrap">console</td>\s*<td class="num">1</td><td class="num hide-narrow">0</td><td class="num">1 lot, 50</td>`, page, "1 lot, in the singular")
 	require.Equal(t, "55", e.available(t, "due-1"))
 
 	// The scheduler's own call shows up too, newest first; this period is
@@ -578,4 +585,108 @@ func TestUntil(t *testing.T) {
 	} {
 		require.Equal(t, tc.want, until(now.Add(tc.in), now), tc.in)
 	}
+}
+
+// The pages come from the embedded templates/ files: the style sheet is
+// inlined whole and unescaped, and every page and feature section the
+// handlers name is defined.
+func TestConsoleTemplatesEmbedded(t *testing.T) {
+	t.Parallel()
+	e := newConsole(t)
+	css, err := templateFiles.ReadFile("templates/console.css")
+	require.NoError(t, err)
+	require.Contains(t, string(css), ".stats {")
+	status, page := e.browser(t).get("/")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, page, "<style>"+string(css)+"</style>")
+
+	names := []string{"head", "time", "foot", "index", "account", "login"}
+	for _, f := range e.s.features {
+		if f.section != "" {
+			names = append(names, f.section)
+		}
+	}
+	for _, name := range names {
+		require.NotNil(t, consoleTemplates().Lookup(name), "template %q", name)
+	}
+}
+
+// resolveLikeBrowser resolves href against base as a browser does: dot
+// segments removed, "%2e" counting as a dot (the URL standard's rule,
+// which Go's ResolveReference does not apply).
+func resolveLikeBrowser(t *testing.T, base, href string) string {
+	t.Helper()
+	ref, err := url.Parse(html.UnescapeString(href))
+	require.NoError(t, err)
+	segs := strings.Split(ref.EscapedPath(), "/")
+	for i, s := range segs {
+		switch strings.ToLower(s) {
+		case "%2e":
+			segs[i] = "."
+		case "%2e%2e", ".%2e", "%2e.":
+			segs[i] = ".."
+		}
+	}
+	ref.RawPath, ref.Path = "", ""
+	fixed, err := url.Parse(strings.Join(segs, "/"))
+	require.NoError(t, err)
+	ref.Path, ref.RawPath = fixed.Path, fixed.RawPath
+	b, err := url.Parse(base)
+	require.NoError(t, err)
+	return b.ResolveReference(ref).String()
+}
+
+var hrefRe = regexp.MustCompile(`(?:href|action)="([^"]*)"`)
+
+// Accounts named "." or ".." (or starting with dots) get links and forms
+// that a browser does not resolve to another page: each one lands on the
+// account it names, and a form sent there writes to that account only.
+func TestConsoleDotSegmentIDs(t *testing.T) {
+	t.Parallel()
+	e := newConsole(t)
+	ctx := context.Background()
+	ids := []string{".", "..", "...", "../x", "./x", "..%2e", "%2e%2e", ".x"}
+	for i, id := range ids {
+		_, err := e.l.Grant(ctx, ledger.GrantParams{Account: id, Amount: decimal.NewFromInt(int64(10 + i)), IdempotencyKey: "dot"})
+		require.NoError(t, err)
+	}
+	b := e.browser(t)
+	csrf := b.login()
+	_, index := b.get("/")
+	for i, id := range ids {
+		t.Run(id, func(t *testing.T) {
+			want := fmt.Sprint(10 + i)
+			m := regexp.MustCompile(`<a href="([^"]*)"><code>` + regexp.QuoteMeta(html.EscapeString(id)) + `</code>`).FindStringSubmatch(index)
+			require.NotNil(t, m, "a link to %q on the accounts page", id)
+			page := resolveLikeBrowser(t, e.srv.URL+"/", m[1])
+			status, body := b.get(strings.TrimPrefix(page, e.srv.URL))
+			require.Equal(t, http.StatusOK, status, "%s: %s", page, body)
+			require.Equal(t, id, text(t, body, "account-id"), "the link %s", m[1])
+			require.Equal(t, want, text(t, body, "available"))
+
+			// Every link and form of the page that goes to an account's
+			// page goes to this one's.
+			for _, h := range hrefRe.FindAllStringSubmatch(body, -1) {
+				u, err := url.Parse(resolveLikeBrowser(t, page, h[1]))
+				require.NoError(t, err)
+				switch first, rest, _ := strings.Cut(strings.TrimPrefix(u.EscapedPath(), "/"), "/"); first {
+				case "accounts":
+					seg, _, _ := strings.Cut(rest, "/")
+					got, err := url.PathUnescape(seg)
+					require.NoError(t, err)
+					require.Equal(t, id, got, "%s on %q's page resolves to %s", h[1], id, u)
+				case "account":
+					require.Equal(t, id, u.Query().Get("id"), "%s on %q's page resolves to %s", h[1], id, u)
+				}
+			}
+			m = regexp.MustCompile(`<form class="card" method="post" action="([^"]*)" id="consume">`).FindStringSubmatch(body)
+			require.NotNil(t, m)
+			status, _, body = b.post(strings.TrimPrefix(resolveLikeBrowser(t, page, m[1]), e.srv.URL),
+				"csrf", csrf, "key", "c-"+id, "amount", "1")
+			require.Equal(t, http.StatusOK, status, body)
+			require.Equal(t, id, text(t, body, "account-id"))
+			require.Equal(t, fmt.Sprint(10+i-1), e.available(t, id), "the consume went to %q", id)
+		})
+	}
+	require.Equal(t, "200", e.available(t, "demo-free-1"), "no other account was written")
 }

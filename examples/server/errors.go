@@ -10,7 +10,8 @@ import (
 )
 
 // Every error the JSON API answers has this shape (the cron endpoint keeps
-// httpcron's own {"error":"..."}):
+// httpcron's own {"error":"unauthorized","code":"unauthorized"}, whose
+// error is a string where MkSaaS's schedulers read it):
 //
 //	{"error":{"code":"insufficient_credits","message":"account \"u\" has 5 available, 10 asked"}}
 //
@@ -20,12 +21,12 @@ import (
 // appear in it: the detail of a 500 goes to the log only.
 const (
 	codeUnauthorized        = "unauthorized"         // 401: missing or wrong Authorization: Bearer token
-	codeInvalidJSON         = "invalid_json"         // 400: body empty, malformed, not an object, unknown field, wrong type
+	codeInvalidJSON         = "invalid_json"         // 400: body empty, malformed, not UTF-8, not an object, unknown field, wrong type
 	codeBodyTooLarge        = "body_too_large"       // 413
 	codeInvalidAmount       = "invalid_amount"       // 400: ledger.ErrInvalidAmount, or an amount that is not a decimal
 	codeInvalidArgument     = "invalid_argument"     // 400: ledger.ErrInvalidArgument, or a bad field, limit or cursor
 	codeUnknownPlan         = "unknown_plan"         // 400: ledger.ErrUnknownPlan
-	codeUnknownPack         = "unknown_pack"         // 400: a pack not in the catalog
+	codeUnknownPack         = "unknown_pack"         // 400: ledger.ErrUnknownPack, a pack not in the catalog
 	codeReservedSource      = "reserved_source"      // 400: a manual grant with a source the ledger writes itself
 	codeInsufficientCredits = "insufficient_credits" // 402: ledger.ErrInsufficientCredits (also for an unknown account)
 	codeIdempotencyConflict = "idempotency_conflict" // 409: ledger.ErrIdempotencyConflict
@@ -62,12 +63,12 @@ func (e *apiError) Error() string { return e.code + ": " + e.msg }
 // the caller's mistake: an *apiError, or one of the ledger's sentinels
 // (ledgerError), or one a compiled-in feature knows. ok is false for
 // anything else.
-func refusal(err error, account string) (status int, code, msg string, ok bool) {
+func (s *server) refusal(err error, account string) (status int, code, msg string, ok bool) {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae.status, ae.code, ae.msg, true
 	}
-	for _, f := range features {
+	for _, f := range s.features {
 		if f.refusal != nil {
 			if status, code, msg, ok := f.refusal(err, account); ok {
 				return status, code, msg, true
@@ -98,6 +99,9 @@ func ledgerError(err error, account string) (status int, code, msg string, ok bo
 		return http.StatusBadRequest, codeInvalidAmount, "invalid amount" + detail(err, ledger.ErrInvalidAmount), true
 	case errors.Is(err, ledger.ErrUnknownPlan):
 		return http.StatusBadRequest, codeUnknownPlan, "unknown plan" + detail(err, ledger.ErrUnknownPlan), true
+	case errors.Is(err, ledger.ErrUnknownPack):
+		// Before ErrNotFound, which it also matches (as in v0.2).
+		return http.StatusBadRequest, codeUnknownPack, "unknown pack" + detail(err, ledger.ErrUnknownPack), true
 	case errors.Is(err, ledger.ErrInvalidArgument):
 		return http.StatusBadRequest, codeInvalidArgument, "invalid argument" + detail(err, ledger.ErrInvalidArgument), true
 	case errors.Is(err, ledger.ErrNotFound):

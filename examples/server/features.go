@@ -11,11 +11,10 @@ import (
 
 // feature is an optional part of the server: its own routes, a section of
 // the account page, and what it knows about balances. The console renders
-// whatever the compiled-in features give it and nothing else, so a feature
-// is one file that registers itself from an init function (holds,
-// captures, releases, reversals and balances at a past instant live in
-// console_holds.go); removing the file removes the feature, with no other
-// edit.
+// whatever the features listed in compiledFeatures give it and nothing else, so a
+// feature is one file (and its template in templates/) plus one line in
+// that list: holds, captures, releases, reversals and balances at a past
+// instant live in console_holds.go.
 type feature struct {
 	name string
 	// routes registers the feature's routes: JSON routes go behind
@@ -31,25 +30,26 @@ type feature struct {
 	// load reads what the feature's section of the account page shows
 	// into p.Extra, under its name. An error renders the page with it.
 	load func(ctx context.Context, s *server, r *http.Request, p *accountPage) error
-	// section names the template (defined in tmpl) rendered into the
-	// account page, with the page's data; "" for none.
+	// section names the template (a {{define}} block of a file in
+	// templates/) rendered into the account page, with the page's data;
+	// "" for none.
 	section string
-	// tmpl holds the feature's {{define}} blocks, parsed with the
-	// console's templates.
-	tmpl string
 }
 
-// features are the features compiled in. Only init functions append to
-// it; it is read-only once main starts.
-var features []feature
-
-// registerFeature adds f; called from init functions only.
-func registerFeature(f feature) { features = append(features, f) }
+// compiledFeatures returns the features compiled in, in the order their
+// routes are registered and their sections shown. A function, not a
+// variable, so that there is no package-level state: each server keeps
+// its own list (server.features).
+func compiledFeatures() []feature {
+	return []feature{
+		holdsFeature(), // console_holds.go
+	}
+}
 
 // heldOf returns what active holds reserve in b, and false when no
 // compiled-in feature knows about holds.
-func heldOf(b *ledger.Balance) (decimal.Decimal, bool) {
-	for _, f := range features {
+func (s *server) heldOf(b *ledger.Balance) (decimal.Decimal, bool) {
+	for _, f := range s.features {
 		if f.held != nil {
 			return f.held(b), true
 		}

@@ -8,8 +8,11 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -67,21 +70,85 @@ func (ts *timestamp) UnmarshalJSON(b []byte) error {
 
 var errTrailingData = errors.New("unexpected data after the JSON object")
 
-// decodeBody reads r's JSON body into dst, strictly: one object, no
-// unknown fields, at most maxBodyBytes. On failure it has answered with a
-// 4xx JSON error (code invalid_json, invalid_amount, invalid_argument or
-// body_too_large) and returns false. Its messages describe JSON types in
-// JSON's words, never Go's.
+// errNotUTF8 is returned by checkUTF8.
+var errNotUTF8 = errors.New("the body is not valid UTF-8")
+
+// checkUTF8 returns an error wrapping errNotUTF8, with the offset of the
+// first bad byte, when body has a byte sequence that is not UTF-8 or a
+// string escape that is not a character (a lone surrogate such as
+// "\ud800"). encoding/json turns both into U+FFFD without a word, so
+// "inv-\xff" and "inv-\xfe" would become one idempotency key and the
+// second, different request a replay of the first; the ledger never sees
+// the bytes that made them differ. A U+FFFD the client did send, as UTF-8
+// or as "\ufffd", is kept.
+func checkUTF8(body []byte) error {
+	if !utf8.Valid(body) {
+		i := 0
+		for i < len(body) {
+			r, size := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			i += size
+		}
+		return fmt.Errorf("%w: byte %d (0x%02x) does not start a UTF-8 character", errNotUTF8, i, body[i])
+	}
+	inString := false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c == '"':
+			inString = !inString
+		case c == '\\' && inString && i+1 < len(body):
+			if body[i+1] != 'u' {
+				i++ // the escaped character, a quote or a backslash included
+				continue
+			}
+			r, ok := hex4(body[i+2:])
+			if !ok {
+				continue // malformed: the decoder says so
+			}
+			switch {
+			case utf16.IsSurrogate(r) && r < 0xdc00: // high: a low must follow
+				if lo, ok := hex4(body[min(i+8, len(body)):]); ok && i+7 < len(body) &&
+					body[i+6] == '\\' && body[i+7] == 'u' && lo >= 0xdc00 && lo <= 0xdfff {
+					i += 11
+					continue
+				}
+				return fmt.Errorf("%w: the escape at byte %d is half a UTF-16 surrogate pair, not a character", errNotUTF8, i)
+			case utf16.IsSurrogate(r):
+				return fmt.Errorf("%w: the escape at byte %d is half a UTF-16 surrogate pair, not a character", errNotUTF8, i)
+			}
+			i += 5
+		}
+	}
+	return nil
+}
+
+// hex4 reads the 4 hex digits at the start of b.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	return rune(n), err == nil
+}
+
+// decodeBody reads r's JSON body into dst, strictly: UTF-8 (checkUTF8),
+// one object, no unknown fields, at most maxBodyBytes. On failure it has
+// answered with a 4xx JSON error (code invalid_json, invalid_amount,
+// invalid_argument or body_too_large) and returns false. Its messages
+// describe JSON types in JSON's words, never Go's.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(dst)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err == nil {
+		err = checkUTF8(body)
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(dst)
 		// Only white space may follow the object.
-		var rest []byte
-		rest, err = io.ReadAll(io.MultiReader(dec.Buffered(), r.Body))
-		if err == nil && len(bytes.TrimSpace(rest)) > 0 {
+		if err == nil && len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 			err = errTrailingData
 		}
 	}
@@ -115,6 +182,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) bool {
 		writeError(w, http.StatusBadRequest, codeInvalidAmount, err.Error())
 	case errors.Is(err, errBadTime):
 		writeError(w, http.StatusBadRequest, codeInvalidArgument, err.Error())
+	case errors.Is(err, errNotUTF8):
+		writeError(w, http.StatusBadRequest, codeInvalidJSON, err.Error()+
+			"; send UTF-8 (two different invalid sequences would otherwise read as the same text)")
 	case errors.Is(err, errTrailingData):
 		writeError(w, http.StatusBadRequest, codeInvalidJSON, err.Error())
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -201,7 +271,7 @@ type balanceJSON struct {
 	Lots []lotJSON `json:"lots"` // open lots, in burn order
 }
 
-func balanceOut(b *ledger.Balance) balanceJSON {
+func (s *server) balanceOut(b *ledger.Balance) balanceJSON {
 	out := balanceJSON{
 		Account:   b.Account,
 		Plan:      b.Plan,
@@ -209,7 +279,7 @@ func balanceOut(b *ledger.Balance) balanceJSON {
 		At:        b.At,
 		Lots:      make([]lotJSON, len(b.Lots)),
 	}
-	if held, ok := heldOf(b); ok {
+	if held, ok := s.heldOf(b); ok {
 		h := held.String()
 		out.Held = &h
 	}

@@ -79,6 +79,9 @@
 //	POST /accounts/{id}/plan              form: plan
 //	POST /accounts/{id}/hold, .../holds/{hold}/capture, .../holds/{hold}/release, .../reverse
 //	                                      forms of console_holds.go; GET /accounts/{id}?at= the balance then
+//	GET  /account?id=.., POST /account/grant?id=.., ...
+//	                                      the same pages and forms for an id that is "." or "..",
+//	                                      which a browser cannot keep as a path segment
 //	POST /distribute                      form: run the distribution now, through the cron handler
 //	GET|POST /login, POST /logout         the admin token, once per session
 //
@@ -93,7 +96,8 @@
 // # Errors
 //
 // Every error of the JSON API (the cron endpoint keeps httpcron's
-// {"error":"..."}) is
+// {"error":"unauthorized","code":"unauthorized"}, a string where MkSaaS's
+// schedulers read it) is
 //
 //	{"error":{"code":"insufficient_credits","message":"insufficient credits: account \"u\" has 5 available, 10 asked"}}
 //
@@ -101,7 +105,7 @@
 // is stable, one of:
 //
 //	unauthorized          401  missing or wrong admin token
-//	invalid_json          400  body empty, malformed, not an object, unknown field, wrong JSON type
+//	invalid_json          400  body empty, malformed, not UTF-8, not an object, unknown field, wrong JSON type
 //	body_too_large        413  body over 64 KiB
 //	invalid_amount        400  amount missing, not a decimal, not positive, too precise or too large
 //	invalid_argument      400  another field, limit or cursor out of range or malformed
@@ -123,6 +127,10 @@
 //	curl -H "Authorization: Bearer $CREDITLEDGER_ADMIN_TOKEN" -X POST -d '{"amount":"10"}' http://127.0.0.1:8080/api/accounts/demo-free-1/consume
 //	curl -H "Authorization: Bearer $CREDITLEDGER_ADMIN_TOKEN" -X PUT -d '{"plan":"lifetime"}' http://127.0.0.1:8080/api/accounts/demo-free-2/plan
 //
+// Under go run the server stops when go does (it watches its parent
+// process), so that stopping go run never leaves it holding the port; a
+// binary built with go build runs on when the shell that started it ends.
+//
 // The server is here to show the library: before exposing anything like
 // it, put every route behind your own users' authentication.
 package main
@@ -141,6 +149,14 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if builtByGoRun() {
+		// Stopping go run (an editor's stop button, kill of its pid)
+		// does not stop the program it built: without this the server
+		// would go on holding the port and the database.
+		ctx = exitWithParent(ctx, parentPollInterval, os.Getppid, func() {
+			fmt.Fprintln(os.Stderr, "server: go run has exited; shutting down")
+		})
+	}
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {

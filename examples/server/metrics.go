@@ -21,6 +21,8 @@ import (
 //	               runtime's
 //	GET /healthz   200 {"status":"ok"} when the database answers a ping
 //	               within 2 s, else 503 {"status":"unavailable"}
+//
+// Other methods on either path answer 405 method_not_allowed with Allow.
 
 // healthTimeout bounds the database ping of /healthz.
 const healthTimeout = 2 * time.Second
@@ -44,8 +46,9 @@ func newMetrics() (*sdkmetric.MeterProvider, http.Handler, error) {
 // seconds would flood.
 func withOps(app, metrics http.Handler, ping func(context.Context) error, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	// route: other methods get a JSON 405 with Allow, not the app's 404.
+	route(mux, http.MethodGet, "/metrics", metrics.ServeHTTP)
+	route(mux, http.MethodGet, "/healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 		defer cancel()
 		if err := ping(ctx); err != nil {

@@ -59,10 +59,23 @@ func TestMetricsAfterDistribution(t *testing.T) {
 	status, _, body := call(t, http.MethodGet, srv.base+"/healthz", "")
 	require.Equal(t, http.StatusOK, status)
 	require.JSONEq(t, `{"status":"ok"}`, string(body))
+	for _, path := range []string{"/healthz", "/metrics"} {
+		status, h, body := call(t, http.MethodPost, srv.base+path, "")
+		require.Equal(t, http.StatusMethodNotAllowed, status, "POST %s: %s", path, body)
+		require.Equal(t, "GET, HEAD", h.Get("Allow"))
+		code, _ := errorOf(t, body)
+		require.Equal(t, "method_not_allowed", code)
+	}
 
 	status, _, body = call(t, http.MethodGet, srv.base+"/metrics", "")
 	require.Equal(t, http.StatusOK, status)
 	require.Zero(t, series(t, string(body), "creditledger_distribution_runs_total"), "no run yet:\n%s", body)
+	// The counters of what has not happened yet are there at 0, for
+	// dashboards and absence alerts.
+	for _, name := range []string{"creditledger_credits_expired_total", "creditledger_credits_reversed_total",
+		"creditledger_distribution_accounts_total", "creditledger_distribution_errors_total", "creditledger_distribution_runs_total"} {
+		require.Regexp(t, `(?m)^`+name+`\{[^}]*\} 0$`, string(body), "%s at 0 before its first event", name)
+	}
 
 	out := callJSON(t, http.StatusOK, http.MethodPost, srv.base+"/api/distribute-credits", "", cronUser, cronPass)
 	require.EqualValues(t, 1, out["grantedCount"])

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -133,18 +134,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
-	// The only places a credential is ever printed.
+	// The only places a credential is ever printed. The export lines make
+	// the README's commands, which name the variables, work as pasted
+	// (base64url secrets need no quoting).
 	if demoCreds {
 		fmt.Fprintf(stderr, "\nDEMO credentials for %s/api/distribute-credits\n"+
 			"(CRON_JOBS_USERNAME and CRON_JOBS_PASSWORD are unset; they change at every start):\n"+
-			"  username: %s\n  password: %s\n  curl -u '%s:%s' %s/api/distribute-credits\n\n",
-			base, creds.Username, creds.Password, creds.Username, creds.Password, base)
+			"  username: %s\n  password: %s\n"+
+			"  export %s=%s %s=%s\n"+
+			"  curl -u \"$%s:$%s\" %s/api/distribute-credits\n\n",
+			base, creds.Username, creds.Password, httpcron.EnvUsername, creds.Username, httpcron.EnvPassword, creds.Password,
+			httpcron.EnvUsername, httpcron.EnvPassword, base)
 	}
 	if demoAdmin {
 		fmt.Fprintf(stderr, "\nADMIN token for the routes that write (consume, grant, set plan)\n"+
 			"(%s is unset; it changes at every start):\n"+
-			"  token: %s\n  curl -H 'Authorization: Bearer %s' -X POST -d '{\"amount\":\"1\"}' %s/api/accounts/demo-free-1/consume\n\n",
-			adminTokenEnv, adminToken, adminToken, base)
+			"  token: %s\n  export %s=%s\n"+
+			"  curl -H \"Authorization: Bearer $%s\" -X POST -d '{\"amount\":\"1\"}' %s/api/accounts/demo-free-1/consume\n\n",
+			adminTokenEnv, adminToken, adminTokenEnv, adminToken, adminTokenEnv, base)
 	}
 	// After the DEMO block, so that whoever waits for this line has both.
 	fmt.Fprintf(stdout, "listening on %s\n", base)
@@ -190,8 +197,8 @@ func verify(ctx context.Context, l *ledger.Ledger, stdout io.Writer) error {
 	for _, v := range rep.Violations {
 		fmt.Fprintln(stdout, v.String())
 	}
-	fmt.Fprintf(stdout, "verified %d accounts, %d lots, %d entries: %d violations\n",
-		rep.Accounts, rep.Lots, rep.Entries, len(rep.Violations))
+	fmt.Fprintf(stdout, "verified %s, %s, %s: %s\n", plural(rep.Accounts, "account"), plural(rep.Lots, "lot"),
+		plural(rep.Entries, "entry"), plural(len(rep.Violations), "violation"))
 	if !rep.OK() {
 		return errViolations
 	}
@@ -216,4 +223,42 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// parentPollInterval is how often a server built by go run checks that go
+// is still running.
+const parentPollInterval = 500 * time.Millisecond
+
+// builtByGoRun reports whether this binary is one that go run built: go
+// run links it into a temporary go-build folder.
+func builtByGoRun() bool {
+	exe, err := os.Executable()
+	return err == nil && strings.Contains(filepath.ToSlash(exe), "/go-build")
+}
+
+// exitWithParent returns a context that ends with ctx, or when the
+// process's parent (ppid, polled every interval) is no longer the one it
+// had at the call: the parent died and the process was handed to another
+// (init, or a subreaper). gone is called once then. Polling works on
+// every platform, where a parent-death signal is Linux's alone.
+func exitWithParent(ctx context.Context, interval time.Duration, ppid func() int, gone func()) context.Context {
+	ctx, cancel := context.WithCancel(ctx)
+	parent := ppid()
+	go func() {
+		defer cancel()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if ppid() != parent {
+					gone()
+					return
+				}
+			}
+		}
+	}()
+	return ctx
 }

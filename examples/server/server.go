@@ -27,9 +27,13 @@ type server struct {
 	creds    httpcron.Options // the cron endpoint's credentials, for Run now
 	cron     http.Handler     // the cron endpoint
 	runs     *runLog          // the distribution's last runs
+	features []feature        // compiledFeatures
 	// totalsLimit is the most accounts the console's totals add up
 	// (defaultTotalsLimit).
 	totalsLimit int
+	// now is the console's clock, the ledger's (time.Now unless a test
+	// sets both), so that a page's countdowns agree with its balances.
+	now func() time.Time
 }
 
 // newServer returns the example's whole HTTP handler: the cron endpoint
@@ -51,7 +55,7 @@ func buildServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, l
 	admin := newAdminAuth(adminToken, logger)
 	s := &server{
 		l: l, logger: logger, reserved: reservedSources(l.Catalog(), time.Now()),
-		admin: admin, sessions: newSessions(), creds: *creds, runs: &runLog{}, totalsLimit: defaultTotalsLimit,
+		admin: admin, sessions: newSessions(), creds: *creds, runs: &runLog{}, features: compiledFeatures(), totalsLimit: defaultTotalsLimit, now: time.Now,
 	}
 
 	opts := *creds
@@ -74,12 +78,13 @@ func buildServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, l
 	mux := http.NewServeMux()
 	mux.Handle("/api/distribute-credits", cron) // it checks methods itself
 	route(mux, http.MethodGet, "/api/accounts/{id}", s.getBalance)
+	route(mux, http.MethodGet, "/api/account", idFromQuery(s.getBalance)) // ?id=..: see accountURL
 	route(mux, http.MethodGet, "/api/accounts/{id}/entries", s.getEntries)
 	// Every route that writes requires the admin token; reads stay open.
 	route(mux, http.MethodPost, "/api/accounts/{id}/consume", admin.require(s.postConsume))
 	route(mux, http.MethodPost, "/api/accounts/{id}/grant", admin.require(s.postGrant))
 	route(mux, http.MethodPut, "/api/accounts/{id}/plan", admin.require(s.putPlan))
-	for _, f := range features {
+	for _, f := range s.features {
 		if f.routes != nil {
 			f.routes(s, mux, admin)
 		}
@@ -90,10 +95,10 @@ func buildServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, l
 	// The console (console.go): pages open to read, forms behind a
 	// session and its CSRF token.
 	mux.HandleFunc("GET /{$}", s.index)
-	mux.HandleFunc("GET /accounts/{id}", s.account)
-	mux.HandleFunc("POST /accounts/{id}/grant", s.action(s.formGrant))
-	mux.HandleFunc("POST /accounts/{id}/consume", s.action(s.formConsume))
-	mux.HandleFunc("POST /accounts/{id}/plan", s.action(s.formPlan))
+	accountRoute(mux, http.MethodGet, "", s.account)
+	accountRoute(mux, http.MethodPost, "/grant", s.action(s.formGrant))
+	accountRoute(mux, http.MethodPost, "/consume", s.action(s.formConsume))
+	accountRoute(mux, http.MethodPost, "/plan", s.action(s.formPlan))
 	mux.HandleFunc("POST /distribute", s.action(s.formDistribute))
 	mux.HandleFunc("GET /login", s.loginForm)
 	mux.HandleFunc("POST /login", s.login)
@@ -122,7 +127,7 @@ func (s *server) getBalance(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, id, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, balanceOut(b))
+	writeJSON(w, http.StatusOK, s.balanceOut(b))
 }
 
 func (s *server) getEntries(w http.ResponseWriter, r *http.Request) {
@@ -285,7 +290,7 @@ func (s *server) putPlan(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, id, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, balanceOut(b))
+	writeJSON(w, http.StatusOK, s.balanceOut(b))
 }
 
 // setPlan puts account on the plan req names and returns the balance it
@@ -315,7 +320,7 @@ func (s *server) setPlan(ctx context.Context, account string, req *planRequest) 
 // the bad value (see errors.go); anything else is a 500 (or a 503 when the
 // request was cancelled) whose detail only goes to the log.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, account string, err error) {
-	if status, code, msg, ok := refusal(err, account); ok {
+	if status, code, msg, ok := s.refusal(err, account); ok {
 		s.logger.DebugContext(r.Context(), "request refused", "path", r.URL.Path, "code", code, "error", err)
 		writeError(w, status, code, msg)
 		return

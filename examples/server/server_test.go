@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -432,13 +434,33 @@ func TestDemoCredentials(t *testing.T) {
 
 	srv.stop()
 	// Printed once, in the DEMO and ADMIN blocks (two lines each: the
-	// secret and a curl command), and in no log line.
+	// secret and the export line), and in no log line.
 	for _, line := range strings.Split(srv.stderr.String(), "\n") {
 		if strings.Contains(line, pass[1]) {
-			require.True(t, strings.HasPrefix(line, "  password: ") || strings.HasPrefix(line, "  curl -u "), line)
+			require.True(t, strings.HasPrefix(line, "  password: ") || strings.HasPrefix(line, "  export CRON_JOBS_USERNAME="), line)
 		}
 		if strings.Contains(line, tok[1]) {
-			require.True(t, strings.HasPrefix(line, "  token: ") || strings.HasPrefix(line, "  curl -H "), line)
+			require.True(t, strings.HasPrefix(line, "  token: ") || strings.HasPrefix(line, "  export CREDITLEDGER_ADMIN_TOKEN="), line)
+		}
+	}
+
+	// The export lines, pasted into a shell, set what the README's
+	// commands read: every variable of theirs.
+	exports := regexp.MustCompile(`(?m)^  (export .*)$`).FindAllStringSubmatch(logs, -1)
+	require.Len(t, exports, 2, logs)
+	script := exports[0][1] + "\n" + exports[1][1] + "\n" +
+		`printf '%s|%s|%s' "$CRON_JOBS_USERNAME" "$CRON_JOBS_PASSWORD" "$CREDITLEDGER_ADMIN_TOKEN"`
+	got, err := exec.Command("sh", "-c", script).Output()
+	require.NoError(t, err)
+	require.Equal(t, user[1]+"|"+pass[1]+"|"+tok[1], string(got))
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	for _, block := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
+		if !strings.Contains(block[1], "127.0.0.1:8080") {
+			continue
+		}
+		for _, v := range regexp.MustCompile(`\$\{?([A-Z_]+)`).FindAllStringSubmatch(block[1], -1) {
+			require.Regexp(t, `(?m)^export (.* )?`+v[1]+`=`, script, "the README's server commands use $%s, which the printout exports", v[1])
 		}
 	}
 }

@@ -282,7 +282,7 @@ func decide(s *source, cat *policy.Catalog, planMap map[string]string, now time.
 			Account:        lot.User,
 			Source:         strings.ToLower(lot.Type),
 			IdempotencyKey: KeyPrefix + lot.ID,
-			Description:    truncate("mksaas: "+lot.Description, ledger.MaxDescriptionLength),
+			Description:    truncate(strings.TrimSuffix("mksaas: "+lot.Description, ": "), ledger.MaxDescriptionLength),
 			Amount:         amount,
 			ExpiresAt:      lot.ExpiresAt,
 			Metadata: map[string]string{

@@ -294,3 +294,31 @@ func TestImportSkipsInvalidUser(t *testing.T) {
 		})
 	}
 }
+
+// An imported lot is described as "mksaas: " and MkSaaS's description,
+// or as "mksaas" alone when MkSaaS had none (not "mksaas: " and nothing).
+func TestImportDescription(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src := fixture(t)
+	_, err := src.SQL.ExecContext(ctx, `UPDATE credit_transaction SET description = NULL WHERE id = 't-c1'`)
+	require.NoError(t, err)
+	_, err = src.SQL.ExecContext(ctx, `UPDATE credit_transaction SET description = '' WHERE id = 't-f1'`)
+	require.NoError(t, err)
+	l, err := ledger.New(testdb.Open(t, testdb.SQLitePath(t)), &ledger.Config{Catalog: policy.ReferenceCatalog(), Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	_, err = mksaas.Import(ctx, l, src.SQL, mksaas.Options{PlanMap: planMap, Now: now})
+	require.NoError(t, err)
+	for user, want := range map[string]string{"yearly-c": "mksaas", "monthly-f": "mksaas", "free-b": "mksaas: PURCHASE_PACKAGE for free-b"} {
+		page, err := l.Entries(ctx, user, nil)
+		require.NoError(t, err)
+		var grants []ledger.Entry
+		for _, e := range page.Entries {
+			if e.Kind == ledger.KindGrant {
+				grants = append(grants, e)
+			}
+		}
+		require.Len(t, grants, 1, user)
+		require.Equal(t, want, grants[0].Description, user)
+	}
+}
