@@ -2,11 +2,11 @@ package bunstore
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,11 +32,15 @@ import (
 //   - LockAndLoad of one account: one SELECT of the account, its open lots
 //     and the call of its key (an INSERT first when it may create it);
 //   - Apply: one INSERT of entries, one of lots, one statement debiting
-//     the lots and one updating the accounts, each only if the batch has
-//     rows of that kind; a failure dooms the transaction (Store.Tx then
-//     rolls it back and returns the error) instead of costing a savepoint
-//     per batch;
+//     the lots, one updating the accounts, one INSERT of holds and one
+//     statement ending holds, each only if the batch has rows of that
+//     kind; a failure dooms the transaction (Store.Tx then rolls it back
+//     and returns the error) instead of costing a savepoint per batch;
 //   - COMMIT.
+//
+// Every statement goes through bun (the connection is a bun.Conn), so
+// bun's query hooks see each one, and is complete SQL text with no
+// arguments, which bun's formatter passes on as it is.
 //
 // Statements are run with a context that cannot be cancelled, and ctx is
 // checked before each one instead: a cancellable context makes the driver
@@ -52,20 +56,15 @@ import (
 // file can still make BEGIN IMMEDIATE or COMMIT busy: Store.Tx retries
 // those like any busy database.
 
-// sqliteRunner runs statements with bound arguments: a *sql.Conn, or the
-// *sql.Tx of a host's transaction.
-type sqliteRunner interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 // sqliteTx is a storage.Tx on SQLite.
 type sqliteTx struct {
-	s  *Store
-	db sqliteRunner
-	// idb is the same connection or transaction seen through bun, for
-	// code written against bun.IConn (see legacy).
-	idb bun.IConn
+	s *Store
+	// db is the transaction's connection (a bun.Conn), or the savepoint
+	// of a host's transaction (a bun.Tx): every statement goes through
+	// bun, so its query hooks see them. Statements are complete SQL text
+	// (values written as literals, see sqlValues), with no arguments for
+	// bun's formatter, which leaves such a text as it is.
+	db bun.IConn
 	// failed is the error of an Apply that may have written part of its
 	// batch: the transaction must not commit.
 	failed error
@@ -73,34 +72,48 @@ type sqliteTx struct {
 
 var _ storage.Tx = (*sqliteTx)(nil)
 
-// legacy returns the transaction as a bun-based tx, for code written for
-// both dialects through bun.
-func (t *sqliteTx) legacy() *tx { return &tx{s: t.s, idb: t.idb} }
-
-// exec runs a statement and returns how many rows it changed.
-func (t *sqliteTx) execN(ctx context.Context, query string, args ...any) (int64, error) {
+// execN runs a statement and returns how many rows it changed.
+func (t *sqliteTx) execN(ctx context.Context, query string) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	res, err := t.db.ExecContext(context.WithoutCancel(ctx), query, args...)
+	res, err := t.db.ExecContext(context.WithoutCancel(ctx), query)
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
 }
 
-// exec runs a statement (Init's scale record goes through it).
+// exec runs a statement without arguments (Init's scale record goes
+// through it).
 func (t *sqliteTx) exec(ctx context.Context, query string, args ...any) error {
-	_, err := t.execN(ctx, query, args...)
+	if len(args) > 0 {
+		return errArguments
+	}
+	_, err := t.execN(ctx, query)
 	return err
 }
 
-// query runs a query (queryer).
+// query runs a query without arguments (queryer).
 func (t *sqliteTx) query(ctx context.Context, query string, args ...any) (rowsIter, error) {
+	if len(args) > 0 {
+		return nil, errArguments
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return t.db.QueryContext(context.WithoutCancel(ctx), query, args...)
+	return t.db.QueryContext(context.WithoutCancel(ctx), query)
+}
+
+// errArguments is the error of a SQLite statement given arguments: a
+// mistake in this package, as bun would format them into a text that may
+// hold literals with a "?".
+var errArguments = errors.New("bunstore: a SQLite statement of a transaction takes no arguments")
+
+// in implements loader: "col IN ('a', 'b')".
+func (t *sqliteTx) in(col string, values []string) (string, []any, error) {
+	list, err := sqlStrings(col, values)
+	return col + " IN " + list, nil, err
 }
 
 // sqliteTxRun runs fn in one write transaction on one connection of the
@@ -128,12 +141,10 @@ func (s *Store) sqliteTxRun(ctx context.Context, fn func(ctx context.Context, tx
 		}
 		_ = conn.Close()
 	}()
-	// BEGIN, COMMIT and ROLLBACK go through bun, so that the database's
-	// query hooks see them as they see a bun transaction's.
 	if _, err := conn.ExecContext(bg, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
-	t := &sqliteTx{s: s, db: conn.Conn, idb: conn}
+	t := &sqliteTx{s: s, db: conn}
 	rollback := func(cause error) error {
 		if _, rerr := conn.ExecContext(bg, "ROLLBACK"); rerr != nil {
 			broken = true
@@ -183,7 +194,7 @@ func (s *Store) sqliteSavepointTx(ctx context.Context, fn func(ctx context.Conte
 	if err != nil {
 		return fmt.Errorf("bunstore: savepoint in the host transaction: %w", err)
 	}
-	t := &sqliteTx{s: s, db: sp.Tx, idb: sp}
+	t := &sqliteTx{s: s, db: sp}
 	err = fn(ctx, t)
 	if err == nil {
 		err = t.failed
@@ -200,9 +211,6 @@ func (s *Store) sqliteSavepointTx(ctx context.Context, fn func(ctx context.Conte
 	return sp.Commit()
 }
 
-// sqliteAccountCols are accountCols of creditledger_accounts.
-const sqliteAccountCols = "id, plan, anchor, balance, seq, head_hash, created_at, next_grant_at, next_expiry_at"
-
 // LockAccounts returns the accounts of ids that exist, by ID, creating the
 // missing ones first with create (one INSERT ... RETURNING then). The
 // transaction already holds the database (BEGIN IMMEDIATE): no row lock
@@ -212,25 +220,16 @@ func (t *sqliteTx) LockAccounts(ctx context.Context, ids []string, create bool, 
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	list, err := sqlStrings("account id", ids)
+	if err != nil {
+		return nil, err
+	}
 	var accounts []storage.Account
-	var err error
-	switch {
-	case create:
-		for _, id := range ids {
-			if err := checkText("account id", id); err != nil {
-				return nil, err
-			}
-		}
-		accounts, err = t.createAccounts(ctx, ids, now)
-	case len(ids) == 1:
+	if create {
+		accounts, err = t.createAccounts(ctx, ids, list, now)
+	} else {
 		accounts, err = queryAll(ctx, t, scanAccount,
-			"SELECT "+sqliteAccountCols+" FROM creditledger_accounts WHERE id = ?", ids[0])
-	default:
-		if err := checkTexts("account id", ids...); err != nil {
-			return nil, err
-		}
-		accounts, err = queryAll(ctx, t, scanAccount,
-			"SELECT "+sqliteAccountCols+" FROM creditledger_accounts WHERE id IN "+sqlStrings(ids)+" ORDER BY id")
+			"SELECT "+accountCols+" FROM creditledger_accounts WHERE id IN "+list+" ORDER BY id")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: locking accounts: %w", err)
@@ -243,25 +242,20 @@ func (t *sqliteTx) LockAccounts(ctx context.Context, ids []string, create bool, 
 // update of an existing row (of a column no index covers) makes RETURNING
 // return it; for more, an INSERT and a SELECT (an update of every row
 // would cost more than the second statement).
-func (t *sqliteTx) createAccounts(ctx context.Context, ids []string, now time.Time) ([]storage.Account, error) {
-	const upsert = " ON CONFLICT (id) DO UPDATE SET plan = creditledger_accounts.plan RETURNING " + sqliteAccountCols
+func (t *sqliteTx) createAccounts(ctx context.Context, ids []string, list string, now time.Time) ([]storage.Account, error) {
+	upsert := " ON CONFLICT (id) DO UPDATE SET plan = creditledger_accounts.plan RETURNING " + accountCols
+	created := strconv.FormatInt(micros(now), 10)
 	var accounts []storage.Account
 	var err error
 	if len(ids) == 1 {
 		accounts, err = queryAll(ctx, t, scanAccount,
-			"INSERT INTO creditledger_accounts (id, created_at) VALUES (?, ?)"+upsert, ids[0], t.s.timeArg(now))
+			"INSERT INTO creditledger_accounts (id, created_at) VALUES ("+string(appendSQLString(nil, ids[0]))+", "+created+")"+upsert)
 	} else {
-		created := micros(now)
-		_, err = t.execRows(ctx, len(ids), func(j *sqlValues, i int) {
-			j.str(ids[i])
-			j.int(created)
-		}, func(col func(int) string, values string) string {
-			return "INSERT INTO creditledger_accounts (id, created_at) SELECT " + colList(col, 2) + " FROM (" + values +
-				") WHERE true ON CONFLICT (id) DO NOTHING"
-		})
+		_, err = t.execN(ctx, "INSERT INTO creditledger_accounts (id, created_at) SELECT column1, "+created+
+			" FROM (VALUES "+sqlRows(ids)+") WHERE true ON CONFLICT (id) DO NOTHING")
 		if err == nil {
 			accounts, err = queryAll(ctx, t, scanAccount,
-				"SELECT "+sqliteAccountCols+" FROM creditledger_accounts WHERE id IN "+sqlStrings(ids)+" ORDER BY id")
+				"SELECT "+accountCols+" FROM creditledger_accounts WHERE id IN "+list+" ORDER BY id")
 		}
 	}
 	if err != nil {
@@ -276,13 +270,16 @@ func (t *sqliteTx) createAccounts(ctx context.Context, ids []string, now time.Ti
 // scanSQLiteLockAndLoad). Only the arms a call needs are in its statement
 // (the store's driver compiles each statement anyway, so a text that
 // varies costs nothing, while every column costs its compilation).
-const (
-	sqliteAccountArm = "SELECT 'account', " + sqliteAccountCols + " FROM creditledger_accounts WHERE id = ?"
-	sqliteLotArm     = "SELECT 'lot', id, account_id, operation_id, source, amount, remaining, priority, expires_at, created_at " +
-		"FROM creditledger_lots WHERE account_id = ? AND remaining > 0"
-	sqliteCallArm = "SELECT 'call', operation_id, account_id, idempotency_key, kind, param_hash, available, seq, created_at, NULL " +
-		"FROM creditledger_entries WHERE account_id = ? AND idempotency_key = ?"
+// Each arm ends with its condition's first value, to be followed by its
+// literal.
+var (
+	sqliteAccountArm = "SELECT 'account', " + accountCols + " FROM creditledger_accounts WHERE id = "
+	sqliteLotArm     = " UNION ALL SELECT 'lot', " + lotCols + " FROM creditledger_lots WHERE remaining > 0 AND account_id = "
+	sqliteCallArm    = " UNION ALL SELECT 'call', " + callCols + ", NULL FROM creditledger_entries WHERE account_id = "
 )
+
+// sqliteArmWidth is the widest arm's number of columns after its kind.
+var sqliteArmWidth = max(len(accountColumns), len(lotColumns), len(callColumns))
 
 // LockAndLoad is LockAccounts then Load. For one account whose lots and
 // at most one key it loads (every Grant and Consume), the reads are one
@@ -305,145 +302,80 @@ func (t *sqliteTx) LockAndLoad(ctx context.Context, ids []string, create bool, n
 		}
 		return accounts, loaded, nil
 	}
-	id := ids[0]
+	id, err := sqlString("account id", ids[0])
+	if err != nil {
+		return nil, nil, err
+	}
 	if create {
-		if err := checkText("account id", id); err != nil {
-			return nil, nil, err
-		}
-		if _, err := t.execN(ctx, "INSERT INTO creditledger_accounts (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
-			id, t.s.timeArg(now)); err != nil {
+		if _, err := t.execN(ctx, "INSERT INTO creditledger_accounts (id, created_at) VALUES ("+id+", "+
+			strconv.FormatInt(micros(now), 10)+") ON CONFLICT (id) DO NOTHING"); err != nil {
 			return nil, nil, fmt.Errorf("bunstore: creating accounts: %w", err)
 		}
 	}
-	query, args := sqliteAccountArm, []any{id}
+	query := sqliteAccountArm + id
 	if len(lotsOf) == 1 {
-		query += " UNION ALL " + sqliteLotArm
-		args = append(args, id)
+		query += sqliteLotArm + id
 	}
 	if len(keys) == 1 {
-		query += " UNION ALL " + sqliteCallArm
-		args = append(args, id, keys[0].Key)
+		key, err := sqlString("idempotency key", keys[0].Key)
+		if err != nil {
+			return nil, nil, err
+		}
+		query += sqliteCallArm + id + " AND idempotency_key = " + key
 	}
-	accounts, loaded, err := t.scanLockAndLoad(ctx, query, args...)
+	accounts, loaded, err := t.scanLockAndLoad(ctx, query)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bunstore: locking and loading accounts: %w", err)
 	}
 	return accounts, loaded, nil
 }
 
-// scanLockAndLoad runs a LockAndLoad statement and reads its rows.
-func (t *sqliteTx) scanLockAndLoad(ctx context.Context, query string, args ...any) ([]storage.Account, *storage.Loaded, error) {
-	rows, err := t.query(ctx, query, args...)
+// scanLockAndLoad runs a LockAndLoad statement and reads its rows: each
+// row's first column says which table's columns follow (see the arms).
+func (t *sqliteTx) scanLockAndLoad(ctx context.Context, query string) ([]storage.Account, *storage.Loaded, error) {
+	rows, err := t.query(ctx, query)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer func() { _ = rows.Close() }()
 	var accounts []storage.Account
 	loaded := &storage.Loaded{}
-	var v [10]any
+	v := make(anyRow, 1+sqliteArmWidth)
 	dest := make([]any, len(v))
 	for i := range v {
 		dest[i] = &v[i]
 	}
-	var c sqliteCols
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, nil, err
 		}
 		switch kind, _ := v[0].(string); kind {
 		case "account":
-			// id, plan, anchor, balance, seq, head_hash, created_at,
-			// next_grant_at, next_expiry_at
-			accounts = append(accounts, storage.Account{
-				ID: c.str(v[1]), Plan: c.str(v[2]), Anchor: c.time(v[3]), Balance: c.int(v[4]), Seq: c.int(v[5]),
-				HeadHash: c.blob(v[6]), CreatedAt: c.time(v[7]), NextGrantAt: c.nullTime(v[8]), NextExpiryAt: c.nullTime(v[9]),
-			})
+			a, err := scanAccount(v[1:])
+			if err != nil {
+				return nil, nil, err
+			}
+			accounts = append(accounts, a)
 		case "lot":
-			// id, account_id, operation_id, source, amount, remaining,
-			// priority, expires_at, created_at
-			loaded.Lots = append(loaded.Lots, storage.Lot{
-				ID: c.str(v[1]), Account: c.str(v[2]), OperationID: c.str(v[3]), Source: c.str(v[4]),
-				Amount: c.int(v[5]), Remaining: c.int(v[6]), Priority: int(c.int(v[7])),
-				ExpiresAt: c.nullTime(v[8]), CreatedAt: c.time(v[9]),
-			})
+			l, err := scanLot(v[1:])
+			if err != nil {
+				return nil, nil, err
+			}
+			loaded.Lots = append(loaded.Lots, l)
 		case "call":
-			// operation_id, account_id, idempotency_key, kind,
-			// param_hash, available, seq, created_at, NULL
-			loaded.Operations = append(loaded.Operations, storage.Operation{
-				ID: c.str(v[1]), Account: c.str(v[2]), Key: c.str(v[3]), Kind: storage.EntryKind(c.str(v[4])),
-				Hash: c.str(v[5]), Available: c.int(v[6]), Seq: c.int(v[7]), CreatedAt: c.time(v[8]),
-			})
+			o, err := scanCall(v[1:])
+			if err != nil {
+				return nil, nil, err
+			}
+			loaded.Operations = append(loaded.Operations, o)
 		default:
 			return nil, nil, fmt.Errorf("row of unknown kind %v", v[0])
-		}
-		if c.err != nil {
-			return nil, nil, c.err
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
 	return accounts, loaded, rows.Close()
-}
-
-// sqliteCols converts the values of a row scanned into any: the first
-// error is kept in err.
-type sqliteCols struct{ err error }
-
-func (c *sqliteCols) fail(want string, v any) {
-	if c.err == nil {
-		c.err = fmt.Errorf("bunstore: cannot read %T as %s", v, want)
-	}
-}
-
-func (c *sqliteCols) str(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return v
-	case []byte:
-		return string(v)
-	}
-	c.fail("text", v)
-	return ""
-}
-
-func (c *sqliteCols) int(v any) int64 {
-	switch v := v.(type) {
-	case nil:
-		return 0
-	case int64:
-		return v
-	}
-	c.fail("an integer", v)
-	return 0
-}
-
-func (c *sqliteCols) blob(v any) []byte {
-	switch v := v.(type) {
-	case nil:
-		return nil
-	case []byte:
-		return v
-	}
-	c.fail("a blob", v)
-	return nil
-}
-
-func (c *sqliteCols) nullTime(v any) *time.Time {
-	var tc timeCol
-	if err := tc.Scan(v); err != nil && c.err == nil {
-		c.err = err
-	}
-	return tc.ptr()
-}
-
-func (c *sqliteCols) time(v any) time.Time {
-	if t := c.nullTime(v); t != nil {
-		return *t
-	}
-	return time.Time{}
 }
 
 // ClaimAccounts returns up to q.Limit accounts with ID > q.After, by ID,
@@ -456,85 +388,66 @@ func (t *sqliteTx) ClaimAccounts(ctx context.Context, q storage.ClaimQuery) ([]s
 	if q.Limit <= 0 || (!q.Grants && !q.Expiry) {
 		return nil, nil
 	}
-	now := t.s.timeArg(q.Now)
+	after, err := sqlString("claim cursor", q.After)
+	if err != nil {
+		return nil, err
+	}
+	now := strconv.FormatInt(micros(q.Now), 10)
 	var due string
-	args := []any{q.After}
 	switch {
 	case q.Grants && q.Expiry:
-		due = "(next_grant_at <= ? OR next_expiry_at <= ?)"
-		args = append(args, now, now)
+		due = "(next_grant_at <= " + now + " OR next_expiry_at <= " + now + ")"
 	case q.Grants:
-		due = "next_grant_at <= ?"
-		args = append(args, now)
+		due = "next_grant_at <= " + now
 	default:
-		due = "next_expiry_at <= ?"
-		args = append(args, now)
+		due = "next_expiry_at <= " + now
 	}
-	args = append(args, q.Limit)
 	accounts, err := queryAll(ctx, t, scanAccount,
-		"SELECT "+sqliteAccountCols+" FROM creditledger_accounts INDEXED BY creditledger_accounts_due_idx "+
-			"WHERE id > ? AND "+due+" ORDER BY id LIMIT ?", args...)
+		"SELECT "+accountCols+" FROM creditledger_accounts INDEXED BY creditledger_accounts_due_idx "+
+			"WHERE id > "+after+" AND "+due+" ORDER BY id LIMIT "+strconv.Itoa(q.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: claiming accounts: %w", err)
 	}
 	return accounts, nil
 }
 
-// Load returns the open lots of q.LotsOf and the calls of q.Keys: one
-// statement for each that is not empty, whatever their number.
+// Load returns the open lots of q.LotsOf, the calls of q.Keys and what q
+// asks of holds: one statement for each that is not empty, whatever
+// their number.
 func (t *sqliteTx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, error) {
 	out := &storage.Loaded{}
 	if ids := uniqueSorted(q.LotsOf); len(ids) > 0 {
-		var lots []storage.Lot
-		var err error
-		if len(ids) == 1 {
-			lots, err = queryAll(ctx, t, scanLot,
-				"SELECT "+lotCols+" FROM creditledger_lots WHERE account_id = ? AND remaining > 0", ids[0])
-		} else {
-			if err := checkTexts("account id", ids...); err != nil {
-				return nil, err
-			}
-			lots, err = queryAll(ctx, t, scanLot,
-				"SELECT "+lotCols+" FROM creditledger_lots WHERE account_id IN "+sqlStrings(ids)+" AND remaining > 0")
+		in, _, err := t.in("account_id", ids)
+		if err != nil {
+			return nil, err
 		}
+		lots, err := queryAll(ctx, t, scanLot, "SELECT "+lotCols+" FROM creditledger_lots WHERE "+in+" AND remaining > 0")
 		if err != nil {
 			return nil, fmt.Errorf("bunstore: loading lots: %w", err)
 		}
 		out.Lots = lots
 	}
 	if keys := uniqueKeys(q.Keys); len(keys) > 0 {
-		var ops []storage.Operation
-		var err error
-		if len(keys) == 1 {
-			ops, err = queryAll(ctx, t, scanCall, "SELECT "+callCols+
-				" FROM creditledger_entries WHERE account_id = ? AND idempotency_key = ?", keys[0].Account, keys[0].Key)
-		} else {
-			for _, k := range keys {
-				if err := checkTexts("idempotency key", k.Account, k.Key); err != nil {
-					return nil, err
-				}
+		var j sqlValues
+		for _, k := range keys {
+			if err := checkTexts("idempotency key", k.Account, k.Key); err != nil {
+				return nil, err
 			}
-			var j sqlValues
-			for _, k := range keys {
-				j.row()
-				j.str(k.Account)
-				j.str(k.Key)
-			}
-			ops, err = queryAll(ctx, t, scanCall, j.statement(func(col func(int) string, values string) string {
-				return "SELECT e.operation_id, e.idempotency_key, e.kind, e.account_id, e.param_hash, e.available, e.seq, e.created_at " +
-					"FROM (" + values + ") AS k CROSS JOIN creditledger_entries AS e " +
-					"WHERE e.account_id = " + col(0) + " AND e.idempotency_key = " + col(1)
-			}))
+			j.row()
+			j.str(k.Account)
+			j.str(k.Key)
 		}
+		ops, err := queryAll(ctx, t, scanCall, j.statement(func(col func(int) string, values string) string {
+			return "SELECT " + callColumns.list("e.") + " FROM (" + values + ") AS k CROSS JOIN creditledger_entries AS e " +
+				"WHERE e.account_id = " + col(0) + " AND e.idempotency_key = " + col(1)
+		}))
 		if err != nil {
 			return nil, fmt.Errorf("bunstore: loading calls by key: %w", err)
 		}
 		out.Operations = ops
 	}
-	if loadsHolds(q) {
-		if err := t.legacy().loadHolds(ctx, q, out); err != nil {
-			return nil, err
-		}
+	if err := loadHolds(ctx, t, q, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -549,16 +462,44 @@ func sortAccounts(accounts []storage.Account) {
 	slices.SortFunc(accounts, func(a, b storage.Account) int { return strings.Compare(a.ID, b.ID) })
 }
 
-// sqlStrings returns ss as a parenthesized list of SQL string literals.
-// ss are checked (checkText) or read from the database.
-func sqlStrings(ss []string) string {
+// sqlString returns s as a SQL string literal, or an error wrapping
+// storage.ErrInvalidArgument (naming it what) when s fails checkText.
+func sqlString(what, s string) (string, error) {
+	if err := checkText(what, s); err != nil {
+		return "", err
+	}
+	return string(appendSQLString(nil, s)), nil
+}
+
+// sqlStrings returns ss as a parenthesized list of SQL string literals,
+// or an error wrapping storage.ErrInvalidArgument (naming them what) when
+// one fails checkText.
+func sqlStrings(what string, ss []string) (string, error) {
 	b := make([]byte, 0, 2+len(ss)*24)
 	b = append(b, '(')
 	for i, s := range ss {
+		if err := checkText(what, s); err != nil {
+			return "", err
+		}
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendSQLString(b, s)
 	}
-	return string(append(b, ')'))
+	return string(append(b, ')')), nil
+}
+
+// sqlRows returns ss as the rows of a VALUES of one column: "('a'),('b')".
+// ss are checked (checkText).
+func sqlRows(ss []string) string {
+	b := make([]byte, 0, len(ss)*26)
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '(')
+		b = appendSQLString(b, s)
+		b = append(b, ')')
+	}
+	return string(b)
 }
