@@ -164,22 +164,14 @@ var holdColumns = columns[storage.Hold]{
 	{"lines", "jsonb", func(c cells, h *storage.Hold) { c.str(linesJSON(h.Lines)) }, func(h *storage.Hold) any { return linesCol{&h.Lines} }},
 }
 
-// The column lists of the tables' reads, in the order of their scanners.
+// The column lists of the tables' reads, and the scanners of their rows
+// (in the lists' order).
 var (
-	accountCols = accountColumns.list("")
-	lotCols     = lotColumns.list("")
-	entryCols   = entryColumns.list("")
-	callCols    = callColumns.list("")
-	holdCols    = holdColumns.list("")
-)
-
-// The scanners of the tables' rows.
-var (
-	scanAccount = accountColumns.scanner()
-	scanLot     = lotColumns.scanner()
-	scanEntry   = entryColumns.scanner()
-	scanCall    = callColumns.scanner()
-	scanHold    = holdColumns.scanner()
+	accountCols, scanAccount = accountColumns.list(""), accountColumns.scanner()
+	lotCols, scanLot         = lotColumns.list(""), lotColumns.scanner()
+	entryCols, scanEntry     = entryColumns.list(""), entryColumns.scanner()
+	callCols, scanCall       = callColumns.list(""), callColumns.scanner()
+	holdCols, scanHold       = holdColumns.list(""), holdColumns.scanner()
 )
 
 // The rows of the updates a batch makes: written, never read.

@@ -12,31 +12,6 @@ import (
 	"github.com/creditledger/creditledger/storage"
 )
 
-// savepointTx runs fn under a savepoint of a bound store's transaction (a
-// new transaction if the store is bound to a *bun.DB or bun.Conn).
-func (s *Store) savepointTx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	// The savepoint must be released or rolled back even if ctx ends
-	// while fn runs: the host's transaction goes on.
-	sp, err := s.idb.BeginTx(context.WithoutCancel(ctx), nil)
-	if err != nil {
-		return fmt.Errorf("bunstore: savepoint in the host transaction: %w", err)
-	}
-	err = fn(ctx, &tx{s: s, idb: sp})
-	if err == nil {
-		err = ctx.Err()
-	}
-	if err != nil {
-		if rerr := sp.Rollback(); rerr != nil {
-			return fmt.Errorf("%w (and rolling back to the savepoint failed: %w)", err, rerr)
-		}
-		return err
-	}
-	return sp.Commit()
-}
-
 // tx is a storage.Tx on PostgreSQL: on a bun transaction (a bound store,
 // another driver than pgx's), or on one pgx connection (pipelined; see
 // pg_pipeline.go).
@@ -55,6 +30,19 @@ type tx struct {
 }
 
 var _ storage.Tx = (*tx)(nil)
+
+// Load reads q (see load).
+func (t *tx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, error) {
+	return load(ctx, t, q)
+}
+
+// calls implements loader: one statement over two text[] arguments.
+func (t *tx) calls(ctx context.Context, keys []storage.AccountKey) ([]storage.Operation, error) {
+	accounts, ks := splitKeys(keys)
+	return queryAll(ctx, t, scanCall, "SELECT "+callCols+
+		" FROM creditledger_entries WHERE (account_id, idempotency_key) IN (SELECT * FROM unnest(?::text[], ?::text[])) ORDER BY operation_id",
+		t.textArray(accounts), t.textArray(ks))
+}
 
 // LockAccounts locks ids (in ID order) for the rest of the transaction and
 // returns those that exist, by ID. With create, missing ones are inserted
@@ -125,39 +113,4 @@ func (t *tx) ClaimAccounts(ctx context.Context, q storage.ClaimQuery) ([]storage
 		return nil, fmt.Errorf("bunstore: claiming accounts: %w", err)
 	}
 	return accounts, nil
-}
-
-// Load returns the lots with remaining > 0 of q.LotsOf (by ID) and the
-// operations whose keys are among q.Keys: one query for each, none for an
-// empty list.
-func (t *tx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, error) {
-	out := &storage.Loaded{}
-	if ids := uniqueSorted(q.LotsOf); len(ids) > 0 {
-		in, arg := t.inList("account_id", ids)
-		lots, err := queryAll(ctx, t, scanLot,
-			"SELECT "+lotCols+" FROM creditledger_lots WHERE "+in+" AND remaining > 0 ORDER BY id", arg)
-		if err != nil {
-			return nil, fmt.Errorf("bunstore: loading lots: %w", err)
-		}
-		out.Lots = lots
-	}
-	if keys := uniqueKeys(q.Keys); len(keys) > 0 {
-		ops, err := t.loadCalls(ctx, keys)
-		if err != nil {
-			return nil, fmt.Errorf("bunstore: loading calls by key: %w", err)
-		}
-		out.Operations = ops
-	}
-	if err := loadHolds(ctx, t, q, out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// loadCalls reads the first entries of the calls of keys.
-func (t *tx) loadCalls(ctx context.Context, keys []storage.AccountKey) ([]storage.Operation, error) {
-	accounts, ks := splitKeys(keys)
-	return queryAll(ctx, t, scanCall, "SELECT "+callCols+
-		" FROM creditledger_entries WHERE (account_id, idempotency_key) IN (SELECT * FROM unnest(?::text[], ?::text[])) ORDER BY operation_id",
-		t.textArray(accounts), t.textArray(ks))
 }

@@ -72,6 +72,29 @@ type sqliteTx struct {
 
 var _ storage.Tx = (*sqliteTx)(nil)
 
+// Load reads q (see load).
+func (t *sqliteTx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, error) {
+	return load(ctx, t, q)
+}
+
+// calls implements loader: one statement joining the keys, as the rows
+// of a VALUES, to the entries.
+func (t *sqliteTx) calls(ctx context.Context, keys []storage.AccountKey) ([]storage.Operation, error) {
+	var j sqlValues
+	for _, k := range keys {
+		if err := checkTexts("idempotency key", k.Account, k.Key); err != nil {
+			return nil, err
+		}
+		j.row()
+		j.str(k.Account)
+		j.str(k.Key)
+	}
+	return queryAll(ctx, t, scanCall, j.statement(func(col func(int) string, values string) string {
+		return "SELECT " + callColumns.list("e.") + " FROM (" + values + ") AS k CROSS JOIN creditledger_entries AS e " +
+			"WHERE e.account_id = " + col(0) + " AND e.idempotency_key = " + col(1)
+	}))
+}
+
 // execN runs a statement and returns how many rows it changed.
 func (t *sqliteTx) execN(ctx context.Context, query string) (int64, error) {
 	if err := ctx.Err(); err != nil {
@@ -182,33 +205,6 @@ func (s *Store) sqliteTxRun(ctx context.Context, fn func(ctx context.Context, tx
 		return fmt.Errorf("bunstore: commit: %w (and ROLLBACK failed: %w)", cerr, rerr)
 	}
 	return cerr
-}
-
-// sqliteSavepointTx is savepointTx for SQLite: fn runs under a savepoint
-// of the host's transaction, its statements on the host's *sql.Tx.
-func (s *Store) sqliteSavepointTx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	sp, err := s.idb.BeginTx(context.WithoutCancel(ctx), nil)
-	if err != nil {
-		return fmt.Errorf("bunstore: savepoint in the host transaction: %w", err)
-	}
-	t := &sqliteTx{s: s, db: sp}
-	err = fn(ctx, t)
-	if err == nil {
-		err = t.failed
-	}
-	if err == nil {
-		err = ctx.Err()
-	}
-	if err != nil {
-		if rerr := sp.Rollback(); rerr != nil {
-			return fmt.Errorf("%w (and rolling back to the savepoint failed: %w)", err, rerr)
-		}
-		return err
-	}
-	return sp.Commit()
 }
 
 // LockAccounts returns the accounts of ids that exist, by ID, creating the
@@ -409,47 +405,6 @@ func (t *sqliteTx) ClaimAccounts(ctx context.Context, q storage.ClaimQuery) ([]s
 		return nil, fmt.Errorf("bunstore: claiming accounts: %w", err)
 	}
 	return accounts, nil
-}
-
-// Load returns the open lots of q.LotsOf, the calls of q.Keys and what q
-// asks of holds: one statement for each that is not empty, whatever
-// their number.
-func (t *sqliteTx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, error) {
-	out := &storage.Loaded{}
-	if ids := uniqueSorted(q.LotsOf); len(ids) > 0 {
-		in, _, err := t.in("account_id", ids)
-		if err != nil {
-			return nil, err
-		}
-		lots, err := queryAll(ctx, t, scanLot, "SELECT "+lotCols+" FROM creditledger_lots WHERE "+in+" AND remaining > 0")
-		if err != nil {
-			return nil, fmt.Errorf("bunstore: loading lots: %w", err)
-		}
-		out.Lots = lots
-	}
-	if keys := uniqueKeys(q.Keys); len(keys) > 0 {
-		var j sqlValues
-		for _, k := range keys {
-			if err := checkTexts("idempotency key", k.Account, k.Key); err != nil {
-				return nil, err
-			}
-			j.row()
-			j.str(k.Account)
-			j.str(k.Key)
-		}
-		ops, err := queryAll(ctx, t, scanCall, j.statement(func(col func(int) string, values string) string {
-			return "SELECT " + callColumns.list("e.") + " FROM (" + values + ") AS k CROSS JOIN creditledger_entries AS e " +
-				"WHERE e.account_id = " + col(0) + " AND e.idempotency_key = " + col(1)
-		}))
-		if err != nil {
-			return nil, fmt.Errorf("bunstore: loading calls by key: %w", err)
-		}
-		out.Operations = ops
-	}
-	if err := loadHolds(ctx, t, q, out); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // loadsHolds reports whether q asks for what holds and reversals read:

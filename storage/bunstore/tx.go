@@ -60,14 +60,11 @@ func backoff(attempt int) time.Duration {
 // transaction until it ends, so fn should return once a Tx method returns an
 // error.
 func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
-	if s.kind == sqlite {
-		if s.bound {
-			return s.sqliteSavepointTx(ctx, fn)
-		}
-		return s.retry(ctx, func() error { return s.sqliteTxRun(ctx, fn) })
-	}
 	if s.bound {
 		return s.savepointTx(ctx, fn)
+	}
+	if s.kind == sqlite {
+		return s.retry(ctx, func() error { return s.sqliteTxRun(ctx, fn) })
 	}
 	if s.pgxMode() != viaBun {
 		return s.retry(ctx, func() error { return s.pipelinedTx(ctx, fn) })
@@ -140,6 +137,42 @@ func (s *Store) retry(ctx context.Context, attempt func() error) error {
 		}
 		n++
 	}
+}
+
+// savepointTx runs fn under a savepoint of a bound store's transaction (a
+// new transaction if the store is bound to a *bun.DB or bun.Conn), with
+// the dialect's Tx on it. On SQLite an Apply that failed after writing a
+// part of its batch fails the call even if fn carries on.
+func (s *Store) savepointTx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The savepoint must be released or rolled back even if ctx ends
+	// while fn runs: the host's transaction goes on.
+	sp, err := s.idb.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		return fmt.Errorf("bunstore: savepoint in the host transaction: %w", err)
+	}
+	var t storage.Tx = &tx{s: s, idb: sp}
+	failed := func() error { return nil }
+	if s.kind == sqlite {
+		st := &sqliteTx{s: s, db: sp}
+		t, failed = st, func() error { return st.failed }
+	}
+	err = fn(ctx, t)
+	if err == nil {
+		err = failed()
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		if rerr := sp.Rollback(); rerr != nil {
+			return fmt.Errorf("%w (and rolling back to the savepoint failed: %w)", err, rerr)
+		}
+		return err
+	}
+	return sp.Commit()
 }
 
 // uniqueKeys returns the distinct keys of ks with a key, sorted.

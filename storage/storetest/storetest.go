@@ -11,8 +11,8 @@
 // lock and load, balances), claim.go (claims, their skip-locked and Wait
 // behaviour), visibility.go (a load sees what the lock holder
 // committed), apply.go (batches, atomicity, rollback, concurrent
-// increments), keys.go (keys per account), reads.go (lots, entries,
-// calls, scans), errors.go (each error sentinel, nothing written) and
+// increments), reads.go (lots, entries,
+// calls, scans), errors.go (each error sentinel, nothing written; keys per account) and
 // init.go (scale). A new store (MySQL, a Citus-distributed PostgreSQL)
 // can be written from the interface and this suite. The ledger's rules on
 // top of it are tested in the ledger package against every store.
