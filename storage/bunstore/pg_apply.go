@@ -139,6 +139,9 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch) (de
 		updatedAt = add(st, pgUpdateAccounts, "updated_accounts", accountUpdateColumns, w.accounts, "accounts to update", len(w.accounts))
 	}
 
+	if len(st.ctes) == 0 {
+		return 0, 0, nil // a batch whose debits and credits cancel out writes nothing
+	}
 	query := "WITH " + strings.Join(st.ctes, ",\n") + "\nSELECT " + strings.Join(st.counts, ", ")
 	args := append(st.args, st.countArgs...)
 	if t.pc != nil {

@@ -127,7 +127,8 @@ func (t *memTx) checkHolds(b *storage.Batch) error {
 	for _, u := range b.HoldUpdates {
 		k := storage.AccountKey{Account: u.Account, Key: u.ID}
 		h, ok := s.holds[k]
-		if !ok && fresh[k] {
+		if !ok && fresh[k] && !updated[k] {
+			updated[k] = true
 			continue // a hold made and ended by one batch
 		}
 		if !ok || h.State != storage.HoldActive || updated[k] {
