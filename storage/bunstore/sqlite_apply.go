@@ -28,18 +28,21 @@ func (t *sqliteTx) Apply(ctx context.Context, b *storage.Batch) error {
 		return err
 	}
 	wrote := false
-	// step runs one write of the batch; want >= 0 is how many rows it
-	// must change (rows it names that do not exist: not found).
+	// step takes the outcome of one write of the batch, which changed n
+	// rows; want >= 0 is how many it must change (rows it names that do
+	// not exist: not found). Once a statement has run, an error dooms the
+	// transaction (a failed statement itself is undone by SQLite).
 	step := func(n int64, err error, want int, what string) error {
+		ran := err == nil
 		if err != nil {
 			err = applyError(err, b)
 		} else if want >= 0 && n != int64(want) {
 			err = fmt.Errorf("bunstore: apply: %w: %d of %d %s", storage.ErrNotFound, int64(want)-n, want, what)
 		}
+		wrote = wrote || ran
 		if err != nil && wrote {
 			t.failed = err
 		}
-		wrote = true
 		return err
 	}
 	if len(w.entries) > 0 {
