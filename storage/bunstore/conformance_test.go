@@ -32,14 +32,7 @@ func TestConformanceSQLite(t *testing.T) {
 
 func TestConformanceSQLiteBound(t *testing.T) {
 	t.Parallel()
-	t.Run("DB", func(t *testing.T) {
-		t.Parallel()
-		storetest.Exercise(t, func(t *testing.T) storage.Store { return boundToDB(t, open(t, sqlitePath(t))) }, serialized)
-	})
-	t.Run("Tx", func(t *testing.T) {
-		t.Parallel()
-		storetest.Exercise(t, func(t *testing.T) storage.Store { return boundToTx(t, open(t, sqlitePath(t))) }, oneTx)
-	})
+	exerciseBound(t, sqlitePath, serialized)
 }
 
 func TestConformancePostgres(t *testing.T) {
@@ -59,13 +52,19 @@ func TestConformancePostgresUnnamed(t *testing.T) {
 // A bound store's statements are SQL text formatted by bun.
 func TestConformancePostgresBound(t *testing.T) {
 	t.Parallel()
+	exerciseBound(t, postgresDSN, concurrent)
+}
+
+// exerciseBound runs the suite on stores of dsn bound to their own
+// *bun.DB (with caps) and to a host's transaction.
+func exerciseBound(t *testing.T, dsn func(testing.TB) string, caps storetest.Capabilities) {
 	t.Run("DB", func(t *testing.T) {
 		t.Parallel()
-		storetest.Exercise(t, func(t *testing.T) storage.Store { return boundToDB(t, open(t, postgresDSN(t))) }, concurrent)
+		storetest.Exercise(t, func(t *testing.T) storage.Store { return boundToDB(t, open(t, dsn(t))) }, caps)
 	})
 	t.Run("Tx", func(t *testing.T) {
 		t.Parallel()
-		storetest.Exercise(t, func(t *testing.T) storage.Store { return boundToTx(t, open(t, postgresDSN(t))) }, oneTx)
+		storetest.Exercise(t, func(t *testing.T) storage.Store { return boundToTx(t, open(t, dsn(t))) }, oneTx)
 	})
 }
 

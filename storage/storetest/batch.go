@@ -12,10 +12,7 @@ import (
 
 // batchCases are the rules of storage.Batch on records of one batch that
 // name each other (see the Batch type's documentation).
-var batchCases = []struct {
-	name string
-	fn   func(t *testing.T, s storage.Store)
-}{
+var batchCases = []suiteCase{
 	{"BatchLotInsertedAndDebited", testBatchLotInsertedAndDebited},
 	{"BatchLastAccountUpdateWins", testBatchLastAccountUpdateWins},
 	{"BatchHoldCreatedAndEnded", testBatchHoldCreatedAndEnded},
@@ -212,11 +209,5 @@ func testApplySeesEarlierApply(t *testing.T, s storage.Store) {
 		return nil
 	})
 	require.NoError(t, err)
-	a, err := s.Account(ctx, "u")
-	require.NoError(t, err)
-	require.EqualValues(t, 6, a.Balance)
-	require.EqualValues(t, 2, a.Seq)
-	es, err := s.Entries(ctx, storage.EntryQuery{Account: "u", Limit: 10})
-	require.NoError(t, err)
-	require.Len(t, es, 2)
+	requireState(t, s, "u", 6, 2, 2)
 }

@@ -110,7 +110,25 @@ func wait(caps Capabilities, fn func(t *testing.T, s storage.Store, concurrent b
 	return func(t *testing.T, s storage.Store) { fn(t, s, caps.ConcurrentTx) }
 }
 
+// suiteCase is a case of the suite, run with a fresh store.
+type suiteCase struct {
+	name string
+	fn   func(t *testing.T, s storage.Store)
+}
+
 func tp(t time.Time) *time.Time { return &t }
+
+// requireState asserts an account's balance, seq and number of entries.
+func requireState(t *testing.T, s storage.Store, account string, balance, seq int64, entries int) {
+	t.Helper()
+	a, err := s.Account(t.Context(), account)
+	require.NoError(t, err)
+	require.EqualValues(t, balance, a.Balance, "balance of %q", account)
+	require.EqualValues(t, seq, a.Seq, "seq of %q", account)
+	es, err := s.Entries(t.Context(), storage.EntryQuery{Account: account, Limit: entries + 1})
+	require.NoError(t, err)
+	require.Len(t, es, entries, "entries of %q", account)
+}
 
 // grantBatch builds a batch granting amount to account as one lot, with
 // the account at seq and balance before it.

@@ -13,10 +13,7 @@ import (
 )
 
 // textCases put hostile text through every text field a store writes.
-var textCases = []struct {
-	name string
-	fn   func(t *testing.T, s storage.Store)
-}{
+var textCases = []suiteCase{
 	{"HostileTextInRecords", testHostileTextInRecords},
 	{"HostileTextInHolds", testHostileTextInHolds},
 	{"HostileAccountID", testHostileAccountID},
