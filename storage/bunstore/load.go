@@ -31,7 +31,12 @@ func load(ctx context.Context, t loader, q storage.LoadQuery) (*storage.Loaded, 
 		if err != nil {
 			return nil, err
 		}
-		lots, err := queryAll(ctx, t, scanLot, "SELECT "+lotCols+" FROM creditledger_lots WHERE "+in+" AND remaining > 0", args...)
+		// By account and ID: the contract allows any order, but the
+		// ledger writes a sweep's expire entries in the order it is given
+		// the lots, and each entry's balance after depends on it (the same
+		// on every store; SQLite reads them in its primary key's order).
+		lots, err := queryAll(ctx, t, scanLot,
+			"SELECT "+lotCols+" FROM creditledger_lots WHERE "+in+" AND remaining > 0 ORDER BY account_id, id", args...)
 		if err != nil {
 			return nil, fmt.Errorf("bunstore: loading lots: %w", err)
 		}
