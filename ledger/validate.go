@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/creditledger/creditledger/storage"
 )
 
 // Limits on the strings a caller passes. Ids and keys are stored in
@@ -32,15 +33,9 @@ func checkID(what, v string) error {
 	return checkText(what, v)
 }
 
-func checkText(what, v string) error {
-	if !utf8.ValidString(v) {
-		return fmt.Errorf("%w: %s %q is not valid UTF-8", ErrInvalidArgument, what, v)
-	}
-	if strings.IndexByte(v, 0) >= 0 {
-		return fmt.Errorf("%w: %s %q contains a NUL byte", ErrInvalidArgument, what, v)
-	}
-	return nil
-}
+// checkText is storage.CheckText: the one rule for text, shared with the
+// stores.
+func checkText(what, v string) error { return storage.CheckText(what, v) }
 
 func checkKey(key string, required bool) error {
 	if key == "" && !required {

@@ -130,7 +130,11 @@ type Tx interface {
 	// unknown account wraps ErrNotFound; a debit <= 0 wraps
 	// ErrInvalidAmount; an entry without a Hash, or text a store cannot
 	// hold, wraps ErrInvalidArgument; a debit past a lot's remaining is
-	// an error.
+	// an error. Text: every store holds valid UTF-8 without NUL bytes, of
+	// any length the ledger allows, exactly as given (quotes, backslashes,
+	// "?" and the like included); a store may refuse other text (see
+	// CheckText) with ErrInvalidArgument. The records of one batch obey
+	// the rules of Batch.
 	//
 	// Holds: a lot's debits and credits apply as their net, which must
 	// leave its remaining within [0, amount] (past it is an error); a
@@ -347,7 +351,30 @@ type AccountUpdate struct {
 	Anchor  time.Time
 }
 
-// Batch is the set of writes Tx.Apply makes in one go.
+// Batch is the set of writes Tx.Apply makes in one go. Its records may
+// name each other, and a store must honour these rules (storetest's
+// batch.go checks each):
+//
+//   - Every write of the batch sees the database as it was before the
+//     batch, plus the rules below; a store that writes it as set-based
+//     statements over that state must fold the records first.
+//   - A lot the batch inserts may be debited (and credited) by the same
+//     batch: it is stored with its Remaining less the net debit, which
+//     must stay within [0, Amount] like any lot's.
+//   - A lot's debits and credits apply as their net sum, and only the net
+//     must keep its remaining within [0, amount]; a net of zero writes
+//     nothing, and a batch of only such changes writes nothing.
+//   - Two or more updates of one account: the last one given is the
+//     account's new state, the others are not applied.
+//   - A hold the batch creates may be ended by the same batch: it is
+//     stored ended, as the update says. A hold ended twice in one batch
+//     is refused (ErrNotFound): the second update finds it not active.
+//   - Keys repeat within a batch no more than across batches
+//     (ErrDuplicateKey).
+//
+// Within one transaction, an Apply and every later read or Apply see what
+// earlier Applies wrote. After an Apply fails, the transaction must not
+// commit: Store.Tx returns the error (a store may refuse later Applies).
 type Batch struct {
 	Lots     []Lot
 	Entries  []Entry

@@ -1,12 +1,12 @@
 package bunstore
 
 import (
+	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
@@ -39,70 +39,105 @@ func (s *Store) nullTimeArg(t *time.Time) any {
 	return s.timeArg(*t)
 }
 
-// nullString is s with "" for NULL.
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
+// The scan destinations of the column mapping (columns.go): each reads a
+// value of either dialect (PostgreSQL through database/sql or pgx, SQLite
+// through database/sql) and NULL, into a field of a record.
 
-// encodeMetadata returns metadata as JSON, or "" (NULL) when it is empty.
-func encodeMetadata(m map[string]string) (string, error) {
-	if len(m) == 0 {
-		return "", nil
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
-}
+// text scans text or NULL ("").
+type text string
 
-// timeCol scans a time of either dialect: time.Time from PostgreSQL,
-// microseconds from SQLite, NULL.
-type timeCol struct {
-	t     time.Time
-	valid bool
-}
-
-func (c *timeCol) Scan(src any) error {
+func (c *text) Scan(src any) error {
 	switch v := src.(type) {
 	case nil:
-		c.t, c.valid = time.Time{}, false
-	case time.Time:
-		c.t, c.valid = v.UTC(), true
+		*c = ""
+	case string:
+		*c = text(v)
+	case []byte:
+		*c = text(v)
+	default:
+		return fmt.Errorf("bunstore: cannot scan %T into text", src)
+	}
+	return nil
+}
+
+// integer scans an integer or NULL (0).
+type integer int64
+
+func (c *integer) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c = 0
 	case int64:
-		c.t, c.valid = time.UnixMicro(v).UTC(), true
+		*c = integer(v)
+	case int32:
+		*c = integer(v)
+	default:
+		return fmt.Errorf("bunstore: cannot scan %T into an integer", src)
+	}
+	return nil
+}
+
+// smallInt is integer for an int field.
+type smallInt int
+
+func (c *smallInt) Scan(src any) error {
+	var n integer
+	if err := n.Scan(src); err != nil {
+		return err
+	}
+	*c = smallInt(n)
+	return nil
+}
+
+// blob scans bytes (copied: the driver may reuse its buffer) or NULL (nil).
+type blob []byte
+
+func (c *blob) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c = nil
+	case []byte:
+		*c = bytes.Clone(v)
+	case string:
+		*c = []byte(v)
+	default:
+		return fmt.Errorf("bunstore: cannot scan %T into bytes", src)
+	}
+	return nil
+}
+
+// utcTime scans a time: time.Time from PostgreSQL, microseconds since the
+// Unix epoch from SQLite, read in UTC; NULL is the zero time.
+type utcTime time.Time
+
+func (c *utcTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c = utcTime{}
+	case time.Time:
+		*c = utcTime(v.UTC())
+	case int64:
+		*c = utcTime(time.UnixMicro(v).UTC())
 	default:
 		return fmt.Errorf("bunstore: cannot scan %T into a time", src)
 	}
 	return nil
 }
 
-// ptr returns the time, or nil for NULL.
-func (c *timeCol) ptr() *time.Time {
-	if !c.valid {
+// nullTime scans a time as utcTime, NULL as nil.
+type nullTime struct{ p **time.Time }
+
+func (c nullTime) Scan(src any) error {
+	if src == nil {
+		*c.p = nil
 		return nil
 	}
-	t := c.t
-	return &t
-}
-
-// textCol scans text or NULL ("").
-type textCol string
-
-func (c *textCol) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		*c = ""
-	case string:
-		*c = textCol(v)
-	case []byte:
-		*c = textCol(v)
-	default:
-		return fmt.Errorf("bunstore: cannot scan %T into text", src)
+	var t utcTime
+	if err := t.Scan(src); err != nil {
+		return err
 	}
+	tt := time.Time(t)
+	*c.p = &tt
 	return nil
 }
 
@@ -110,20 +145,16 @@ func (c *textCol) Scan(src any) error {
 type metadataCol map[string]string
 
 func (c *metadataCol) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
+	var b text
+	if err := b.Scan(src); err != nil {
+		return err
+	}
+	if b == "" {
 		*c = nil
 		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("bunstore: cannot scan %T into metadata", src)
 	}
 	var m map[string]string
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := json.Unmarshal([]byte(b), &m); err != nil {
 		return fmt.Errorf("bunstore: metadata is not a JSON object of strings: %w", err)
 	}
 	if len(m) == 0 {
@@ -133,134 +164,44 @@ func (c *metadataCol) Scan(src any) error {
 	return nil
 }
 
-// pgArray is one column of a batch, for one unnest argument per column:
-// a batch of any size is one argument per column. It collects the values,
-// then becomes the argument: the Go slice itself when statements go
-// through pgx (pgx encodes it as a binary array), or the slice wrapped in
-// pgdialect.Array when they go through bun (bun writes the array literal).
-type pgArray struct {
-	kind   arrayKind
-	strs   []string
-	nstrs  []*string // nullStr: nil for NULL
-	ints   []int64
-	bools  []bool
-	times  []time.Time
-	ntimes []*time.Time // nullTime: nil for NULL
-	nints  []*int64     // nullInt: nil for NULL
-	blobs  [][]byte     // bytes: nil for NULL
+// linesCol scans a hold's lines (see linesJSON).
+type linesCol struct{ p *[]storage.HoldLine }
+
+func (c linesCol) Scan(src any) error {
+	var b text
+	if err := b.Scan(src); err != nil {
+		return err
+	}
+	var ls []holdLine
+	if err := json.Unmarshal([]byte(b), &ls); err != nil {
+		return fmt.Errorf("bunstore: hold lines: %w", err)
+	}
+	*c.p = nil
+	for _, ln := range ls {
+		*c.p = append(*c.p, storage.HoldLine{LotID: ln.Lot, Amount: ln.Amount})
+	}
+	return nil
 }
 
-type arrayKind uint8
+// anyRow is a row already scanned into values (a row of the SQLite
+// LockAndLoad, whose columns mean what its first says) as a rowScanner
+// of scan destinations (sql.Scanner).
+type anyRow []any
 
-const (
-	arrayStr arrayKind = iota + 1
-	arrayNullStr
-	arrayInt
-	arrayBool
-	arrayTime
-	arrayNullTime
-	arrayNullInt
-	arrayBytes
-)
-
-func (a *pgArray) str(s string) { a.kind, a.strs = arrayStr, append(a.strs, s) }
-
-// nullStr adds "" as NULL.
-func (a *pgArray) nullStr(s string) {
-	a.kind = arrayNullStr
-	if s == "" {
-		a.nstrs = append(a.nstrs, nil)
-		return
+func (r anyRow) Scan(dest ...any) error {
+	if len(dest) > len(r) {
+		return fmt.Errorf("bunstore: %d values to scan from a row of %d", len(dest), len(r))
 	}
-	a.nstrs = append(a.nstrs, &s)
-}
-
-func (a *pgArray) int(n int64) { a.kind, a.ints = arrayInt, append(a.ints, n) }
-
-// nullInt adds nil as NULL.
-func (a *pgArray) nullInt(n *int64) {
-	a.kind = arrayNullInt
-	if n == nil {
-		a.nints = append(a.nints, nil)
-		return
+	for i, d := range dest {
+		sc, ok := d.(sql.Scanner)
+		if !ok {
+			return fmt.Errorf("bunstore: cannot scan into %T", d)
+		}
+		if err := sc.Scan(r[i]); err != nil {
+			return err
+		}
 	}
-	v := *n
-	a.nints = append(a.nints, &v)
-}
-
-func (a *pgArray) bool(v bool) { a.kind, a.bools = arrayBool, append(a.bools, v) }
-
-// bytes adds b (nil: NULL).
-func (a *pgArray) bytes(b []byte) { a.kind, a.blobs = arrayBytes, append(a.blobs, b) }
-
-func (a *pgArray) time(t time.Time) { a.kind, a.times = arrayTime, append(a.times, utc(t)) }
-
-// nullTime adds nil as NULL.
-func (a *pgArray) nullTime(t *time.Time) {
-	a.kind = arrayNullTime
-	if t == nil {
-		a.ntimes = append(a.ntimes, nil)
-		return
-	}
-	u := utc(*t)
-	a.ntimes = append(a.ntimes, &u)
-}
-
-// slice returns the column's values as a Go slice.
-func (a *pgArray) slice() any {
-	switch a.kind {
-	case arrayStr:
-		return a.strs
-	case arrayNullStr:
-		return a.nstrs
-	case arrayInt:
-		return a.ints
-	case arrayBool:
-		return a.bools
-	case arrayTime:
-		return a.times
-	case arrayNullTime:
-		return a.ntimes
-	case arrayNullInt:
-		return a.nints
-	case arrayBytes:
-		return a.blobs
-	}
-	return []string{} // no value added: an empty array of any type
-}
-
-// arg returns the column as a query argument: with native (pgx), the Go
-// slice; through bun, the slice as pgdialect.Array.
-func (a *pgArray) arg(native bool) any {
-	if native {
-		return a.slice()
-	}
-	return pgdialect.Array(a.slice())
-}
-
-// arrays returns cols as arguments of t's statements (see pgArray.arg).
-func (t *tx) arrays(cols ...*pgArray) []any {
-	out := make([]any, len(cols))
-	for i, c := range cols {
-		out[i] = c.arg(t.pc != nil)
-	}
-	return out
-}
-
-// textArray returns ss as a text[] argument of t's statements.
-func (t *tx) textArray(ss []string) any {
-	if t.pc != nil {
-		return ss
-	}
-	return pgdialect.Array(ss)
-}
-
-// inList is Store.inList for t's statements.
-func (t *tx) inList(col string, values []string) (string, any) {
-	if t.pc != nil {
-		return col + " = ANY(?::text[])", values
-	}
-	return t.s.inList(col, values)
+	return nil
 }
 
 // inList returns "col IN (...)" in the store's dialect: one text[]
@@ -285,15 +226,17 @@ func uniqueSorted(ss []string) []string {
 	return slices.Compact(out)
 }
 
-// checkText refuses a string the databases cannot hold as given: bun drops
-// NUL bytes and replaces invalid UTF-8 when it quotes a string, and
-// PostgreSQL text holds neither.
-func checkText(what, s string) error {
-	if strings.IndexByte(s, 0) >= 0 {
-		return fmt.Errorf("%w: %s %q contains a NUL byte", storage.ErrInvalidArgument, what, s)
-	}
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%w: %s %q is not valid UTF-8", storage.ErrInvalidArgument, what, s)
+// checkText is storage.CheckText: bun drops NUL bytes and replaces
+// invalid UTF-8 when it quotes a string, a SQLite literal (sqlValues)
+// would carry them as given, and PostgreSQL text holds neither.
+func checkText(what, s string) error { return storage.CheckText(what, s) }
+
+// checkTexts is checkText of each of ss.
+func checkTexts(what string, ss ...string) error {
+	for _, s := range ss {
+		if err := checkText(what, s); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -47,8 +47,7 @@ func (s *Store) hashHistory(ctx context.Context, db *bun.DB) error {
 				return err
 			}
 			defer func() { _ = btx.Rollback() }()
-			t := &tx{s: s, idb: btx}
-			last, n, err = t.hashPage(ctx, after)
+			last, n, err = s.hashPage(ctx, btx, after)
 			if err != nil {
 				return err
 			}
@@ -70,82 +69,75 @@ func (s *Store) hashHistory(ctx context.Context, db *bun.DB) error {
 	return nil
 }
 
-// hashPage hashes the entries of one page of accounts and returns the
-// page's last account id and its number of accounts.
-func (t *tx) hashPage(ctx context.Context, after string) (last string, n int, err error) {
+// hashPage hashes the entries of one page of accounts in btx and returns
+// the page's last account id and its number of accounts.
+func (s *Store) hashPage(ctx context.Context, btx bun.Tx, after string) (last string, n int, err error) {
 	// The accounts that have entries, whether or not their account row
 	// exists (schema 2 has no foreign keys): every entry gets its hash,
 	// so that the column can be NOT NULL, and Verify then reports the
 	// orphans.
-	ids, err := queryAll(ctx, t, func(r rowScanner) (id string, err error) { return id, r.Scan(&id) },
+	ids, err := queryAll(ctx, iconn{btx}, func(r rowScanner) (id string, err error) { return id, r.Scan(&id) },
 		"SELECT DISTINCT account_id FROM creditledger_entries WHERE account_id > ? ORDER BY account_id LIMIT ?", after, hashChainPage)
 	if err != nil || len(ids) == 0 {
 		return "", 0, err
 	}
-	in, arg := t.s.inList("account_id", ids)
-	entries, err := queryAll(ctx, t, scanEntry,
-		"SELECT "+entryColsV3+", NULL FROM creditledger_entries WHERE "+in+" ORDER BY account_id, seq", arg)
+	in, arg := s.inList("account_id", ids)
+	entries, err := queryAll(ctx, iconn{btx}, scanEntry,
+		"SELECT "+entryColumnsV3.list("")+", NULL FROM creditledger_entries WHERE "+in+" ORDER BY account_id, seq", arg)
 	if err != nil {
 		return "", 0, err
 	}
-	type fill struct {
-		account string
-		seq     int64
-		hash    []byte
-	}
-	var fills []fill
-	heads := map[string][]byte{}
+	var fills []hashFill
+	var heads []hashFill // account and hash of its newest entry
 	for i := range entries {
 		e := &entries[i]
-		h := storage.EntryHash(heads[e.Account], e)
-		heads[e.Account] = h
+		var prev []byte
+		if k := len(heads); k > 0 && heads[k-1].account == e.Account {
+			prev = heads[k-1].hash
+		} else {
+			heads = append(heads, hashFill{account: e.Account})
+		}
+		h := storage.EntryHash(prev, e)
+		heads[len(heads)-1].hash = h
 		if e.Hash == nil {
-			fills = append(fills, fill{e.Account, e.Seq, h})
+			fills = append(fills, hashFill{e.Account, e.Seq, h})
 		}
 	}
-	if t.s.kind == postgres {
-		var account, seq, hash pgArray
-		for _, f := range fills {
-			account.str(f.account)
-			seq.int(f.seq)
-			hash.bytes(f.hash)
-		}
-		if len(fills) > 0 {
-			if err := t.exec(ctx, `UPDATE creditledger_entries AS e SET hash = u.hash
-FROM unnest(?::text[], ?::bigint[], ?::bytea[]) AS u(account_id, seq, hash)
-WHERE e.account_id = u.account_id AND e.seq = u.seq AND e.hash IS NULL`, t.arrays(&account, &seq, &hash)...); err != nil {
-				return "", 0, err
-			}
-		}
-		var hid, hhash pgArray
-		for id, h := range heads {
-			hid.str(id)
-			hhash.bytes(h)
-		}
-		if len(heads) > 0 {
-			if err := t.exec(ctx, `UPDATE creditledger_accounts AS a SET head_hash = u.hash
-FROM unnest(?::text[], ?::bytea[]) AS u(id, hash) WHERE a.id = u.id`, t.arrays(&hid, &hhash)...); err != nil {
-				return "", 0, err
-			}
-		}
+	if s.kind == postgres {
+		err = pgFillHashes(ctx, btx, fills, heads)
 	} else {
-		if _, err := t.updateRows(ctx, "u(account_id, seq, hash)", `UPDATE creditledger_entries SET hash = u.hash
-FROM u WHERE creditledger_entries.account_id = u.account_id AND creditledger_entries.seq = u.seq
-AND creditledger_entries.hash IS NULL`, len(fills), func(i int) []any {
-			return []any{fills[i].account, fills[i].seq, fills[i].hash}
-		}); err != nil {
-			return "", 0, err
-		}
-		ids := make([]string, 0, len(heads))
-		for id := range heads {
-			ids = append(ids, id)
-		}
-		if _, err := t.updateRows(ctx, "u(id, hash)", `UPDATE creditledger_accounts SET head_hash = u.hash
-FROM u WHERE creditledger_accounts.id = u.id`, len(ids), func(i int) []any {
-			return []any{ids[i], heads[ids[i]]}
-		}); err != nil {
-			return "", 0, err
-		}
+		err = sqliteFillHashes(ctx, &sqliteTx{s: s, db: btx}, fills, heads)
+	}
+	if err != nil {
+		return "", 0, err
 	}
 	return ids[len(ids)-1], len(ids), nil
+}
+
+// pgFillHashes writes the hashes of fills and the heads of the accounts.
+func pgFillHashes(ctx context.Context, btx bun.Tx, fills, heads []hashFill) error {
+	if len(fills) > 0 {
+		if _, err := btx.ExecContext(ctx, `UPDATE creditledger_entries AS e SET hash = u.hash
+FROM `+hashFillColumns.pgUnnest()+` AS u(account_id, seq, hash)
+WHERE e.account_id = u.account_id AND e.seq = u.seq AND e.hash IS NULL`, pgColumnArgs(hashFillColumns, fills, false)...); err != nil {
+			return err
+		}
+	}
+	_, err := btx.ExecContext(ctx, `UPDATE creditledger_accounts AS a SET head_hash = u.hash
+FROM `+headColumns.pgUnnest()+` AS u(id, hash) WHERE a.id = u.id`, pgColumnArgs(headColumns, heads, false)...)
+	return err
+}
+
+// sqliteFillHashes is pgFillHashes on SQLite.
+func sqliteFillHashes(ctx context.Context, t *sqliteTx, fills, heads []hashFill) error {
+	if _, err := execRows(ctx, t, hashFillColumns, fills, func(col func(int) string, values string) string {
+		return "UPDATE creditledger_entries SET hash = " + col(2) + " FROM (" + values + ") AS v WHERE account_id = " + col(0) +
+			" AND seq = " + col(1) + " AND hash IS NULL"
+	}); err != nil {
+		return err
+	}
+	_, err := execRows(ctx, t, headColumns, heads, func(col func(int) string, values string) string {
+		return "UPDATE creditledger_accounts SET head_hash = " + col(1) + " FROM (" + values + ") AS v WHERE id = " + col(0)
+	})
+	return err
 }

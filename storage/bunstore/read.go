@@ -11,75 +11,6 @@ import (
 	"github.com/creditledger/creditledger/storage"
 )
 
-// Column lists, in the order the scan functions read them.
-const (
-	accountCols = "id, plan, anchor, balance, seq, head_hash, created_at, next_grant_at, next_expiry_at"
-	lotCols     = "id, account_id, operation_id, source, amount, remaining, priority, expires_at, created_at"
-	entryCols   = entryColsV3 + ", ref"
-	// entryColsV3 are the entry columns before schema 4 added ref (which
-	// the schema-3 hash-chain migration reads as NULL).
-	entryColsV3 = "id, account_id, seq, operation_id, lot_id, kind, amount, balance_after, source, description, metadata, created_at, " +
-		"expires_at, idempotency_key, param_hash, available, hash"
-	// callCols read a keyed call from its first entry.
-	callCols = "operation_id, idempotency_key, kind, account_id, param_hash, available, seq, created_at"
-)
-
-func scanAccount(rows rowScanner) (storage.Account, error) {
-	var a storage.Account
-	var anchor, created, nextGrant, nextExpiry timeCol
-	err := rows.Scan(&a.ID, &a.Plan, &anchor, &a.Balance, &a.Seq, &a.HeadHash, &created, &nextGrant, &nextExpiry)
-	a.Anchor = anchor.t
-	a.CreatedAt = created.t
-	a.NextGrantAt = nextGrant.ptr()
-	a.NextExpiryAt = nextExpiry.ptr()
-	return a, err
-}
-
-func scanLot(rows rowScanner) (storage.Lot, error) {
-	var l storage.Lot
-	var priority int64
-	var expires, created timeCol
-	err := rows.Scan(&l.ID, &l.Account, &l.OperationID, &l.Source, &l.Amount, &l.Remaining, &priority, &expires, &created)
-	l.Priority = int(priority)
-	l.ExpiresAt = expires.ptr()
-	l.CreatedAt = created.t
-	return l, err
-}
-
-func scanEntry(rows rowScanner) (storage.Entry, error) {
-	var e storage.Entry
-	var lotID, key, paramHash, ref textCol
-	var kind string
-	var metadata metadataCol
-	var created, expires timeCol
-	var available sql.NullInt64
-	err := rows.Scan(&e.ID, &e.Account, &e.Seq, &e.OperationID, &lotID, &kind, &e.Amount, &e.BalanceAfter,
-		&e.Source, &e.Description, &metadata, &created, &expires, &key, &paramHash, &available, &e.Hash, &ref)
-	e.LotID = string(lotID)
-	e.Kind = storage.EntryKind(kind)
-	e.Metadata = metadata
-	e.CreatedAt = created.t
-	e.ExpiresAt = expires.ptr()
-	e.Key, e.ParamHash, e.Available = string(key), string(paramHash), available.Int64
-	e.Ref = string(ref)
-	return e, err
-}
-
-func scanCall(rows rowScanner) (storage.Operation, error) {
-	var o storage.Operation
-	var key, hash textCol
-	var kind string
-	var available sql.NullInt64
-	var created timeCol
-	err := rows.Scan(&o.ID, &key, &kind, &o.Account, &hash, &available, &o.Seq, &created)
-	o.Key = string(key)
-	o.Hash = string(hash)
-	o.Available = available.Int64
-	o.Kind = storage.EntryKind(kind)
-	o.CreatedAt = created.t
-	return o, err
-}
-
 // rowScanner is a row of *sql.Rows or pgx.Rows.
 type rowScanner interface {
 	Scan(dest ...any) error
@@ -178,10 +109,11 @@ func (s *Store) notExpired(col string) string {
 // 0 that are not expired at now (by ID), in one query, so that
 // Ledger.Balance costs one round trip. An
 // unknown account is an error wrapping storage.ErrNotFound.
+// accountAndLotCols are the columns of AccountWithOpenLots.
+var accountAndLotCols = accountColumns.list("a.") + ", " + lotColumns.list("l.")
+
 func (s *Store) AccountWithOpenLots(ctx context.Context, id string, now time.Time) (*storage.Account, []storage.Lot, error) {
-	query := "SELECT a.id, a.plan, a.anchor, a.balance, a.seq, a.head_hash, a.created_at, a.next_grant_at, a.next_expiry_at, " +
-		"l.id, l.operation_id, l.source, l.amount, l.remaining, l.priority, l.expires_at, l.created_at " +
-		"FROM creditledger_accounts AS a LEFT JOIN creditledger_lots AS l " +
+	query := "SELECT " + accountAndLotCols + " FROM creditledger_accounts AS a LEFT JOIN creditledger_lots AS l " +
 		"ON l.account_id = a.id AND l.remaining > 0 AND " + s.notExpired("l.expires_at") +
 		" WHERE a.id = ? ORDER BY l.id"
 	rows, err := s.reader().QueryContext(ctx, query, s.timeArg(now), id)
@@ -191,36 +123,27 @@ func (s *Store) AccountWithOpenLots(ctx context.Context, id string, now time.Tim
 	defer rows.Close()
 	var acct *storage.Account
 	var lots []storage.Lot
+	dest := make([]any, len(accountColumns)+len(lotColumns))
 	for rows.Next() {
+		// The lot's columns are NULL (read as zero values) when the
+		// account has no open lot.
 		var a storage.Account
-		var anchor, created, nextGrant, nextExpiry, lotExpires, lotCreated timeCol
-		var lotID, lotOp, lotSource textCol
-		var lotAmount, lotRemaining, lotPriority sql.NullInt64
-		if err := rows.Scan(&a.ID, &a.Plan, &anchor, &a.Balance, &a.Seq, &a.HeadHash, &created, &nextGrant, &nextExpiry,
-			&lotID, &lotOp, &lotSource, &lotAmount, &lotRemaining, &lotPriority, &lotExpires, &lotCreated); err != nil {
+		var l storage.Lot
+		for i, c := range accountColumns {
+			dest[i] = c.scan(&a)
+		}
+		for i, c := range lotColumns {
+			dest[len(accountColumns)+i] = c.scan(&l)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, nil, fmt.Errorf("bunstore: account %q and its lots: %w", id, err)
 		}
 		if acct == nil {
-			a.Anchor = anchor.t
-			a.CreatedAt = created.t
-			a.NextGrantAt = nextGrant.ptr()
-			a.NextExpiryAt = nextExpiry.ptr()
 			acct = &a
 		}
-		if lotID == "" {
-			continue // the account has no open lot
+		if l.ID != "" {
+			lots = append(lots, l)
 		}
-		lots = append(lots, storage.Lot{
-			ID:          string(lotID),
-			Account:     a.ID,
-			OperationID: string(lotOp),
-			Source:      string(lotSource),
-			Amount:      lotAmount.Int64,
-			Remaining:   lotRemaining.Int64,
-			Priority:    int(lotPriority.Int64),
-			ExpiresAt:   lotExpires.ptr(),
-			CreatedAt:   lotCreated.t,
-		})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("bunstore: account %q and its lots: %w", id, err)

@@ -169,6 +169,19 @@ func TestSQLiteFailedApplyDoomsTx(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 100, a.Balance, "nothing of the batch is committed")
 	require.Equal(t, 0, countWhere(t, s, "creditledger_entries", "seq = 2"))
+
+	// The batch's first statement itself writes a part: of two debits,
+	// one names a lot that does not exist.
+	err = s.Tx(t.Context(), func(ctx context.Context, tx storage.Tx) error {
+		applyErr = tx.Apply(ctx, &storage.Batch{Debits: []storage.LotDebit{
+			{Account: "u", LotID: "lot-1", Amount: 4}, {Account: "u", LotID: "no-lot", Amount: 1}}})
+		return nil // swallowed
+	})
+	require.ErrorIs(t, applyErr, storage.ErrNotFound)
+	require.ErrorIs(t, err, storage.ErrNotFound, "Tx returns the failed Apply's error")
+	lots, err := s.Lots(t.Context(), storage.LotQuery{Account: "u"})
+	require.NoError(t, err)
+	require.EqualValues(t, 100, lots[0].Remaining, "the debit of the lot that exists is not committed")
 }
 
 // countWhere counts the rows of table matching cond.

@@ -1,89 +1,33 @@
 // Package bunstore is a creditledger store on PostgreSQL or SQLite, through
 // bun (github.com/uptrace/bun).
 //
-// Open a database by URL and let the ledger prepare it:
-//
 //	store, err := bunstore.Open(ctx, "postgres://app@localhost:5432/app?sslmode=disable")
 //	// or bunstore.Open(ctx, "/var/lib/app/credits.db") for SQLite
 //	...
 //	defer store.Close()
 //	l, err := ledger.New(store, nil) // runs the migrations through Store.Init
 //
-// A host that already has a *bun.DB passes it to [New] instead; its dialect
-// (pgdialect or sqlitedialect) selects the SQL.
-//
-// # Schema
+// A host that already has a *bun.DB passes it to [New]; its dialect
+// (pgdialect or sqlitedialect) selects the SQL. [Store.WithTx] binds a store
+// to a host's transaction, so that a payment and its grant commit together.
 //
 // Every table, index, function and trigger is named creditledger_..., so the
-// store can live in a host's own database next to its tables. The schema is
-// created by embedded migrations run with bun's migrator, recorded in
-// creditledger_migrations; see [Store.Migrate]. Amounts are 64-bit integer
-// minor units (bigint on PostgreSQL, INTEGER in STRICT SQLite tables). Times
-// are timestamptz on PostgreSQL and INTEGER microseconds since the Unix epoch
-// on SQLite; both are read back in UTC. On PostgreSQL a trigger refuses any
-// UPDATE, DELETE or TRUNCATE of creditledger_entries; on SQLite triggers
-// refuse UPDATE and DELETE.
+// store can share a host's database; embedded migrations create them (see
+// [Store.Migrate]). Amounts are 64-bit integer minor units; times are
+// timestamptz on PostgreSQL and INTEGER microseconds on SQLite, read in UTC.
+// Entries cannot be updated or deleted (triggers refuse it).
 //
-// # Transactions
-//
-// [Store.Tx] runs the ledger's work in one database transaction and runs it
-// again when PostgreSQL reports a serialization failure or a deadlock, or
-// SQLite reports that the database is busy. [Store.WithTx] binds a store to a
-// host's transaction, so that a host can record a payment and grant credits
-// atomically.
-//
-// # PostgreSQL notes
-//
-// The store has one PostgreSQL path: when the driver is pgx's database/sql
-// driver (as with [Open]), decided once by Init, its transactions run on
-// one pgx connection each, pipelined (BEGIN with the first statement, the
-// last batch with COMMIT), and its reads go through pgx too, all with
-// binary arguments (a batch's columns as binary arrays). Statements are
-// prepared once per connection, or, with Options.NoPreparedStatements
-// (PgBouncer in transaction mode before 1.21), sent as unnamed statements
-// whose types the store describes once. bun formats SQL text only for
-// migrations, Verify's scans, a store bound to a host's transaction
-// ([Store.WithTx]) and SQLite; with pgx, bun wants the simple protocol
-// (pgx.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol,
-// as [Open] sets). Migrate takes a session-level advisory lock on one
-// connection while bun's migrator uses others, so the pool must allow at
-// least two connections.
-//
-// Since schema version 2 there are no foreign keys: every batch is written
-// by one statement that names rows it has just locked or inserted, and
-// Ledger.Verify checks every reference. Entries stay append-only. Schema 3
-// keys every table by account (lots (account_id, id), entries
-// (account_id, seq), idempotency keys (account_id, idempotency_key)),
-// keeps each call's key on its first entry, and chains entries by hash.
-//
-// # SQLite notes
-//
-// [Open] uses one connection (SQLite allows one writer at a time), WAL
-// journal, busy_timeout 5000 ms, foreign keys on, synchronous NORMAL, a 16
-// MiB page cache and BEGIN IMMEDIATE transactions. Inside the function
-// passed to Store.Tx only use the Tx it is given: with one connection, a
-// call to the Store itself would wait for the connection the transaction
-// holds.
-//
-// The SQLite write path is its own (sqlite*.go): Store.Tx takes a
-// process-wide writer lock of the store (so that its write transactions
-// queue in Go, in order, and never meet each other as SQLITE_BUSY, even on
-// a host's pool of several connections), then one pooled connection, and
-// runs BEGIN IMMEDIATE, the function, COMMIT. A Grant or Consume is four
-// statements between them (one read of the account with its lots, one
-// INSERT of entries, one lot debit, one account update); a distribution
-// chunk is one statement per kind of write for all its rows. A batch's
-// rows are written as SQL literals of one multi-row VALUES: the modernc
-// driver compiles every statement each time it runs it, so bound arguments
-// save no compilation, and SQLite parses literals faster than it binds
-// arguments or decodes JSON. An Apply that fails after writing a part of
-// its batch makes Store.Tx roll the transaction back and return its error.
-// Reads (Account, Balance, Entries, Verify's scans) do not take the writer
-// lock. BEGIN, COMMIT and ROLLBACK go through bun, so its query hooks see
-// them. A context that ends before COMMIT is sent rolls the transaction
-// back and Tx returns the context's error; when COMMIT fails, a ROLLBACK
-// tells whether it committed, so a committed write is never reported as
-// failed.
+// Each dialect has its own path, in files pg_*.go and sqlite_*.go around
+// shared ones; columns.go maps each table's columns for both. On PostgreSQL
+// with pgx's driver (as [Open] sets up) transactions are pipelined on one
+// pgx connection with binary arguments, prepared once per connection unless
+// Options.NoPreparedStatements. On SQLite write transactions are serialized
+// in the process and run BEGIN IMMEDIATE on one connection; their statements
+// are SQL text with the values as literals, and go through bun, so its query
+// hooks see them. Inside the function given to Store.Tx use only the Tx it
+// is given: on SQLite's one connection, a call to the Store would wait for
+// the connection the transaction holds. docs/BENCHMARKS.md and
+// docs/RELIABILITY.md say why each path is shaped as it is.
 package bunstore
 
 import (
@@ -92,6 +36,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -139,9 +84,10 @@ type Options struct {
 
 	// Tracer, with Open and OpenWith on PostgreSQL, sees every statement
 	// pgx runs (for example an OpenTelemetry tracer for pgx, or a
-	// statement counter). bun's query hooks (DB().AddQueryHook) see only
-	// the statements that go through bun, not those of the pgx path. New ignores it: configure the pgx connection given to
-	// New instead.
+	// statement counter). bun's query hooks (DB().AddQueryHook) see every
+	// statement on SQLite, and on PostgreSQL only those that go through
+	// bun, not those of the pgx path. New ignores it: configure the pgx
+	// connection given to New instead.
 	Tracer pgx.QueryTracer
 }
 
@@ -200,13 +146,13 @@ type Store struct {
 	noPrepared bool
 	mode       *atomic.Int32 // a pgMode, decided at Init (decidePgMode); shared with WithTx's stores
 	descs      *sync.Map     // statement text -> *pgconn.StatementDescription, for viaPgxUnnamed
-	builders   *builderPool  // pgx argument encoders, reused (pipeline.go)
+	builders   *builderPool  // pgx argument encoders, reused (pg_pipeline.go)
 
 	migrations *migrate.Migrations
 	migrateMu  *sync.Mutex // serializes Migrate calls of this process
 
 	// sqliteWriters serializes the store's SQLite write transactions in
-	// the process (capacity 1; see sqlite.go); shared with WithTx's
+	// the process (capacity 1; see sqlite_tx.go); shared with WithTx's
 	// stores, which do not take it.
 	sqliteWriters chan struct{}
 }
@@ -338,9 +284,10 @@ func (s *Store) Init(ctx context.Context, scale int32) error {
 			queryer
 			exec(ctx context.Context, query string, args ...any) error
 		})
-		if err := t.exec(ctx,
-			"INSERT INTO creditledger_meta (key, value) VALUES ('scale', ?) ON CONFLICT (key) DO NOTHING",
-			fmt.Sprint(scale)); err != nil {
+		// The scale is an integer: its literal needs no quoting, and the
+		// statement takes no arguments on either dialect.
+		if err := t.exec(ctx, "INSERT INTO creditledger_meta (key, value) VALUES ('scale', '"+
+			strconv.Itoa(int(scale))+"') ON CONFLICT (key) DO NOTHING"); err != nil {
 			return err
 		}
 		values, err := queryAll(ctx, t, func(r rowScanner) (v string, err error) { return v, r.Scan(&v) },

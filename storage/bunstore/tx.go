@@ -9,9 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/uptrace/bun"
-
 	"github.com/creditledger/creditledger/storage"
 )
 
@@ -63,30 +60,22 @@ func backoff(attempt int) time.Duration {
 // transaction until it ends, so fn should return once a Tx method returns an
 // error.
 func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
-	if s.kind == sqlite {
-		if s.bound {
-			return s.sqliteSavepointTx(ctx, fn)
-		}
-		return s.retry(ctx, func() error { return s.sqliteTxRun(ctx, fn) })
-	}
 	if s.bound {
 		return s.savepointTx(ctx, fn)
+	}
+	if s.kind == sqlite {
+		return s.retry(ctx, func() error { return s.sqliteTxRun(ctx, fn) })
 	}
 	if s.pgxMode() != viaBun {
 		return s.retry(ctx, func() error { return s.pipelinedTx(ctx, fn) })
 	}
 	return s.retry(ctx, func() error {
-		// On PostgreSQL the transaction itself is not tied to ctx:
-		// database/sql would run COMMIT under it, and a cancellation while
-		// COMMIT is in flight would report failure for a write the server
-		// committed. Statements still run under ctx, and fn's result is
-		// checked against ctx before COMMIT. SQLite commits locally and
-		// keeps database/sql's rollback on cancellation.
-		txCtx := ctx
-		if s.kind == postgres {
-			txCtx = context.WithoutCancel(ctx)
-		}
-		btx, err := s.db.BeginTx(txCtx, nil)
+		// The transaction itself is not tied to ctx: database/sql would
+		// run COMMIT under it, and a cancellation while COMMIT is in
+		// flight would report failure for a write the server committed.
+		// Statements still run under ctx, and fn's result is checked
+		// against ctx before COMMIT.
+		btx, err := s.db.BeginTx(context.WithoutCancel(ctx), nil)
 		if err != nil {
 			return err
 		}
@@ -151,7 +140,9 @@ func (s *Store) retry(ctx context.Context, attempt func() error) error {
 }
 
 // savepointTx runs fn under a savepoint of a bound store's transaction (a
-// new transaction if the store is bound to a *bun.DB or bun.Conn).
+// new transaction if the store is bound to a *bun.DB or bun.Conn), with
+// the dialect's Tx on it. On SQLite an Apply that failed after writing a
+// part of its batch fails the call even if fn carries on.
 func (s *Store) savepointTx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -162,7 +153,16 @@ func (s *Store) savepointTx(ctx context.Context, fn func(ctx context.Context, tx
 	if err != nil {
 		return fmt.Errorf("bunstore: savepoint in the host transaction: %w", err)
 	}
-	err = fn(ctx, &tx{s: s, idb: sp})
+	var t storage.Tx = &tx{s: s, idb: sp}
+	failed := func() error { return nil }
+	if s.kind == sqlite {
+		st := &sqliteTx{s: s, db: sp}
+		t, failed = st, func() error { return st.failed }
+	}
+	err = fn(ctx, t)
+	if err == nil {
+		err = failed()
+	}
 	if err == nil {
 		err = ctx.Err()
 	}
@@ -173,167 +173,6 @@ func (s *Store) savepointTx(ctx context.Context, fn func(ctx context.Context, tx
 		return err
 	}
 	return sp.Commit()
-}
-
-// tx is a storage.Tx on a bun transaction, or on one pgx connection
-// (pipelined; see pipeline.go).
-type tx struct {
-	s   *Store
-	idb bun.IConn // the bun transaction; nil when pipelined
-
-	// Pipelined transactions only (their statements take Go slices for
-	// arrays; see pgArray.arg).
-	pc      *pgx.Conn
-	begun   bool          // BEGIN was sent
-	sent    bool          // anything was sent
-	stale   bool          // the first round trip found the connection dead
-	pending *pendingApply // Apply waiting to go out with COMMIT
-	tracer  pgx.QueryTracer
-}
-
-var _ storage.Tx = (*tx)(nil)
-
-// LockAccounts locks ids (in ID order) for the rest of the transaction and
-// returns those that exist, by ID. With create, missing ones are inserted
-// first (Balance 0, no plan, CreatedAt now) in one statement, and the lock
-// is taken by a second statement, so that later statements read what the
-// holders of the locks committed.
-func (t *tx) LockAccounts(ctx context.Context, ids []string, create bool, now time.Time) ([]storage.Account, error) {
-	ids = uniqueSorted(ids)
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	s := t.s
-	if create {
-		for _, id := range ids {
-			if err := checkText("account id", id); err != nil {
-				return nil, err
-			}
-		}
-		if err := t.createAccounts(ctx, ids, now); err != nil {
-			return nil, fmt.Errorf("bunstore: creating accounts: %w", err)
-		}
-	}
-	in, arg := t.inList("id", ids)
-	query := "SELECT " + accountCols + " FROM creditledger_accounts WHERE " + in + " ORDER BY id"
-	if s.kind == postgres {
-		query += " FOR UPDATE"
-	}
-	accounts, err := queryAll(ctx, t, scanAccount, query, arg)
-	if err != nil {
-		return nil, fmt.Errorf("bunstore: locking accounts: %w", err)
-	}
-	return accounts, nil
-}
-
-func (t *tx) createAccounts(ctx context.Context, ids []string, now time.Time) error {
-	s := t.s
-	if s.kind == postgres {
-		return t.exec(ctx, `INSERT INTO creditledger_accounts (id, created_at)
-SELECT id, ?::timestamptz FROM unnest(?::text[]) AS u(id)
-ON CONFLICT (id) DO NOTHING`, s.timeArg(now), t.textArray(ids))
-	}
-	created := s.timeArg(now)
-	for chunk := range chunks(ids, sqliteChunkRows) {
-		rows := make([]string, len(chunk))
-		args := make([]any, 0, 2*len(chunk))
-		for i, id := range chunk {
-			rows[i] = "(?, ?)"
-			args = append(args, id, created)
-		}
-		if _, err := t.idb.ExecContext(ctx, "INSERT INTO creditledger_accounts (id, created_at) VALUES "+
-			strings.Join(rows, ", ")+" ON CONFLICT (id) DO NOTHING", args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// ClaimAccounts locks and returns up to q.Limit accounts with ID > q.After,
-// by ID, whose NextGrantAt (q.Grants) or NextExpiryAt (q.Expiry) is at or
-// before q.Now. On PostgreSQL, accounts another transaction has locked are
-// skipped (FOR UPDATE SKIP LOCKED), or waited for with q.Wait (FOR
-// UPDATE: PostgreSQL then re-checks the condition on the row's newest
-// version and leaves out one that is no longer due). It returns nothing when q.Limit <= 0 or
-// neither q.Grants nor q.Expiry is set.
-func (t *tx) ClaimAccounts(ctx context.Context, q storage.ClaimQuery) ([]storage.Account, error) {
-	if q.Limit <= 0 || (!q.Grants && !q.Expiry) {
-		return nil, nil
-	}
-	s := t.s
-	now := s.timeArg(q.Now)
-	var due []string
-	args := []any{q.After}
-	if q.Grants {
-		due = append(due, "next_grant_at <= ?")
-		args = append(args, now)
-	}
-	if q.Expiry {
-		due = append(due, "next_expiry_at <= ?")
-		args = append(args, now)
-	}
-	args = append(args, q.Limit)
-	query := "SELECT " + accountCols + " FROM creditledger_accounts WHERE id > ? AND (" +
-		strings.Join(due, " OR ") + ") ORDER BY id LIMIT ?"
-	if s.kind == postgres {
-		query += " FOR UPDATE"
-		if !q.Wait {
-			query += " SKIP LOCKED"
-		}
-	}
-	accounts, err := queryAll(ctx, t, scanAccount, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("bunstore: claiming accounts: %w", err)
-	}
-	return accounts, nil
-}
-
-// Load returns the lots with remaining > 0 of q.LotsOf (by ID) and the
-// operations whose keys are among q.Keys: one query for each, none for an
-// empty list.
-func (t *tx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, error) {
-	out := &storage.Loaded{}
-	if ids := uniqueSorted(q.LotsOf); len(ids) > 0 {
-		in, arg := t.inList("account_id", ids)
-		lots, err := queryAll(ctx, t, scanLot,
-			"SELECT "+lotCols+" FROM creditledger_lots WHERE "+in+" AND remaining > 0 ORDER BY id", arg)
-		if err != nil {
-			return nil, fmt.Errorf("bunstore: loading lots: %w", err)
-		}
-		out.Lots = lots
-	}
-	if keys := uniqueKeys(q.Keys); len(keys) > 0 {
-		ops, err := t.loadCalls(ctx, keys)
-		if err != nil {
-			return nil, fmt.Errorf("bunstore: loading calls by key: %w", err)
-		}
-		out.Operations = ops
-	}
-	if err := t.loadHolds(ctx, q, out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// loadCalls reads the first entries of the calls of keys.
-func (t *tx) loadCalls(ctx context.Context, keys []storage.AccountKey) ([]storage.Operation, error) {
-	if t.s.kind == postgres {
-		accounts, ks := splitKeys(keys)
-		return queryAll(ctx, t, scanCall, "SELECT "+callCols+
-			" FROM creditledger_entries WHERE (account_id, idempotency_key) IN (SELECT * FROM unnest(?::text[], ?::text[])) ORDER BY operation_id",
-			t.textArray(accounts), t.textArray(ks))
-	}
-	var out []storage.Operation
-	for chunk := range chunks(keys, sqliteChunkRows) {
-		values, args := valuesRows(0, len(chunk), func(i int) []any { return []any{chunk[i].Account, chunk[i].Key} })
-		ops, err := queryAll(ctx, t, scanCall, "SELECT "+callCols+
-			" FROM creditledger_entries WHERE (account_id, idempotency_key) IN (VALUES "+values+") ORDER BY operation_id", args...)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ops...)
-	}
-	return out, nil
 }
 
 // uniqueKeys returns the distinct keys of ks with a key, sorted.

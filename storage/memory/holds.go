@@ -87,15 +87,8 @@ func (t *memTx) checkCredits(b *storage.Batch, newLots map[string]*storage.Lot, 
 		net[id] = -d
 	}
 	for _, c := range b.Credits {
-		lot := s.lots[c.LotID]
-		if lot == nil {
-			lot = newLots[c.LotID]
-		}
-		if lot == nil || lot.Account != c.Account {
-			return fmt.Errorf("%w: lot %s of account %q", storage.ErrNotFound, c.LotID, c.Account)
-		}
-		if c.Amount <= 0 {
-			return fmt.Errorf("%w: credit of lot %s by %d (want > 0)", storage.ErrInvalidAmount, c.LotID, c.Amount)
+		if err := s.checkLotChange("credit", newLots, c.Account, c.LotID, c.Amount); err != nil {
+			return err
 		}
 		net[c.LotID] += c.Amount
 	}
@@ -134,7 +127,8 @@ func (t *memTx) checkHolds(b *storage.Batch) error {
 	for _, u := range b.HoldUpdates {
 		k := storage.AccountKey{Account: u.Account, Key: u.ID}
 		h, ok := s.holds[k]
-		if !ok && fresh[k] {
+		if !ok && fresh[k] && !updated[k] {
+			updated[k] = true
 			continue // a hold made and ended by one batch
 		}
 		if !ok || h.State != storage.HoldActive || updated[k] {

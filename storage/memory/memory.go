@@ -328,15 +328,8 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 	}
 	debited := map[string]int64{}
 	for _, d := range b.Debits {
-		lot := s.lots[d.LotID]
-		if lot == nil {
-			lot = newLots[d.LotID]
-		}
-		if lot == nil || lot.Account != d.Account {
-			return fmt.Errorf("%w: lot %s of account %q", storage.ErrNotFound, d.LotID, d.Account)
-		}
-		if d.Amount <= 0 {
-			return fmt.Errorf("%w: debit of lot %s by %d (want > 0)", storage.ErrInvalidAmount, d.LotID, d.Amount)
+		if err := s.checkLotChange("debit", newLots, d.Account, d.LotID, d.Amount); err != nil {
+			return err
 		}
 		debited[d.LotID] += d.Amount
 	}
@@ -427,6 +420,23 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 }
 
 // norm keeps times as a SQL store would: UTC, to the microsecond.
+// checkLotChange checks a debit or credit (what) of amount to lot id of
+// account: the lot must exist, stored or new in the batch, and amount be
+// positive.
+func (s *Store) checkLotChange(what string, newLots map[string]*storage.Lot, account, id string, amount int64) error {
+	lot := s.lots[id]
+	if lot == nil {
+		lot = newLots[id]
+	}
+	if lot == nil || lot.Account != account {
+		return fmt.Errorf("%w: lot %s of account %q", storage.ErrNotFound, id, account)
+	}
+	if amount <= 0 {
+		return fmt.Errorf("%w: %s of lot %s by %d (want > 0)", storage.ErrInvalidAmount, what, id, amount)
+	}
+	return nil
+}
+
 func norm(t time.Time) time.Time {
 	if t.IsZero() {
 		return t

@@ -10,5 +10,5 @@ import (
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Exercise(t, func(*testing.T) storage.Store { return memory.New() })
+	storetest.Exercise(t, func(*testing.T) storage.Store { return memory.New() }, storetest.Capabilities{})
 }

@@ -97,7 +97,7 @@ func claimAsync(s storage.Store, q storage.ClaimQuery) <-chan claimResult {
 // transaction holds (it returns at once, without it); a store that
 // serializes transactions returns after the holder, which made the
 // account not due.
-func testClaimSkipsLocked(t *testing.T, s storage.Store) {
+func testClaimSkipsLocked(t *testing.T, s storage.Store, concurrent bool) {
 	makeDue(t, s, "a", "b", "c")
 	release, holder := holdLock(t, s, "b", func(ctx context.Context, tx storage.Tx, a storage.Account) error {
 		later := t0.Add(time.Hour)
@@ -105,7 +105,7 @@ func testClaimSkipsLocked(t *testing.T, s storage.Store) {
 	})
 	claimed := claimAsync(s, storage.ClaimQuery{Now: t0, Limit: 10, Grants: true})
 	var r claimResult
-	if concurrent(s) {
+	if concurrent {
 		select {
 		case r = <-claimed:
 		case <-time.After(10 * time.Second):
@@ -124,7 +124,7 @@ func testClaimSkipsLocked(t *testing.T, s storage.Store) {
 // testClaimWaits: with Wait, a claim waits for an account another
 // transaction holds and returns it as committed, or leaves it out when
 // the holder made it not due.
-func testClaimWaits(t *testing.T, s storage.Store) {
+func testClaimWaits(t *testing.T, s storage.Store, concurrent bool) {
 	makeDue(t, s, "a", "b", "c", "d")
 	for _, stillDue := range []bool{true, false} {
 		release, holder := holdLock(t, s, "b", func(ctx context.Context, tx storage.Tx, a storage.Account) error {
@@ -136,7 +136,7 @@ func testClaimWaits(t *testing.T, s storage.Store) {
 			return tx.Apply(ctx, &storage.Batch{Accounts: []storage.AccountUpdate{u}})
 		})
 		claimed := claimAsync(s, storage.ClaimQuery{Now: t0, After: "a", Limit: 2, Grants: true, Wait: true})
-		if concurrent(s) {
+		if concurrent {
 			select {
 			case r := <-claimed:
 				t.Fatalf("stillDue=%v: the claim did not wait for the locked account: %+v", stillDue, r)

@@ -12,10 +12,7 @@ import (
 
 // holdCases are the cases on holds, lot credits, loads by id and entry
 // refs.
-var holdCases = []struct {
-	name string
-	fn   func(t *testing.T, s storage.Store)
-}{
+var holdCases = []suiteCase{
 	{"HoldsApplyLoadAndEnd", testHoldsApplyLoadAndEnd},
 	{"HoldEndOnlyOnce", testHoldEndOnlyOnce},
 	{"LotCredits", testLotCredits},

@@ -43,16 +43,14 @@ func holdLock(t *testing.T, s storage.Store, account string, write func(ctx cont
 	return release, out
 }
 
-// concurrent reports whether s runs transactions at once; a store that
-// serializes them (memory, SQLite) makes a second transaction wait for
-// the first one whole, and the suite checks the outcome only.
-func concurrent(s storage.Store) bool { return s.MaxParallelTx() > 1 }
-
 // testLockHolderCommitVisible: a transaction that locks an account while
 // another holds it, then loads, sees what the holder committed: the
 // account row, the lots and the keyed calls (LockAndLoad, and
-// LockAccounts then Load).
-func testLockHolderCommitVisible(t *testing.T, s storage.Store) {
+// LockAccounts then Load). With concurrent, the second transaction must
+// show as blocked until the holder commits; a store that serializes its
+// transactions makes it wait for the first one whole, and the outcome is
+// checked only.
+func testLockHolderCommitVisible(t *testing.T, s storage.Store, concurrent bool) {
 	for _, combined := range []bool{true, false} {
 		ctx := t.Context()
 		account := map[bool]string{true: "u", false: "v"}[combined]
@@ -86,7 +84,7 @@ func testLockHolderCommitVisible(t *testing.T, s storage.Store) {
 			})
 			got <- r
 		}()
-		if concurrent(s) {
+		if concurrent {
 			select {
 			case r := <-got:
 				t.Fatalf("combined=%v: the lock was not waited for: %+v", combined, r)

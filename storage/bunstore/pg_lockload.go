@@ -2,7 +2,6 @@ package bunstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -19,16 +18,12 @@ const lockAndLoadQuery = `SELECT row_kind, id, account_id, plan, anchor, balance
 	idempotency_key, entry_kind, param_hash, available
 FROM creditledger_lock_and_load(?::text[], ?::text[], ?::text[], ?::text[])`
 
-// LockAndLoad locks ids and loads q in one round trip. On PostgreSQL it is one call
-// of creditledger_lock_and_load, a VOLATILE function whose statements each
+// LockAndLoad locks ids and loads q in one round trip: one call of
+// creditledger_lock_and_load, a VOLATILE function whose statements each
 // take a new snapshot: the lock first, then the reads, which therefore see
 // what the holders of the locks committed. (One plain statement could
-// not: its snapshot is taken before it waits for a lock.) On SQLite, where
-// the transaction holds the database, it is LockAccounts then Load.
+// not: its snapshot is taken before it waits for a lock.)
 func (t *tx) LockAndLoad(ctx context.Context, ids []string, create bool, now time.Time, q storage.LoadQuery) ([]storage.Account, *storage.Loaded, error) {
-	if t.s.kind != postgres {
-		return t.lockThenLoad(ctx, ids, create, now, q)
-	}
 	ids = uniqueSorted(ids)
 	if len(ids) == 0 {
 		return nil, &storage.Loaded{}, nil
@@ -55,19 +50,7 @@ func (t *tx) LockAndLoad(ctx context.Context, ids []string, create bool, now tim
 	}
 	// Holds, lots by id and entries by operation are read after the
 	// function, under the locks it took (READ COMMITTED: a new snapshot).
-	if err := t.loadHolds(ctx, q, loaded); err != nil {
-		return nil, nil, err
-	}
-	return accounts, loaded, nil
-}
-
-func (t *tx) lockThenLoad(ctx context.Context, ids []string, create bool, now time.Time, q storage.LoadQuery) ([]storage.Account, *storage.Loaded, error) {
-	accounts, err := t.LockAccounts(ctx, ids, create, now)
-	if err != nil {
-		return nil, nil, err
-	}
-	loaded, err := t.Load(ctx, q)
-	if err != nil {
+	if err := loadHolds(ctx, t, q, loaded); err != nil {
 		return nil, nil, err
 	}
 	return accounts, loaded, nil
@@ -81,36 +64,37 @@ func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage
 	for rows.Next() {
 		// The columns of creditledger_lock_and_load, by name.
 		var (
-			rowKind, id, account            string
-			plan, operationID, source       textCol
-			key, entryKind, paramHash       textCol
-			anchor, createdAt, nextGrantAt  timeCol
-			nextExpiryAt, expiresAt         timeCol
-			balance, seq, amount, remaining sql.NullInt64
-			priority, available             sql.NullInt64
-			headHash                        []byte
+			rowKind, id, account           text
+			plan, operationID, source      text
+			key, entryKind, paramHash      text
+			anchor, createdAt              utcTime
+			nextGrantAt, nextExpiryAt      *time.Time
+			expiresAt                      *time.Time
+			balance, seq, amount, priority integer
+			remaining, available           integer
+			headHash                       blob
 		)
 		if err := rows.Scan(&rowKind, &id, &account, &plan, &anchor, &balance, &seq, &headHash,
-			&createdAt, &nextGrantAt, &nextExpiryAt, &operationID, &source, &amount, &remaining, &priority, &expiresAt,
-			&key, &entryKind, &paramHash, &available); err != nil {
+			&createdAt, nullTime{&nextGrantAt}, nullTime{&nextExpiryAt}, &operationID, &source, &amount, &remaining, &priority,
+			nullTime{&expiresAt}, &key, &entryKind, &paramHash, &available); err != nil {
 			return nil, nil, err
 		}
 		switch rowKind {
 		case "account":
 			accounts = append(accounts, storage.Account{
-				ID: id, Plan: string(plan), Anchor: anchor.t, Balance: balance.Int64, Seq: seq.Int64, HeadHash: headHash,
-				CreatedAt: createdAt.t, NextGrantAt: nextGrantAt.ptr(), NextExpiryAt: nextExpiryAt.ptr(),
+				ID: string(id), Plan: string(plan), Anchor: time.Time(anchor), Balance: int64(balance), Seq: int64(seq),
+				HeadHash: headHash, CreatedAt: time.Time(createdAt), NextGrantAt: nextGrantAt, NextExpiryAt: nextExpiryAt,
 			})
 		case "lot":
 			loaded.Lots = append(loaded.Lots, storage.Lot{
-				ID: id, Account: account, OperationID: string(operationID), Source: string(source),
-				Amount: amount.Int64, Remaining: remaining.Int64, Priority: int(priority.Int64),
-				ExpiresAt: expiresAt.ptr(), CreatedAt: createdAt.t,
+				ID: string(id), Account: string(account), OperationID: string(operationID), Source: string(source),
+				Amount: int64(amount), Remaining: int64(remaining), Priority: int(priority),
+				ExpiresAt: expiresAt, CreatedAt: time.Time(createdAt),
 			})
 		case "call":
 			loaded.Operations = append(loaded.Operations, storage.Operation{
-				ID: id, Key: string(key), Kind: storage.EntryKind(entryKind), Account: account, Hash: string(paramHash),
-				Available: available.Int64, Seq: seq.Int64, CreatedAt: createdAt.t,
+				ID: string(id), Key: string(key), Kind: storage.EntryKind(entryKind), Account: string(account),
+				Hash: string(paramHash), Available: int64(available), Seq: int64(seq), CreatedAt: time.Time(createdAt),
 			})
 		default:
 			return nil, nil, fmt.Errorf("row of unknown kind %q", rowKind)

@@ -13,7 +13,7 @@ import (
 	"github.com/creditledger/creditledger/storage"
 )
 
-// A transaction on PostgreSQL with prepared statements (see prepared.go)
+// A transaction on PostgreSQL with prepared statements (see pg_prepared.go)
 // runs on one pgx connection taken from the pool with database/sql's
 // Conn.Raw, so that it can pipeline: BEGIN goes out with the
 // transaction's first statement, and Apply's statement with COMMIT. A

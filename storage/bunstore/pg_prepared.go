@@ -12,7 +12,7 @@ import (
 )
 
 // On PostgreSQL, when the database/sql driver is pgx (decided at Init, see
-// pgMode), the store's transactions (pipeline.go) and its one-statement
+// pgMode), the store's transactions (pg_pipeline.go) and its one-statement
 // reads run through pgx's extended protocol with binary arguments: each
 // statement text is prepared once per connection, or sent unnamed with
 // Options.NoPreparedStatements. A batch's columns go as binary arrays,
