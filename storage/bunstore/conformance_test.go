@@ -27,3 +27,10 @@ func TestConformancePostgresText(t *testing.T) {
 		return testdb.OpenWith(t, postgresDSN(t), &bunstore.Options{NoPreparedStatements: true})
 	})
 }
+
+// The store on a schema distributed on Citus (skipped without
+// CITUS_DATABASE_URL; see testdb).
+func TestConformanceCitus(t *testing.T) {
+	t.Parallel()
+	storetest.Exercise(t, func(t *testing.T) storage.Store { return testdb.OpenCitus(t, testdb.CitusDSN(t)) })
+}

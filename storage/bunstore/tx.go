@@ -199,6 +199,9 @@ var _ storage.Tx = (*tx)(nil)
 // is taken by a second statement, so that later statements read what the
 // holders of the locks committed.
 func (t *tx) LockAccounts(ctx context.Context, ids []string, create bool, now time.Time) ([]storage.Account, error) {
+	if t.s.citus.Load() {
+		return t.lockAccountsCitus(ctx, ids, create, now) // pg_claim_citus.go
+	}
 	ids = uniqueSorted(ids)
 	if len(ids) == 0 {
 		return nil, nil
@@ -259,6 +262,9 @@ ON CONFLICT (id) DO NOTHING`, s.timeArg(now), t.textArray(ids))
 func (t *tx) ClaimAccounts(ctx context.Context, q storage.ClaimQuery) ([]storage.Account, error) {
 	if q.Limit <= 0 || (!q.Grants && !q.Expiry) {
 		return nil, nil
+	}
+	if t.s.citus.Load() {
+		return t.claimCitus(ctx, q) // pg_claim_citus.go
 	}
 	s := t.s
 	now := s.timeArg(q.Now)

@@ -1,0 +1,115 @@
+package testdb
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creditledger/creditledger/storage/bunstore"
+)
+
+// CitusShardCount is the shard count of the tables of a test's Citus
+// schema: few shards keep distributing a schema quick (under a second)
+// while an account set of a test still spans every worker.
+const CitusShardCount = 4
+
+// CitusURL is the Citus coordinator tests distribute their schemas on:
+// CITUS_DATABASE_URL, or "" when unset.
+func CitusURL() string { return os.Getenv("CITUS_DATABASE_URL") }
+
+// RequireCitus reports whether CREDITLEDGER_REQUIRE_CITUS=1.
+func RequireCitus() bool { return os.Getenv("CREDITLEDGER_REQUIRE_CITUS") == "1" }
+
+var (
+	citusOnce sync.Once
+	citusErr  error
+)
+
+// SkipWithoutCitus skips t when CITUS_DATABASE_URL is unset or its
+// coordinator is unreachable or has no citus extension, or fails it then
+// when CREDITLEDGER_REQUIRE_CITUS=1.
+func SkipWithoutCitus(t testing.TB) {
+	t.Helper()
+	if CitusURL() == "" {
+		if RequireCitus() {
+			t.Fatal("CREDITLEDGER_REQUIRE_CITUS=1 but CITUS_DATABASE_URL is unset (run ../shared/citus/cluster up and export the DSN it prints)")
+		}
+		t.Skip("Citus: CITUS_DATABASE_URL is unset, skipping (../shared/citus/cluster up starts a cluster and prints its DSN)")
+	}
+	citusOnce.Do(func() {
+		db, err := sql.Open("pgx", CitusURL())
+		if err != nil {
+			citusErr = err
+			return
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var n int
+		if citusErr = db.QueryRowContext(ctx, "SELECT count(*) FROM pg_extension WHERE extname = 'citus'").Scan(&n); citusErr == nil && n == 0 {
+			citusErr = bunstore.ErrNotCitus
+		}
+	})
+	if citusErr == nil {
+		return
+	}
+	if RequireCitus() {
+		t.Fatalf("Citus at CITUS_DATABASE_URL is not usable and CREDITLEDGER_REQUIRE_CITUS=1: %v", citusErr)
+	}
+	t.Skipf("Citus at CITUS_DATABASE_URL is not usable, skipping: %v", citusErr)
+}
+
+// CitusDSN creates a schema of the test's own on the Citus coordinator
+// (Citus creates it on the workers too), dropped with its distributed
+// tables when the test ends, and returns a DSN whose search_path is that
+// schema. The schema's tables are distributed when a store opened with
+// OpenCitus is initialised.
+func CitusDSN(t testing.TB) string {
+	t.Helper()
+	SkipWithoutCitus(t)
+	return schemaDSN(t, CitusURL())
+}
+
+// OpenCitus opens dsn (a CitusDSN) with bunstore.Options.Citus and
+// CitusShardCount shards, caps its pool, and closes it when the test
+// ends. Its Init distributes the schema.
+func OpenCitus(t testing.TB, dsn string) *bunstore.Store {
+	t.Helper()
+	return OpenWith(t, dsn, &bunstore.Options{Citus: true, CitusShardCount: CitusShardCount})
+}
+
+// schemaDSN creates a schema of the test's own in the database of base,
+// dropped when the test ends, and returns base with that search_path.
+func schemaDSN(t testing.TB, base string) string {
+	t.Helper()
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "creditledger_test_" + hex.EncodeToString(b[:])
+	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("testdb: create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close()
+		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("testdb: drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("testdb: database URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
