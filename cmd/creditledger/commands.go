@@ -35,6 +35,10 @@ func (f *durationFlag) Set(s string) error {
 	return nil
 }
 
+func migrateFlags(fs *flag.FlagSet, o *cmdOpts) {
+	fs.BoolVar(&o.citus, "citus", false, "on a Citus coordinator: distribute the tables by account (idempotent; see docs/SCALING.md)")
+}
+
 func runMigrate(ctx context.Context, e *env) error {
 	// Opening the ledger runs the store's migrations and records the scale.
 	l, store, err := e.open(ctx)
@@ -44,9 +48,12 @@ func runMigrate(ctx context.Context, e *env) error {
 	defer store.Close()
 	db := describeDSN(resolveDSN(e.opts.dsn))
 	if e.opts.json {
-		return writeJSON(e.stdout, map[string]any{"db": db, "migrated": true, "scale": l.Scale()})
+		return writeJSON(e.stdout, map[string]any{"db": db, "migrated": true, "scale": l.Scale(), "citus": store.Citus()})
 	}
 	fmt.Fprintf(e.stdout, "migrated %s (scale %d)\n", db, l.Scale())
+	if store.Citus() {
+		fmt.Fprintln(e.stdout, "distributed on Citus by account")
+	}
 	return nil
 }
 

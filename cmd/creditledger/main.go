@@ -7,7 +7,8 @@
 //
 // Commands:
 //
-//	migrate              create or upgrade the ledger's tables
+//	migrate              create or upgrade the ledger's tables (-citus:
+//	                     distribute them on a Citus coordinator)
 //	verify               check every invariant; exit 1 on any violation
 //	distribute           the daily job: expire due lots, grant what plans owe
 //	balance ACCOUNT      an account's available credits and open lots

@@ -41,6 +41,7 @@ type cmdOpts struct {
 	dsn, catalog string
 	scale        int
 	json         bool
+	citus        bool // migrate -citus
 
 	// distribute
 	budget     durationFlag
@@ -81,7 +82,7 @@ func (e *failure) Error() string { return e.msg }
 
 func commands() []*command {
 	return []*command{
-		{name: "migrate", summary: "create or upgrade the ledger's tables", run: runMigrate},
+		{name: "migrate", summary: "create or upgrade the ledger's tables", flags: migrateFlags, run: runMigrate},
 		{name: "verify", summary: "check every invariant; exit 1 on any violation", run: runVerify},
 		{name: "distribute", summary: "the daily job: expire due lots, grant what plans owe", flags: distributeFlags, run: runDistribute},
 		{name: "balance", args: "ACCOUNT", nargs: 1, summary: "an account's available credits and open lots", run: runBalance},
@@ -186,7 +187,7 @@ func runCommand(ctx context.Context, cmd *command, args []string, stdout, stderr
 	e.catalog = cat
 	e.open = func(ctx context.Context) (*ledger.Ledger, *bunstore.Store, error) {
 		dsn := resolveDSN(o.dsn)
-		store, err := bunstore.Open(ctx, dsn)
+		store, err := bunstore.OpenWith(ctx, dsn, &bunstore.Options{Citus: o.citus})
 		if err != nil {
 			return nil, nil, fmt.Errorf("open %s: %w", describeDSN(dsn), err)
 		}

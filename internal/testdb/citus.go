@@ -65,23 +65,33 @@ func SkipWithoutCitus(t testing.TB) {
 	t.Skipf("Citus at CITUS_DATABASE_URL is not usable, skipping: %v", citusErr)
 }
 
-// CitusDSN creates a schema of the test's own on the Citus coordinator
-// (Citus creates it on the workers too), dropped with its distributed
-// tables when the test ends, and returns a DSN whose search_path is that
-// schema. The schema's tables are distributed when a store opened with
-// OpenCitus is initialised.
+// CitusDSN returns the DSN of a schema of the test's own on the Citus
+// coordinator, migrated and distributed (bunstore's DistributeTables,
+// CitusShardCount shards) but with no scale recorded, like a fresh
+// database after `creditledger migrate -citus`: any store opened on it
+// takes the Citus path. The schema is dropped with its distributed tables
+// when the test ends.
 func CitusDSN(t testing.TB) string {
+	t.Helper()
+	dsn := CitusSchemaDSN(t)
+	s, err := bunstore.OpenWith(context.Background(), dsn, &bunstore.Options{CitusShardCount: CitusShardCount})
+	if err != nil {
+		t.Fatalf("testdb: open the Citus schema: %v", err)
+	}
+	defer s.Close()
+	if err := s.DistributeTables(context.Background()); err != nil {
+		t.Fatalf("testdb: distribute the Citus schema: %v", err)
+	}
+	return dsn
+}
+
+// CitusSchemaDSN is CitusDSN without the migrations: an empty schema on
+// the coordinator (Citus creates it on the workers too), for tests that
+// build an older schema or distribute it themselves.
+func CitusSchemaDSN(t testing.TB) string {
 	t.Helper()
 	SkipWithoutCitus(t)
 	return schemaDSN(t, CitusURL())
-}
-
-// OpenCitus opens dsn (a CitusDSN) with bunstore.Options.Citus and
-// CitusShardCount shards, caps its pool, and closes it when the test
-// ends. Its Init distributes the schema.
-func OpenCitus(t testing.TB, dsn string) *bunstore.Store {
-	t.Helper()
-	return OpenWith(t, dsn, &bunstore.Options{Citus: true, CitusShardCount: CitusShardCount})
 }
 
 // schemaDSN creates a schema of the test's own in the database of base,

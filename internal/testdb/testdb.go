@@ -53,7 +53,7 @@ func Kinds() []Kind {
 			return OpenWith(t, PostgresDSN(t), &bunstore.Options{NoPreparedStatements: true})
 		}},
 		// A schema distributed on Citus (skipped without CITUS_DATABASE_URL).
-		{Name: "citus", New: func(t *testing.T) storage.Store { return OpenCitus(t, CitusDSN(t)) }},
+		{Name: "citus", New: func(t *testing.T) storage.Store { return Open(t, CitusDSN(t)) }},
 	}
 }
 

@@ -109,6 +109,18 @@ func (s *Store) distributeTables(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	// The trigger function names the entries' row type, which a worker
+	// resolves in its own search_path when the trigger fires on a shard:
+	// pin the function to the schema (Citus passes the change on to the
+	// workers). A migration that replaces the function drops the pin, so
+	// it is set again at every Init.
+	var schema string
+	if err := conn.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		return fmt.Errorf("reading the current schema: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, "ALTER FUNCTION creditledger_entries_append_only() SET search_path = ?", bun.Ident(schema)); err != nil {
+		return fmt.Errorf("pinning the append-only trigger's function to schema %q: %w", schema, err)
+	}
 	for _, t := range tables {
 		if t.distributed {
 			continue

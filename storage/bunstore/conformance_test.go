@@ -32,5 +32,5 @@ func TestConformancePostgresText(t *testing.T) {
 // CITUS_DATABASE_URL; see testdb).
 func TestConformanceCitus(t *testing.T) {
 	t.Parallel()
-	storetest.Exercise(t, func(t *testing.T) storage.Store { return testdb.OpenCitus(t, testdb.CitusDSN(t)) })
+	storetest.Exercise(t, func(t *testing.T) storage.Store { return open(t, testdb.CitusDSN(t)) })
 }
