@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"sync"
@@ -122,4 +123,36 @@ func schemaDSN(t testing.TB, base string) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// CitusShard connects to the worker that holds the shard of table (a
+// distributed table of db's schema) in which account's rows are, in that
+// schema, and returns the connection (closed when the test ends) and the
+// shard's table name, for tests that act on a worker behind Citus's back.
+func CitusShard(t testing.TB, db *sql.DB, table, account string) (*sql.DB, string) {
+	t.Helper()
+	ctx := context.Background()
+	var shard int64
+	var host, schema string
+	var port int
+	err := db.QueryRowContext(ctx, `SELECT s.shardid, s.nodename, s.nodeport, current_schema()
+FROM citus_shards AS s WHERE s.shardid = get_shard_id_for_distribution_column($1::regclass, $2)`, table, account).
+		Scan(&shard, &host, &port, &schema)
+	if err != nil {
+		t.Fatalf("testdb: the shard of %s for account %q: %v", table, account, err)
+	}
+	u, err := url.Parse(CitusURL())
+	if err != nil {
+		t.Fatalf("testdb: CITUS_DATABASE_URL: %v", err)
+	}
+	u.Host = fmt.Sprintf("%s:%d", host, port)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	worker, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	t.Cleanup(func() { _ = worker.Close() })
+	return worker, fmt.Sprintf("%s_%d", table, shard)
 }

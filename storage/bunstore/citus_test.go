@@ -2,9 +2,6 @@ package bunstore_test
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
-	"net/url"
 	"testing"
 	"time"
 
@@ -90,30 +87,6 @@ func TestCitusDistributeTables(t *testing.T) {
 	require.Zero(t, count(t, plain, "creditledger_accounts"), "nothing is written")
 }
 
-// workerDB connects to the worker that holds the shard of table for
-// account, in the store's schema, and returns the shard's table name.
-func workerDB(t *testing.T, s *bunstore.Store, table, account string) (*sql.DB, string) {
-	t.Helper()
-	ctx := context.Background()
-	var shard int64
-	var host string
-	var port int
-	var schema string
-	require.NoError(t, s.DB().QueryRowContext(ctx, `SELECT s.shardid, s.nodename, s.nodeport, current_schema()
-FROM citus_shards AS s WHERE s.shardid = get_shard_id_for_distribution_column(?::regclass, ?)`, table, account).
-		Scan(&shard, &host, &port, &schema))
-	u, err := url.Parse(testdb.CitusURL())
-	require.NoError(t, err)
-	u.Host = fmt.Sprintf("%s:%d", host, port)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	db, err := sql.Open("pgx", u.String())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	return db, fmt.Sprintf("%s_%d", table, shard)
-}
-
 // TestCitusEntriesAppendOnlyOnShards writes entries through the ledger,
 // then tries to change them on the worker that holds their shard, and
 // through the coordinator: every UPDATE, DELETE and TRUNCATE is refused by
@@ -129,7 +102,7 @@ func TestCitusEntriesAppendOnlyOnShards(t *testing.T) {
 	_, err = l.Consume(ctx, ledger.ConsumeParams{Account: "u", Amount: decimal.NewFromInt(3)})
 	require.NoError(t, err)
 
-	worker, shard := workerDB(t, s, "creditledger_entries", "u")
+	worker, shard := testdb.CitusShard(t, s.DB().DB, "creditledger_entries", "u")
 	var onShard int
 	require.NoError(t, worker.QueryRowContext(ctx, "SELECT count(*) FROM "+shard+" WHERE account_id = 'u'").Scan(&onShard))
 	require.Equal(t, 2, onShard, "the worker holds the account's entries")
