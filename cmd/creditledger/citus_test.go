@@ -16,6 +16,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/creditledger/creditledger/internal/mksaas/mksaastest"
 	"github.com/creditledger/creditledger/internal/testdb"
 	"github.com/creditledger/creditledger/ledger"
 	"github.com/creditledger/creditledger/policy"
@@ -165,4 +166,45 @@ func TestCitusDistributeProcesses(t *testing.T) {
 	worker, shard := testdb.CitusShard(t, db.DB, "creditledger_entries", "user-00000")
 	_, err = worker.ExecContext(ctx, "UPDATE "+shard+" SET amount = amount + 1 WHERE account_id = 'user-00000'")
 	require.ErrorContains(t, err, "append-only")
+}
+
+// TestCitusImportMksaas imports a MkSaaS database into a distributed
+// schema: the lots and plans land, a second import writes nothing, and the
+// first distribution grants only the month MkSaaS had not granted.
+func TestCitusImportMksaas(t *testing.T) {
+	t.Parallel()
+	dsn := testdb.CitusDSN(t)
+	src := mksaastest.New(t)
+	now := time.Now().UTC()
+	wall := func(d time.Duration) time.Time { return mksaastest.Wall(now.Add(d), time.UTC) }
+	expires := wall(30 * 24 * time.Hour)
+	// yara: a yearly subscriber whose month MkSaaS granted an hour ago.
+	src.Balance("yara", 700)
+	src.Payment("p1", "yara", "price_y", "subscription", "year", "active", wall(-time.Hour), wall(-time.Hour))
+	src.Tx("t1", "yara", "SUBSCRIPTION_RENEWAL", 1000, 700, &expires, wall(-time.Hour))
+	// zeno: a pack, on the free plan.
+	src.Balance("zeno", 80)
+	src.Tx("t2", "zeno", "PURCHASE_PACKAGE", 100, 80, nil, wall(-48*time.Hour))
+
+	args := []string{"import-mksaas", "-db", dsn, "-from", src.DSN, "-plan-map", "price_y=pro_yearly", "-json"}
+	for i, want := range []int{2, 0} {
+		r := runCmd(t, args...)
+		require.Equal(t, exitOK, r.code, r.stderr)
+		var rep importJSON
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep))
+		require.Equal(t, want, rep.Written, "import %d", i+1)
+		require.Equal(t, map[string]int{"pro_yearly": 1, "free": 1}, rep.Plans)
+	}
+	r := runCmd(t, "distribute", "-db", dsn, "-json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var res distributeJSON
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res))
+	require.Equal(t, 1, res.Granted, "zeno's free month; yara's month was granted by MkSaaS")
+	for account, want := range map[string]string{"yara": "700", "zeno": "130"} {
+		r = runCmd(t, "balance", "-db", dsn, "-json", account)
+		require.Equal(t, exitOK, r.code, r.stderr)
+		require.Contains(t, r.stdout, `"available": "`+want+`"`, account)
+	}
+	r = runCmd(t, "verify", "-db", dsn)
+	require.Equal(t, exitOK, r.code, r.stdout+r.stderr)
 }
