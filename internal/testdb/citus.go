@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"sync"
@@ -75,7 +76,9 @@ func SkipWithoutCitus(t testing.TB) {
 func CitusDSN(t testing.TB) string {
 	t.Helper()
 	dsn := CitusSchemaDSN(t)
-	s, err := bunstore.OpenWith(context.Background(), dsn, &bunstore.Options{CitusShardCount: CitusShardCount})
+	// Quiet: every test makes one; the migrations and distribution are not news.
+	quiet := slog.New(slog.DiscardHandler)
+	s, err := bunstore.OpenWith(context.Background(), dsn, &bunstore.Options{CitusShardCount: CitusShardCount, Logger: quiet})
 	if err != nil {
 		t.Fatalf("testdb: open the Citus schema: %v", err)
 	}
