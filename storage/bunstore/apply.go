@@ -309,15 +309,17 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch) (de
 			id.str(d.LotID)
 			amount.int(d.Amount)
 		}
+		prune, pruneArgs := t.citusPrune("l.account_id", account.strs)
 		ctes = append(ctes, `debited_lots AS (
 	UPDATE creditledger_lots AS l SET remaining = l.remaining - d.amount
 	FROM unnest(?::text[], ?::text[], ?::bigint[]) AS d(account_id, id, amount)
-	WHERE l.account_id = d.account_id AND l.id = d.id
+	WHERE l.account_id = d.account_id AND l.id = d.id`+prune+`
 	RETURNING 1)`)
 		debitedAt = len(counts)
 		counts = append(counts, "creditledger_require_count('lots to debit', (SELECT count(*) FROM debited_lots), ?::bigint)")
 		countArgs = append(countArgs, int64(len(w.debits)))
 		args = append(args, t.arrays(&account, &id, &amount)...)
+		args = append(args, pruneArgs...)
 	}
 	ctes, counts, countArgs, args = t.holdCTEs(w, ctes, counts, countArgs, args)
 	if len(w.accounts) > 0 {
@@ -337,6 +339,7 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch) (de
 				anchor.nullTime(nil)
 			}
 		}
+		prune, pruneArgs := t.citusPrune("a.id", id.strs)
 		ctes = append(ctes, `updated_accounts AS (
 	UPDATE creditledger_accounts AS a SET
 		balance = u.balance,
@@ -348,12 +351,13 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch) (de
 		anchor = CASE WHEN u.set_plan THEN u.anchor ELSE a.anchor END
 	FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::bytea[], ?::timestamptz[], ?::timestamptz[], ?::bool[], ?::text[], ?::timestamptz[])
 		AS u(id, balance, seq, head_hash, next_grant_at, next_expiry_at, set_plan, plan, anchor)
-	WHERE a.id = u.id
+	WHERE a.id = u.id`+prune+`
 	RETURNING 1)`)
 		updatedAt = len(counts)
 		counts = append(counts, "creditledger_require_count('accounts to update', (SELECT count(*) FROM updated_accounts), ?::bigint)")
 		countArgs = append(countArgs, int64(len(w.accounts)))
 		args = append(args, t.arrays(&id, &balance, &seq, &head, &nextGrant, &nextExpiry, &setPlan, &plan, &anchor)...)
+		args = append(args, pruneArgs...)
 	}
 
 	query := "WITH " + strings.Join(ctes, ",\n") + "\nSELECT " + strings.Join(counts, ", ")

@@ -231,15 +231,17 @@ func (t *tx) holdCTEs(w *writes, ctes, counts []string, countArgs, args []any) (
 			ended.time(u.EndedAt)
 			endOp.str(u.EndOperationID)
 		}
+		prune, pruneArgs := t.citusPrune("h.account_id", account.strs)
 		ctes = append(ctes, `ended_holds AS (
 	UPDATE creditledger_holds AS h SET state = u.state, captured = u.captured, ended_at = u.ended_at, end_operation_id = u.end_operation_id
 	FROM unnest(?::text[], ?::text[], ?::text[], ?::bigint[], ?::timestamptz[], ?::text[])
 		AS u(account_id, id, state, captured, ended_at, end_operation_id)
-	WHERE h.account_id = u.account_id AND h.id = u.id AND h.state = 'active'
+	WHERE h.account_id = u.account_id AND h.id = u.id AND h.state = 'active'`+prune+`
 	RETURNING 1)`)
 		counts = append(counts, "creditledger_require_count('active holds to end', (SELECT count(*) FROM ended_holds), ?::bigint)")
 		countArgs = append(countArgs, int64(len(w.ended)))
 		args = append(args, t.arrays(&account, &id, &state, &captured, &ended, &endOp)...)
+		args = append(args, pruneArgs...)
 	}
 	return ctes, counts, countArgs, args
 }

@@ -33,7 +33,7 @@ func (t *tx) LockAndLoad(ctx context.Context, ids []string, create bool, now tim
 	if len(ids) == 0 {
 		return nil, &storage.Loaded{}, nil
 	}
-	if len(ids) > 1 && t.s.citus.Load() {
+	if t.s.citus.Load() {
 		return t.lockAndLoadCitus(ctx, ids, create, now, q) // pg_claim_citus.go
 	}
 	if create {

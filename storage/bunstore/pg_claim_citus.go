@@ -120,9 +120,13 @@ func (t *tx) lockAccountsCitus(ctx context.Context, ids []string, create bool, n
 	return accounts, nil
 }
 
-// lockAndLoadCitus is LockAndLoad of several accounts on a distributed
-// schema: the locks shard by shard, then Load's reads, which run after the
-// locks are held (READ COMMITTED) and so see what their holders committed.
+// lockAndLoadCitus is LockAndLoad on a distributed schema: the locks shard
+// by shard, then Load's reads, which run after the locks are held (READ
+// COMMITTED) and so see what their holders committed. It does not call
+// creditledger_lock_and_load, whose look-up of keys joins with unnest:
+// Citus cannot tell which shards that needs and sends it to all of them.
+// Each statement here names its accounts (citusPrune), so a call on one
+// account runs on the one worker that holds it.
 func (t *tx) lockAndLoadCitus(ctx context.Context, ids []string, create bool, now time.Time, q storage.LoadQuery) ([]storage.Account, *storage.Loaded, error) {
 	accounts, err := t.lockAccountsCitus(ctx, ids, create, now)
 	if err != nil {
@@ -185,4 +189,18 @@ func (t *tx) claimCitus(ctx context.Context, q storage.ClaimQuery) ([]storage.Ac
 	}
 	sortAccounts(out)
 	return out, nil
+}
+
+// citusPrune returns, on a distributed schema, the condition
+// " AND col = ANY(?::text[])" and its argument, accounts: a statement that
+// finds its rows through a join with unnest (Apply's updates, the look-up
+// of keys) then runs on the shards of those accounts only, where Citus
+// would otherwise send it to every shard (it prunes by conditions on the
+// distribution column, not by joins). On one PostgreSQL it returns "" and
+// nothing: the statements stay as they are.
+func (t *tx) citusPrune(col string, accounts []string) (string, []any) {
+	if !t.s.citus.Load() {
+		return "", nil
+	}
+	return " AND " + col + " = ANY(?::text[])", []any{t.textArray(accounts)}
 }

@@ -325,9 +325,10 @@ func (t *tx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, er
 func (t *tx) loadCalls(ctx context.Context, keys []storage.AccountKey) ([]storage.Operation, error) {
 	if t.s.kind == postgres {
 		accounts, ks := splitKeys(keys)
+		prune, pruneArgs := t.citusPrune("account_id", accounts)
 		return queryAll(ctx, t, scanCall, "SELECT "+callCols+
-			" FROM creditledger_entries WHERE (account_id, idempotency_key) IN (SELECT * FROM unnest(?::text[], ?::text[])) ORDER BY operation_id",
-			t.textArray(accounts), t.textArray(ks))
+			" FROM creditledger_entries WHERE (account_id, idempotency_key) IN (SELECT * FROM unnest(?::text[], ?::text[]))"+prune+" ORDER BY operation_id",
+			append([]any{t.textArray(accounts), t.textArray(ks)}, pruneArgs...)...)
 	}
 	var out []storage.Operation
 	for chunk := range chunks(keys, sqliteChunkRows) {
