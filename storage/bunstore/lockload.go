@@ -34,7 +34,10 @@ func (t *tx) LockAndLoad(ctx context.Context, ids []string, create bool, now tim
 		return nil, &storage.Loaded{}, nil
 	}
 	if t.s.citus.Load() {
-		return t.lockAndLoadCitus(ctx, ids, create, now, q) // pg_claim_citus.go
+		// creditledger_lock_and_load's look-up of keys joins with unnest,
+		// which Citus sends to every shard: the statements of
+		// LockAccounts and Load name their accounts (pg_claim_citus.go).
+		return t.lockThenLoad(ctx, ids, create, now, q)
 	}
 	if create {
 		for _, id := range ids {

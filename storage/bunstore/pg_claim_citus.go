@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/creditledger/creditledger/storage"
 )
@@ -93,22 +92,10 @@ func (t *tx) lockCitusGroups(ctx context.Context, groups [][]string, cond string
 	return out, nil
 }
 
-// lockAccountsCitus is LockAccounts on a distributed schema.
-func (t *tx) lockAccountsCitus(ctx context.Context, ids []string, create bool, now time.Time) ([]storage.Account, error) {
-	ids = uniqueSorted(ids)
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	if create {
-		for _, id := range ids {
-			if err := checkText("account id", id); err != nil {
-				return nil, err
-			}
-		}
-		if err := t.createAccounts(ctx, ids, now); err != nil {
-			return nil, fmt.Errorf("bunstore: creating accounts: %w", err)
-		}
-	}
+// lockAccountsCitus is LockAccounts on a distributed schema, once the
+// missing accounts are created: ids (sorted, distinct) locked shard by
+// shard.
+func (t *tx) lockAccountsCitus(ctx context.Context, ids []string) ([]storage.Account, error) {
 	groups, err := t.citusGroups(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("bunstore: locking accounts: %w", err)
@@ -118,25 +105,6 @@ func (t *tx) lockAccountsCitus(ctx context.Context, ids []string, create bool, n
 		return nil, fmt.Errorf("bunstore: locking accounts: %w", err)
 	}
 	return accounts, nil
-}
-
-// lockAndLoadCitus is LockAndLoad on a distributed schema: the locks shard
-// by shard, then Load's reads, which run after the locks are held (READ
-// COMMITTED) and so see what their holders committed. It does not call
-// creditledger_lock_and_load, whose look-up of keys joins with unnest:
-// Citus cannot tell which shards that needs and sends it to all of them.
-// Each statement here names its accounts (citusPrune), so a call on one
-// account runs on the one worker that holds it.
-func (t *tx) lockAndLoadCitus(ctx context.Context, ids []string, create bool, now time.Time, q storage.LoadQuery) ([]storage.Account, *storage.Loaded, error) {
-	accounts, err := t.lockAccountsCitus(ctx, ids, create, now)
-	if err != nil {
-		return nil, nil, err
-	}
-	loaded, err := t.Load(ctx, q)
-	if err != nil {
-		return nil, nil, err
-	}
-	return accounts, loaded, nil
 }
 
 // claimCitus is ClaimAccounts on a distributed schema. It reads the next
@@ -152,18 +120,8 @@ func (t *tx) lockAndLoadCitus(ctx context.Context, ids []string, create bool, no
 // claim reads once (it may come back short; see storage.ClaimQuery), so
 // that all its locks are taken in the one global order.
 func (t *tx) claimCitus(ctx context.Context, q storage.ClaimQuery) ([]storage.Account, error) {
-	now := t.s.timeArg(q.Now)
-	var due []string
-	var dueArgs []any
-	if q.Grants {
-		due = append(due, "next_grant_at <= ?")
-		dueArgs = append(dueArgs, now)
-	}
-	if q.Expiry {
-		due = append(due, "next_expiry_at <= ?")
-		dueArgs = append(dueArgs, now)
-	}
-	cond := " AND (" + strings.Join(due, " OR ") + ")"
+	due, dueArgs := claimDue(q, t.s.timeArg(q.Now))
+	cond := " AND " + due
 	candidates := "SELECT id, " + citusShardOf + " FROM creditledger_accounts WHERE id > ?" + cond + " ORDER BY id LIMIT ?"
 	cursor := q.After
 	var out []storage.Account

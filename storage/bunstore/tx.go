@@ -199,9 +199,6 @@ var _ storage.Tx = (*tx)(nil)
 // is taken by a second statement, so that later statements read what the
 // holders of the locks committed.
 func (t *tx) LockAccounts(ctx context.Context, ids []string, create bool, now time.Time) ([]storage.Account, error) {
-	if t.s.citus.Load() {
-		return t.lockAccountsCitus(ctx, ids, create, now) // pg_claim_citus.go
-	}
 	ids = uniqueSorted(ids)
 	if len(ids) == 0 {
 		return nil, nil
@@ -216,6 +213,9 @@ func (t *tx) LockAccounts(ctx context.Context, ids []string, create bool, now ti
 		if err := t.createAccounts(ctx, ids, now); err != nil {
 			return nil, fmt.Errorf("bunstore: creating accounts: %w", err)
 		}
+	}
+	if s.citus.Load() {
+		return t.lockAccountsCitus(ctx, ids) // pg_claim_citus.go
 	}
 	in, arg := t.inList("id", ids)
 	query := "SELECT " + accountCols + " FROM creditledger_accounts WHERE " + in + " ORDER BY id"
@@ -267,20 +267,9 @@ func (t *tx) ClaimAccounts(ctx context.Context, q storage.ClaimQuery) ([]storage
 		return t.claimCitus(ctx, q) // pg_claim_citus.go
 	}
 	s := t.s
-	now := s.timeArg(q.Now)
-	var due []string
-	args := []any{q.After}
-	if q.Grants {
-		due = append(due, "next_grant_at <= ?")
-		args = append(args, now)
-	}
-	if q.Expiry {
-		due = append(due, "next_expiry_at <= ?")
-		args = append(args, now)
-	}
-	args = append(args, q.Limit)
-	query := "SELECT " + accountCols + " FROM creditledger_accounts WHERE id > ? AND (" +
-		strings.Join(due, " OR ") + ") ORDER BY id LIMIT ?"
+	due, dueArgs := claimDue(q, s.timeArg(q.Now))
+	args := append(append([]any{q.After}, dueArgs...), q.Limit)
+	query := "SELECT " + accountCols + " FROM creditledger_accounts WHERE id > ? AND " + due + " ORDER BY id LIMIT ?"
 	if s.kind == postgres {
 		query += " FOR UPDATE"
 		if !q.Wait {
@@ -367,6 +356,22 @@ func splitKeys(ks []storage.AccountKey) (accounts, keys []string) {
 		accounts[i], keys[i] = k.Account, k.Key
 	}
 	return accounts, keys
+}
+
+// claimDue is the condition of a claim's due accounts, "(next_grant_at <=
+// ? OR next_expiry_at <= ?)" or one of the two, and its arguments.
+func claimDue(q storage.ClaimQuery, now any) (string, []any) {
+	var due []string
+	var args []any
+	if q.Grants {
+		due = append(due, "next_grant_at <= ?")
+		args = append(args, now)
+	}
+	if q.Expiry {
+		due = append(due, "next_expiry_at <= ?")
+		args = append(args, now)
+	}
+	return "(" + strings.Join(due, " OR ") + ")", args
 }
 
 // sleep waits for d or until ctx is done.
