@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -30,8 +31,15 @@ func TestDistributeProgress(t *testing.T) {
 		require.Equal(t, accounts, res.Granted)
 
 		// Chunks of 10, 10 and 5 accounts; the empty claims that end the
-		// passes are not reported.
-		require.Len(t, calls, 3)
+		// passes are not reported. On Citus a claim locks shard by shard,
+		// so two workers claiming at once may split a chunk's accounts
+		// between them (each locks what the other has not yet): more,
+		// smaller chunks, the same accounts.
+		if strings.HasSuffix(t.Name(), "/citus") {
+			require.GreaterOrEqual(t, len(calls), 3)
+		} else {
+			require.Len(t, calls, 3)
+		}
 		for i, p := range calls {
 			require.Equal(t, i+1, p.Chunks)
 			require.Equal(t, -1, p.Remaining)

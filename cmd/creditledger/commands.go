@@ -36,12 +36,19 @@ func (f *durationFlag) Set(s string) error {
 }
 
 // migrateCmd is migrate's options.
-type migrateCmd struct{}
+type migrateCmd struct {
+	citus bool
+}
 
-// migrateFlags binds migrate's own flags (none yet) to fs.
-func migrateFlags(*flag.FlagSet) runner { return &migrateCmd{} }
+// migrateFlags binds migrate's own flags to fs.
+func migrateFlags(fs *flag.FlagSet) runner {
+	o := &migrateCmd{}
+	fs.BoolVar(&o.citus, "citus", false, "on a Citus coordinator: distribute the tables by account (idempotent; see docs/SCALING.md)")
+	return o
+}
 
-func (*migrateCmd) run(ctx context.Context, e *env) error {
+func (o *migrateCmd) run(ctx context.Context, e *env) error {
+	e.citus = o.citus
 	// Opening the ledger runs the store's migrations and records the scale.
 	l, store, err := e.open(ctx)
 	if err != nil {
@@ -50,9 +57,12 @@ func (*migrateCmd) run(ctx context.Context, e *env) error {
 	defer store.Close()
 	db := e.db
 	if e.common.json {
-		return writeJSON(e.stdout, map[string]any{"db": db, "migrated": true, "scale": l.Scale()})
+		return writeJSON(e.stdout, map[string]any{"db": db, "migrated": true, "scale": l.Scale(), "citus": store.Citus()})
 	}
 	fmt.Fprintf(e.stdout, "migrated %s (scale %d)\n", db, l.Scale())
+	if store.Citus() {
+		fmt.Fprintln(e.stdout, "distributed on Citus by account")
+	}
 	return nil
 }
 

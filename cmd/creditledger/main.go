@@ -8,7 +8,8 @@
 //
 // Commands:
 //
-//	migrate                    create or upgrade the ledger's tables
+//	migrate                    create or upgrade the ledger's tables (-citus:
+//	                           distribute them on a Citus coordinator)
 //	verify                     check every invariant; exit 1 on any violation
 //	                           (-anchor FILE [-digest HEX]: also against an anchor)
 //	anchor                     print every account's chain head and their digest

@@ -102,6 +102,8 @@ type env struct {
 	// db is the database the command uses, as shown to the user (no
 	// password), once open has resolved it.
 	db string
+	// citus: open distributes the schema on Citus (migrate -citus).
+	citus bool
 }
 
 // usageError is a mistake in the command line: exit 2.
@@ -338,7 +340,7 @@ func (e *env) open(ctx context.Context) (*ledger.Ledger, *bunstore.Store, error)
 	fmt.Fprintf(e.stderr, "creditledger: database %s\n", e.db)
 	var store *bunstore.Store
 	if e.use == dbCreate {
-		store, err = bunstore.Open(ctx, dsn)
+		store, err = bunstore.OpenWith(ctx, dsn, &bunstore.Options{Citus: e.citus})
 	} else {
 		store, err = bunstore.OpenExisting(ctx, dsn, nil)
 	}

@@ -27,6 +27,7 @@
 //	go run ./examples/bench -n 100000 -duration 10s
 //	go run ./examples/bench -dsn postgres://... -json
 //	go run ./examples/bench -dsn /tmp/bench.db -n 100000   # SQLite
+//	go run ./examples/bench -n 200000 -no-ref -citus postgres://postgres@127.0.0.1:9700/postgres   # and on Citus, side by side
 //
 // The DSN comes from -dsn, else DATABASE_URL, else the local test database.
 // psql and pgbench must be on PATH for the PostgreSQL reference (-no-ref
@@ -93,6 +94,9 @@ type config struct {
 	trace        bool
 	parallel     int
 	showProgress bool
+	citusDSN     string // -citus: run again on this Citus coordinator (citus.go)
+	citusShards  int
+	onCitus      bool // this run is the Citus one: distribute the schema
 }
 
 func main() {
@@ -118,6 +122,8 @@ func main() {
 	flag.IntVar(&c.parallel, "parallel", 2, "bunstore Options.Parallel: chunks one Distribute serves at once")
 	flag.BoolVar(&c.trace, "trace", false, "print the time spent in each kind of SQL statement after each phase")
 	flag.BoolVar(&c.showProgress, "progress", false, "print Distribute's progress after each chunk (DistributeOpts.Progress) to stderr")
+	flag.StringVar(&c.citusDSN, "citus", "", "a Citus coordinator's URL: after the run on -dsn, the same phases on a schema distributed there, and the two side by side (see citus.go)")
+	flag.IntVar(&c.citusShards, "citus-shards", 0, "with -citus: shards per table (0: the cluster's citus.shard_count)")
 	flag.Parse()
 	if c.dsn == "" {
 		c.dsn = os.Getenv("DATABASE_URL")
@@ -175,14 +181,26 @@ func start(ctx context.Context, c *config) error {
 		defer cleanup()
 		c.ref = dir
 	}
-	return run(ctx, c)
+	if c.citusDSN != "" {
+		return runWithCitus(ctx, c)
+	}
+	rep, err := run(ctx, c)
+	if err != nil {
+		return err
+	}
+	return printReport(c, rep)
 }
 
 func isPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
-func run(ctx context.Context, c *config) error {
+func run(ctx context.Context, c *config) (*report, error) {
+	rep := &report{}
+	return rep, runInto(ctx, c, rep)
+}
+
+func runInto(ctx context.Context, c *config, rep *report) error {
 	skip := map[string]bool{}
 	for _, s := range strings.Split(c.skip, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -204,7 +222,7 @@ func run(ctx context.Context, c *config) error {
 		return err
 	}
 	defer admin.Close()
-	rep := &report{Accounts: c.n, Date: time.Now().UTC(), CPUs: runtime.NumCPU(), MemoryGiB: memTotalGiB(), GoVersion: runtime.Version()}
+	*rep = report{Accounts: c.n, Date: time.Now().UTC(), CPUs: runtime.NumCPU(), MemoryGiB: memTotalGiB(), GoVersion: runtime.Version()}
 	if err := admin.QueryRowContext(ctx, "SHOW server_version").Scan(&rep.Postgres); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
@@ -225,7 +243,7 @@ func run(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
-	opts := &bunstore.Options{Parallel: c.parallel}
+	opts := &bunstore.Options{Parallel: c.parallel, Citus: c.onCitus, CitusShardCount: c.citusShards}
 	var tr *tracer
 	if c.trace {
 		tr = &tracer{stats: map[string]*traceStat{}}
@@ -332,7 +350,10 @@ func run(ctx context.Context, c *config) error {
 		dump("balance")
 	}
 	rep.add(figure{Name: "peak RSS, whole run", Unit: "MB", Value: float64(vmHWM()) / 1024})
+	return nil
+}
 
+func printReport(c *config, rep *report) error {
 	if c.jsonOut {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")

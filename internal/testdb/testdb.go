@@ -1,19 +1,19 @@
 // Package testdb gives tests a fresh, isolated store of every kind the
-// project supports: memory, SQLite in a temporary folder, and PostgreSQL
-// in a schema of its own.
+// project supports: memory, SQLite in a temporary folder, PostgreSQL in a
+// schema of its own, and a schema distributed on a Citus cluster.
 //
 // PostgreSQL is found through TEST_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable). When it is
 // unreachable its tests are skipped with a message saying so, unless
 // CREDITLEDGER_REQUIRE_POSTGRES=1, when they fail.
+//
+// Citus is found through CITUS_DATABASE_URL, the coordinator's DSN (what
+// ../shared/citus/cluster up prints); see citus.go.
 package testdb
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -52,6 +52,8 @@ func Kinds() []Kind {
 		{Name: "postgres-text", New: func(t *testing.T) storage.Store {
 			return OpenWith(t, PostgresDSN(t), &bunstore.Options{NoPreparedStatements: true})
 		}},
+		// A schema distributed on Citus (skipped without CITUS_DATABASE_URL).
+		{Name: "citus", New: func(t *testing.T) storage.Store { return Open(t, CitusDSN(t)) }},
 	}
 }
 
@@ -100,30 +102,7 @@ func SkipWithoutPostgres(t testing.TB) {
 func PostgresDSN(t testing.TB) string {
 	t.Helper()
 	SkipWithoutPostgres(t)
-	admin, err := sql.Open("pgx", DatabaseURL())
-	if err != nil {
-		t.Fatalf("testdb: %v", err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "creditledger_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("testdb: create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("testdb: drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(DatabaseURL())
-	if err != nil {
-		t.Fatalf("testdb: TEST_DATABASE_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return schemaDSN(t, DatabaseURL())
 }
 
 // SQLitePath returns a database file path in a temporary folder.

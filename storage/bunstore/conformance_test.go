@@ -86,3 +86,10 @@ func boundToTx(t *testing.T, s *bunstore.Store) storage.Store {
 	t.Cleanup(func() { _ = btx.Rollback() })
 	return s.WithTx(btx)
 }
+
+// The store on a schema distributed on Citus (skipped without
+// CITUS_DATABASE_URL; see testdb).
+func TestConformanceCitus(t *testing.T) {
+	t.Parallel()
+	storetest.Exercise(t, func(t *testing.T) storage.Store { return open(t, testdb.CitusDSN(t)) }, concurrent)
+}

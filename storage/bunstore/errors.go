@@ -45,11 +45,11 @@ const (
 func pgError(err error) (state, constraint string) {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		return pgErr.Code, pgErr.ConstraintName
+		return pgErr.Code, constraintName(pgErr.ConstraintName, pgErr.Message)
 	}
 	var fielder interface{ Field(byte) string } // bun's pgdriver.Error
 	if errors.As(err, &fielder) {
-		return fielder.Field('C'), fielder.Field('n')
+		return fielder.Field('C'), constraintName(fielder.Field('n'), fielder.Field('M'))
 	}
 	var stater interface{ SQLState() string }
 	if errors.As(err, &stater) {

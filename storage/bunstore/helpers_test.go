@@ -33,12 +33,29 @@ type database struct {
 var databases = []database{
 	{"sqlite", sqlitePath},
 	{"postgres", postgresDSN},
+	// A schema distributed on Citus, migrated (skipped without
+	// CITUS_DATABASE_URL; see testdb).
+	{"citus", testdb.CitusDSN},
 }
 
 // eachDatabase runs fn as a parallel subtest on each database.
 func eachDatabase(t *testing.T, fn func(t *testing.T, db database)) {
 	t.Helper()
-	for _, db := range databases {
+	eachDatabaseOf(t, databases, fn)
+}
+
+// eachPlainDatabase is eachDatabase without Citus, for tests that need an
+// empty schema (testdb.CitusDSN is migrated) or switch the append-only
+// trigger off (Citus refuses ALTER TABLE ... DISABLE TRIGGER on a
+// distributed table; citus_test.go tests the trigger on the shards).
+func eachPlainDatabase(t *testing.T, fn func(t *testing.T, db database)) {
+	t.Helper()
+	eachDatabaseOf(t, databases[:2], fn)
+}
+
+func eachDatabaseOf(t *testing.T, dbs []database, fn func(t *testing.T, db database)) {
+	t.Helper()
+	for _, db := range dbs {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
 			fn(t, db)

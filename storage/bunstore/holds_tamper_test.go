@@ -56,7 +56,7 @@ func TestVerifyFindsHoldTampering(t *testing.T) {
 			want: "breaks the hash chain",
 		},
 	}
-	eachDatabase(t, func(t *testing.T, db database) {
+	eachPlainDatabase(t, func(t *testing.T, db database) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()

@@ -88,7 +88,7 @@ func TestInitScaleMismatch(t *testing.T) {
 
 func TestBoundInitWithoutMigrations(t *testing.T) {
 	t.Parallel()
-	eachDatabase(t, func(t *testing.T, db database) {
+	eachPlainDatabase(t, func(t *testing.T, db database) {
 		ctx := context.Background()
 		s := open(t, db.dsn(t))
 		tx, err := s.DB().BeginTx(ctx, nil)

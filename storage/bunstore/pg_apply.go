@@ -62,13 +62,13 @@ var (
 	pgDebitLots = `debited_lots AS (
 	UPDATE creditledger_lots AS l SET remaining = l.remaining - d.amount
 	FROM ` + debitColumns.pgUnnest() + ` AS d(` + debitColumns.list("") + `)
-	WHERE l.account_id = d.account_id AND l.id = d.id
+	WHERE l.account_id = d.account_id AND l.id = d.id` + pruneMark + `
 	RETURNING 1)`
 	pgEndHolds = `ended_holds AS (
 	UPDATE creditledger_holds AS h SET state = u.state, captured = u.captured, ended_at = u.ended_at, end_operation_id = u.end_operation_id
 	FROM ` + holdEndColumns.pgUnnest() + `
 		AS u(` + holdEndColumns.list("") + `)
-	WHERE h.account_id = u.account_id AND h.id = u.id AND h.state = 'active'
+	WHERE h.account_id = u.account_id AND h.id = u.id AND h.state = 'active'` + pruneMark + `
 	RETURNING 1)`
 	pgUpdateAccounts = `updated_accounts AS (
 	UPDATE creditledger_accounts AS a SET
@@ -81,9 +81,14 @@ var (
 		anchor = CASE WHEN u.set_plan THEN u.anchor ELSE a.anchor END
 	FROM ` + accountUpdateColumns.pgUnnest() + `
 		AS u(` + accountUpdateColumns.list("") + `)
-	WHERE a.id = u.id
+	WHERE a.id = u.id` + pruneMark + `
 	RETURNING 1)`
 )
+
+// pruneMark is where an UPDATE above takes Citus's shard pruning
+// condition (tx.citusPrune): without it, Citus sends a join with unnest
+// to every shard. On plain PostgreSQL it is removed.
+const pruneMark = "/*prune*/"
 
 // pgStatement is an Apply statement being built: its CTEs, the counts it
 // selects, and their arguments.
@@ -101,8 +106,11 @@ type pgStatement struct {
 // which fails the statement when they differ (a pipelined Apply is
 // followed by COMMIT before the client sees the counts). It returns the
 // count's position among the selected values.
-func add[T any](st *pgStatement, cte, name string, cs columns[T], rows []T, what string, required int) int {
-	st.ctes = append(st.ctes, cte)
+//
+// prune, when not "", replaces pruneMark in cte, and pruneArgs follow the
+// columns' arguments.
+func add[T any](st *pgStatement, cte, name string, cs columns[T], rows []T, what string, required int, prune string, pruneArgs ...any) int {
+	st.ctes = append(st.ctes, strings.Replace(cte, pruneMark, prune, 1))
 	count := "(SELECT count(*) FROM " + name + ")"
 	if required >= 0 {
 		count = "creditledger_require_count('" + what + "', " + count + ", ?::bigint)"
@@ -110,6 +118,7 @@ func add[T any](st *pgStatement, cte, name string, cs columns[T], rows []T, what
 	}
 	st.counts = append(st.counts, count)
 	st.args = append(st.args, pgColumnArgs(cs, rows, st.native)...)
+	st.args = append(st.args, pruneArgs...)
 	return len(st.counts) - 1
 }
 
@@ -120,23 +129,38 @@ func add[T any](st *pgStatement, cte, name string, cs columns[T], rows []T, what
 func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch) (debited, updated int, err error) {
 	st := &pgStatement{native: t.pc != nil}
 	if len(w.lots) > 0 {
-		add(st, pgInsertLots, "new_lots", lotColumns, w.lots, "", -1)
+		add(st, pgInsertLots, "new_lots", lotColumns, w.lots, "", -1, "")
 	}
 	if len(w.entries) > 0 {
-		add(st, pgInsertEntries, "new_entries", entryColumns, w.entries, "", -1)
+		add(st, pgInsertEntries, "new_entries", entryColumns, w.entries, "", -1, "")
 	}
 	debitedAt, updatedAt := -1, -1
 	if len(w.debits) > 0 {
-		debitedAt = add(st, pgDebitLots, "debited_lots", debitColumns, w.debits, "lots to debit", len(w.debits))
+		accounts := make([]string, len(w.debits))
+		for i, d := range w.debits {
+			accounts[i] = d.Account
+		}
+		prune, pruneArgs := t.citusPrune("l.account_id", accounts)
+		debitedAt = add(st, pgDebitLots, "debited_lots", debitColumns, w.debits, "lots to debit", len(w.debits), prune, pruneArgs...)
 	}
 	if len(w.holds) > 0 {
-		add(st, pgInsertHolds, "new_holds", holdColumns, w.holds, "", -1)
+		add(st, pgInsertHolds, "new_holds", holdColumns, w.holds, "", -1, "")
 	}
 	if len(w.ended) > 0 {
-		add(st, pgEndHolds, "ended_holds", holdEndColumns, w.ended, "active holds to end", len(w.ended))
+		accounts := make([]string, len(w.ended))
+		for i, u := range w.ended {
+			accounts[i] = u.Account
+		}
+		prune, pruneArgs := t.citusPrune("h.account_id", accounts)
+		add(st, pgEndHolds, "ended_holds", holdEndColumns, w.ended, "active holds to end", len(w.ended), prune, pruneArgs...)
 	}
 	if len(w.accounts) > 0 {
-		updatedAt = add(st, pgUpdateAccounts, "updated_accounts", accountUpdateColumns, w.accounts, "accounts to update", len(w.accounts))
+		accounts := make([]string, len(w.accounts))
+		for i, u := range w.accounts {
+			accounts[i] = u.ID
+		}
+		prune, pruneArgs := t.citusPrune("a.id", accounts)
+		updatedAt = add(st, pgUpdateAccounts, "updated_accounts", accountUpdateColumns, w.accounts, "accounts to update", len(w.accounts), prune, pruneArgs...)
 	}
 
 	if len(st.ctes) == 0 {

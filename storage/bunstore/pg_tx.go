@@ -39,9 +39,10 @@ func (t *tx) Load(ctx context.Context, q storage.LoadQuery) (*storage.Loaded, er
 // calls implements loader: one statement over two text[] arguments.
 func (t *tx) calls(ctx context.Context, keys []storage.AccountKey) ([]storage.Operation, error) {
 	accounts, ks := splitKeys(keys)
+	prune, pruneArgs := t.citusPrune("account_id", accounts)
 	return queryAll(ctx, t, scanCall, "SELECT "+callCols+
-		" FROM creditledger_entries WHERE (account_id, idempotency_key) IN (SELECT * FROM unnest(?::text[], ?::text[])) ORDER BY operation_id",
-		t.textArray(accounts), t.textArray(ks))
+		" FROM creditledger_entries WHERE (account_id, idempotency_key) IN (SELECT * FROM unnest(?::text[], ?::text[]))"+prune+" ORDER BY operation_id",
+		append([]any{t.textArray(accounts), t.textArray(ks)}, pruneArgs...)...)
 }
 
 // LockAccounts locks ids (in ID order) for the rest of the transaction and
@@ -63,6 +64,9 @@ func (t *tx) LockAccounts(ctx context.Context, ids []string, create bool, now ti
 		if err := t.createAccounts(ctx, ids, now); err != nil {
 			return nil, fmt.Errorf("bunstore: creating accounts: %w", err)
 		}
+	}
+	if t.s.citus.Load() {
+		return t.lockAccountsCitus(ctx, ids) // pg_claim_citus.go
 	}
 	in, arg := t.inList("id", ids)
 	query := "SELECT " + accountCols + " FROM creditledger_accounts WHERE " + in + " ORDER BY id FOR UPDATE"
@@ -90,20 +94,12 @@ func (t *tx) ClaimAccounts(ctx context.Context, q storage.ClaimQuery) ([]storage
 	if q.Limit <= 0 || (!q.Grants && !q.Expiry) {
 		return nil, nil
 	}
-	now := utc(q.Now)
-	var due []string
-	args := []any{q.After}
-	if q.Grants {
-		due = append(due, "next_grant_at <= ?")
-		args = append(args, now)
+	if t.s.citus.Load() {
+		return t.claimCitus(ctx, q) // pg_claim_citus.go
 	}
-	if q.Expiry {
-		due = append(due, "next_expiry_at <= ?")
-		args = append(args, now)
-	}
-	args = append(args, q.Limit)
-	query := "SELECT " + accountCols + " FROM creditledger_accounts WHERE id > ? AND (" +
-		strings.Join(due, " OR ") + ") ORDER BY id LIMIT ?"
+	due, dueArgs := claimDue(q, utc(q.Now))
+	args := append(append([]any{q.After}, dueArgs...), q.Limit)
+	query := "SELECT " + accountCols + " FROM creditledger_accounts WHERE id > ? AND " + due + " ORDER BY id LIMIT ?"
 	query += " FOR UPDATE"
 	if !q.Wait {
 		query += " SKIP LOCKED"
@@ -113,4 +109,20 @@ func (t *tx) ClaimAccounts(ctx context.Context, q storage.ClaimQuery) ([]storage
 		return nil, fmt.Errorf("bunstore: claiming accounts: %w", err)
 	}
 	return accounts, nil
+}
+
+// claimDue is the condition of a claim's due accounts, "(next_grant_at <=
+// ? OR next_expiry_at <= ?)" or one of the two, and its arguments.
+func claimDue(q storage.ClaimQuery, now any) (string, []any) {
+	var due []string
+	var args []any
+	if q.Grants {
+		due = append(due, "next_grant_at <= ?")
+		args = append(args, now)
+	}
+	if q.Expiry {
+		due = append(due, "next_expiry_at <= ?")
+		args = append(args, now)
+	}
+	return "(" + strings.Join(due, " OR ") + ")", args
 }

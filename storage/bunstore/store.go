@@ -89,6 +89,17 @@ type Options struct {
 	// bun, not those of the pgx path. New ignores it: configure the pgx
 	// connection given to New instead.
 	Tracer pgx.QueryTracer
+
+	// Citus makes Init distribute the schema on a Citus coordinator (see
+	// Store.DistributeTables) if it is not yet; Init fails with
+	// ErrNotCitus when the database has no citus extension. Default
+	// false: a schema already distributed is recognised at Init without
+	// it.
+	Citus bool
+	// CitusShardCount is the shard count of the tables Citus distributes
+	// (0: the cluster's citus.shard_count, 32 unless configured). It is
+	// fixed when a table is distributed; later values are ignored.
+	CitusShardCount int
 }
 
 const (
@@ -151,6 +162,10 @@ type Store struct {
 	migrations *migrate.Migrations
 	migrateMu  *sync.Mutex // serializes Migrate calls of this process
 
+	citus       *atomic.Bool // the schema is distributed on Citus (citus.go); decided at Init, shared with WithTx's stores
+	wantCitus   bool         // Options.Citus
+	citusShards int          // Options.CitusShardCount
+
 	// sqliteWriters serializes the store's SQLite write transactions in
 	// the process (capacity 1; see sqlite_tx.go); shared with WithTx's
 	// stores, which do not take it.
@@ -208,6 +223,10 @@ func New(db *bun.DB, opts *Options) (*Store, error) {
 		builders:   &builderPool{},
 		migrations: migrations,
 		migrateMu:  &sync.Mutex{},
+
+		citus:       &atomic.Bool{},
+		wantCitus:   o.Citus,
+		citusShards: o.CitusShardCount,
 	}
 	if k == sqlite {
 		s.sqliteWriters = make(chan struct{}, 1)
@@ -264,8 +283,9 @@ func (s *Store) WithTx(tx bun.IDB) *Store {
 
 // Init runs [Store.Migrate] (not on a bound store), decides once whether
 // the store's PostgreSQL statements are prepared (see
-// Options.NoPreparedStatements; before Init they go through bun), then
-// records scale as
+// Options.NoPreparedStatements; before Init they go through bun) and
+// whether the schema is distributed on Citus (distributing it with
+// Options.Citus; see Store.DistributeTables), then records scale as
 // the scale of the store's amounts if none is recorded. If another scale is
 // recorded it returns an error wrapping storage.ErrScaleMismatch that names
 // both.
@@ -276,6 +296,9 @@ func (s *Store) Init(ctx context.Context, scale int32) error {
 		}
 		if err := s.decidePgMode(ctx); err != nil {
 			return fmt.Errorf("bunstore: init: %w", err)
+		}
+		if err := s.detectCitus(ctx); err != nil {
+			return err
 		}
 	}
 	var stored string

@@ -91,7 +91,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 			want: "has 1 grant entries summing to 100 for an amount of 200",
 		},
 	}
-	eachDatabase(t, func(t *testing.T, db database) {
+	eachPlainDatabase(t, func(t *testing.T, db database) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()

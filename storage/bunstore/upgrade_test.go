@@ -66,7 +66,7 @@ func TestUpgradeFromSchema2(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, want, 3)
 
-	eachDatabase(t, func(t *testing.T, db database) {
+	eachPlainDatabase(t, func(t *testing.T, db database) {
 		s := open(t, db.dsn(t))
 		require.NoError(t, bunstore.MigrateUpTo(ctx, s, schema2))
 		writeSchema2(t, s, want)
