@@ -29,40 +29,13 @@
 //	import-mksaas              import a MkSaaS database (-from DSN)
 //	catalog                    print the catalog in use as JSON
 //
-// Flags come before the arguments (they may follow them too); after "--"
-// every argument is positional, so "consume -- alice -5" passes -5 as the
-// amount (which the ledger refuses). Writes also take -description and
-// -meta KEY=VALUE (repeatable).
-//
-// Every command but catalog takes:
-//
-//	-db DSN        postgres://... or a SQLite file or file: URL; default
-//	               $DATABASE_URL, else creditledger-example.db (the example
-//	               server's file) if it exists in the working folder; with
-//	               none of these the command is a usage error
-//	-catalog FILE  a JSON catalog (see policy.ParseCatalog); default
-//	               policy.ReferenceCatalog()
-//	-scale N       decimal places of one credit; the database records it
-//	               when first opened and refuses another (default: the
-//	               database's, 0 for a new one)
-//	-json          print the result as JSON; amounts are decimal strings
-//	-h             help on the command
-//
-// Each prints the database it uses on stderr, without its password or
-// parameters. Only migrate creates: every other command needs a database
-// that holds the ledger's tables (a SQLite file that does not exist, or a
-// database without them, is an error, exit 1, and nothing is created).
-//
-// Exit status: 0 on success (a replayed write included), 1 on failure
-// (insufficient credits, an idempotency key reused with other parameters,
-// an unknown account or hold, violations found by verify, accounts that
-// distribute could not serve, lots import-mksaas could not write), 2 on a
-// usage error: a bad flag or argument, or a value the ledger refuses
-// (ErrInvalidAmount, ErrInvalidArgument, ErrUnknownPlan, ErrUnknownPack).
-// A write that fails writes nothing.
-//
-// distribute shows a progress bar when stderr is a terminal and a line
-// per second otherwise (-progress bar|lines|none to choose).
+// Flags come before the arguments; every command but catalog takes -db
+// DSN (default $DATABASE_URL, else the example server's SQLite file if it
+// exists), -catalog, -scale and -json, and prints the database it uses on
+// stderr, password masked. Only migrate creates tables. Exit status: 0
+// success, 1 failure (nothing written by a failed write), 2 usage error
+// or a value the ledger refuses. docs/CLI.md has every flag; -h each
+// command's.
 package main
 
 import (
