@@ -91,7 +91,7 @@ func (l *Ledger) lockedBalance(ctx context.Context, account string, now time.Tim
 			// and so not among the open lots.
 			q := storage.LoadQuery{}
 			for id := range back {
-				q.Lots = append(q.Lots, storage.AccountKey{Account: account, Key: id})
+				q.Lots = append(q.Lots, storage.AccountID{Account: account, ID: id})
 			}
 			more, err := tx.Load(ctx, q)
 			if err != nil {

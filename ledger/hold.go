@@ -511,7 +511,7 @@ func (w *accountWriter) loadLotsByID(ctx context.Context, tx storage.Tx, ids []s
 	for _, id := range ids {
 		if !seen[id] && w.lot(id) == nil {
 			seen[id] = true
-			q.Lots = append(q.Lots, storage.AccountKey{Account: w.acct.ID, Key: id})
+			q.Lots = append(q.Lots, storage.AccountID{Account: w.acct.ID, ID: id})
 		}
 	}
 	if len(q.Lots) == 0 {
@@ -633,10 +633,10 @@ func (c *chunk) loadHolds(ctx context.Context, tx storage.Tx, byID map[string]*a
 	if len(holds) == 0 {
 		return nil
 	}
-	have := map[storage.AccountKey]bool{}
+	have := map[storage.AccountID]bool{}
 	for _, job := range byID {
 		for _, lot := range job.lots {
-			have[storage.AccountKey{Account: lot.Account, Key: lot.ID}] = true
+			have[storage.AccountID{Account: lot.Account, ID: lot.ID}] = true
 		}
 	}
 	var q storage.LoadQuery
@@ -647,7 +647,7 @@ func (c *chunk) loadHolds(ctx context.Context, tx storage.Tx, byID map[string]*a
 		}
 		job.holds = append(job.holds, h)
 		for _, ln := range h.Lines {
-			k := storage.AccountKey{Account: h.Account, Key: ln.LotID}
+			k := storage.AccountID{Account: h.Account, ID: ln.LotID}
 			if !have[k] {
 				have[k] = true
 				q.Lots = append(q.Lots, k)

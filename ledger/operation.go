@@ -218,7 +218,7 @@ func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, clock func() 
 		// write works on them.
 		rest.HoldsOf = ids
 		for _, id := range s.holdIDs {
-			rest.Holds = append(rest.Holds, storage.AccountKey{Account: s.account, Key: id})
+			rest.Holds = append(rest.Holds, storage.AccountID{Account: s.account, ID: id})
 		}
 	}
 	if len(rest.LotsOf) > 0 || len(rest.HoldsOf) > 0 {

@@ -119,7 +119,7 @@ func (l *Ledger) Reverse(ctx context.Context, p ReverseParams) (_ *Receipt, err 
 				}
 				target = loaded.Operations[0].ID
 			}
-			loaded, err := tx.Load(ctx, storage.LoadQuery{Refs: []storage.AccountKey{{Account: p.Account, Key: target}}})
+			loaded, err := tx.Load(ctx, storage.LoadQuery{Refs: []storage.AccountID{{Account: p.Account, ID: target}}})
 			if err != nil {
 				return err
 			}

@@ -164,14 +164,13 @@ type LoadQuery struct {
 	Keys   []AccountKey // idempotency keys of calls to look up
 	// HoldsOf are accounts whose holds in state HoldActive to load.
 	HoldsOf []string
-	// Holds are holds to load by ID (Key: the hold's ID), in any state.
-	Holds []AccountKey
-	// Lots are lots to load by ID (Key: the lot's ID), whatever their
-	// remaining.
-	Lots []AccountKey
-	// Refs are operations (Key: the operation's ID) whose entries to
-	// load: those the operation wrote and those whose Ref names it.
-	Refs []AccountKey
+	// Holds are holds to load by ID, in any state.
+	Holds []AccountID
+	// Lots are lots to load by ID, whatever their remaining.
+	Lots []AccountID
+	// Refs are operations whose entries to load: those the operation
+	// wrote and those whose Ref names it.
+	Refs []AccountID
 }
 
 // AccountKey is an idempotency key of one account. Keys are scoped per
@@ -179,6 +178,12 @@ type LoadQuery struct {
 type AccountKey struct {
 	Account string
 	Key     string
+}
+
+// AccountID names a hold, a lot or an operation of one account by its ID.
+type AccountID struct {
+	Account string
+	ID      string
 }
 
 // Loaded is what Tx.Load read.

@@ -33,7 +33,7 @@ func (s *Store) Holds(ctx context.Context, q storage.HoldQuery) ([]storage.Hold,
 // update's statement could not see.
 func (w *writes) prepareHolds(b *storage.Batch) error {
 	w.holds = slices.Clone(b.Holds)
-	fresh := make(map[storage.AccountKey]int, len(w.holds))
+	fresh := make(map[storage.AccountID]int, len(w.holds))
 	for i, h := range w.holds {
 		if err := checkTexts("hold", h.ID, h.Account); err != nil {
 			return err
@@ -41,14 +41,14 @@ func (w *writes) prepareHolds(b *storage.Batch) error {
 		if h.State != storage.HoldActive {
 			return fmt.Errorf("%w: new hold %s in state %q", storage.ErrInvalidArgument, h.ID, h.State)
 		}
-		fresh[storage.AccountKey{Account: h.Account, Key: h.ID}] = i
+		fresh[storage.AccountID{Account: h.Account, ID: h.ID}] = i
 	}
-	seen := map[storage.AccountKey]bool{}
+	seen := map[storage.AccountID]bool{}
 	for _, u := range b.HoldUpdates {
 		if err := checkTexts("hold update", u.ID, u.Account, u.EndOperationID); err != nil {
 			return err
 		}
-		k := storage.AccountKey{Account: u.Account, Key: u.ID}
+		k := storage.AccountID{Account: u.Account, ID: u.ID}
 		if seen[k] {
 			return fmt.Errorf("%w: hold %s of account %q ended twice in one batch", storage.ErrNotFound, u.ID, u.Account)
 		}

@@ -55,25 +55,25 @@ func load(ctx context.Context, t loader, q storage.LoadQuery) (*storage.Loaded, 
 	return out, nil
 }
 
-// pairs splits account keys into their distinct accounts and keys, and a
+// pairs splits account ids into their distinct accounts and ids, and a
 // set of the pairs to keep rows by.
-func pairs(ks []storage.AccountKey) (accounts, keys []string, set map[storage.AccountKey]bool) {
-	set = make(map[storage.AccountKey]bool, len(ks))
+func pairs(ks []storage.AccountID) (accounts, ids []string, set map[storage.AccountID]bool) {
+	set = make(map[storage.AccountID]bool, len(ks))
 	for _, k := range ks {
 		set[k] = true
 		accounts = append(accounts, k.Account)
-		keys = append(keys, k.Key)
+		ids = append(ids, k.ID)
 	}
-	return uniqueSorted(accounts), uniqueSorted(keys), set
+	return uniqueSorted(accounts), uniqueSorted(ids), set
 }
 
 // loadHolds reads what q asks of holds, lots by id and entries by
 // operation into out, through t.
 func loadHolds(ctx context.Context, t loader, q storage.LoadQuery, out *storage.Loaded) error {
-	seen := map[storage.AccountKey]bool{}
-	add := func(hs []storage.Hold, keep map[storage.AccountKey]bool) {
+	seen := map[storage.AccountID]bool{}
+	add := func(hs []storage.Hold, keep map[storage.AccountID]bool) {
 		for _, h := range hs {
-			k := storage.AccountKey{Account: h.Account, Key: h.ID}
+			k := storage.AccountID{Account: h.Account, ID: h.ID}
 			if (keep == nil || keep[k]) && !seen[k] {
 				seen[k] = true
 				out.Holds = append(out.Holds, h)
@@ -117,7 +117,7 @@ func loadHolds(ctx context.Context, t loader, q storage.LoadQuery, out *storage.
 			return fmt.Errorf("bunstore: loading lots by id: %w", err)
 		}
 		for _, l := range lots {
-			if set[storage.AccountKey{Account: l.Account, Key: l.ID}] {
+			if set[storage.AccountID{Account: l.Account, ID: l.ID}] {
 				out.Lots = append(out.Lots, l)
 			}
 		}
@@ -143,8 +143,8 @@ func loadHolds(ctx context.Context, t loader, q storage.LoadQuery, out *storage.
 			return fmt.Errorf("bunstore: loading entries by operation: %w", err)
 		}
 		for _, e := range entries {
-			if set[storage.AccountKey{Account: e.Account, Key: e.OperationID}] ||
-				(e.Ref != "" && set[storage.AccountKey{Account: e.Account, Key: e.Ref}]) {
+			if set[storage.AccountID{Account: e.Account, ID: e.OperationID}] ||
+				(e.Ref != "" && set[storage.AccountID{Account: e.Account, ID: e.Ref}]) {
 				out.Entries = append(out.Entries, e)
 			}
 		}

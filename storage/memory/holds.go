@@ -18,7 +18,7 @@ func (s *Store) Holds(_ context.Context, q storage.HoldQuery) ([]storage.Hold, e
 func (s *Store) holdsOfLocked(q storage.HoldQuery) []storage.Hold {
 	var out []storage.Hold
 	for _, id := range s.holdsOf[q.Account] {
-		h := s.holds[storage.AccountKey{Account: q.Account, Key: id}]
+		h := s.holds[storage.AccountID{Account: q.Account, ID: id}]
 		if (q.ID != "" && h.ID != q.ID) || (q.OnlyActive && h.State != storage.HoldActive) {
 			continue
 		}
@@ -38,10 +38,10 @@ func copyHold(h *storage.Hold) storage.Hold {
 // operation.
 func (t *memTx) loadHolds(q storage.LoadQuery, out *storage.Loaded) {
 	s := t.s
-	seen := map[storage.AccountKey]bool{}
+	seen := map[storage.AccountID]bool{}
 	for _, acct := range q.HoldsOf {
 		for _, h := range s.holdsOfLocked(storage.HoldQuery{Account: acct, OnlyActive: true}) {
-			k := storage.AccountKey{Account: h.Account, Key: h.ID}
+			k := storage.AccountID{Account: h.Account, ID: h.ID}
 			if !seen[k] {
 				seen[k] = true
 				out.Holds = append(out.Holds, h)
@@ -55,11 +55,11 @@ func (t *memTx) loadHolds(q storage.LoadQuery, out *storage.Loaded) {
 		}
 	}
 	for _, k := range q.Lots {
-		if lot, ok := s.lots[k.Key]; ok && lot.Account == k.Account {
+		if lot, ok := s.lots[k.ID]; ok && lot.Account == k.Account {
 			out.Lots = append(out.Lots, *lot)
 		}
 	}
-	refs := map[storage.AccountKey]bool{}
+	refs := map[storage.AccountID]bool{}
 	for _, k := range q.Refs {
 		refs[k] = true
 	}
@@ -70,8 +70,8 @@ func (t *memTx) loadHolds(q storage.LoadQuery, out *storage.Loaded) {
 		}
 		done[k.Account] = true
 		for _, e := range s.entries[k.Account] {
-			if refs[storage.AccountKey{Account: k.Account, Key: e.OperationID}] ||
-				(e.Ref != "" && refs[storage.AccountKey{Account: k.Account, Key: e.Ref}]) {
+			if refs[storage.AccountID{Account: k.Account, ID: e.OperationID}] ||
+				(e.Ref != "" && refs[storage.AccountID{Account: k.Account, ID: e.Ref}]) {
 				out.Entries = append(out.Entries, copyEntry(e))
 			}
 		}
@@ -109,9 +109,9 @@ func (t *memTx) checkCredits(b *storage.Batch, newLots map[string]*storage.Lot, 
 // checkHolds checks new holds and hold updates.
 func (t *memTx) checkHolds(b *storage.Batch) error {
 	s := t.s
-	fresh := map[storage.AccountKey]bool{}
+	fresh := map[storage.AccountID]bool{}
 	for _, h := range b.Holds {
-		k := storage.AccountKey{Account: h.Account, Key: h.ID}
+		k := storage.AccountID{Account: h.Account, ID: h.ID}
 		if _, dup := s.holds[k]; dup || fresh[k] {
 			return fmt.Errorf("memory: hold %s of account %q exists", h.ID, h.Account)
 		}
@@ -123,9 +123,9 @@ func (t *memTx) checkHolds(b *storage.Batch) error {
 		}
 		fresh[k] = true
 	}
-	updated := map[storage.AccountKey]bool{}
+	updated := map[storage.AccountID]bool{}
 	for _, u := range b.HoldUpdates {
-		k := storage.AccountKey{Account: u.Account, Key: u.ID}
+		k := storage.AccountID{Account: u.Account, ID: u.ID}
 		h, ok := s.holds[k]
 		if !ok && fresh[k] && !updated[k] {
 			updated[k] = true
@@ -145,7 +145,7 @@ func (t *memTx) applyHolds(b *storage.Batch) {
 	for i := range b.Holds {
 		h := copyHold(&b.Holds[i])
 		h.ExpiresAt, h.CreatedAt = norm(h.ExpiresAt), norm(h.CreatedAt)
-		k := storage.AccountKey{Account: h.Account, Key: h.ID}
+		k := storage.AccountID{Account: h.Account, ID: h.ID}
 		s.holds[k] = &h
 		prev := s.holdsOf[h.Account]
 		s.holdsOf[h.Account] = append(prev[:len(prev):len(prev)], h.ID)
@@ -155,7 +155,7 @@ func (t *memTx) applyHolds(b *storage.Batch) {
 		})
 	}
 	for _, u := range b.HoldUpdates {
-		h := s.holds[storage.AccountKey{Account: u.Account, Key: u.ID}]
+		h := s.holds[storage.AccountID{Account: u.Account, ID: u.ID}]
 		old := *h
 		h.State, h.Captured, h.EndOperationID = u.State, u.Captured, u.EndOperationID
 		h.EndedAt = normPtr(&u.EndedAt)

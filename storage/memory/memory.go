@@ -30,7 +30,7 @@ type Store struct {
 	lotsOf   map[string][]string // account -> lot ids
 	entries  map[string][]storage.Entry
 	ops      map[storage.AccountKey]*storage.Operation // keyed calls, from their first entries
-	holds    map[storage.AccountKey]*storage.Hold      // by account and hold id
+	holds    map[storage.AccountID]*storage.Hold       // by account and hold id
 	holdsOf  map[string][]string                       // account -> hold ids, in creation order
 }
 
@@ -44,7 +44,7 @@ func New() *Store {
 		lotsOf:   map[string][]string{},
 		entries:  map[string][]storage.Entry{},
 		ops:      map[storage.AccountKey]*storage.Operation{},
-		holds:    map[storage.AccountKey]*storage.Hold{},
+		holds:    map[storage.AccountID]*storage.Hold{},
 		holdsOf:  map[string][]string{},
 	}
 }

@@ -106,7 +106,7 @@ func testHoldsApplyLoadAndEnd(t *testing.T, s storage.Store) {
 	require.Equal(t, []storage.HoldLine{{LotID: "lot-1", Amount: 100}, {LotID: "lot-2", Amount: 20}}, h.Lines)
 
 	loaded := load(t, s, storage.LoadQuery{LotsOf: []string{"u"}, HoldsOf: []string{"u"},
-		Lots: []storage.AccountKey{{Account: "u", Key: "lot-1"}, {Account: "other", Key: "lot-2"}}})
+		Lots: []storage.AccountID{{Account: "u", ID: "lot-1"}, {Account: "other", ID: "lot-2"}}})
 	require.Len(t, loaded.Holds, 1)
 	var lot1, lot2 int
 	for _, l := range loaded.Lots {
@@ -125,8 +125,8 @@ func testHoldsApplyLoadAndEnd(t *testing.T, s storage.Store) {
 	require.NoError(t, apply(t, s, "u", func(a *storage.Account) *storage.Batch { return releaseBatch(a, "rel-1") }))
 	loaded = load(t, s, storage.LoadQuery{HoldsOf: []string{"u"}})
 	require.Empty(t, loaded.Holds, "a released hold is not active")
-	loaded = load(t, s, storage.LoadQuery{Holds: []storage.AccountKey{{Account: "u", Key: "hold-1"}, {Account: "u", Key: "nope"}},
-		Refs: []storage.AccountKey{{Account: "u", Key: "hold-1"}}})
+	loaded = load(t, s, storage.LoadQuery{Holds: []storage.AccountID{{Account: "u", ID: "hold-1"}, {Account: "u", ID: "nope"}},
+		Refs: []storage.AccountID{{Account: "u", ID: "hold-1"}}})
 	require.Len(t, loaded.Holds, 1)
 	h = loaded.Holds[0]
 	require.Equal(t, storage.HoldReleased, h.State)

@@ -185,7 +185,7 @@ func readBackOf(t *testing.T, s storage.Store, account, key, opID string) *readB
 		if err != nil {
 			return err
 		}
-		refs, err := tx.Load(ctx, storage.LoadQuery{Refs: []storage.AccountKey{{Account: account, Key: ref}}})
+		refs, err := tx.Load(ctx, storage.LoadQuery{Refs: []storage.AccountID{{Account: account, ID: ref}}})
 		if err != nil {
 			return err
 		}
@@ -237,7 +237,7 @@ func testHostileTextInHolds(t *testing.T, s storage.Store) {
 				require.Len(t, after, len(before), "%s %s: the refused hold was not written", f.name, v.name)
 				continue
 			}
-			loaded := load(t, s, storage.LoadQuery{HoldsOf: []string{"u"}, Holds: []storage.AccountKey{{Account: "u", Key: h.ID}}})
+			loaded := load(t, s, storage.LoadQuery{HoldsOf: []string{"u"}, Holds: []storage.AccountID{{Account: "u", ID: h.ID}}})
 			var found *storage.Hold
 			for i := range loaded.Holds {
 				if loaded.Holds[i].ID == h.ID {
