@@ -37,7 +37,7 @@ func dumpOf(t *testing.T, s *bunstore.Store, account string) storage.AccountDump
 // webhook has granted again.
 func TestVerifyAnchorFindsConsistentRewrites(t *testing.T) {
 	t.Parallel()
-	eachDatabase(t, func(t *testing.T, db database) {
+	eachPlainDatabase(t, func(t *testing.T, db database) {
 		ctx := context.Background()
 		s := open(t, db.dsn(t))
 		l, err := ledger.New(s, &ledger.Config{Now: func() time.Time { return t0 }})

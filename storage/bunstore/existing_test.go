@@ -19,7 +19,7 @@ import (
 // naming the migration.
 func TestOpenExisting(t *testing.T) {
 	t.Parallel()
-	eachDatabase(t, func(t *testing.T, db database) {
+	eachPlainDatabase(t, func(t *testing.T, db database) {
 		ctx := context.Background()
 		dsn := db.dsn(t)
 		if db.name == "sqlite" {
