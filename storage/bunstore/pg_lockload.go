@@ -32,7 +32,7 @@ func (t *tx) LockAndLoad(ctx context.Context, ids []string, create bool, now tim
 		// creditledger_lock_and_load's look-up of keys joins with unnest,
 		// which Citus sends to every shard: the statements of
 		// LockAccounts and Load name their accounts (pg_claim_citus.go).
-		return t.lockThenLoad(ctx, ids, create, now, q)
+		return lockThenLoad(ctx, t, ids, create, now, q)
 	}
 	if create {
 		for _, id := range ids {
@@ -57,21 +57,6 @@ func (t *tx) LockAndLoad(ctx context.Context, ids []string, create bool, now tim
 	// Holds, lots by id and entries by operation are read after the
 	// function, under the locks it took (READ COMMITTED: a new snapshot).
 	if err := loadHolds(ctx, t, q, loaded); err != nil {
-		return nil, nil, err
-	}
-	return accounts, loaded, nil
-}
-
-// lockThenLoad is LockAndLoad in two statements, LockAccounts then Load
-// (on Citus, where each names its accounts so that it stays on their
-// shards).
-func (t *tx) lockThenLoad(ctx context.Context, ids []string, create bool, now time.Time, q storage.LoadQuery) ([]storage.Account, *storage.Loaded, error) {
-	accounts, err := t.LockAccounts(ctx, ids, create, now)
-	if err != nil {
-		return nil, nil, err
-	}
-	loaded, err := t.Load(ctx, q)
-	if err != nil {
 		return nil, nil, err
 	}
 	return accounts, loaded, nil

@@ -288,15 +288,7 @@ func (t *sqliteTx) LockAndLoad(ctx context.Context, ids []string, create bool, n
 		(len(lotsOf) == 0 || len(lotsOf) == 1 && lotsOf[0] == ids[0]) &&
 		(len(keys) == 0 || keys[0].Account == ids[0])
 	if !single {
-		accounts, err := t.LockAccounts(ctx, ids, create, now)
-		if err != nil {
-			return nil, nil, err
-		}
-		loaded, err := t.Load(ctx, q)
-		if err != nil {
-			return nil, nil, err
-		}
-		return accounts, loaded, nil
+		return lockThenLoad(ctx, t, ids, create, now, q)
 	}
 	id, err := sqlString("account id", ids[0])
 	if err != nil {

@@ -212,3 +212,18 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// lockThenLoad is LockAndLoad as two calls, LockAccounts then Load: on
+// SQLite for what its one-statement read does not cover, and on Citus,
+// where each statement names its accounts and so stays on their shards.
+func lockThenLoad(ctx context.Context, t storage.Tx, ids []string, create bool, now time.Time, q storage.LoadQuery) ([]storage.Account, *storage.Loaded, error) {
+	accounts, err := t.LockAccounts(ctx, ids, create, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	loaded, err := t.Load(ctx, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	return accounts, loaded, nil
+}
