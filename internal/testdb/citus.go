@@ -40,9 +40,9 @@ func SkipWithoutCitus(t testing.TB) {
 	t.Helper()
 	if CitusURL() == "" {
 		if RequireCitus() {
-			t.Fatal("CREDITLEDGER_REQUIRE_CITUS=1 but CITUS_DATABASE_URL is unset (run ../shared/citus/cluster up and export the DSN it prints)")
+			t.Fatal("CREDITLEDGER_REQUIRE_CITUS=1 but CITUS_DATABASE_URL is unset (start a cluster, see docs/SCALING.md, and export its DSN)")
 		}
-		t.Skip("Citus: CITUS_DATABASE_URL is unset, skipping (../shared/citus/cluster up starts a cluster and prints its DSN)")
+		t.Skip("Citus: CITUS_DATABASE_URL is unset, skipping (docs/SCALING.md says how to start a cluster)")
 	}
 	citusOnce.Do(func() {
 		db, err := sql.Open("pgx", CitusURL())

@@ -8,7 +8,7 @@
 // CREDITLEDGER_REQUIRE_POSTGRES=1, when they fail.
 //
 // Citus is found through CITUS_DATABASE_URL, the coordinator's DSN (what
-// ../shared/citus/cluster up prints); see citus.go.
+// the test cluster's script prints, see docs/SCALING.md); see citus.go.
 package testdb
 
 import (
