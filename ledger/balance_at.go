@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -81,7 +82,7 @@ func (l *Ledger) lockedBalance(ctx context.Context, account string, now time.Tim
 			return err
 		}
 		if len(accts) == 0 {
-			return fmt.Errorf("creditledger: account %q: %w", account, storage.ErrNotFound)
+			return accountError(account, storage.ErrNotFound)
 		}
 		var back map[string]int64
 		held, back = settleHolds(loaded.Holds, now)
@@ -102,6 +103,9 @@ func (l *Ledger) lockedBalance(ctx context.Context, account string, now time.Tim
 		acct, lots = &accts[0], openLots(all, back, now)
 		return nil
 	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, 0, err
+	}
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("creditledger: balance of account %q under its lock: %w", account, err)
 	}

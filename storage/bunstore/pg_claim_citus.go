@@ -117,8 +117,9 @@ func (t *tx) lockAccountsCitus(ctx context.Context, ids []string) ([]storage.Acc
 // once their holder committed. A skipping claim that came back short reads
 // the next candidates and goes on until it has q.Limit accounts or none
 // are left, as SKIP LOCKED with a LIMIT does on one database; a waiting
-// claim reads once (it may come back short; see storage.ClaimQuery), so
-// that all its locks are taken in the one global order.
+// claim stops after the first window in which it locked an account (it
+// may come back short; see storage.ClaimQuery), so that all its locks are
+// taken in the one global order.
 func (t *tx) claimCitus(ctx context.Context, q storage.ClaimQuery) ([]storage.Account, error) {
 	due, dueArgs := claimDue(q, t.s.timeArg(q.Now))
 	cond := " AND " + due
@@ -141,7 +142,11 @@ func (t *tx) claimCitus(ctx context.Context, q storage.ClaimQuery) ([]storage.Ac
 			return nil, fmt.Errorf("bunstore: claiming accounts: %w", err)
 		}
 		out = append(out, locked...)
-		if q.Wait || len(found) < want {
+		// A waiting claim stops at its first window that locked anything:
+		// it holds no lock before that, so reading on keeps the one global
+		// lock order, and a window whose accounts were all served while it
+		// waited must not end the pass as if nothing were left.
+		if len(found) < want || (q.Wait && len(out) > 0) {
 			break
 		}
 	}
