@@ -53,6 +53,7 @@ func (l *Ledger) Consume(ctx context.Context, p ConsumeParams) (rec *Receipt, er
 		key:      p.IdempotencyKey,
 		hash:     new(paramHash).str(p.Account).int(amount).str(p.Description).meta(p.Metadata).sum(),
 		needLots: true,
+		size:     textBytes(p.Description, p.Metadata),
 		stage: func(w *accountWriter, opIdx int) error {
 			if avail := w.available(); avail < amount {
 				return fmt.Errorf("%w: account %q has %s available, %s asked", ErrInsufficientCredits,

@@ -77,6 +77,10 @@ type writeSpec struct {
 	prepare func(ctx context.Context, tx storage.Tx, w *accountWriter) error
 	// stage stages the operation's writes; opIdx is its operation.
 	stage func(w *accountWriter, opIdx int) error
+	// size estimates the bytes the call's text adds to a transaction
+	// (description, metadata), for group commit's bound on a batch
+	// (groupcommit.go); 0 counts the ids and keys only.
+	size int
 }
 
 // maxKeyRaces bounds how often a write is retried after losing an
@@ -86,8 +90,18 @@ const maxKeyRaces = 3
 
 // write runs one single-account write: lock the account, load what the
 // write needs, replay or refuse a reused key, sweep expired lots, stage
-// and apply. It returns the receipt.
+// and apply. It returns the receipt. With group commit on (groupcommit.go)
+// a write that arrives while transactions are in flight shares the next
+// one with the others that arrived meanwhile.
 func (l *Ledger) write(ctx context.Context, s writeSpec) (*Receipt, error) {
+	if l.group != nil {
+		return l.group.write(ctx, l, s)
+	}
+	return l.writeAlone(ctx, s)
+}
+
+// writeAlone is write in a transaction of its own.
+func (l *Ledger) writeAlone(ctx context.Context, s writeSpec) (*Receipt, error) {
 	for attempt := 0; ; attempt++ {
 		rec, replay, err := l.writeOnce(ctx, s)
 		if errors.Is(err, storage.ErrDuplicateKey) && attempt < maxKeyRaces {
