@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/creditledger/creditledger/storage"
@@ -34,7 +35,8 @@ import (
 //   - A database error (a failed statement, a deadlock past the store's
 //     retries, a lost key race) fails the batch's transaction, which then
 //     commits nothing; each call then runs alone, as without group
-//     commit, so no call can fail another. When the error came after the
+//     commit, so no call can fail another: the leader runs them one by
+//     one, in arrival order. When the error came after the
 //     batch was sent for commit, whether it committed is read back (one
 //     of its operations' entries) before anything is run again.
 //   - A caller whose context ends while its call is queued gets the
@@ -81,6 +83,10 @@ type groupCommit struct {
 	mu    sync.Mutex
 	busy  int           // lanes in use: transactions of this queue in flight
 	queue []*queuedCall // in arrival order; not empty only when busy == lanes
+
+	// For tests (export_test.go): batches of two calls or more run, the
+	// calls they held, and the batches that fell back to one by one.
+	batches, batched, fallbacks atomic.Int64
 }
 
 // newGroupCommit returns the queue of store, or nil when group commit is
@@ -120,7 +126,9 @@ type callOutcome struct {
 	replay  *storage.Operation // the key's call, to answer from
 	applied *storage.Batch     // the call's entries, for telemetry
 	err     error
-	alone   bool // the batch failed: run the call in a transaction of its own
+	// final: rec and err are the call's result as they are (it ran
+	// alone after its batch failed; telemetry counted it).
+	final bool
 }
 
 func callBytes(s *writeSpec) int {
@@ -161,6 +169,8 @@ func (g *groupCommit) write(ctx context.Context, l *Ledger, s writeSpec) (*Recei
 			defer g.release()
 			return l.writeAlone(ctx, s)
 		}
+		g.batches.Add(1)
+		g.batched.Add(int64(len(w.lead)))
 		outs := l.commitBatch(w.lead)
 		for i := 1; i < len(w.lead); i++ {
 			w.lead[i].wake <- wakeUp{out: outs[i]}
@@ -174,8 +184,8 @@ func (g *groupCommit) write(ctx context.Context, l *Ledger, s writeSpec) (*Recei
 // settle turns a call's outcome into what write returns.
 func (l *Ledger) settle(ctx context.Context, s writeSpec, o callOutcome) (*Receipt, error) {
 	switch {
-	case o.alone:
-		return l.writeAlone(ctx, s)
+	case o.final:
+		return o.rec, o.err
 	case o.err != nil:
 		return nil, o.err
 	case o.replay != nil:
@@ -283,9 +293,16 @@ func (l *Ledger) commitBatch(calls []*queuedCall) []callOutcome {
 	}
 	l.logger.DebugContext(ctx, "creditledger: group commit: batch failed, running its calls one by one",
 		"calls", len(calls), "error", err)
+	if l.group != nil {
+		l.group.fallbacks.Add(1)
+	}
+	// One by one, in arrival order, each with its caller's context (a
+	// caller that gave up meanwhile gets its context's error, nothing
+	// written), while the batch's lane is held.
 	out := make([]callOutcome, len(calls))
-	for i := range out {
-		out[i].alone = true
+	for i, c := range calls {
+		rec, err := l.writeAlone(c.ctx, c.spec)
+		out[i] = callOutcome{rec: rec, err: err, final: true}
 	}
 	return out
 }
