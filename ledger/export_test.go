@@ -47,3 +47,8 @@ func QueuedCalls(l *Ledger) int {
 	defer g.mu.Unlock()
 	return len(g.queue)
 }
+
+// SetGroupCommitLanes sets how many batches l's group commit may have in
+// flight at once, for the benchmark that chooses it; call it before any
+// write.
+func SetGroupCommitLanes(l *Ledger, n int) { l.group.lanes = n }

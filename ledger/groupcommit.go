@@ -48,8 +48,8 @@ import (
 //
 // Idle, a call runs at once in a transaction of its own (no timer, no
 // wait): only a call that finds every lane busy queues. A store runs at
-// most lanes transactions of group commit at once (store.MaxParallelTx,
-// at most maxLanes: one on SQLite and memory). A batch holds at most
+// most lanes transactions of group commit at once (maxLanes, one, and
+// never more than store.MaxParallelTx). A batch holds at most
 // DefaultGroupCommitCalls calls and about DefaultGroupCommitBytes of text.
 // A call that loads more in its own way (prepare: Reverse) joins a batch
 // only as the first call on its account, since what it reads from the
@@ -70,9 +70,14 @@ const (
 // ids, amounts, times and hashes, its account update.
 const callBaseBytes = 512
 
-// maxLanes bounds how many batches may be in flight at once on one store
-// (docs/BENCHMARKS.md, "Group commit (v0.3)", has the measurements).
-const maxLanes = 2
+// maxLanes bounds how many batches may be in flight at once on one store.
+// One: on PostgreSQL with 16 consumers on two cores, a second lane halves
+// the batches and makes a hot account's wait for its lock, and measured
+// slower than one (random accounts 135 against 122 µs a call, one hot
+// account 225 against 107; four lanes 200 and 345; docs/BENCHMARKS.md,
+// "Group commit (v0.3)"). SQLite and memory serialize their transactions
+// anyway.
+const maxLanes = 1
 
 // groupCommit is the queue of one store's writes.
 type groupCommit struct {
