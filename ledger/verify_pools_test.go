@@ -83,7 +83,7 @@ func TestVerifyPools(t *testing.T) {
 		"effective": {func(b *storage.Batch) { b.Lots[0].EffectiveAt = nil },
 			"is effective from its creation but its grant entry says"},
 		"expiry": {func(b *storage.Batch) { b.Lots[1].ExpiresAt = b.Entries[1].ExpiresAt },
-			"but its set_expiry entry 5 says"},
+			"but its last set_expiry entry (5) says"},
 		"entry pool": {func(b *storage.Batch) { b.Entries[3].Pool = "" }, `is in pool "image" but an entry on it says ""`},
 	} {
 		rep := verify(c.tamper)
