@@ -344,13 +344,13 @@ func (t *sqliteTx) lockAndLoadMany(ctx context.Context, ids, lotsOf []string, ke
 			return nil, nil, fmt.Errorf("bunstore: creating accounts: %w", err)
 		}
 	}
-	query := "SELECT 'account', " + accountCols + " FROM creditledger_accounts WHERE id IN " + list
+	query := "SELECT 'account', " + accountCols + sqlitePad(len(accountColumns)) + " FROM creditledger_accounts WHERE id IN " + list
 	if len(lotsOf) > 0 {
 		lots, err := sqlStrings("account id", lotsOf)
 		if err != nil {
 			return nil, nil, err
 		}
-		query += " UNION ALL SELECT 'lot', " + lotCols + " FROM creditledger_lots WHERE remaining > 0 AND account_id IN " + lots
+		query += " UNION ALL SELECT 'lot', " + lotCols + sqlitePad(len(lotColumns)) + " FROM creditledger_lots WHERE remaining <> 0 AND account_id IN " + lots
 	}
 	if len(keys) > 0 {
 		var j sqlValues
@@ -363,7 +363,7 @@ func (t *sqliteTx) lockAndLoadMany(ctx context.Context, ids, lotsOf []string, ke
 			j.str(k.Key)
 		}
 		query += j.statement(func(col func(int) string, values string) string {
-			return " UNION ALL SELECT 'call', " + callColumns.list("e.") + ", NULL FROM (" + values +
+			return " UNION ALL SELECT 'call', " + callColumns.list("e.") + sqlitePad(len(callColumns)) + " FROM (" + values +
 				") AS k CROSS JOIN creditledger_entries AS e WHERE e.account_id = " + col(0) + " AND e.idempotency_key = " + col(1)
 		})
 	}
