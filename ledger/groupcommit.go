@@ -618,27 +618,23 @@ func (b *batchRun) stage(ctx context.Context, tx *watchedTx, i int) error {
 }
 
 // writerMark is what an accountWriter had staged at one point: restore
-// takes it back there, undoing a call that failed a rule.
+// takes it back there, undoing a call that failed a rule. It copies the
+// writer whole (so every field, and every slice of its batch, comes back
+// as it was: a field added to accountWriter or storage.Batch is covered
+// as long as staging only appends to slices and sets fields), and the
+// lots and holds it points to, which staging changes in place. State a
+// call changes in place elsewhere (a map, an earlier element of a slice)
+// must be added here.
 type writerMark struct {
-	acct                                                     storage.Account
-	lots                                                     []*storage.Lot
-	lotValues                                                []storage.Lot
-	lotsLoaded                                               bool
-	holds                                                    []*storage.Hold
-	holdValues                                               []storage.Hold
-	holdsLoaded, changed                                     bool
-	ops, lotRows, entries, debits, accounts, credits, holdsN int
-	holdUpdates                                              int
+	w          accountWriter
+	lots       []*storage.Lot
+	lotValues  []storage.Lot
+	holds      []*storage.Hold
+	holdValues []storage.Hold
 }
 
 func (w *accountWriter) mark() writerMark {
-	m := writerMark{
-		acct: w.acct, lots: slices.Clone(w.lots), lotsLoaded: w.lotsLoaded,
-		holds: slices.Clone(w.holds), holdsLoaded: w.holdsLoaded, changed: w.changed,
-		ops: len(w.ops), lotRows: len(w.batch.Lots), entries: len(w.batch.Entries), debits: len(w.batch.Debits),
-		accounts: len(w.batch.Accounts), credits: len(w.batch.Credits), holdsN: len(w.batch.Holds),
-		holdUpdates: len(w.batch.HoldUpdates),
-	}
+	m := writerMark{w: *w, lots: slices.Clone(w.lots), holds: slices.Clone(w.holds)}
 	m.lotValues = make([]storage.Lot, len(w.lots))
 	for i, lot := range w.lots {
 		m.lotValues[i] = *lot
@@ -651,7 +647,7 @@ func (w *accountWriter) mark() writerMark {
 }
 
 func (w *accountWriter) restore(m writerMark) {
-	w.acct, w.lotsLoaded, w.holdsLoaded, w.changed = m.acct, m.lotsLoaded, m.holdsLoaded, m.changed
+	*w = m.w
 	w.lots, w.holds = m.lots, m.holds
 	for i, lot := range w.lots {
 		*lot = m.lotValues[i]
@@ -659,14 +655,6 @@ func (w *accountWriter) restore(m writerMark) {
 	for i, h := range w.holds {
 		*h = m.holdValues[i]
 	}
-	w.ops = w.ops[:m.ops]
-	w.batch.Lots = w.batch.Lots[:m.lotRows]
-	w.batch.Entries = w.batch.Entries[:m.entries]
-	w.batch.Debits = w.batch.Debits[:m.debits]
-	w.batch.Accounts = w.batch.Accounts[:m.accounts]
-	w.batch.Credits = w.batch.Credits[:m.credits]
-	w.batch.Holds = w.batch.Holds[:m.holdsN]
-	w.batch.HoldUpdates = w.batch.HoldUpdates[:m.holdUpdates]
 }
 
 // watchedTx remembers the first error of the transaction's methods: a
