@@ -52,3 +52,8 @@ func QueuedCalls(l *Ledger) int {
 // flight at once, for the benchmark that chooses it; call it before any
 // write.
 func SetGroupCommitLanes(l *Ledger, n int) { l.group.lanes = n }
+
+// SetGroupCommitBounds sets the bounds of l's batches (calls, bytes).
+func SetGroupCommitBounds(l *Ledger, calls, bytes int) {
+	l.group.maxCalls, l.group.maxBytes = calls, bytes
+}

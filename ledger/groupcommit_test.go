@@ -610,3 +610,49 @@ func TestGroupCommitRandom(t *testing.T) {
 		requireVerified(t, b)
 	})
 }
+
+// TestGroupCommitBounds: a batch takes at most its bound of calls, and
+// of bytes (a call's text counted), leaving the rest to the next ones;
+// every call is served.
+func TestGroupCommitBounds(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, nil)
+		_, err := b.l.Grant(t.Context(), ledger.GrantParams{Account: "a", IdempotencyKey: "seed", Amount: d("100")})
+		require.NoError(t, err)
+		ledger.SetGroupCommitBounds(b.l, 2, ledger.DefaultGroupCommitBytes)
+		ops := make([]gcOp, 5)
+		for i := range ops {
+			ops[i] = consumeOp("a", "", "1")
+		}
+		got := queueInOrder(t, b.l, nil, ops)
+		for i, g := range got {
+			require.Contains(t, g, fmt.Sprintf("balance=%d ", 99-i))
+		}
+		batches, calls, _ := ledger.GroupCommitStats(b.l)
+		require.EqualValues(t, 2, batches, "[0 1] [2 3], then [4] alone")
+		require.EqualValues(t, 4, calls)
+
+		// Bytes: a plain consume counts about 580 bytes, one with a
+		// description of 1000 about 1580: with a bound of 2000 the long
+		// call fits with neither neighbour, the two after it share one.
+		ledger.SetGroupCommitBounds(b.l, ledger.DefaultGroupCommitCalls, 2000)
+		long := strings.Repeat("x", 1000)
+		ops = []gcOp{consumeOp("a", "", "1"), func(ctx context.Context, l *ledger.Ledger, _ map[string]string) (string, error) {
+			rec, err := l.Consume(ctx, ledger.ConsumeParams{Account: "a", Amount: d("1"), Description: long})
+			if err != nil {
+				return "", err
+			}
+			return receiptOut(rec), nil
+		}, consumeOp("a", "", "1"), consumeOp("a", "", "1")}
+		got = queueInOrder(t, b.l, nil, ops)
+		for i, g := range got {
+			require.Contains(t, g, fmt.Sprintf("balance=%d ", 94-i))
+		}
+		batches, calls, _ = ledger.GroupCommitStats(b.l)
+		require.EqualValues(t, 3, batches, "[0] and [1] alone, then [2 3]")
+		require.EqualValues(t, 6, calls)
+		requireBalance(t, b, "a", "91")
+		requireVerified(t, b)
+	})
+}
