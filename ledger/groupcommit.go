@@ -440,18 +440,28 @@ func (b *batchRun) run(ctx context.Context, stx storage.Tx) error {
 	}
 	now := later(l.clock(), created)
 
-	// A sweep due loads the lots and holds no call asked for.
+	// What the calls need at now (a sweep due among it) beyond what
+	// the lock loaded, by the rule of a call alone (lotsNeeded,
+	// holdsNeeded).
+	lotsLoaded, holdsLoaded := map[string]bool{}, map[string]bool{}
 	var rest storage.LoadQuery
-	for _, id := range ids {
-		a, ok := found[id]
-		if !ok || !expiryDue(&a, now) {
+	for _, c := range b.calls {
+		s := &c.spec
+		a, ok := found[s.account]
+		if !ok {
 			continue
 		}
-		if n := needs[id]; !n.lots {
-			rest.LotsOf = append(rest.LotsOf, id)
+		if s.lotsNeeded(&a, now) && !lotsLoaded[s.account] {
+			lotsLoaded[s.account] = true
+			if !needs[s.account].lots {
+				rest.LotsOf = append(rest.LotsOf, s.account)
+			}
 		}
-		if n := needs[id]; !n.holds {
-			rest.HoldsOf = append(rest.HoldsOf, id)
+		if s.holdsNeeded(&a, now) && !holdsLoaded[s.account] {
+			holdsLoaded[s.account] = true
+			if !needs[s.account].holds {
+				rest.HoldsOf = append(rest.HoldsOf, s.account)
+			}
 		}
 	}
 	if len(rest.LotsOf) > 0 || len(rest.HoldsOf) > 0 {
@@ -481,11 +491,9 @@ func (b *batchRun) run(ctx context.Context, stx storage.Tx) error {
 		if !ok {
 			continue
 		}
-		n, due := needs[id], expiryDue(&a, now)
-		loadLots := n.lots || due
-		w := l.newWriter(a, lotsOf[id], loadLots, now)
+		w := l.newWriter(a, lotsOf[id], lotsLoaded[id], now)
 		b.writers[id] = w
-		if loadLots && (n.holds || due) {
+		if holdsLoaded[id] {
 			w.setHolds(holdsOf[id])
 			seen := map[string]bool{}
 			for _, lot := range w.holdLotIDs() {

@@ -83,6 +83,20 @@ type writeSpec struct {
 	size int
 }
 
+// lotsNeeded reports whether a write of s on a, locked at now, works on
+// the account's open lots: it asked for them, or a sweep is due. Group
+// commit (groupcommit.go) loads by the same rule, per account of a batch.
+func (s *writeSpec) lotsNeeded(a *storage.Account, now time.Time) bool {
+	return s.needLots || s.needHolds || expiryDue(a, now)
+}
+
+// holdsNeeded reports whether a write of s on a, locked at now, works on
+// the account's active holds (and the lots they took from): it asked for
+// them, or a sweep, which may end some, is due.
+func (s *writeSpec) holdsNeeded(a *storage.Account, now time.Time) bool {
+	return s.lotsNeeded(a, now) && (s.needHolds || expiryDue(a, now))
+}
+
 // maxKeyRaces bounds how often a write is retried after losing an
 // idempotency-key race to a concurrent write on another account: the
 // retry reads the winner's operation, so one retry settles it.
@@ -142,7 +156,7 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 			return nil
 		}
 		w := l.newWriter(acct, loaded.Lots, loadLots, now)
-		if loadLots && (s.needHolds || expiryDue(&acct, now)) {
+		if s.holdsNeeded(&acct, now) {
 			w.setHolds(loaded.Holds)
 			if err := w.loadLotsByID(ctx, tx, w.holdLotIDs()); err != nil {
 				return err
@@ -221,13 +235,13 @@ func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, clock func() 
 	if now.Before(created) {
 		now = created
 	}
-	loadLots = s.needLots || expiryDue(&acct, now)
+	loadLots = s.lotsNeeded(&acct, now)
 	rest := storage.LoadQuery{}
 	if loadLots && !s.needLots {
 		// A sweep is due: the lots were not asked for with the lock.
 		rest.LotsOf = ids
 	}
-	if loadLots && (s.needHolds || expiryDue(&acct, now)) {
+	if s.holdsNeeded(&acct, now) {
 		// Holds come with the lots whenever a sweep may end some, or the
 		// write works on them.
 		rest.HoldsOf = ids
