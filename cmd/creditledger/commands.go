@@ -205,21 +205,48 @@ func (o *distributeCmd) run(ctx context.Context, e *env) error {
 
 type lotJSON struct {
 	ID        string     `json:"id"`
+	Pool      string     `json:"pool,omitempty"` // "" (omitted): the default pool
 	Source    string     `json:"source"`
 	Amount    string     `json:"amount"`
 	Remaining string     `json:"remaining"`
 	Priority  int        `json:"priority"`
 	ExpiresAt *time.Time `json:"expiresAt"`
-	CreatedAt time.Time  `json:"createdAt"`
+	// EffectiveAt is set on a dated grant: the lot is spendable from then.
+	EffectiveAt *time.Time `json:"effectiveAt,omitempty"`
+	CreatedAt   time.Time  `json:"createdAt"`
 }
 
 type balanceJSON struct {
 	Account   string    `json:"account"`
-	Available string    `json:"available"`
-	Held      string    `json:"held"` // reserved by active holds, not in available
-	Plan      string    `json:"plan"` // "" when none was set: the catalog's default plan applies
+	Available string    `json:"available"` // of the default pool, as every field up to lots
+	Held      string    `json:"held"`      // reserved by active holds, not in available
+	Owed      string    `json:"owed"`      // the default pool's debt under an overdraft
+	Plan      string    `json:"plan"`      // "" when none was set: the catalog's default plan applies
 	At        time.Time `json:"at"`
 	Lots      []lotJSON `json:"lots"`
+	Upcoming  []lotJSON `json:"upcoming"` // dated grants not yet spendable
+	// Pools has every pool the account holds, "" (the default) included.
+	Pools map[string]poolJSON `json:"pools"`
+}
+
+// poolJSON is one pool of balanceJSON.
+type poolJSON struct {
+	Available string    `json:"available"`
+	Held      string    `json:"held"`
+	Owed      string    `json:"owed"`
+	Lots      []lotJSON `json:"lots"`
+	Upcoming  []lotJSON `json:"upcoming"`
+}
+
+// lotsJSON converts lots for -json output; never nil.
+func lotsJSON(lots []ledger.Lot) []lotJSON {
+	out := make([]lotJSON, 0, len(lots))
+	for _, lot := range lots {
+		out = append(out, lotJSON{ID: lot.ID, Pool: lot.Pool, Source: lot.Source, Amount: lot.Amount.String(),
+			Remaining: lot.Remaining.String(), Priority: lot.Priority, ExpiresAt: utcPtr(lot.ExpiresAt),
+			EffectiveAt: utcPtr(lot.EffectiveAt), CreatedAt: lot.CreatedAt.UTC()})
+	}
+	return out
 }
 
 // balanceCmd is balance's options.
@@ -236,10 +263,11 @@ func (*balanceCmd) run(ctx context.Context, e *env) error {
 		return err
 	}
 	if e.common.json {
-		out := balanceJSON{Account: b.Account, Available: b.Available.String(), Held: b.Held.String(), Plan: b.Plan, At: b.At.UTC(), Lots: []lotJSON{}}
-		for _, lot := range b.Lots {
-			out.Lots = append(out.Lots, lotJSON{ID: lot.ID, Source: lot.Source, Amount: lot.Amount.String(),
-				Remaining: lot.Remaining.String(), Priority: lot.Priority, ExpiresAt: utcPtr(lot.ExpiresAt), CreatedAt: lot.CreatedAt.UTC()})
+		out := balanceJSON{Account: b.Account, Available: b.Available.String(), Held: b.Held.String(), Owed: b.Owed.String(),
+			Plan: b.Plan, At: b.At.UTC(), Lots: lotsJSON(b.Lots), Upcoming: lotsJSON(b.Upcoming), Pools: map[string]poolJSON{}}
+		for name, pb := range b.Pools {
+			out.Pools[name] = poolJSON{Available: pb.Available.String(), Held: pb.Held.String(), Owed: pb.Owed.String(),
+				Lots: lotsJSON(pb.Lots), Upcoming: lotsJSON(pb.Upcoming)}
 		}
 		return writeJSON(e.stdout, out)
 	}
@@ -254,32 +282,25 @@ func (*balanceCmd) run(ctx context.Context, e *env) error {
 	if !b.Held.IsZero() {
 		held = ", " + b.Held.String() + " held"
 	}
+	if !b.Owed.IsZero() {
+		held += ", " + b.Owed.String() + " owed"
+	}
 	fmt.Fprintf(e.stdout, "account %s: %s available%s (plan: %s)\n", b.Account, b.Available, held, plan)
-	if len(b.Lots) == 0 {
-		return nil
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LOT\tSOURCE\tREMAINING\tAMOUNT\tEXPIRES")
-	for _, lot := range b.Lots {
-		exp := "never"
-		if lot.ExpiresAt != nil {
-			exp = lot.ExpiresAt.UTC().Format(time.RFC3339)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", lot.ID, lot.Source, lot.Remaining, lot.Amount, exp)
-	}
-	return tw.Flush()
+	return printPools(e, b)
 }
 
 // entriesCmd is entries' options.
 type entriesCmd struct {
 	limit  int
 	cursor string
+	pool   poolFlag
 }
 
 func entriesFlags(fs *flag.FlagSet) runner {
 	o := &entriesCmd{}
 	fs.IntVar(&o.limit, "limit", ledger.DefaultPageSize, fmt.Sprintf("entries per page, at most %d", ledger.MaxPageSize))
 	fs.StringVar(&o.cursor, "cursor", "", "the next cursor a previous page printed")
+	fs.Var(&o.pool, "pool", `only the entries of this credit pool ("" is the default pool; default: every pool)`)
 	return o
 }
 
@@ -291,6 +312,9 @@ type entryJSON struct {
 	Source       string            `json:"source"`
 	LotID        string            `json:"lotId"`
 	OperationID  string            `json:"operationId"`
+	Pool         string            `json:"pool,omitempty"`     // "" (omitted): the default pool
+	Feature      string            `json:"feature,omitempty"`  // a consume or hold priced by a feature
+	Quantity     string            `json:"quantity,omitempty"` // of Feature
 	Description  string            `json:"description,omitempty"`
 	Metadata     map[string]string `json:"metadata,omitempty"`
 	CreatedAt    time.Time         `json:"createdAt"`
@@ -301,9 +325,13 @@ type entryJSON struct {
 func entriesJSON(es []ledger.Entry) []entryJSON {
 	out := make([]entryJSON, 0, len(es))
 	for _, en := range es {
-		out = append(out, entryJSON{ID: en.ID, Kind: string(en.Kind), Amount: en.Amount.String(),
+		ej := entryJSON{ID: en.ID, Kind: string(en.Kind), Amount: en.Amount.String(),
 			BalanceAfter: en.BalanceAfter.String(), Source: en.Source, LotID: en.LotID, OperationID: en.OperationID,
-			Description: en.Description, Metadata: en.Metadata, CreatedAt: en.CreatedAt.UTC()})
+			Pool: en.Pool, Feature: en.Feature, Description: en.Description, Metadata: en.Metadata, CreatedAt: en.CreatedAt.UTC()}
+		if en.Feature != "" {
+			ej.Quantity = en.Quantity.String()
+		}
+		out = append(out, ej)
 	}
 	return out
 }
@@ -314,10 +342,26 @@ func printEntries(e *env, es []ledger.Entry) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tKIND\tAMOUNT\tBALANCE\tSOURCE\tDESCRIPTION")
+	pools := false // a POOL and a FEATURE column only when some entry has one
 	for _, en := range es {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", en.CreatedAt.UTC().Format(time.RFC3339), en.Kind, en.Amount,
-			en.BalanceAfter, en.Source, en.Description)
+		pools = pools || en.Pool != "" || en.Feature != ""
+	}
+	if !pools {
+		fmt.Fprintln(tw, "TIME\tKIND\tAMOUNT\tBALANCE\tSOURCE\tDESCRIPTION")
+		for _, en := range es {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", en.CreatedAt.UTC().Format(time.RFC3339), en.Kind, en.Amount,
+				en.BalanceAfter, en.Source, en.Description)
+		}
+		return tw.Flush()
+	}
+	fmt.Fprintln(tw, "TIME\tPOOL\tKIND\tAMOUNT\tBALANCE\tFEATURE\tSOURCE\tDESCRIPTION")
+	for _, en := range es {
+		feature := ""
+		if en.Feature != "" {
+			feature = en.Feature + " x " + en.Quantity.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", en.CreatedAt.UTC().Format(time.RFC3339), poolName(en.Pool), en.Kind,
+			en.Amount, en.BalanceAfter, feature, en.Source, en.Description)
 	}
 	return tw.Flush()
 }
@@ -331,7 +375,7 @@ func (o *entriesCmd) run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer store.Close()
-	page, err := l.Entries(ctx, e.args[0], &ledger.ListOpts{Limit: o.limit, Cursor: o.cursor})
+	page, err := l.Entries(ctx, e.args[0], &ledger.ListOpts{Limit: o.limit, Cursor: o.cursor, Pool: o.pool.ptr()})
 	if err != nil {
 		return err
 	}
