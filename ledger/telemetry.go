@@ -25,9 +25,9 @@ const InstrumentationName = "github.com/creditledger/creditledger/ledger"
 const (
 	// MetricOperations counts calls by kind (grant, grant_pack, consume,
 	// set_plan, set_plans, balance, entries, verify, hold, capture,
-	// release, holds, reverse, balance_at) and outcome (ok, replayed,
+	// release, holds, reverse, balance_at, set_lot_expiry) and outcome (ok, replayed,
 	// invalid, insufficient_credits, conflict, not_found, unknown_plan,
-	// unknown_pack, hold_not_active, canceled, error).
+	// unknown_pack, unknown_feature, hold_not_active, canceled, error).
 	MetricOperations = "creditledger.operations"
 	// MetricOperationDuration is the latency of those calls, in seconds,
 	// with the same attributes.
@@ -81,17 +81,18 @@ const (
 	opHolds
 	opReverse
 	opBalanceAt
+	opSetLotExpiry
 )
 
 // opNames and opSpans are indexed by opKind: constant strings, so that
 // starting a span allocates no name.
 var (
 	opNames = [...]string{"grant", "grant_pack", "consume", "set_plan", "set_plans", "balance", "entries", "verify",
-		"hold", "capture", "release", "holds", "reverse", "balance_at"}
+		"hold", "capture", "release", "holds", "reverse", "balance_at", "set_lot_expiry"}
 	opSpans = [...]string{"creditledger.grant", "creditledger.grant_pack", "creditledger.consume", "creditledger.set_plan",
 		"creditledger.set_plans", "creditledger.balance", "creditledger.entries", "creditledger.verify",
 		"creditledger.hold", "creditledger.capture", "creditledger.release", "creditledger.holds", "creditledger.reverse",
-		"creditledger.balance_at"}
+		"creditledger.balance_at", "creditledger.set_lot_expiry"}
 )
 
 // telemetry holds a ledger's instruments. With no provider configured
@@ -286,6 +287,9 @@ func outcomeOf(replayed bool, err error) string {
 		return "unknown_plan"
 	case errors.Is(err, ErrUnknownPack):
 		return "unknown_pack"
+	case errors.Is(err, ErrUnknownFeature):
+		// Before invalid, which it also matches.
+		return "unknown_feature"
 	case errors.Is(err, ErrHoldNotActive):
 		return "hold_not_active"
 	case errors.Is(err, ErrNotFound):
