@@ -368,3 +368,63 @@ func TestBalanceAtWithPools(t *testing.T) {
 		requireVerified(t, b)
 	})
 }
+
+// TestPoolsAcrossWrites: every write that touches an account with
+// several pools (plans and their gift, the distribution, SetPlans, holds,
+// captures, releases, reversals, expiries) keeps each pool's balance and
+// history right: Verify clean, each pool's figures as expected.
+func TestPoolsAcrossWrites(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		catalog := testCatalog(nil)
+		catalog.SignupGift.Pool = "chat"
+		catalog.Features = []policy.Feature{{ID: "render", Pool: "image", Price: d("2")}}
+		b := setup(t, newStore, &ledger.Config{Catalog: catalog})
+		ctx := t.Context()
+		exp := t0.Add(2 * time.Hour)
+		_, err := b.l.Grant(ctx, ledger.GrantParams{Account: "u", IdempotencyKey: "img", Pool: "image", Amount: d("30"), ExpiresAt: &exp})
+		require.NoError(t, err)
+		require.NoError(t, b.l.SetPlan(ctx, ledger.PlanParams{Account: "u", Plan: "free"}))
+		bal, err := b.l.Balance(ctx, "u")
+		require.NoError(t, err)
+		require.Equal(t, "50", bal.Available.String(), "the plan's period, in the default pool")
+		require.Equal(t, "10", poolAvailable(t, bal, "chat"), "the gift, in its pool")
+		require.Equal(t, "30", poolAvailable(t, bal, "image"))
+
+		h, err := b.l.Hold(ctx, ledger.HoldParams{Account: "u", Feature: "render", Quantity: d("5")})
+		require.NoError(t, err)
+		rec, err := b.l.Capture(ctx, ledger.CaptureParams{Account: "u", HoldID: h.ID, Amount: d("4")})
+		require.NoError(t, err)
+		require.Equal(t, "26", rec.Balance.String(), "the capture answers with the image pool")
+		h2, err := b.l.Hold(ctx, ledger.HoldParams{Account: "u", Pool: "chat", Amount: d("3")})
+		require.NoError(t, err)
+		_, err = b.l.Release(ctx, "u", h2.ID)
+		require.NoError(t, err)
+		rec, err = b.l.Consume(ctx, ledger.ConsumeParams{Account: "u", Pool: "chat", Amount: d("6"), IdempotencyKey: "c1"})
+		require.NoError(t, err)
+		require.Equal(t, "4", rec.Balance.String())
+		rec, err = b.l.Reverse(ctx, ledger.ReverseParams{Account: "u", Key: "c1"})
+		require.NoError(t, err)
+		require.Equal(t, "10", rec.Balance.String(), "the reversal answers with the chat pool")
+		rec, err = b.l.Reverse(ctx, ledger.ReverseParams{Account: "u", Key: "c1"})
+		require.NoError(t, err)
+		require.True(t, rec.NothingToReverse)
+		require.Equal(t, "10", rec.Balance.String())
+
+		require.NoError(t, b.l.SetPlans(ctx, []ledger.PlanParams{{Account: "u", Plan: "yearly"}, {Account: "v", Plan: "free"}}))
+		b.clock.Set(exp) // the image lot expires
+		distribute(t, b)
+		bal, err = b.l.Balance(ctx, "u")
+		require.NoError(t, err)
+		require.Equal(t, "0", poolAvailable(t, bal, "image"))
+		require.Equal(t, "10", poolAvailable(t, bal, "chat"))
+		page, err := b.l.Entries(ctx, "u", &ledger.ListOpts{Limit: 100})
+		require.NoError(t, err)
+		for _, e := range page.Entries {
+			if e.Kind == ledger.KindPlan {
+				require.Equal(t, "", e.Pool)
+			}
+		}
+		requireVerified(t, b)
+	})
+}
