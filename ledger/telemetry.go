@@ -35,7 +35,10 @@ const (
 	// MetricCreditsGranted, MetricCreditsConsumed and MetricCreditsExpired
 	// count credits written, by the lot's source ("monthly_refresh",
 	// "purchase_package", ...), whatever call wrote them (Grant, Consume,
-	// the sweeps of writes, Distribute, ExpireDue, SetPlan).
+	// the sweeps of writes, Distribute, ExpireDue, SetPlan), and by
+	// "pool" for credits of a pool other than the default one (credits of
+	// the default pool carry no pool attribute, as before pools). The
+	// same holds for MetricCreditsHeld and MetricCreditsReversed.
 	MetricCreditsGranted  = "creditledger.credits.granted"
 	MetricCreditsConsumed = "creditledger.credits.consumed"
 	MetricCreditsExpired  = "creditledger.credits.expired"
@@ -316,11 +319,12 @@ func (t *telemetry) committed(ctx context.Context, b *storage.Batch) {
 	type key struct {
 		kind   storage.EntryKind
 		source string
+		pool   string
 	}
 	sums := make(map[key]int64, 4)
 	for i := range b.Entries {
 		e := &b.Entries[i]
-		sums[key{e.Kind, e.Source}] += e.Amount
+		sums[key{e.Kind, e.Source, e.Pool}] += e.Amount
 	}
 	for k, v := range sums {
 		var c metric.Int64Counter
@@ -340,8 +344,8 @@ func (t *telemetry) committed(ctx context.Context, b *storage.Batch) {
 				direction, v = "taken_back", -v
 			}
 			if v > 0 {
-				t.reversed.Add(ctx, v, metric.WithAttributeSet(attribute.NewSet(
-					attribute.String("source", k.source), attribute.String("direction", direction))))
+				attrs := []attribute.KeyValue{attribute.String("source", k.source), attribute.String("direction", direction)}
+				t.reversed.Add(ctx, v, metric.WithAttributeSet(attribute.NewSet(withPool(attrs, k.pool)...)))
 			}
 			continue
 		default:
@@ -350,9 +354,19 @@ func (t *telemetry) committed(ctx context.Context, b *storage.Batch) {
 			continue
 		}
 		if v > 0 {
-			c.Add(ctx, v, metric.WithAttributeSet(attribute.NewSet(attribute.String("source", k.source))))
+			c.Add(ctx, v, metric.WithAttributeSet(attribute.NewSet(withPool([]attribute.KeyValue{attribute.String("source", k.source)}, k.pool)...)))
 		}
 	}
+}
+
+// withPool adds the pool attribute of credits of a pool other than the
+// default one: the credit counters of a ledger that never names a pool
+// keep the attributes they had before pools.
+func withPool(attrs []attribute.KeyValue, pool string) []attribute.KeyValue {
+	if pool == "" {
+		return attrs
+	}
+	return append(attrs, attribute.String("pool", pool))
 }
 
 // chunkSpan is one chunk of a distribution run in flight.
