@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -99,10 +100,12 @@ func (w *accountWriter) setPoolBalance(pool string, v int64) {
 		w.defaultPool = v
 		return
 	}
-	if w.pools == nil {
-		w.pools = map[string]int64{}
-	}
-	w.pools[pool] = v
+	// Copied on write: a copy of the writer (a group commit's mark, to
+	// undo a call that fails) keeps the balances it saw.
+	m := make(map[string]int64, len(w.pools)+1)
+	maps.Copy(m, w.pools)
+	m[pool] = v
+	w.pools = m
 }
 
 // expiryDue reports whether an account may hold an open lot that has
