@@ -106,7 +106,12 @@ func ledgerError(err error, account string) (status int, code, msg string, ok bo
 		return http.StatusBadRequest, codeUnknownPack, "unknown pack" + detail(err, ledger.ErrUnknownPack), true
 	case errors.Is(err, ledger.ErrUnknownFeature):
 		// Before ErrInvalidArgument, which it also matches.
-		return http.StatusBadRequest, codeUnknownFeature, "unknown feature" + detail(err, ledger.ErrUnknownFeature), true
+		// The ledger says `unknown feature "video": not in the catalog`.
+		msg := "unknown feature"
+		if i := strings.Index(err.Error(), "unknown feature "); i >= 0 {
+			msg = err.Error()[i:]
+		}
+		return http.StatusBadRequest, codeUnknownFeature, msg, true
 	case errors.Is(err, ledger.ErrInvalidArgument):
 		return http.StatusBadRequest, codeInvalidArgument, "invalid argument" + detail(err, ledger.ErrInvalidArgument), true
 	case errors.Is(err, ledger.ErrNotFound):

@@ -2,14 +2,47 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/creditledger/creditledger/ledger"
+	"github.com/creditledger/creditledger/policy"
 )
+
+// demoCatalog is the catalog the server runs with by default: the
+// reference one (MkSaaS's plans and packs) with two features priced in
+// the default pool's credits, so that the console and the API can show a
+// consume by feature: "chat_message" at 1 credit, "image_hd" at 2.5 (3
+// images cost 8: a price rounds up to whole credits).
+func demoCatalog() *policy.Catalog {
+	c := policy.ReferenceCatalog()
+	c.Features = append(c.Features,
+		policy.Feature{ID: "chat_message", Price: decimal.NewFromInt(1)},
+		policy.Feature{ID: "image_hd", Price: decimal.RequireFromString("2.5")},
+	)
+	return c
+}
+
+// loadCatalog reads the -catalog file, or returns demoCatalog for "".
+func loadCatalog(path string) (*policy.Catalog, error) {
+	if path == "" {
+		return demoCatalog(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("-catalog: %w", err)
+	}
+	c, err := policy.ParseCatalog(data)
+	if err != nil {
+		return nil, fmt.Errorf("-catalog %s: %w", path, err)
+	}
+	return c, nil
+}
 
 // Credit pools, feature prices and lot expiries in the JSON API.
 

@@ -146,6 +146,11 @@ func (s *server) getEntries(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Limit = n
 	}
+	if q := r.URL.Query(); q.Has("pool") {
+		// ?pool= (empty) is the default pool; no pool parameter: every pool.
+		pool := q.Get("pool")
+		opts.Pool = &pool
+	}
 	id := r.PathValue("id")
 	page, err := s.l.Entries(r.Context(), id, opts)
 	if err != nil {
