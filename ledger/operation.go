@@ -84,10 +84,12 @@ type writeSpec struct {
 }
 
 // lotsNeeded reports whether a write of s on a, locked at now, works on
-// the account's open lots: it asked for them, or a sweep is due. Group
-// commit (groupcommit.go) loads by the same rule, per account of a batch.
+// the account's open lots: it asked for them, a sweep is due, or the
+// account has several pools (or dated lots), whose default pool has no
+// balance but in its lots. Group commit (groupcommit.go) loads by the
+// same rule, per account of a batch.
 func (s *writeSpec) lotsNeeded(a *storage.Account, now time.Time) bool {
-	return s.needLots || s.needHolds || expiryDue(a, now)
+	return s.needLots || s.needHolds || expiryDue(a, now) || a.MultiPool
 }
 
 // holdsNeeded reports whether a write of s on a, locked at now, works on
