@@ -64,6 +64,8 @@ type Ledger struct {
 	logger  *slog.Logger
 	ids     *id.Generator
 	tel     *telemetry
+	// rollovers: the catalog has a plan with a Rollover (see rollover.go).
+	rollovers bool
 }
 
 // New returns a ledger on store. It validates the configuration and the
@@ -99,6 +101,8 @@ func NewContext(ctx context.Context, store storage.Store, cfg *Config) (*Ledger,
 		logger:  c.Logger,
 		ids:     &id.Generator{},
 		tel:     tel,
+
+		rollovers: hasRollover(c.Catalog),
 	}, nil
 }
 
@@ -140,6 +144,9 @@ func (c *Config) validate() error {
 		if _, err := toMinor(p.Amount, c.Scale, true); err != nil {
 			return fmt.Errorf("creditledger: pack %q: %w", p.ID, err)
 		}
+	}
+	if err := validateCatalogV03(c.Catalog, c.Scale); err != nil {
+		return err
 	}
 	// A plan's amount is inside its allocation: ask it for a grant, at a
 	// fixed instant and at now, and check what it would grant.

@@ -81,17 +81,20 @@ const (
 	opHolds
 	opReverse
 	opBalanceAt
+	opGrantInvoice // v0.3
 )
 
 // opNames and opSpans are indexed by opKind: constant strings, so that
 // starting a span allocates no name.
 var (
 	opNames = [...]string{"grant", "grant_pack", "consume", "set_plan", "set_plans", "balance", "entries", "verify",
-		"hold", "capture", "release", "holds", "reverse", "balance_at"}
+		"hold", "capture", "release", "holds", "reverse", "balance_at",
+		"grant_invoice"}
 	opSpans = [...]string{"creditledger.grant", "creditledger.grant_pack", "creditledger.consume", "creditledger.set_plan",
 		"creditledger.set_plans", "creditledger.balance", "creditledger.entries", "creditledger.verify",
 		"creditledger.hold", "creditledger.capture", "creditledger.release", "creditledger.holds", "creditledger.reverse",
-		"creditledger.balance_at"}
+		"creditledger.balance_at",
+		"creditledger.grant_invoice"}
 )
 
 // telemetry holds a ledger's instruments. With no provider configured

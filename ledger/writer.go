@@ -178,6 +178,10 @@ func (w *accountWriter) sweep() (lots int, minor int64, err error) {
 		if err := w.entry(opIdx, lot, storage.KindExpire, -amount, "expired", nil); err != nil {
 			return 0, 0, err
 		}
+		if w.l.refExpiries() {
+			// A rollover finds what expired by the lot's grant (rollover.go).
+			w.batch.Entries[len(w.batch.Entries)-1].Ref = lot.OperationID
+		}
 		w.debit(lot, amount)
 		lots++
 		minor += amount
@@ -191,6 +195,7 @@ func (w *accountWriter) sweep() (lots int, minor int64, err error) {
 // grantSpec is a grant to stage.
 type grantSpec struct {
 	amount      int64
+	pool        string // v0.3: the lot's pool ("" default)
 	source      string
 	priority    int
 	expiresAt   *time.Time

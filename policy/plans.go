@@ -195,6 +195,11 @@ func PerInvoice(amount decimal.Decimal, source string) Allocation {
 	return perInvoice{amount: amount, source: source}
 }
 
+// InvoicePeriodKeyLayout is the layout of a PerInvoice period's key: its
+// start in UTC to the microsecond, fixed width, so keys sort as their
+// instants do.
+const InvoicePeriodKeyLayout = "2006-01-02T15:04:05.000000Z"
+
 type perInvoice struct {
 	amount decimal.Decimal
 	source string
@@ -216,7 +221,7 @@ func (c perInvoice) AllocateInvoice(_ Account, start time.Time, loc *time.Locati
 		Period: Period{
 			Start: start.UTC(),
 			End:   AddMonthsClamped(s, 1).UTC(),
-			Key:   start.UTC().Format("2006-01-02T15:04:05.999999Z"),
+			Key:   start.UTC().Format(InvoicePeriodKeyLayout),
 		},
 		Amount: c.amount,
 		Source: c.source,

@@ -70,7 +70,7 @@ func TestPerInvoiceAndPools(t *testing.T) {
 	require.False(t, policy.IsPerInvoice(policy.MonthlyCalendar(dec("1"), "")))
 	d, ok := a.(policy.InvoiceAllocation).AllocateInvoice(policy.Account{ID: "u"}, utc("2026-01-31T10:00:00Z"), time.UTC)
 	require.True(t, ok)
-	require.Equal(t, policy.Period{Start: utc("2026-01-31T10:00:00Z"), End: utc("2026-02-28T10:00:00Z"), Key: "2026-01-31T10:00:00Z"}, d.Period)
+	require.Equal(t, policy.Period{Start: utc("2026-01-31T10:00:00Z"), End: utc("2026-02-28T10:00:00Z"), Key: "2026-01-31T10:00:00.000000Z"}, d.Period)
 	require.Equal(t, policy.SourceSubscriptionRenewal, d.Source)
 	require.True(t, dec("1000").Equal(d.Amount))
 	require.Empty(t, d.Grants)
