@@ -10,12 +10,12 @@ import (
 	"github.com/creditledger/creditledger/storage"
 )
 
-// lockAndLoadQuery calls the function of migration 2 that locks the
-// accounts and then reads their open lots and the operations of the keys,
-// in one round trip (see its comment in the migration).
+// lockAndLoadQuery calls the function (last defined by schema 6) that
+// locks the accounts and then reads their open lots and the operations of
+// the keys, in one round trip (see its comment in the migration).
 const lockAndLoadQuery = `SELECT row_kind, id, account_id, plan, anchor, balance, seq, head_hash,
 	created_at, next_grant_at, next_expiry_at, operation_id, source, amount, remaining, priority, expires_at,
-	idempotency_key, entry_kind, param_hash, available
+	idempotency_key, entry_kind, param_hash, available, pool, effective_at, debt
 FROM creditledger_lock_and_load(?::text[], ?::text[], ?::text[], ?::text[])`
 
 // LockAndLoad locks ids and loads q in one round trip: one call of
@@ -72,6 +72,9 @@ func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage
 		var (
 			rowKind, id, account           text
 			plan, operationID, source      text
+			pool                           text
+			effectiveAt                    *time.Time
+			debt                           boolean
 			key, entryKind, paramHash      text
 			anchor, createdAt              utcTime
 			nextGrantAt, nextExpiryAt      *time.Time
@@ -82,7 +85,7 @@ func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage
 		)
 		if err := rows.Scan(&rowKind, &id, &account, &plan, &anchor, &balance, &seq, &headHash,
 			&createdAt, nullTime{&nextGrantAt}, nullTime{&nextExpiryAt}, &operationID, &source, &amount, &remaining, &priority,
-			nullTime{&expiresAt}, &key, &entryKind, &paramHash, &available); err != nil {
+			nullTime{&expiresAt}, &key, &entryKind, &paramHash, &available, &pool, nullTime{&effectiveAt}, &debt); err != nil {
 			return nil, nil, err
 		}
 		switch rowKind {
@@ -96,6 +99,7 @@ func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage
 				ID: string(id), Account: string(account), OperationID: string(operationID), Source: string(source),
 				Amount: int64(amount), Remaining: int64(remaining), Priority: int(priority),
 				ExpiresAt: expiresAt, CreatedAt: time.Time(createdAt),
+				Pool: string(pool), EffectiveAt: effectiveAt, Debt: bool(debt),
 			})
 		case "call":
 			loaded.Operations = append(loaded.Operations, storage.Operation{

@@ -63,6 +63,15 @@ func (t *sqliteTx) Apply(ctx context.Context, b *storage.Batch) error {
 			return err
 		}
 	}
+	if len(w.expiries) > 0 {
+		n, err := execRows(ctx, t, lotExpiryColumns, w.expiries, func(col func(int) string, values string) string {
+			return "UPDATE creditledger_lots SET expires_at = " + col(2) + " FROM (" + values + ") AS v WHERE account_id = " + col(0) +
+				" AND id = " + col(1)
+		})
+		if err := step(n, err, len(w.expiries), "lots whose expiry to set do not exist"); err != nil {
+			return err
+		}
+	}
 	if len(w.accounts) > 0 {
 		n, err := t.updateAccounts(ctx, w.accounts)
 		if err := step(n, err, len(w.accounts), "updated accounts do not exist"); err != nil {
