@@ -27,6 +27,7 @@ func (l *Ledger) Balance(ctx context.Context, account string) (_ *Balance, err e
 	if err != nil {
 		return nil, err
 	}
+	owed := owedOf(lots)
 	ptrs := make([]*storage.Lot, 0, len(lots))
 	for i := range lots {
 		// The store filters already; filtering again keeps the rule in one
@@ -42,7 +43,7 @@ func (l *Ledger) Balance(ctx context.Context, account string) (_ *Balance, err e
 		b.Lots[i] = l.lotOut(lot)
 		sum += lot.Remaining
 	}
-	b.Available = toDecimal(sum, l.scale)
+	b.Available, b.Owed = l.netOwed(sum, owed)
 	b.Held = toDecimal(held, l.scale)
 	return b, nil
 }

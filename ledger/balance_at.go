@@ -64,7 +64,7 @@ func openLots(lots []storage.Lot, back map[string]int64, now time.Time) []storag
 		}
 		seen[lot.ID] = true
 		lot.Remaining += back[lot.ID]
-		if lot.Remaining > 0 && !lot.Expired(now) {
+		if lot.Remaining > 0 && !lot.Expired(now) || lot.Debt && lot.Remaining < 0 {
 			out = append(out, lot)
 		}
 	}
@@ -234,13 +234,19 @@ func (l *Ledger) replayBalance(acct *storage.Account, lots []storage.Lot, histor
 		}
 	}
 	l.sortLots(open)
+	var owed int64
+	for i := range lots {
+		if lots[i].Debt && !lots[i].CreatedAt.After(at) {
+			owed -= remaining[lots[i].ID]
+		}
+	}
 	b := &Balance{Account: acct.ID, Plan: planAt(acct, history, at), At: at, Lots: make([]Lot, len(open)), Held: toDecimal(held, l.scale)}
 	var sum int64
 	for i, lot := range open {
 		b.Lots[i] = l.lotOut(lot)
 		sum += lot.Remaining
 	}
-	b.Available = toDecimal(sum, l.scale)
+	b.Available, b.Owed = l.netOwed(sum, owed)
 	return b
 }
 

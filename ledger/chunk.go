@@ -130,6 +130,10 @@ func (c *chunk) prepare(acct storage.Account) *accountJob {
 			}
 		}
 	}
+	if c.l.overdrafts {
+		// A grant pays a pool's debt first (overdraft.go).
+		job.loadLots = true
+	}
 	end := cur.Period.End
 	job.next = &end
 	return job

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/shopspring/decimal"
 
@@ -54,9 +53,8 @@ func (l *Ledger) Consume(ctx context.Context, p ConsumeParams) (rec *Receipt, er
 		hash:     new(paramHash).str(p.Account).int(amount).str(p.Description).meta(p.Metadata).sum(),
 		needLots: true,
 		stage: func(w *accountWriter, opIdx int) error {
-			if avail := w.available(); avail < amount {
-				return fmt.Errorf("%w: account %q has %s available, %s asked", ErrInsufficientCredits,
-					p.Account, toDecimal(avail, l.scale), p.Amount)
+			if err := w.checkSpend("", amount, p.Amount.String()); err != nil {
+				return err
 			}
 			return w.consume(opIdx, amount, p.Description, p.Metadata)
 		},

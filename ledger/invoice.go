@@ -115,7 +115,7 @@ func (l *Ledger) GrantInvoice(ctx context.Context, p InvoiceParams) (rec *Receip
 		key:     invoiceKey(p.InvoiceID),
 		hash:    new(paramHash).str("invoice").str(p.Account).str(p.Plan).int(start.UnixMicro()).sum(),
 		// A grant may have to end the previous invoice's lots.
-		needLots: prev != nil,
+		needLots: prev != nil || l.overdrafts,
 		prepare: func(ctx context.Context, tx storage.Tx, w *accountWriter) error {
 			if prev == nil {
 				return nil

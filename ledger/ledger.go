@@ -66,6 +66,9 @@ type Ledger struct {
 	tel     *telemetry
 	// rollovers: the catalog has a plan with a Rollover (see rollover.go).
 	rollovers bool
+	// overdrafts: the catalog has a plan that lets a pool overdraw (see
+	// overdraft.go).
+	overdrafts bool
 }
 
 // New returns a ledger on store. It validates the configuration and the
@@ -102,7 +105,8 @@ func NewContext(ctx context.Context, store storage.Store, cfg *Config) (*Ledger,
 		ids:     &id.Generator{},
 		tel:     tel,
 
-		rollovers: hasRollover(c.Catalog),
+		rollovers:  hasRollover(c.Catalog),
+		overdrafts: hasOverdraft(c.Catalog),
 	}, nil
 }
 

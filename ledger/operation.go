@@ -149,6 +149,11 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 		if err := s.stage(w, opIdx); err != nil {
 			return err
 		}
+		// Credits the call gave back to a pool that owes pay its debt
+		// (overdraft.go).
+		if err := w.settleAll(opIdx); err != nil {
+			return err
+		}
 		w.setAvailable(opIdx)
 		b := w.finish(nil)
 		if err := applyLast(ctx, tx, b); err != nil {

@@ -171,6 +171,9 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 			}
 		case e.Ref == target && e.Kind == storage.KindReverse:
 			back[e.LotID] += e.Amount
+		case e.Ref == target && e.Kind == storage.KindGrant && e.Metadata[MetaReversedDebt] != "":
+			// An overdrawn part given back as a lot (overdraft.go).
+			back[e.Metadata[MetaReversedDebt]] += e.Amount
 		}
 	}
 	if !found {
@@ -209,6 +212,17 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 		w.debit(lot, x)
 		staged++
 	}
+	// What a consume overdrew goes back first: it reduces the debt.
+	slices.SortStableFunc(drawnOrder, func(a, b string) int {
+		da, db := w.lot(a) != nil && w.lot(a).Debt, w.lot(b) != nil && w.lot(b).Debt
+		switch {
+		case da && !db:
+			return -1
+		case db && !da:
+			return 1
+		}
+		return 0
+	})
 	for _, id := range drawnOrder {
 		lot := w.lot(id)
 		if lot == nil {
@@ -216,6 +230,14 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 		}
 		x := take(drawn[id] - back[id])
 		if x == 0 {
+			continue
+		}
+		if lot.Debt {
+			n, err := w.reverseOverdraft(opIdx, lot, x, target, description, metadata)
+			if err != nil {
+				return err
+			}
+			staged += n
 			continue
 		}
 		if err := w.entryRef(opIdx, lot, storage.KindReverse, x, description, metadata, target, nil); err != nil {

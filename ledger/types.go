@@ -79,6 +79,12 @@ type Balance struct {
 	Plan string
 	// At is the instant the balance is for.
 	At time.Time
+
+	// v0.3 (overdraft.go)
+
+	// Owed is what the default pool owes under an overdraft (zero when it
+	// owes nothing); while it owes, Available is zero.
+	Owed decimal.Decimal
 }
 
 func (l *Ledger) lotOut(r *storage.Lot) Lot {

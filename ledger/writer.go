@@ -215,6 +215,7 @@ func (w *accountWriter) grant(opIdx int, g grantSpec) (*storage.Lot, error) {
 		Priority:    g.priority,
 		ExpiresAt:   g.expiresAt,
 		CreatedAt:   w.now,
+		Pool:        g.pool,
 	}
 	if err := w.entry(opIdx, lot, storage.KindGrant, g.amount, g.description, g.metadata); err != nil {
 		return nil, err
@@ -223,6 +224,10 @@ func (w *accountWriter) grant(opIdx int, g grantSpec) (*storage.Lot, error) {
 	w.lots = append(w.lots, lot)
 	if g.expiresAt != nil && (w.acct.NextExpiryAt == nil || g.expiresAt.Before(*w.acct.NextExpiryAt)) {
 		w.acct.NextExpiryAt = g.expiresAt
+	}
+	// A pool that owes is paid first, from the new lot (overdraft.go).
+	if err := w.settle(opIdx, g.pool, lot); err != nil {
+		return nil, err
 	}
 	return lot, nil
 }
@@ -250,8 +255,13 @@ func (w *accountWriter) consume(opIdx int, amount int64, description string, met
 		left -= take
 	}
 	if left != 0 {
-		// available() said the lots cover the amount; reaching here means
-		// a lot changed under the account lock, which must never happen.
+		// Past what the lots hold: the plan's overdraft (overdraft.go),
+		// which checkSpend allowed; without one, reaching here means a
+		// lot changed under the account lock, which must never happen.
+		if w.overdraftLimit("") > 0 {
+			_, err := w.overdraw(opIdx, "", left, description, metadata)
+			return err
+		}
 		return fmt.Errorf("creditledger: account %q: lots short by %d minor units after the balance check", w.acct.ID, left)
 	}
 	return nil
@@ -260,15 +270,16 @@ func (w *accountWriter) consume(opIdx int, amount int64, description string, met
 // available returns the spendable balance at now.
 func (w *accountWriter) available() int64 {
 	if !w.lotsLoaded {
-		return w.acct.Balance
+		// Negative only when a debt lot is all there is (overdraft.go).
+		return max(w.acct.Balance, 0)
 	}
 	var sum int64
 	for _, lot := range w.lots {
 		if !lot.Expired(w.now) {
-			sum += lot.Remaining
+			sum += lot.Remaining // a debt lot's is negative: what it owes
 		}
 	}
-	return sum
+	return max(sum, 0)
 }
 
 // finish stages the account update when anything changed, and returns
