@@ -283,3 +283,30 @@ func (w *accountWriter) reverseOverdraft(opIdx int, debt *storage.Lot, x int64, 
 	}
 	return n + 1, nil
 }
+
+// captureOver captures more than hold h holds, on a plan whose overdraft
+// lets its pool go below zero: all of h as a capture (so the hold's row
+// records it captured in full), then the rest as a consume of the same
+// operation, from the pool's spendable lots and then its debt lot, within
+// the limit (ErrInsufficientCredits past it).
+func (w *accountWriter) captureOver(opIdx int, h *storage.Hold, amount int64, description string, metadata map[string]string) error {
+	if err := w.capture(opIdx, h, h.Amount, description, metadata); err != nil {
+		return err
+	}
+	extra := amount - h.Amount
+	if err := w.checkSpend("", extra, toDecimal(amount, w.l.scale).String()+" captured from a hold of "+toDecimal(h.Amount, w.l.scale).String()); err != nil {
+		return err
+	}
+	return w.consume(opIdx, extra, description, metadata)
+}
+
+// spent returns what a receipt's capture and consume entries spent.
+func spent(rec *Receipt) decimal.Decimal {
+	sum := decimal.Zero
+	for _, e := range rec.Entries {
+		if e.Kind == KindCapture || e.Kind == KindConsume {
+			sum = sum.Sub(e.Amount)
+		}
+	}
+	return sum
+}

@@ -170,3 +170,29 @@ func TestOverdraftReverse(t *testing.T) {
 		requireVerified(t, b)
 	})
 }
+
+func TestOverdraftCapture(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, &ledger.Config{Catalog: overdraftCatalog()})
+		ctx := t.Context()
+		require.NoError(t, b.l.SetPlan(ctx, ledger.PlanParams{Account: "u", Plan: "metered"}))
+		grantOD(t, b, "u", "g1", "30")
+		h, err := b.l.Hold(ctx, ledger.HoldParams{Account: "u", Amount: d("20")})
+		require.NoError(t, err)
+		// Past the limit: 20 held + 10 available + 50 overdraft = 80.
+		_, err = b.l.Capture(ctx, ledger.CaptureParams{Account: "u", HoldID: h.ID, Amount: d("81")})
+		require.ErrorIs(t, err, ledger.ErrInsufficientCredits)
+		rec, err := b.l.Capture(ctx, ledger.CaptureParams{Account: "u", HoldID: h.ID, Amount: d("45")})
+		require.NoError(t, err)
+		requireOwed(t, b, "u", "0", "15")
+		again, err := b.l.Capture(ctx, ledger.CaptureParams{Account: "u", HoldID: h.ID, Amount: d("45")})
+		require.NoError(t, err)
+		require.True(t, again.Replayed)
+		require.Equal(t, rec.OperationID, again.OperationID)
+		_, err = b.l.Capture(ctx, ledger.CaptureParams{Account: "u", HoldID: h.ID, Amount: d("46")})
+		require.ErrorIs(t, err, ledger.ErrHoldNotActive)
+		requireOwed(t, b, "u", "0", "15")
+		requireVerified(t, b)
+	})
+}
