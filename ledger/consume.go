@@ -31,9 +31,14 @@ type ConsumeParams struct {
 // written their expiry; Consume writes those expiries first, in the same
 // transaction.
 //
-// Errors: ErrInsufficientCredits when the available balance is smaller
-// than the amount (for an account that was never written to, the error
-// also matches ErrNotFound); ErrInvalidAmount, ErrInvalidArgument and
+// When the account's current plan lets the pool overdraw
+// (policy.Plan.Overdraft), a consume past what is available succeeds down
+// to exactly minus the limit: the rest is owed (Balance.Owed), and the
+// next credits granted into the pool pay it first (see overdraft.go).
+//
+// Errors: ErrInsufficientCredits when the available balance (plus the
+// overdraft left) is smaller than the amount (for an account that was
+// never written to, the error also matches ErrNotFound); ErrInvalidAmount, ErrInvalidArgument and
 // ErrIdempotencyConflict as for Grant. On any error nothing is written.
 func (l *Ledger) Consume(ctx context.Context, p ConsumeParams) (rec *Receipt, err error) {
 	ctx, call := l.tel.begin(ctx, opConsume)

@@ -30,7 +30,12 @@ import (
 //     their own ("rolled over").
 //
 // It is one keyed operation with the new period's grant, so it happens
-// exactly once however often Distribute runs.
+// exactly once however often Distribute runs. Credits of the previous
+// period that a hold reserves when the next period is granted do not roll
+// over; released later, they go back to their lot until its own expiry.
+// The rollover lot counts in DistributeResult.Granted, and what the
+// rollover expires in Expired. A catalog that gains a Rollover only later
+// rolls over what expired since (earlier expire entries name no grant).
 
 // MetaRolloverPeriod is the metadata key, on a rollover lot's grant
 // entry, of the period whose unspent credits it carries.
@@ -188,7 +193,7 @@ func (w *accountWriter) batchEntriesOf(opID string) []storage.Entry {
 func (l *Ledger) refExpiries() bool { return l.rollovers }
 
 // entryPool is the pool of an entry.
-func entryPool(e *storage.Entry) string { return "" }
+func entryPool(e *storage.Entry) string { return e.Pool }
 
 // hasRollover reports whether any plan of c rolls credits over.
 func hasRollover(c *policy.Catalog) bool {

@@ -112,6 +112,7 @@ func (w *accountWriter) entry(opIdx int, lot *storage.Lot, kind storage.EntryKin
 		Description:  description,
 		Metadata:     metadata,
 		CreatedAt:    w.now,
+		Pool:         lot.Pool,
 	}
 	if kind == storage.KindGrant {
 		e.ExpiresAt = lot.ExpiresAt
