@@ -288,7 +288,11 @@ func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
 			}
 		}
 		if g := lastExpiry[lot.ID]; g != nil && !timeEqual(g.ExpiresAt, lot.ExpiresAt) {
-			bad(lot.ID, "expires at %s but its %s entry %d says %s", fmtExpiry(lot.ExpiresAt), g.Kind, g.Seq, fmtExpiry(g.ExpiresAt))
+			if g.Kind == storage.KindGrant {
+				bad(lot.ID, "expires at %s but its grant entry says %s", fmtExpiry(lot.ExpiresAt), fmtExpiry(g.ExpiresAt))
+			} else {
+				bad(lot.ID, "expires at %s but its last %s entry (%d) says %s", fmtExpiry(lot.ExpiresAt), g.Kind, g.Seq, fmtExpiry(g.ExpiresAt))
+			}
 		}
 		if g := grantEntry[lot.ID]; g != nil {
 			if g.Pool != lot.Pool {

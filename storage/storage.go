@@ -236,6 +236,11 @@ type Account struct {
 	// NextExpiryAt is at or before the soonest expiry of an open lot; nil
 	// when no open lot expires. It may be early, never late.
 	NextExpiryAt *time.Time
+	// MultiPool is set once the account has had a lot or hold outside the
+	// default pool "", and never cleared. While false, Balance is the
+	// default pool's balance, so a write can know it without loading the
+	// account's lots.
+	MultiPool bool
 }
 
 // Lot is one grant and what remains of it.
@@ -393,6 +398,9 @@ type AccountUpdate struct {
 	HeadHash     []byte
 	NextGrantAt  *time.Time
 	NextExpiryAt *time.Time
+	// MultiPool true sets the account's MultiPool; false leaves it as it
+	// is (it is never cleared).
+	MultiPool bool
 	// SetPlan, when true, also sets Plan and Anchor.
 	SetPlan bool
 	Plan    string

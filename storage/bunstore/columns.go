@@ -96,6 +96,8 @@ var accountColumns = columns[storage.Account]{
 	{"created_at", "timestamptz", nil, func(a *storage.Account) any { return (*utcTime)(&a.CreatedAt) }},
 	{"next_grant_at", "timestamptz", nil, func(a *storage.Account) any { return nullTime{&a.NextGrantAt} }},
 	{"next_expiry_at", "timestamptz", nil, func(a *storage.Account) any { return nullTime{&a.NextExpiryAt} }},
+	// Schema 6.
+	{"multi_pool", "bool", nil, func(a *storage.Account) any { return (*boolean)(&a.MultiPool) }},
 }
 
 var lotColumns = columns[storage.Lot]{
@@ -207,6 +209,7 @@ var accountUpdateColumns = columns[storage.AccountUpdate]{
 	{"next_grant_at", "timestamptz", func(c cells, u *storage.AccountUpdate) { c.nullTime(u.NextGrantAt) }, nil},
 	{"next_expiry_at", "timestamptz", func(c cells, u *storage.AccountUpdate) { c.nullTime(u.NextExpiryAt) }, nil},
 	{"set_plan", "bool", func(c cells, u *storage.AccountUpdate) { c.bool(u.SetPlan) }, nil},
+	{"multi_pool", "bool", func(c cells, u *storage.AccountUpdate) { c.bool(u.MultiPool) }, nil},
 	{"plan", "text", func(c cells, u *storage.AccountUpdate) { c.str(u.Plan) }, nil},
 	// The anchor is NULL unless the update sets the plan with one.
 	{"anchor", "timestamptz", func(c cells, u *storage.AccountUpdate) {

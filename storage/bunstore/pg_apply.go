@@ -86,6 +86,7 @@ var (
 		head_hash = coalesce(u.head_hash, a.head_hash),
 		next_grant_at = u.next_grant_at,
 		next_expiry_at = u.next_expiry_at,
+		multi_pool = a.multi_pool OR u.multi_pool,
 		plan = CASE WHEN u.set_plan THEN u.plan ELSE a.plan END,
 		anchor = CASE WHEN u.set_plan THEN u.anchor ELSE a.anchor END
 	FROM ` + accountUpdateColumns.pgUnnest() + `

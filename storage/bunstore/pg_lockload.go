@@ -15,7 +15,7 @@ import (
 // the keys, in one round trip (see its comment in the migration).
 const lockAndLoadQuery = `SELECT row_kind, id, account_id, plan, anchor, balance, seq, head_hash,
 	created_at, next_grant_at, next_expiry_at, operation_id, source, amount, remaining, priority, expires_at,
-	idempotency_key, entry_kind, param_hash, available, pool, effective_at, debt
+	idempotency_key, entry_kind, param_hash, available, pool, effective_at, debt, multi_pool
 FROM creditledger_lock_and_load(?::text[], ?::text[], ?::text[], ?::text[])`
 
 // LockAndLoad locks ids and loads q in one round trip: one call of
@@ -74,7 +74,7 @@ func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage
 			plan, operationID, source      text
 			pool                           text
 			effectiveAt                    *time.Time
-			debt                           boolean
+			debt, multiPool                boolean
 			key, entryKind, paramHash      text
 			anchor, createdAt              utcTime
 			nextGrantAt, nextExpiryAt      *time.Time
@@ -85,7 +85,7 @@ func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage
 		)
 		if err := rows.Scan(&rowKind, &id, &account, &plan, &anchor, &balance, &seq, &headHash,
 			&createdAt, nullTime{&nextGrantAt}, nullTime{&nextExpiryAt}, &operationID, &source, &amount, &remaining, &priority,
-			nullTime{&expiresAt}, &key, &entryKind, &paramHash, &available, &pool, nullTime{&effectiveAt}, &debt); err != nil {
+			nullTime{&expiresAt}, &key, &entryKind, &paramHash, &available, &pool, nullTime{&effectiveAt}, &debt, &multiPool); err != nil {
 			return nil, nil, err
 		}
 		switch rowKind {
@@ -93,6 +93,7 @@ func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage
 			accounts = append(accounts, storage.Account{
 				ID: string(id), Plan: string(plan), Anchor: time.Time(anchor), Balance: int64(balance), Seq: int64(seq),
 				HeadHash: headHash, CreatedAt: time.Time(createdAt), NextGrantAt: nextGrantAt, NextExpiryAt: nextExpiryAt,
+				MultiPool: bool(multiPool),
 			})
 		case "lot":
 			loaded.Lots = append(loaded.Lots, storage.Lot{

@@ -262,7 +262,8 @@ func (t *sqliteTx) createAccounts(ctx context.Context, ids []string, list string
 }
 
 // The arms of the one-statement LockAndLoad (sqliteLockAndLoad): each row
-// is a kind and nine values, whose meaning the kind gives (see
+// is a kind and sqliteArmWidth values (NULLs pad the narrower arms), whose
+// meaning the kind gives (see
 // scanSQLiteLockAndLoad). Only the arms a call needs are in its statement
 // (the store's driver compiles each statement anyway, so a text that
 // varies costs nothing, while every column costs its compilation).

@@ -427,6 +427,7 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 			a.HeadHash = slices.Clone(u.HeadHash)
 		}
 		a.NextGrantAt, a.NextExpiryAt = normPtr(u.NextGrantAt), normPtr(u.NextExpiryAt)
+		a.MultiPool = a.MultiPool || u.MultiPool
 		if u.SetPlan {
 			a.Plan, a.Anchor = u.Plan, norm(u.Anchor)
 		}

@@ -17,6 +17,65 @@ var poolCases = []suiteCase{
 	{"DebtLots", testDebtLots},
 	{"LotExpiries", testLotExpiries},
 	{"EntriesByPool", testEntriesByPool},
+	{"MultiPoolSticks", testMultiPoolSticks},
+}
+
+// testMultiPoolSticks: AccountUpdate.MultiPool sets the account's flag
+// and an update without it leaves the flag set, in batches updating one
+// account and several; every read of the account returns it.
+func testMultiPoolSticks(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	grant(t, s, "u", "", "lot-u", 1, nil)
+	grant(t, s, "v", "", "lot-v", 1, nil)
+	grant(t, s, "w", "", "lot-w", 1, nil)
+	flags := func() map[string]bool {
+		t.Helper()
+		out := map[string]bool{}
+		for _, id := range []string{"u", "v", "w"} {
+			a, err := s.Account(ctx, id)
+			require.NoError(t, err)
+			out[id] = a.MultiPool
+			b, _, err := s.AccountWithOpenLots(ctx, id, t0)
+			require.NoError(t, err)
+			require.Equal(t, a.MultiPool, b.MultiPool, "AccountWithOpenLots of %s", id)
+		}
+		err := s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+			accts, _, err := tx.LockAndLoad(ctx, []string{"u", "v", "w"}, false, t0, storage.LoadQuery{LotsOf: []string{"u"}})
+			for _, a := range accts {
+				require.Equal(t, out[a.ID], a.MultiPool, "LockAndLoad of %s", a.ID)
+			}
+			return err
+		})
+		require.NoError(t, err)
+		return out
+	}
+	require.Equal(t, map[string]bool{"u": false, "v": false, "w": false}, flags())
+	updates := func(ids []string, multi bool) {
+		t.Helper()
+		err := s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+			accts, err := tx.LockAccounts(ctx, ids, false, t0)
+			if err != nil {
+				return err
+			}
+			b := &storage.Batch{}
+			for _, a := range accts {
+				u := update(&a)
+				u.MultiPool = multi
+				b.Accounts = append(b.Accounts, u)
+			}
+			return tx.Apply(ctx, b)
+		})
+		require.NoError(t, err)
+	}
+	updates([]string{"u"}, true)
+	require.Equal(t, map[string]bool{"u": true, "v": false, "w": false}, flags())
+	updates([]string{"u"}, false)
+	require.Equal(t, map[string]bool{"u": true, "v": false, "w": false}, flags(), "never cleared")
+	updates([]string{"u", "v"}, false)
+	require.Equal(t, map[string]bool{"u": true, "v": false, "w": false}, flags(), "never cleared by a batch of several")
+	updates([]string{"v", "w"}, true)
+	require.Equal(t, map[string]bool{"u": true, "v": true, "w": true}, flags())
+	requireState(t, s, "u", 1, 1, 1)
 }
 
 // poolGrantBatch is grantBatch for a lot of pool, effective from

@@ -83,3 +83,7 @@ ALTER TABLE creditledger_entries DROP COLUMN IF EXISTS pool, DROP COLUMN IF EXIS
 --bun:split
 
 ALTER TABLE creditledger_holds DROP COLUMN IF EXISTS pool;
+
+--bun:split
+
+ALTER TABLE creditledger_accounts DROP COLUMN IF EXISTS multi_pool;

@@ -14,6 +14,9 @@
 -- * A pool's entries are found through an index led by the account, kept
 --   for entries of a pool other than the default one only, so that
 --   writers that never name a pool pay no index write for it.
+-- * Accounts get multi_pool, set once the account has a lot or hold outside
+--   the default pool: until then its balance is the default pool's, which
+--   a write then knows without reading the lots.
 -- * creditledger_lock_and_load returns the lots' new columns and loads
 --   open debt lots (remaining <> 0).
 --
@@ -41,7 +44,7 @@ RETURNS TABLE (
     created_at timestamptz, next_grant_at timestamptz, next_expiry_at timestamptz,
     operation_id text, source text, amount bigint, remaining bigint, priority bigint, expires_at timestamptz,
     idempotency_key text, entry_kind text, param_hash text, available bigint,
-    pool text, effective_at timestamptz, debt boolean
+    pool text, effective_at timestamptz, debt boolean, multi_pool boolean
 )
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
@@ -52,7 +55,7 @@ BEGIN
                a.created_at, a.next_grant_at, a.next_expiry_at,
                NULL::text, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::timestamptz,
                NULL::text, NULL::text, NULL::text, NULL::bigint,
-               NULL::text, NULL::timestamptz, NULL::boolean
+               NULL::text, NULL::timestamptz, NULL::boolean, a.multi_pool
         FROM creditledger_accounts AS a
         WHERE a.id = ANY (p_ids)
         ORDER BY a.id
@@ -64,7 +67,7 @@ BEGIN
                    l.created_at, NULL::timestamptz, NULL::timestamptz,
                    l.operation_id::text, l.source, l.amount, l.remaining, l.priority, l.expires_at,
                    NULL::text, NULL::text, NULL::text, NULL::bigint,
-                   l.pool::text, l.effective_at, l.debt
+                   l.pool::text, l.effective_at, l.debt, NULL::boolean
             FROM creditledger_lots AS l
             WHERE l.account_id = ANY (p_lots_of) AND l.remaining <> 0;
     END IF;
@@ -75,13 +78,17 @@ BEGIN
                    e.created_at, NULL::timestamptz, NULL::timestamptz,
                    NULL::text, NULL::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::timestamptz,
                    e.idempotency_key::text, e.kind, e.param_hash, e.available,
-                   NULL::text, NULL::timestamptz, NULL::boolean
+                   NULL::text, NULL::timestamptz, NULL::boolean, NULL::boolean
             FROM creditledger_entries AS e
             JOIN unnest(p_key_accounts, p_keys) AS k(account_id, key)
               ON e.account_id = k.account_id AND e.idempotency_key = k.key;
     END IF;
 END;
 $$;
+
+--bun:split
+
+ALTER TABLE creditledger_accounts ADD COLUMN IF NOT EXISTS multi_pool boolean NOT NULL DEFAULT false;
 
 --bun:split
 

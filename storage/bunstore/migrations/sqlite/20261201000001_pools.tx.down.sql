@@ -29,6 +29,10 @@ ALTER TABLE creditledger_holds DROP COLUMN pool;
 
 --bun:split
 
+ALTER TABLE creditledger_accounts DROP COLUMN multi_pool;
+
+--bun:split
+
 CREATE TRIGGER creditledger_entries_no_update
     BEFORE UPDATE ON creditledger_entries
     WHEN NOT (OLD.hash IS NULL AND NEW.hash IS NOT NULL

@@ -62,6 +62,10 @@ ALTER TABLE creditledger_holds ADD COLUMN pool TEXT NOT NULL DEFAULT '';
 
 --bun:split
 
+ALTER TABLE creditledger_accounts ADD COLUMN multi_pool INTEGER NOT NULL DEFAULT 0;
+
+--bun:split
+
 -- A pool's entries (Entries filtered by pool), led by the account; only
 -- entries outside the default pool, so writers that never name a pool pay
 -- nothing for it.
