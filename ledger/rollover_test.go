@@ -215,6 +215,13 @@ func TestGrantInvoice(t *testing.T) {
 			require.ErrorIs(t, err, tc.want, "%+v", tc.p)
 		}
 		requireBalance(t, b, "sub", "1000")
+		// The longest id, of the characters the key escapes, is a key too.
+		long := ledger.InvoiceParams{Account: "sub2", Plan: "pro_monthly", InvoiceID: strings.Repeat(":%", ledger.MaxIDLength/2), PeriodStart: start}
+		_, err = b.l.GrantInvoice(ctx, long)
+		require.NoError(t, err)
+		again, err = b.l.GrantInvoice(ctx, long)
+		require.NoError(t, err)
+		require.True(t, again.Replayed)
 
 		// SetPlan and Distribute grant nothing for a per-invoice plan.
 		res, err := b.l.AssignPlan(ctx, ledger.PlanParams{Account: "sub", Plan: "pro_monthly"})
