@@ -168,7 +168,7 @@ func invoiceKey(invoiceID string) string {
 
 // prevInvoiceScan bounds how many of an account's grant operations
 // prevInvoice reads to find the previous invoice.
-const prevInvoiceScan = 24
+const prevInvoiceScan = 8
 
 // prevInvoice finds the account's previous invoice grant of the plan: the
 // one with the latest period start before due's, among the newest grant
