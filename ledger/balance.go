@@ -10,7 +10,9 @@ import (
 // Balance returns the account's available credits now: the remaining of
 // its lots that have not expired at this instant, whether or not a sweep
 // has run, with those lots in burn order; and Held, what its active holds
-// reserve. A hold that has expired at this instant counts as released,
+// reserve. Those fields are the default pool's; Pools has every pool's,
+// and a dated grant's lot is under Upcoming until its EffectiveAt (exact
+// to the instant, with no sweep). A hold that has expired at this instant counts as released,
 // whether or not a write has recorded it: its credits are back in their
 // lots (and available if those lots have not expired).
 //
@@ -27,25 +29,7 @@ func (l *Ledger) Balance(ctx context.Context, account string) (_ *Balance, err e
 	if err != nil {
 		return nil, err
 	}
-	owed := owedOf(lots)
-	ptrs := make([]*storage.Lot, 0, len(lots))
-	for i := range lots {
-		// The store filters already; filtering again keeps the rule in one
-		// place for stores that get it wrong.
-		if lots[i].Remaining > 0 && !lots[i].Expired(now) {
-			ptrs = append(ptrs, &lots[i])
-		}
-	}
-	l.sortLots(ptrs)
-	b := &Balance{Account: account, Plan: acct.Plan, At: now, Lots: make([]Lot, len(ptrs))}
-	var sum int64
-	for i, lot := range ptrs {
-		b.Lots[i] = l.lotOut(lot)
-		sum += lot.Remaining
-	}
-	b.Available, b.Owed = l.netOwed(sum, owed)
-	b.Held = toDecimal(held, l.scale)
-	return b, nil
+	return l.buildBalance(account, acct.Plan, now, lots, held), nil
 }
 
 // balanceReads bounds how often readBalance reads without a lock because
@@ -63,22 +47,22 @@ const balanceReads = 3
 // Balance never shows credits that do not exist. Without holds in the
 // store the first read stands alone (a hold ended between the reads can
 // then only make this one answer lower, never higher).
-func (l *Ledger) readBalance(ctx context.Context, account string, now time.Time) (*storage.Account, []storage.Lot, int64, error) {
+func (l *Ledger) readBalance(ctx context.Context, account string, now time.Time) (*storage.Account, []storage.Lot, map[string]int64, error) {
 	for attempt := 1; attempt <= balanceReads; attempt++ {
 		acct, lots, err := l.store.AccountWithOpenLots(ctx, account, now)
 		if err != nil {
-			return nil, nil, 0, accountError(account, err)
+			return nil, nil, nil, accountError(account, err)
 		}
 		lots, held, sawHolds, err := l.withHolds(ctx, acct, now, lots)
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, nil, nil, err
 		}
 		if !sawHolds {
 			return acct, lots, held, nil
 		}
 		again, err := l.store.Account(ctx, account)
 		if err != nil {
-			return nil, nil, 0, accountError(account, err)
+			return nil, nil, nil, accountError(account, err)
 		}
 		if again.Seq == acct.Seq {
 			return acct, lots, held, nil

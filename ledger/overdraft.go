@@ -85,16 +85,11 @@ func (w *accountWriter) owedIn(pool string) int64 {
 	return owed
 }
 
-// spendable reports whether a loaded lot can be spent at now.
-func (w *accountWriter) spendable(lot *storage.Lot) bool {
-	return !lot.Debt && lot.Remaining > 0 && !lot.Expired(w.now) && lot.Effective(w.now)
-}
-
 // spendableIn returns what pool's spendable lots hold, before its debt.
 func (w *accountWriter) spendableIn(pool string) int64 {
 	var sum int64
 	for _, lot := range w.lots {
-		if lot.Pool == pool && w.spendable(lot) {
+		if spendable(lot, pool, w.now) {
 			sum += lot.Remaining
 		}
 	}
@@ -145,6 +140,9 @@ func (w *accountWriter) debtLot(opIdx int, pool string) *storage.Lot {
 	}
 	w.batch.Lots = append(w.batch.Lots, *lot)
 	w.lots = append(w.lots, lot)
+	if pool != "" {
+		w.acct.MultiPool = true // as a grant into the pool would
+	}
 	return lot
 }
 
@@ -176,12 +174,12 @@ func (w *accountWriter) settle(opIdx int, pool string, first *storage.Lot) error
 	}
 	var payers []*storage.Lot
 	for _, lot := range w.lots {
-		if lot != first && lot.Pool == pool && w.spendable(lot) {
+		if lot != first && spendable(lot, pool, w.now) {
 			payers = append(payers, lot)
 		}
 	}
 	w.l.sortLots(payers)
-	if first != nil && w.spendable(first) {
+	if first != nil && spendable(first, pool, w.now) {
 		payers = append([]*storage.Lot{first}, payers...)
 	}
 	for _, lot := range payers {
@@ -218,24 +216,6 @@ func (w *accountWriter) settleAll(opIdx int) error {
 		}
 	}
 	return nil
-}
-
-// owedOf returns what the debt lots among lots owe.
-func owedOf(lots []storage.Lot) int64 {
-	var owed int64
-	for i := range lots {
-		if lots[i].Debt {
-			owed -= lots[i].Remaining
-		}
-	}
-	return owed
-}
-
-// netOwed returns a pool's Available and Owed from what its spendable lots
-// hold and what its debt lots owe: credits not yet recorded as paying the
-// debt pay it here, as the next write will record.
-func (l *Ledger) netOwed(spendable, owed int64) (available, debt decimal.Decimal) {
-	return toDecimal(max(spendable-owed, 0), l.scale), toDecimal(max(owed-spendable, 0), l.scale)
 }
 
 // MetaReversedDebt is the metadata key, on the grant entry of a lot that
@@ -294,10 +274,10 @@ func (w *accountWriter) captureOver(opIdx int, h *storage.Hold, amount int64, de
 		return err
 	}
 	extra := amount - h.Amount
-	if err := w.checkSpend("", extra, toDecimal(amount, w.l.scale).String()+" captured from a hold of "+toDecimal(h.Amount, w.l.scale).String()); err != nil {
+	if err := w.checkSpend(h.Pool, extra, toDecimal(amount, w.l.scale).String()+" captured from a hold of "+toDecimal(h.Amount, w.l.scale).String()); err != nil {
 		return err
 	}
-	return w.consume(opIdx, extra, description, metadata)
+	return w.consume(opIdx, h.Pool, extra, description, metadata)
 }
 
 // spent returns what a receipt's capture and consume entries spent.
