@@ -196,3 +196,24 @@ func TestOverdraftCapture(t *testing.T) {
 		requireVerified(t, b)
 	})
 }
+
+func TestPlanV03CatalogRefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		plan policy.Plan
+		want error
+	}{
+		{"overdraft below zero", policy.Plan{ID: "p", Overdraft: map[string]decimal.Decimal{"": d("-1")}}, policy.ErrInvalidCatalog},
+		{"rollover over 100%", policy.Plan{ID: "p", Rollover: &policy.Rollover{Percent: 101}}, policy.ErrInvalidCatalog},
+		{"rollover negative", policy.Plan{ID: "p", Rollover: &policy.Rollover{Percent: -5}}, policy.ErrInvalidCatalog},
+		{"overdraft finer than the scale", policy.Plan{ID: "p", Overdraft: map[string]decimal.Decimal{"": d("0.5")}}, ledger.ErrInvalidAmount},
+		{"invoice amount finer than the scale", policy.Plan{ID: "p", Allocation: policy.PerInvoice(d("1.5"), "")}, ledger.ErrInvalidAmount},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ledger.New(testKindsMemory(t), &ledger.Config{Catalog: &policy.Catalog{Plans: []policy.Plan{tc.plan}}})
+			require.ErrorIs(t, err, tc.want)
+		})
+	}
+}

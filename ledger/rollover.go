@@ -227,6 +227,9 @@ func validateCatalogV03(c *policy.Catalog, scale int32) error {
 	}
 	for _, p := range c.Plans {
 		for pool, limit := range p.Overdraft {
+			if err := checkPool(pool); err != nil {
+				return fmt.Errorf("creditledger: plan %q: overdraft: %w", p.ID, err)
+			}
 			if _, err := toMinor(limit, scale, false); err != nil {
 				return fmt.Errorf("creditledger: plan %q: overdraft of pool %q: %w", p.ID, pool, err)
 			}
@@ -249,6 +252,9 @@ func validateCatalogV03(c *policy.Catalog, scale int32) error {
 			continue
 		}
 		for _, g := range dueGrants(due) {
+			if err := checkPool(g.Pool); err != nil {
+				return fmt.Errorf("creditledger: plan %q: %w", p.ID, err)
+			}
 			if _, err := toMinor(g.Amount, scale, true); err != nil {
 				return fmt.Errorf("creditledger: plan %q: pool %q: %w", p.ID, g.Pool, err)
 			}

@@ -255,8 +255,8 @@ func IsPerInvoice(a Allocation) bool {
 	return false
 }
 
-// maxPoolName bounds a pool's name, as the ledger bounds sources.
-const maxPoolName = 64
+// maxPoolName bounds a pool's name, as the ledger bounds ids.
+const maxPoolName = 255
 
 func checkPoolName(pool string) error {
 	if len(pool) > maxPoolName {
