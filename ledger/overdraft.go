@@ -27,7 +27,11 @@ import (
 //     the account's lots. Reads (Balance) show such credits as paying it
 //     already.
 //   - Reversing a consume that was partly overdrawn reduces the debt
-//     first.
+//     first; what a later grant already paid of it comes back as a lot
+//     of its own (Source "reversal"). Reversing a grant that paid a debt
+//     takes back what remains of its lot, then owes again what it paid
+//     (a refund does not pay for usage), which the pool's other credits
+//     pay in the same write.
 
 // KindSettle: credits that pay a pool's debt, -x on the paying lot and +x
 // on the debt lot, in the operation that brought the credits.

@@ -217,3 +217,28 @@ func TestPlanV03CatalogRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestOverdraftReversedGrantOwesAgain(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, &ledger.Config{Catalog: overdraftCatalog()})
+		ctx := t.Context()
+		require.NoError(t, b.l.SetPlan(ctx, ledger.PlanParams{Account: "u", Plan: "metered"}))
+		_, err := b.l.Consume(ctx, ledger.ConsumeParams{Account: "u", Amount: d("20")}) // all owed
+		require.NoError(t, err)
+		pack := grantOD(t, b, "u", "pack", "50") // pays 20, 30 left
+		requireOwed(t, b, "u", "30", "0")
+		// The pack is charged back: its 30 go, and the 20 it paid are owed again.
+		rev, err := b.l.Reverse(ctx, ledger.ReverseParams{Account: "u", OperationID: pack.OperationID})
+		require.NoError(t, err)
+		require.Len(t, rev.Entries, 2)
+		requireOwed(t, b, "u", "0", "20")
+		rev, err = b.l.Reverse(ctx, ledger.ReverseParams{Account: "u", OperationID: pack.OperationID})
+		require.NoError(t, err)
+		require.True(t, rev.NothingToReverse)
+		// Another grant pays it again.
+		grantOD(t, b, "u", "pack2", "25")
+		requireOwed(t, b, "u", "5", "0")
+		requireVerified(t, b)
+	})
+}

@@ -152,6 +152,10 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 	drawn := map[string]int64{} // per lot, what a consume or capture took
 	var drawnOrder []string     // those lots, in order
 	back := map[string]int64{}  // per lot, what earlier reversals moved (signed)
+	// per debt lot, what a reversed grant paid of its pool's debt
+	// (overdraft.go), in order
+	settled := map[string]int64{}
+	var settledOrder []string
 	found := false
 	for _, e := range entries {
 		switch {
@@ -163,6 +167,13 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 			switch e.Kind {
 			case storage.KindGrant:
 				grants = append(grants, e.LotID)
+			case storage.KindSettle:
+				if e.Amount > 0 { // the debt lot's side
+					if settled[e.LotID] == 0 {
+						settledOrder = append(settledOrder, e.LotID)
+					}
+					settled[e.LotID] += e.Amount
+				}
 			case storage.KindConsume, storage.KindCapture:
 				if drawn[e.LotID] == 0 {
 					drawnOrder = append(drawnOrder, e.LotID)
@@ -211,6 +222,26 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 		}
 		w.debit(lot, x)
 		staged++
+	}
+	if len(grants) > 0 {
+		// A reversed grant that paid a debt leaves it owed again: a
+		// refund does not pay for usage (overdraft.go). Other credits of
+		// the pool then pay it, in the same write.
+		for _, id := range settledOrder {
+			lot := w.lot(id)
+			if lot == nil {
+				return errMissingHoldLot(w.acct.ID, target, id)
+			}
+			x := take(settled[id] + back[id])
+			if x == 0 {
+				continue
+			}
+			if err := w.entryRef(opIdx, lot, storage.KindReverse, -x, description, metadata, target, nil); err != nil {
+				return err
+			}
+			w.debit(lot, x)
+			staged++
+		}
 	}
 	// What a consume overdrew goes back first: it reduces the debt.
 	slices.SortStableFunc(drawnOrder, func(a, b string) int {
