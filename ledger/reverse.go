@@ -39,11 +39,13 @@ func (nothingToReverse) Error() string { return "creditledger: nothing left to r
 //     remains of the lot now: never credits that were spent, or are held
 //     (a hold released later gives them back to the lot), and nothing of
 //     a lot that has expired; the entries are negative and say how much
-//     was taken back;
+//     was taken back; what the grant paid of a pool's debt (an
+//     overdraft) is owed again;
 //   - of a consume or a capture (a failed call), it gives the credits back
 //     to the lots they came from, less what earlier reversals of it gave
 //     back; what goes back to an expired lot is expired by the same write
-//     and does not become available; the entries are positive.
+//     and does not become available; the entries are positive. What
+//     it overdrew reduces the pool's debt first.
 //
 // Each reverse entry's Ref is the reversed operation's ID. What was
 // reversed once is never reversed again: with nothing left, the receipt
