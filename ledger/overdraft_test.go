@@ -150,8 +150,12 @@ func TestOverdraftReverse(t *testing.T) {
 		require.NoError(t, err)
 		grantOD(t, b, "u", "g2", "25") // pays 20, 5 left
 		requireOwed(t, b, "u", "5", "0")
-		rev, err := b.l.Reverse(ctx, ledger.ReverseParams{Account: "u", OperationID: rec.OperationID})
+		rev, err := b.l.Reverse(ctx, ledger.ReverseParams{Account: "u", OperationID: rec.OperationID, IdempotencyKey: "refund-1"})
 		require.NoError(t, err)
+		requireOwed(t, b, "u", "35", "0")
+		replayed, err := b.l.Reverse(ctx, ledger.ReverseParams{Account: "u", OperationID: rec.OperationID, IdempotencyKey: "refund-1"})
+		require.NoError(t, err)
+		require.True(t, replayed.Replayed)
 		requireOwed(t, b, "u", "35", "0")
 		var back bool
 		for _, e := range rev.Entries {
