@@ -51,6 +51,12 @@ func requireBalanceAtAgrees(t *testing.T, b *bundle, account string, snaps []bal
 		require.NoError(t, err)
 		require.True(t, s.bal.Available.Equal(got.Available), "at %s: Balance said %s, BalanceAt says %s", s.at, s.bal.Available, got.Available)
 		require.True(t, s.bal.Held.Equal(got.Held), "held at %s", s.at)
+		require.True(t, s.bal.Owed.Equal(got.Owed), "owed at %s", s.at)
+		require.Len(t, got.Pools, len(s.bal.Pools), "pools at %s", s.at)
+		for pool, pb := range s.bal.Pools {
+			require.True(t, pb.Available.Equal(got.Pools[pool].Available), "pool %q available at %s", pool, s.at)
+			require.True(t, pb.Owed.Equal(got.Pools[pool].Owed), "pool %q owed at %s", pool, s.at)
+		}
 		require.Len(t, got.Lots, len(s.bal.Lots), "lots at %s", s.at)
 		for i := range got.Lots {
 			require.Equal(t, s.bal.Lots[i].ID, got.Lots[i].ID)
