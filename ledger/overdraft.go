@@ -25,7 +25,9 @@ import (
 //     in the same operation. Credits given back by a release, or a dated
 //     grant that becomes effective, pay it in the next write that loads
 //     the account's lots. Reads (Balance) show such credits as paying it
-//     already.
+//     already. So that grants can pay, a catalog with an overdraft plan
+//     makes every grant (Grant, packs, GrantInvoice, Distribute's) load
+//     the account's lots; a catalog without one writes as v0.2 did.
 //   - Reversing a consume that was partly overdrawn reduces the debt
 //     first; what a later grant already paid of it comes back as a lot
 //     of its own (Source "reversal"). Reversing a grant that paid a debt
@@ -56,7 +58,7 @@ func hasOverdraft(c *policy.Catalog) bool {
 // current plan lets pool go (0: not at all).
 func (w *accountWriter) overdraftLimit(pool string) int64 {
 	c := w.l.catalog
-	if c == nil {
+	if c == nil || !w.l.overdrafts {
 		return 0
 	}
 	id := w.acct.Plan
