@@ -27,6 +27,7 @@ const (
 	codeInvalidArgument     = "invalid_argument"     // 400: ledger.ErrInvalidArgument, or a bad field, limit or cursor
 	codeUnknownPlan         = "unknown_plan"         // 400: ledger.ErrUnknownPlan
 	codeUnknownPack         = "unknown_pack"         // 400: ledger.ErrUnknownPack, a pack not in the catalog
+	codeUnknownFeature      = "unknown_feature"      // 400: ledger.ErrUnknownFeature, a feature the catalog does not price
 	codeReservedSource      = "reserved_source"      // 400: a manual grant with a source the ledger writes itself
 	codeInsufficientCredits = "insufficient_credits" // 402: ledger.ErrInsufficientCredits (also for an unknown account)
 	codeIdempotencyConflict = "idempotency_conflict" // 409: ledger.ErrIdempotencyConflict
@@ -102,6 +103,9 @@ func ledgerError(err error, account string) (status int, code, msg string, ok bo
 	case errors.Is(err, ledger.ErrUnknownPack):
 		// Before ErrNotFound, which it also matches (as in v0.2).
 		return http.StatusBadRequest, codeUnknownPack, "unknown pack" + detail(err, ledger.ErrUnknownPack), true
+	case errors.Is(err, ledger.ErrUnknownFeature):
+		// Before ErrInvalidArgument, which it also matches.
+		return http.StatusBadRequest, codeUnknownFeature, "unknown feature" + detail(err, ledger.ErrUnknownFeature), true
 	case errors.Is(err, ledger.ErrInvalidArgument):
 		return http.StatusBadRequest, codeInvalidArgument, "invalid argument" + detail(err, ledger.ErrInvalidArgument), true
 	case errors.Is(err, ledger.ErrNotFound):
