@@ -246,3 +246,34 @@ func TestOverdraftReversedGrantOwesAgain(t *testing.T) {
 		requireVerified(t, b)
 	})
 }
+
+// TestOverdraftConcurrent: concurrent consumes never overdraw past the
+// limit, and exactly what fits succeeds.
+func TestOverdraftConcurrent(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, &ledger.Config{Catalog: overdraftCatalog()})
+		ctx := t.Context()
+		require.NoError(t, b.l.SetPlan(ctx, ledger.PlanParams{Account: "u", Plan: "metered"}))
+		grantOD(t, b, "u", "g", "20")
+		const n = 10 // of 10 each: 20 available + 50 overdraft = 7 fit
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				_, err := b.l.Consume(ctx, ledger.ConsumeParams{Account: "u", Amount: d("10")})
+				errs <- err
+			}()
+		}
+		ok := 0
+		for range n {
+			if err := <-errs; err == nil {
+				ok++
+			} else {
+				require.ErrorIs(t, err, ledger.ErrInsufficientCredits)
+			}
+		}
+		require.Equal(t, 7, ok)
+		requireOwed(t, b, "u", "0", "50")
+		requireVerified(t, b)
+	})
+}
