@@ -126,7 +126,16 @@ func TestRolloverThreePeriods(t *testing.T) {
 				consume(t, b, acct, d("90").Add(d(tc.rolled[0])).String())
 				want("10")
 				b.clock.Set(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
-				distribute(t, b)
+				// Two runs at once (replicas): one rollover.
+				done := make(chan error, 2)
+				for range 2 {
+					go func() {
+						_, err := b.l.Distribute(ctx, nil)
+						done <- err
+					}()
+				}
+				require.NoError(t, <-done)
+				require.NoError(t, <-done)
 				distribute(t, b)
 				want(d("100").Add(d(tc.rolled[1])).String())
 
