@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/creditledger/creditledger/storage"
@@ -69,4 +71,82 @@ func (l *Ledger) readBalance(ctx context.Context, account string, now time.Time)
 		}
 	}
 	return l.lockedBalance(ctx, account, now)
+}
+
+// buildBalance makes the Balance of an account at at from its open lots
+// (remaining != 0, any pool; expired ones, closed ones and duplicates are
+// left out here) and what its active holds hold per pool.
+func (l *Ledger) buildBalance(account, plan string, at time.Time, lots []storage.Lot, held map[string]int64) *Balance {
+	type acc struct {
+		spendable, upcoming []*storage.Lot
+		sum, debt, held     int64
+	}
+	pools := map[string]*acc{}
+	get := func(p string) *acc {
+		a := pools[p]
+		if a == nil {
+			a = &acc{}
+			pools[p] = a
+		}
+		return a
+	}
+	seen := make(map[string]bool, len(lots))
+	for i := range lots {
+		lot := &lots[i]
+		if seen[lot.ID] {
+			continue
+		}
+		seen[lot.ID] = true
+		// The store filters already; filtering again keeps the rule in
+		// one place for stores that get it wrong.
+		switch {
+		case lot.Remaining < 0:
+			get(lot.Pool).debt -= lot.Remaining
+		case lot.Remaining == 0 || lot.Expired(at):
+		case !lot.Effective(at):
+			a := get(lot.Pool)
+			a.upcoming = append(a.upcoming, lot)
+		default:
+			a := get(lot.Pool)
+			a.spendable = append(a.spendable, lot)
+			a.sum += lot.Remaining
+		}
+	}
+	for p, n := range held {
+		if n > 0 {
+			get(p).held += n
+		}
+	}
+	b := &Balance{Account: account, Plan: plan, At: at, Lots: []Lot{}}
+	if len(pools) > 0 {
+		b.Pools = make(map[string]PoolBalance, len(pools))
+	}
+	for p, a := range pools {
+		l.sortLots(a.spendable)
+		slices.SortStableFunc(a.upcoming, func(x, y *storage.Lot) int {
+			if c := x.EffectiveAt.Compare(*y.EffectiveAt); c != 0 {
+				return c
+			}
+			return strings.Compare(x.ID, y.ID)
+		})
+		pb := PoolBalance{
+			Available: toDecimal(max(a.sum-a.debt, 0), l.scale),
+			Owed:      toDecimal(max(a.debt-a.sum, 0), l.scale),
+			Held:      toDecimal(a.held, l.scale),
+			Lots:      make([]Lot, len(a.spendable)),
+		}
+		for i, lot := range a.spendable {
+			pb.Lots[i] = l.lotOut(lot)
+		}
+		for _, lot := range a.upcoming {
+			pb.Upcoming = append(pb.Upcoming, l.lotOut(lot))
+		}
+		b.Pools[p] = pb
+	}
+	if d, ok := b.Pools[""]; ok {
+		b.Available, b.Held, b.Owed, b.Lots, b.Upcoming = d.Available, d.Held, d.Owed, d.Lots, d.Upcoming
+	} else {
+		b.Available, b.Held, b.Owed = toDecimal(0, l.scale), toDecimal(0, l.scale), toDecimal(0, l.scale)
+	}
+	return b
 }

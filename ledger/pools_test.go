@@ -428,3 +428,30 @@ func TestPoolsAcrossWrites(t *testing.T) {
 		requireVerified(t, b)
 	})
 }
+
+// TestSetLotExpiryDatedLot: a dated lot cannot be given an expiry before
+// its start, but can be expired now (cancelled before it starts).
+func TestSetLotExpiryDatedLot(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, nil)
+		ctx := t.Context()
+		start := t0.Add(2 * time.Hour)
+		rec, err := b.l.Grant(ctx, ledger.GrantParams{Account: "u", IdempotencyKey: "g1", Amount: d("10"), EffectiveAt: &start})
+		require.NoError(t, err)
+		lot := rec.Entries[0].LotID
+		early := t0.Add(time.Hour)
+		_, err = b.l.SetLotExpiry(ctx, "u", lot, &early)
+		require.ErrorIs(t, err, ledger.ErrInvalidArgument)
+		requireSeq(t, b, "u", 1)
+		rec, err = b.l.SetLotExpiry(ctx, "u", lot, &t0)
+		require.NoError(t, err)
+		require.Len(t, rec.Entries, 2)
+		b.clock.Set(start)
+		bal, err := b.l.Balance(ctx, "u")
+		require.NoError(t, err)
+		require.Equal(t, "0", bal.Available.String())
+		require.Empty(t, bal.Upcoming)
+		requireVerified(t, b)
+	})
+}

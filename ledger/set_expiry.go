@@ -30,8 +30,9 @@ import (
 // or a lot that is not among its open lots: unknown, spent, expired, or
 // one whose credits are all held; ErrInvalidArgument for a malformed
 // account or lot id, an instant outside the range stores hold, an expiry
-// at or before a dated lot's EffectiveAt, or a debt lot (which never
-// expires). On any error nothing is written.
+// after now but at or before a dated lot's EffectiveAt (an instant at or
+// before now expires even a lot that has not started), or a debt lot
+// (which never expires). On any error nothing is written.
 func (l *Ledger) SetLotExpiry(ctx context.Context, account, lotID string, expiresAt *time.Time) (rec *Receipt, err error) {
 	ctx, call := l.tel.begin(ctx, opSetLotExpiry)
 	defer func() { call.end(ctx, false, err) }()
@@ -67,7 +68,9 @@ func (l *Ledger) SetLotExpiry(ctx context.Context, account, lotID string, expire
 				now := w.now
 				next = &now
 			}
-			if next != nil && lot.EffectiveAt != nil && !next.After(*lot.EffectiveAt) {
+			// A dated lot may be expired now (cancelled before it
+			// starts), not given an expiry before its start.
+			if !expireNow && next != nil && lot.EffectiveAt != nil && !next.After(*lot.EffectiveAt) {
 				return fmt.Errorf("%w: expiry %s of lot %s is not after its effective time %s", ErrInvalidArgument,
 					next.Format(time.RFC3339Nano), lotID, lot.EffectiveAt.Format(time.RFC3339Nano))
 			}

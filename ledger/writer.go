@@ -3,6 +3,8 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -32,11 +34,13 @@ type accountWriter struct {
 	holds       []*storage.Hold
 	holdsLoaded bool
 	// pools is each pool's booked balance as staged so far (the sum of
-	// its lots' remaining): what an entry's BalanceAfter records. Without
-	// the lots loaded the account must have had only the default pool
-	// (storage.Account.MultiPool false), whose balance is then the
-	// account's.
-	pools map[string]int64
+	// its lots' remaining): what an entry's BalanceAfter records; the
+	// default pool's is defaultPool, so that a one-pool account's write
+	// makes no map (see poolBalance). Without the lots loaded the account
+	// must have had only the default pool (storage.Account.MultiPool
+	// false), whose balance is then the account's.
+	pools       map[string]int64
+	defaultPool int64
 	// multiPool is the account's MultiPool as loaded: such an account's
 	// writes must have its lots.
 	multiPool bool
@@ -56,21 +60,52 @@ type stagedOp struct {
 }
 
 func (l *Ledger) newWriter(acct storage.Account, lots []storage.Lot, loaded bool, now time.Time) *accountWriter {
-	w := &accountWriter{l: l, now: now, acct: acct, lotsLoaded: loaded, multiPool: acct.MultiPool, pools: map[string]int64{}}
-	seen := make(map[string]bool, len(lots))
+	w := &accountWriter{l: l, now: now, acct: acct, lotsLoaded: loaded, multiPool: acct.MultiPool}
+	// A lot may be loaded twice (storage.Loaded.Lots): count it once,
+	// looking back through a few lots, or a set of many.
+	var seen map[string]bool
+	if len(lots) > 16 {
+		seen = make(map[string]bool, len(lots))
+	}
 	for i := range lots {
 		lot := lots[i]
 		w.lots = append(w.lots, &lot)
-		if !seen[lot.ID] {
-			// A lot may be loaded twice (storage.Loaded.Lots).
+		dup := false
+		if seen != nil {
+			dup = seen[lot.ID]
 			seen[lot.ID] = true
-			w.pools[lot.Pool] += lot.Remaining
+		} else {
+			dup = slices.ContainsFunc(lots[:i], func(o storage.Lot) bool { return o.ID == lot.ID })
+		}
+		if !dup {
+			w.setPoolBalance(lot.Pool, w.poolBalance(lot.Pool)+lot.Remaining)
 		}
 	}
 	if !loaded {
-		w.pools[""] = acct.Balance
+		w.defaultPool = acct.Balance
 	}
 	return w
+}
+
+// poolBalance is pool's booked balance as staged so far.
+func (w *accountWriter) poolBalance(pool string) int64 {
+	if pool == "" {
+		return w.defaultPool
+	}
+	return w.pools[pool]
+}
+
+func (w *accountWriter) setPoolBalance(pool string, v int64) {
+	if pool == "" {
+		w.defaultPool = v
+		return
+	}
+	// Copied on write: a copy of the writer (a group commit's mark, to
+	// undo a call that fails) keeps the balances it saw.
+	m := make(map[string]int64, len(w.pools)+1)
+	maps.Copy(m, w.pools)
+	m[pool] = v
+	w.pools = m
 }
 
 // expiryDue reports whether an account may hold an open lot that has
@@ -124,12 +159,12 @@ func (w *accountWriter) entry(opIdx int, lot *storage.Lot, kind storage.EntryKin
 	if err != nil {
 		return fmt.Errorf("account %q: %w", w.acct.ID, err)
 	}
-	poolBal, err := addMinor(w.pools[lot.Pool], amount)
+	poolBal, err := addMinor(w.poolBalance(lot.Pool), amount)
 	if err != nil {
 		return fmt.Errorf("account %q pool %q: %w", w.acct.ID, lot.Pool, err)
 	}
 	w.acct.Balance = bal
-	w.pools[lot.Pool] = poolBal
+	w.setPoolBalance(lot.Pool, poolBal)
 	w.acct.Seq++
 	e := storage.Entry{
 		ID:           w.l.ids.New(w.now),
@@ -336,7 +371,7 @@ func (w *accountWriter) availableIn(pool string) int64 {
 		// Every lot but those this write staged is in the default pool,
 		// effective, and not expired (no expiry is due): the pool's
 		// booked balance, less what staged lots cannot spend yet.
-		sum = w.pools[pool]
+		sum = w.poolBalance(pool)
 		for _, lot := range w.lots {
 			if lot.Pool == pool && lot.Remaining > 0 && !spendable(lot, pool, w.now) {
 				sum -= lot.Remaining
