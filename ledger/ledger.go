@@ -64,6 +64,11 @@ type Ledger struct {
 	logger  *slog.Logger
 	ids     *id.Generator
 	tel     *telemetry
+	// rollovers: the catalog has a plan with a Rollover (see rollover.go).
+	rollovers bool
+	// overdrafts: the catalog has a plan that lets a pool overdraw (see
+	// overdraft.go).
+	overdrafts bool
 }
 
 // New returns a ledger on store. It validates the configuration and the
@@ -99,6 +104,9 @@ func NewContext(ctx context.Context, store storage.Store, cfg *Config) (*Ledger,
 		logger:  c.Logger,
 		ids:     &id.Generator{},
 		tel:     tel,
+
+		rollovers:  hasRollover(c.Catalog),
+		overdrafts: hasOverdraft(c.Catalog),
 	}, nil
 }
 
@@ -140,6 +148,9 @@ func (c *Config) validate() error {
 		if _, err := toMinor(p.Amount, c.Scale, true); err != nil {
 			return fmt.Errorf("creditledger: pack %q: %w", p.ID, err)
 		}
+	}
+	if err := validateCatalogV03(c.Catalog, c.Scale); err != nil {
+		return err
 	}
 	if err := checkCatalogPools(c.Catalog); err != nil {
 		return err

@@ -121,7 +121,10 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 		}
 		if len(loaded.Operations) > 0 {
 			op := loaded.Operations[0]
-			if op.Hash != s.hash || op.Kind != s.kind {
+			// A reversal whose first entry gives an overdrawn part back
+			// as a lot is recorded by that grant entry (overdraft.go).
+			reversal := s.kind == storage.KindReverse && op.Kind == storage.KindGrant
+			if op.Hash != s.hash || (op.Kind != s.kind && !reversal) {
 				return fmt.Errorf("%w: key %q was first used by a %s on account %q", ErrIdempotencyConflict, s.key, op.Kind, op.Account)
 			}
 			replay = &op
@@ -147,6 +150,11 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 		}
 		opIdx := w.op(s.kind, s.key, s.hash)
 		if err := s.stage(w, opIdx); err != nil {
+			return err
+		}
+		// Credits the call gave back to a pool that owes pay its debt
+		// (overdraft.go).
+		if err := w.settleAll(opIdx); err != nil {
 			return err
 		}
 		w.setAvailable(opIdx)
