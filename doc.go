@@ -41,7 +41,10 @@
 //
 // Consume draws on the soonest-expiring credits first and never on
 // expired ones; concurrent consumes of one account are serialized by a
-// row lock, so they cannot overspend.
+// row lock, so they cannot overspend. Concurrent writes of one process
+// share transactions (group commit: a call that arrives while one is in
+// flight joins the next, and still gets its own receipt or error);
+// ledger.Config.DisableGroupCommit turns that off.
 //
 // When a call's cost is known only after it ran, hold the most it can
 // cost, then capture what it cost (the rest is released); a hold that is

@@ -74,6 +74,7 @@ func (l *Ledger) Consume(ctx context.Context, p ConsumeParams) (rec *Receipt, er
 		key:      p.IdempotencyKey,
 		hash:     hashPool(u.hash(p.Account).str(p.Description).meta(p.Metadata), u.pool).sum(),
 		needLots: true,
+		size:     textBytes(p.Description, p.Metadata),
 		stage: func(w *accountWriter, opIdx int) error {
 			if err := w.checkSpend(u.pool, amount, toDecimal(amount, l.scale).String()); err != nil {
 				return err

@@ -159,6 +159,7 @@ func (l *Ledger) grant(ctx context.Context, p GrantParams, hash *paramHash, expi
 	return l.write(ctx, writeSpec{
 		account: p.Account,
 		create:  true,
+		size:    textBytes(p.Description, p.Metadata),
 		kind:    storage.KindGrant,
 		key:     p.IdempotencyKey,
 		hash:    hash.sum(),

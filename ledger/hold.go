@@ -155,6 +155,7 @@ func (l *Ledger) Hold(ctx context.Context, p HoldParams) (out *Hold, err error) 
 		// out of the lots already), unless a sweep is due, which loads
 		// them anyway: a hold costs what a consume costs.
 		needLots: true,
+		size:     textBytes(p.Description, p.Metadata),
 		stage: func(w *accountWriter, opIdx int) error {
 			now = w.now
 			if avail := w.availableIn(u.pool); avail < amount {
@@ -283,6 +284,7 @@ func (l *Ledger) Capture(ctx context.Context, p CaptureParams) (rec *Receipt, er
 		kind:      storage.KindCapture,
 		needHolds: true,
 		holdIDs:   []string{p.HoldID},
+		size:      textBytes(p.Description, p.Metadata),
 		stage: func(w *accountWriter, opIdx int) error {
 			h := w.hold(p.HoldID)
 			if h == nil {
@@ -416,6 +418,7 @@ func (l *Ledger) ReleaseWith(ctx context.Context, p ReleaseParams) (_ *Hold, err
 		kind:      storage.KindRelease,
 		needHolds: true,
 		holdIDs:   []string{holdID},
+		size:      len(description),
 		stage: func(w *accountWriter, opIdx int) error {
 			h := w.hold(holdID)
 			if h == nil {

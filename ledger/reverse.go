@@ -109,6 +109,7 @@ func (l *Ledger) Reverse(ctx context.Context, p ReverseParams) (_ *Receipt, err 
 		key:      p.IdempotencyKey,
 		hash:     hash.str(p.Description).meta(p.Metadata).sum(),
 		needLots: true,
+		size:     textBytes(p.Description, p.Metadata),
 		prepare: func(ctx context.Context, tx storage.Tx, w *accountWriter) error {
 			target = p.OperationID
 			if p.Key != "" {
