@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage"
 )
@@ -29,6 +31,32 @@ type chunk struct {
 	// job's writes to it directly (Distribute, ExpireDue). Nil: each job
 	// gets a batch of its own in job.batch (SetPlan).
 	batch *storage.Batch
+	// minors are the plan amounts converted to minor units so far: a
+	// chunk's accounts share a few plans, and the conversion allocates.
+	minors []minorAmount
+}
+
+type minorAmount struct {
+	amount decimal.Decimal
+	minor  int64
+}
+
+// minor is toMinor(amount, scale, true), remembered for the chunk. A
+// failed conversion is not remembered (it fails again, the same way).
+func (c *chunk) minor(amount decimal.Decimal) (int64, error) {
+	for _, m := range c.minors {
+		if m.amount.Equal(amount) {
+			return m.minor, nil
+		}
+	}
+	v, err := toMinor(amount, c.l.scale, true)
+	if err != nil {
+		return 0, err
+	}
+	if len(c.minors) < 8 {
+		c.minors = append(c.minors, minorAmount{amount, v})
+	}
+	return v, nil
 }
 
 // accountJob is what one account of a chunk owes and what it wrote.
@@ -261,7 +289,7 @@ func (c *chunk) stageGrants(w *accountWriter, job *accountJob) error {
 		if job.existing[d.key] {
 			continue
 		}
-		amount, err := toMinor(d.due.Amount, c.l.scale, true)
+		amount, err := c.minor(d.due.Amount)
 		if err != nil {
 			return fmt.Errorf("plan %q: %w", job.planID, err)
 		}
@@ -287,7 +315,9 @@ func (c *chunk) stageGrants(w *accountWriter, job *accountJob) error {
 // grantOnce stages a ledger-made grant under its own keyed operation.
 func (c *chunk) grantOnce(w *accountWriter, job *accountJob, key string, amount int64, g grantSpec) error {
 	g.amount = amount
-	hash := new(paramHash).str(job.acct.ID).int(amount).str(g.source).time(g.expiresAt).int(int64(g.priority)).sum()
+	var buf [128]byte // room for the usual fields, so that hashing them allocates nothing
+	ph := paramHash{h: buf[:0]}
+	hash := ph.str(job.acct.ID).int(amount).str(g.source).time(g.expiresAt).int(int64(g.priority)).sum()
 	opIdx := w.op(storage.KindGrant, key, hash)
 	if _, err := w.grant(opIdx, g); err != nil {
 		return err
