@@ -102,7 +102,7 @@ func (c *chunk) prepare(acct storage.Account) *accountJob {
 // prepareInto is prepare into a job the caller allocated (a chunk's jobs
 // are one slice), which must be zero.
 func (c *chunk) prepareInto(job *accountJob, acct storage.Account) {
-	job.acct, job.next, job.loadLots = acct, acct.NextGrantAt, expiryDue(&acct, c.now)
+	job.acct, job.next, job.loadLots = acct, acct.NextGrantAt, expiryDue(&acct, c.now) || acct.MultiPool
 	job.dues = job.duesBuf[:0]
 	if !c.grants || acct.NextGrantAt == nil || acct.NextGrantAt.After(c.now) {
 		return
@@ -281,6 +281,7 @@ func (c *chunk) stageGrants(w *accountWriter, job *accountJob) error {
 			source:      source,
 			expiresAt:   expiresAt(g.Expiry, c.now, zeroPeriod),
 			description: "signup gift",
+			pool:        g.Pool,
 		}); err != nil {
 			return err
 		}

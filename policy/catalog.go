@@ -34,6 +34,11 @@ type Catalog struct {
 	// since an account's last grant; when false (the default), a run that
 	// missed periods grants the current one only.
 	Backfill bool
+
+	// Features price usage in credits (see Feature): Ledger.Consume and
+	// Ledger.Hold take a feature and a quantity instead of an amount.
+	// Optional.
+	Features []Feature
 }
 
 // Gift is a one-off grant.
@@ -41,6 +46,7 @@ type Gift struct {
 	Amount decimal.Decimal
 	Source string // default "register_gift"
 	Expiry Expiry // nil: Never()
+	Pool   string // the credit pool it grants into; "" the default pool
 }
 
 // Plan is one plan of the catalog.
@@ -58,6 +64,7 @@ type Pack struct {
 	Source   string // default "purchase_package"
 	Expiry   Expiry // nil: Never()
 	Priority int
+	Pool     string // the credit pool it grants into; "" the default pool
 }
 
 // ErrInvalidCatalog is wrapped by every error Validate returns.
@@ -99,7 +106,8 @@ func (c *Catalog) Pack(id string) (*Pack, bool) {
 }
 
 // Validate checks the catalog: plan and pack IDs unique and non-empty,
-// the default plan among the plans, gift and pack amounts positive, and
+// the default plan among the plans, gift and pack amounts positive,
+// feature IDs unique and non-empty with prices above zero, and
 // every policy that implements Validator valid. Errors wrap
 // ErrInvalidCatalog and name the offending plan.
 func (c *Catalog) Validate() error {
@@ -148,7 +156,7 @@ func (c *Catalog) Validate() error {
 			return fmt.Errorf("%w: pack %q: %w", ErrInvalidCatalog, p.ID, err)
 		}
 	}
-	return nil
+	return c.validateFeatures()
 }
 
 func validate(v any) error {

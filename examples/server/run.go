@@ -20,7 +20,6 @@ import (
 	"github.com/creditledger/creditledger/httpcron"
 	"github.com/creditledger/creditledger/internal/defaults"
 	"github.com/creditledger/creditledger/ledger"
-	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage/bunstore"
 )
 
@@ -38,6 +37,8 @@ type config struct {
 	dsn    string
 	seed   int
 	verify bool
+	// catalog is a JSON catalog file; "" for demoCatalog.
+	catalog string
 }
 
 // usageError is a flag error; the flag package has already printed why.
@@ -58,6 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.dsn, "db", "", "SQLite file or file: URL, or postgres://... (default $DATABASE_URL, else "+defaultDB+")")
 	fs.IntVar(&cfg.seed, "seed", 3, "demo accounts per plan created at first start (0: none)")
 	fs.BoolVar(&cfg.verify, "verify", false, "check the ledger's invariants and exit (1 on any violation) without serving")
+	fs.StringVar(&cfg.catalog, "catalog", "", "a JSON catalog file (default: the reference catalog with two demo feature prices)")
 	if err := fs.Parse(args); err != nil {
 		return nil, &usageError{err}
 	}
@@ -88,6 +90,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	catalog, err := loadCatalog(cfg.catalog)
+	if err != nil {
+		return err
+	}
 
 	store, err := bunstore.Open(ctx, cfg.dsn)
 	if err != nil {
@@ -100,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer mp.Shutdown(context.Background())
 	// ledger.New runs the store's migrations.
-	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: policy.ReferenceCatalog(), Logger: logger, MeterProvider: mp})
+	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: catalog, Logger: logger, MeterProvider: mp})
 	if err != nil {
 		return err
 	}
