@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage"
 )
@@ -25,6 +27,36 @@ type chunk struct {
 	// staged as new, and a key that exists fails Apply with
 	// storage.ErrDuplicateKey (see runChunk).
 	skipKeys bool
+	// batch, when set, is the chunk's one batch: stage appends every
+	// job's writes to it directly (Distribute, ExpireDue). Nil: each job
+	// gets a batch of its own in job.batch (SetPlan).
+	batch *storage.Batch
+	// minors are the plan amounts converted to minor units so far: a
+	// chunk's accounts share a few plans, and the conversion allocates.
+	minors []minorAmount
+}
+
+type minorAmount struct {
+	amount decimal.Decimal
+	minor  int64
+}
+
+// minor is toMinor(amount, scale, true), remembered for the chunk. A
+// failed conversion is not remembered (it fails again, the same way).
+func (c *chunk) minor(amount decimal.Decimal) (int64, error) {
+	for _, m := range c.minors {
+		if m.amount.Equal(amount) {
+			return m.minor, nil
+		}
+	}
+	v, err := toMinor(amount, c.l.scale, true)
+	if err != nil {
+		return 0, err
+	}
+	if len(c.minors) < 8 {
+		c.minors = append(c.minors, minorAmount{amount, v})
+	}
+	return v, nil
 }
 
 // accountJob is what one account of a chunk owes and what it wrote.
@@ -40,14 +72,15 @@ type accountJob struct {
 	lots     []storage.Lot
 	holds    []storage.Hold  // active holds, loaded with the lots
 	sortLots bool            // lots of holds were added to lots
-	existing map[string]bool // keys among the job's that exist
+	existing map[string]bool // keys among the job's that exist; nil: none (made by load only when one does)
 	// Rollover (rollover.go): the previous periods' grant operations by
 	// key, what the store has of them, and the keys this job staged.
 	prevOps     map[string]string
 	prevEntries map[string][]storage.Entry
 	staged      map[string]string
-	err         error // why the grants could not be computed
-	batch       *storage.Batch
+	err         error          // why the grants could not be computed
+	batch       *storage.Batch // the job's writes, when the chunk has no batch of its own
+	duesBuf     [1]dueGrant    // dues' first element without an allocation of its own
 
 	granted, expired           int
 	grantedMinor, expiredMinor int64
@@ -70,9 +103,18 @@ type dueGrant struct {
 // prepare works out what an account owes at c.now. A plan that cannot be
 // resolved is recorded in job.err: the account is still swept.
 func (c *chunk) prepare(acct storage.Account) *accountJob {
-	job := &accountJob{acct: acct, next: acct.NextGrantAt, loadLots: expiryDue(&acct, c.now) || acct.MultiPool}
+	job := &accountJob{}
+	c.prepareInto(job, acct)
+	return job
+}
+
+// prepareInto is prepare into a job the caller allocated (a chunk's jobs
+// are one slice), which must be zero.
+func (c *chunk) prepareInto(job *accountJob, acct storage.Account) {
+	job.acct, job.next, job.loadLots = acct, acct.NextGrantAt, expiryDue(&acct, c.now) || acct.MultiPool
+	job.dues = job.duesBuf[:0]
 	if !c.grants || acct.NextGrantAt == nil || acct.NextGrantAt.After(c.now) {
-		return job
+		return
 	}
 	cat := c.l.catalog
 	job.planID = acct.Plan
@@ -84,28 +126,28 @@ func (c *chunk) prepare(acct storage.Account) *accountJob {
 		// schedule is left as it is, so that a run made without the
 		// catalog's default plan takes nothing away from a later run
 		// with it.
-		return job
+		return
 	}
 	plan, ok := cat.Plan(job.planID)
 	if !ok {
 		job.err = fmt.Errorf("account %q: %w: %q", acct.ID, ErrUnknownPlan, job.planID)
-		return job
+		return
 	}
 	job.planDef = plan
 	if plan.Allocation == nil {
 		job.next = nil
-		return job
+		return
 	}
 	loc := cat.Loc()
 	pa := policy.Account{ID: acct.ID, Plan: job.planID, Anchor: acct.Anchor, CreatedAt: acct.CreatedAt}
 	cur, ok := plan.Allocation.Allocate(pa, c.now, loc)
 	if !ok {
 		job.next = nil
-		return job
+		return
 	}
 	if !inRange(cur.Period.End) {
 		job.err = checkTime(fmt.Sprintf("account %q: next grant of plan %q", acct.ID, job.planID), cur.Period.End)
-		return job
+		return
 	}
 	if cat.Backfill {
 		// Every period from the one that was due up to the current one,
@@ -136,7 +178,7 @@ func (c *chunk) prepare(acct storage.Account) *accountJob {
 	}
 	end := cur.Period.End
 	job.next = &end
-	return job
+	return
 }
 
 // keys returns the idempotency keys the job may write.
@@ -158,7 +200,6 @@ func (c *chunk) load(ctx context.Context, tx storage.Tx, jobs []*accountJob, ext
 	byID := make(map[string]*accountJob, len(jobs))
 	for _, job := range jobs {
 		byID[job.acct.ID] = job
-		job.existing = map[string]bool{}
 		if job.loadLots {
 			q.LotsOf = append(q.LotsOf, job.acct.ID)
 			q.HoldsOf = append(q.HoldsOf, job.acct.ID)
@@ -186,6 +227,9 @@ func (c *chunk) load(ctx context.Context, tx storage.Tx, jobs []*accountJob, ext
 	}
 	for _, op := range loaded.Operations {
 		if job := byID[op.Account]; job != nil {
+			if job.existing == nil {
+				job.existing = map[string]bool{}
+			}
 			job.existing[op.Key] = true
 		}
 	}
@@ -198,7 +242,12 @@ func (c *chunk) load(ctx context.Context, tx storage.Tx, jobs []*accountJob, ext
 // stage computes the job's writes into job.batch. An error means this
 // account cannot be written; other accounts of the chunk can.
 func (c *chunk) stage(job *accountJob) error {
-	w := c.l.newWriter(job.acct, job.lots, job.loadLots, c.now)
+	var w *accountWriter
+	if c.batch != nil {
+		w = c.l.newWriterInto(c.batch, job.acct, job.lots, job.loadLots, c.now)
+	} else {
+		w = c.l.newWriter(job.acct, job.lots, job.loadLots, c.now)
+	}
 	if job.loadLots {
 		w.setHolds(job.holds)
 	}
@@ -231,7 +280,12 @@ func (c *chunk) stage(job *accountJob) error {
 		w.acct.NextGrantAt = &retry
 		w.changed = true
 	}
-	job.batch = w.finish(job.plan)
+	b := w.finish(job.plan)
+	if c.batch != nil {
+		*c.batch = *b // take the job's writes over: only now, so a failed job adds nothing
+		return nil
+	}
+	job.batch = b
 	return nil
 }
 
@@ -267,7 +321,7 @@ func (c *chunk) stageGrants(w *accountWriter, job *accountJob) error {
 		if job.existing[d.key] {
 			continue
 		}
-		amount, err := toMinor(d.due.Amount, c.l.scale, true)
+		amount, err := c.minor(d.due.Amount)
 		if err != nil {
 			return fmt.Errorf("plan %q: %w", job.planID, err)
 		}
@@ -301,13 +355,16 @@ func (c *chunk) stageGrants(w *accountWriter, job *accountJob) error {
 // grantOnce stages a ledger-made grant under its own keyed operation.
 func (c *chunk) grantOnce(w *accountWriter, job *accountJob, key string, amount int64, g grantSpec) error {
 	g.amount = amount
-	hash := new(paramHash).str(job.acct.ID).int(amount).str(g.source).time(g.expiresAt).int(int64(g.priority)).sum()
+	var buf [128]byte // room for the usual fields, so that hashing them allocates nothing
+	ph := paramHash{h: buf[:0]}
+	hash := ph.str(job.acct.ID).int(amount).str(g.source).time(g.expiresAt).int(int64(g.priority)).sum()
 	opIdx := w.op(storage.KindGrant, key, hash)
 	if _, err := w.grant(opIdx, g); err != nil {
 		return err
 	}
 	w.setAvailable(opIdx)
-	job.existing[key] = true
+	// Every key a job grants is its own (distinct periods, and the gift's),
+	// so none is met twice in one staging: nothing to record.
 	job.granted++
 	job.grantedMinor += amount
 	return nil
@@ -373,6 +430,9 @@ func (c *chunk) grantPeriod(w *accountWriter, job *accountJob, d dueGrant, amoun
 	job.granted += n
 	job.grantedMinor += minor
 	w.setAvailable(opIdx)
+	if job.existing == nil {
+		job.existing = map[string]bool{}
+	}
 	job.existing[d.key] = true
 	if job.staged == nil {
 		job.staged = map[string]string{}
