@@ -41,7 +41,10 @@
 //
 // Consume draws on the soonest-expiring credits first and never on
 // expired ones; concurrent consumes of one account are serialized by a
-// row lock, so they cannot overspend.
+// row lock, so they cannot overspend. Concurrent writes of one process
+// share transactions (group commit: a call that arrives while one is in
+// flight joins the next, and still gets its own receipt or error);
+// ledger.Config.DisableGroupCommit turns that off.
 //
 // When a call's cost is known only after it ran, hold the most it can
 // cost, then capture what it cost (the rest is released); a hold that is
@@ -105,4 +108,21 @@
 // Each run expires what is due and grants each plan's current period,
 // once per period whatever the number of runs, replicas or retries. A run
 // that its budget stops answers complete:false, and the next goes on.
+//
+// # Monthly subscriptions, overage and rollover
+//
+// A monthly subscription is granted per paid invoice (the reference
+// catalog's pro_monthly is policy.PerInvoice): the invoice.paid webhook
+// calls
+//
+//	rec, err := l.GrantInvoice(ctx, ledger.InvoiceParams{Account: userID, Plan: "pro_monthly",
+//		InvoiceID: inv.ID, PeriodStart: inv.PeriodStart})
+//
+// which grants the plan's credits once per invoice, however often the
+// webhook is delivered. A plan may let usage run past zero, down to a
+// limit per pool (policy.Plan.Overdraft: Consume succeeds and the rest is
+// owed, Balance.Owed; the next credits granted pay the debt first), and
+// may carry what a period left unspent into the next, up to a cap
+// (policy.Plan.Rollover, done by Distribute or GrantInvoice with the next
+// period's grant). policy.InPools makes a plan grant into several pools.
 package creditledger

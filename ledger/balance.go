@@ -46,31 +46,67 @@ const balanceReads = 3
 // read the account's Seq is read again, and the whole read repeated if it
 // moved. When it moved every time, the last read is made under the
 // account's lock (lockedBalance), so that even under constant churn
-// Balance never shows credits that do not exist. Without holds in the
+// Balance never shows credits that do not exist; on a store bound to a
+// host's transaction, where that lock would last until the host commits,
+// the unlocked reads go on instead (boundBalance). Without holds in the
 // store the first read stands alone (a hold ended between the reads can
 // then only make this one answer lower, never higher).
 func (l *Ledger) readBalance(ctx context.Context, account string, now time.Time) (*storage.Account, []storage.Lot, map[string]int64, error) {
 	for attempt := 1; attempt <= balanceReads; attempt++ {
-		acct, lots, err := l.store.AccountWithOpenLots(ctx, account, now)
-		if err != nil {
-			return nil, nil, nil, accountError(account, err)
-		}
-		lots, held, sawHolds, err := l.withHolds(ctx, acct, now, lots)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		if !sawHolds {
-			return acct, lots, held, nil
-		}
-		again, err := l.store.Account(ctx, account)
-		if err != nil {
-			return nil, nil, nil, accountError(account, err)
-		}
-		if again.Seq == acct.Seq {
-			return acct, lots, held, nil
+		acct, lots, held, ok, err := l.unlockedBalance(ctx, account, now)
+		if err != nil || ok {
+			return acct, lots, held, err
 		}
 	}
+	if l.store.Bound() {
+		// On a store bound to a host's transaction the account's lock
+		// would last until the host commits, stalling every write of
+		// the account meanwhile: keep reading without it.
+		return l.boundBalance(ctx, account, now)
+	}
 	return l.lockedBalance(ctx, account, now)
+}
+
+// unlockedBalance is one attempt of readBalance without a lock: ok is
+// false when a write committed between its reads.
+func (l *Ledger) unlockedBalance(ctx context.Context, account string, now time.Time) (_ *storage.Account, _ []storage.Lot, _ map[string]int64, ok bool, _ error) {
+	acct, lots, err := l.store.AccountWithOpenLots(ctx, account, now)
+	if err != nil {
+		return nil, nil, nil, false, accountError(account, err)
+	}
+	lots, held, sawHolds, err := l.withHolds(ctx, acct, now, lots)
+	if err != nil {
+		return nil, nil, nil, false, err
+	}
+	if !sawHolds {
+		return acct, lots, held, true, nil
+	}
+	again, err := l.store.Account(ctx, account)
+	if err != nil {
+		return nil, nil, nil, false, accountError(account, err)
+	}
+	return acct, lots, held, again.Seq == acct.Seq, nil
+}
+
+// boundBalance is readBalance's last resort on a bound store: unlocked
+// reads with a growing pause between them (1ms doubling up to 50ms),
+// until two agree or ctx ends (its error is returned).
+func (l *Ledger) boundBalance(ctx context.Context, account string, now time.Time) (*storage.Account, []storage.Lot, map[string]int64, error) {
+	pause := time.Millisecond
+	for {
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, nil, ctx.Err()
+		case <-t.C:
+		}
+		acct, lots, held, ok, err := l.unlockedBalance(ctx, account, now)
+		if err != nil || ok {
+			return acct, lots, held, err
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+	}
 }
 
 // buildBalance makes the Balance of an account at at from its open lots

@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,5 +111,52 @@ func TestBalanceUnderConstantChurn(t *testing.T) {
 		require.True(t, bal.Held.LessThanOrEqual(d("10").Mul(decimal.NewFromInt(int64(taken)))), "held %s after %d holds", bal.Held, taken)
 		requireHeld(t, b, "u", decimal.NewFromInt(int64(100-10*taken)).String(), decimal.NewFromInt(int64(10*taken)).String())
 		requireVerified(t, b)
+	})
+}
+
+// boundHookStore is holdsHookStore on a store that says it is bound to a
+// host's transaction, and counts the transactions it is asked for.
+type boundHookStore struct {
+	*holdsHookStore
+	txs atomic.Int64
+}
+
+func (s *boundHookStore) Bound() bool { return true }
+
+func (s *boundHookStore) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
+	s.txs.Add(1)
+	return s.holdsHookStore.Tx(ctx, fn)
+}
+
+// TestBalanceBoundNoLock: on a store bound to a host's transaction,
+// Balance under churn never takes the account's lock (which would last
+// until the host commits): it reads again without it until two reads
+// agree, and the answer is still one state.
+func TestBalanceBoundNoLock(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, nil)
+		ctx := t.Context()
+		grant(t, b, "u", "g", "100", nil)
+		_, err := b.l.Hold(ctx, ledger.HoldParams{Account: "u", Amount: d("10"), TTL: time.Hour})
+		require.NoError(t, err)
+
+		taken := 1
+		hooked := &boundHookStore{holdsHookStore: &holdsHookStore{Store: b.store}}
+		hooked.before = func() {
+			if taken >= 6 {
+				return // the churn stops after five holds
+			}
+			_, err := b.l.Hold(ctx, ledger.HoldParams{Account: "u", Amount: d("10"), TTL: time.Hour})
+			require.NoError(t, err)
+			taken++
+		}
+		hooked.on = true
+		bal, err := b.l.WithStore(hooked).Balance(ctx, "u")
+		require.NoError(t, err)
+		require.Zero(t, hooked.txs.Load(), "Balance on a bound store opened a transaction")
+		require.Equal(t, 6, taken)
+		require.True(t, d("40").Equal(bal.Available), "available %s", bal.Available)
+		require.True(t, d("60").Equal(bal.Held), "held %s", bal.Held)
 	})
 }

@@ -73,9 +73,14 @@ type accountJob struct {
 	holds    []storage.Hold  // active holds, loaded with the lots
 	sortLots bool            // lots of holds were added to lots
 	existing map[string]bool // keys among the job's that exist; nil: none (made by load only when one does)
-	err      error           // why the grants could not be computed
-	batch    *storage.Batch  // the job's writes, when the chunk has no batch of its own
-	duesBuf  [1]dueGrant     // dues' first element without an allocation of its own
+	// Rollover (rollover.go): the previous periods' grant operations by
+	// key, what the store has of them, and the keys this job staged.
+	prevOps     map[string]string
+	prevEntries map[string][]storage.Entry
+	staged      map[string]string
+	err         error          // why the grants could not be computed
+	batch       *storage.Batch // the job's writes, when the chunk has no batch of its own
+	duesBuf     [1]dueGrant    // dues' first element without an allocation of its own
 
 	granted, expired           int
 	grantedMinor, expiredMinor int64
@@ -84,6 +89,10 @@ type accountJob struct {
 type dueGrant struct {
 	due policy.Due
 	key string
+	// prevKey is the key of the previous period's grant, when the plan
+	// rolls over and the periods are contiguous; "" otherwise.
+	prevKey    string
+	prevPeriod string
 	// grantedAt is when the grant counts as made, for its expiry: now for
 	// the current period, and for a back-filled one the instant it would
 	// have been granted on time, so that a late run does not make missed
@@ -153,6 +162,20 @@ func (c *chunk) prepareInto(job *accountJob, acct storage.Account) {
 		}
 	}
 	job.dues = append(job.dues, dueGrant{due: cur, key: planKey(job.planID, acct.ID, cur.Period), grantedAt: c.now})
+	if plan.Rollover != nil {
+		for i := range job.dues {
+			d := &job.dues[i]
+			if prev, ok := prevPeriod(plan.Allocation, pa, d.due.Period, loc); ok {
+				d.prevKey, d.prevPeriod = planKey(job.planID, acct.ID, prev), prev.Key
+				// The previous period's lots are needed, to end them.
+				job.loadLots = true
+			}
+		}
+	}
+	if c.l.overdrafts {
+		// A grant pays a pool's debt first (overdraft.go).
+		job.loadLots = true
+	}
 	end := cur.Period.End
 	job.next = &end
 	return
@@ -184,6 +207,11 @@ func (c *chunk) load(ctx context.Context, tx storage.Tx, jobs []*accountJob, ext
 		if job.err == nil && !c.skipKeys {
 			q.Keys = append(q.Keys, job.keys()...)
 		}
+		if job.err == nil {
+			// A rollover looks its previous period up even on the first
+			// run's try, which skips the job's own keys.
+			q.Keys = append(q.Keys, job.prevKeys()...)
+		}
 	}
 	if len(q.Keys) == 0 && len(q.LotsOf) == 0 {
 		return nil
@@ -204,6 +232,9 @@ func (c *chunk) load(ctx context.Context, tx storage.Tx, jobs []*accountJob, ext
 			}
 			job.existing[op.Key] = true
 		}
+	}
+	if err := c.loadPrev(ctx, tx, byID, loaded.Operations); err != nil {
+		return err
 	}
 	return c.loadHolds(ctx, tx, byID, loaded.Holds)
 }
@@ -301,12 +332,20 @@ func (c *chunk) stageGrants(w *accountWriter, job *accountJob) error {
 		if exp != nil && !inRange(*exp) {
 			return checkTime(fmt.Sprintf("plan %q: expiry of period %s", job.planID, d.due.Period.Key), *exp)
 		}
-		if err := c.grantOnce(w, job, d.key, amount, grantSpec{
+		g := grantSpec{
 			source:      d.due.Source,
 			priority:    job.planDef.Priority,
 			expiresAt:   exp,
 			description: "plan " + job.planID + " period " + d.due.Period.Key,
-		}); err != nil {
+		}
+		if len(d.due.Grants) == 0 && job.planDef.Rollover == nil {
+			// One pool, no rollover: the grant as v0.2 made it.
+			if err := c.grantOnce(w, job, d.key, amount, g); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := c.grantPeriod(w, job, d, amount, g); err != nil {
 			return err
 		}
 	}
@@ -350,4 +389,122 @@ func timeEqual(a, b *time.Time) bool {
 		return a == b
 	}
 	return a.Equal(*b)
+}
+
+// grantPeriod stages a plan's grant for one period into each of its pools
+// and, when the plan rolls over, what the previous period left (see
+// rollover.go), under one keyed operation.
+func (c *chunk) grantPeriod(w *accountWriter, job *accountJob, d dueGrant, amount int64, g grantSpec) error {
+	prev := job.prevSource(d)
+	n, minor, err := w.expireRolled(job.planDef, prev)
+	if err != nil {
+		return err
+	}
+	job.expired += n
+	job.expiredMinor += minor
+	hash := new(paramHash).str(job.acct.ID).int(amount).str(g.source).time(g.expiresAt).int(int64(g.priority))
+	grants := dueGrants(d.due)
+	granted := make(map[string]int64, len(grants))
+	for _, pg := range grants {
+		minor, err := toMinor(pg.Amount, c.l.scale, true)
+		if err != nil {
+			return fmt.Errorf("plan %q: pool %q: %w", job.planID, pg.Pool, err)
+		}
+		granted[pg.Pool] = minor
+		hash.str(pg.Pool).int(minor)
+	}
+	opIdx := w.op(storage.KindGrant, d.key, hash.sum())
+	for _, pg := range grants {
+		pgs := g
+		pgs.amount, pgs.pool = granted[pg.Pool], pg.Pool
+		if _, err := w.grant(opIdx, pgs); err != nil {
+			return err
+		}
+		job.granted++
+		job.grantedMinor += pgs.amount
+	}
+	n, minor, err = w.stageRollover(opIdx, job.planDef, job.planID, prev, g.source, g.expiresAt, granted)
+	if err != nil {
+		return err
+	}
+	job.granted += n
+	job.grantedMinor += minor
+	w.setAvailable(opIdx)
+	if job.existing == nil {
+		job.existing = map[string]bool{}
+	}
+	job.existing[d.key] = true
+	if job.staged == nil {
+		job.staged = map[string]string{}
+	}
+	job.staged[d.key] = w.opID(opIdx)
+	return nil
+}
+
+// prevKeys returns the keys of the previous periods' grants the job's
+// dues roll over from.
+func (job *accountJob) prevKeys() []storage.AccountKey {
+	var keys []storage.AccountKey
+	for _, d := range job.dues {
+		if d.prevKey != "" {
+			keys = append(keys, storage.AccountKey{Account: job.acct.ID, Key: d.prevKey})
+		}
+	}
+	return keys
+}
+
+// prevSource returns the previous period's grant of d, nil when there is
+// none (the account was not granted that period by this plan).
+func (job *accountJob) prevSource(d dueGrant) *rolloverSource {
+	if d.prevKey == "" {
+		return nil
+	}
+	if id, ok := job.staged[d.prevKey]; ok {
+		return &rolloverSource{opID: id, periodKey: d.prevPeriod}
+	}
+	if id, ok := job.prevOps[d.prevKey]; ok {
+		return &rolloverSource{opID: id, periodKey: d.prevPeriod, entries: job.prevEntries[id]}
+	}
+	return nil
+}
+
+// loadPrev reads the entries of the previous periods' grants the jobs
+// roll over from: those the operations wrote and those naming them.
+func (c *chunk) loadPrev(ctx context.Context, tx storage.Tx, byID map[string]*accountJob, ops []storage.Operation) error {
+	var q storage.LoadQuery
+	for _, op := range ops {
+		job := byID[op.Account]
+		if job == nil {
+			continue
+		}
+		for _, d := range job.dues {
+			if d.prevKey == op.Key {
+				if job.prevOps == nil {
+					job.prevOps, job.prevEntries = map[string]string{}, map[string][]storage.Entry{}
+				}
+				job.prevOps[op.Key] = op.ID
+				q.Refs = append(q.Refs, storage.AccountID{Account: op.Account, ID: op.ID})
+				break
+			}
+		}
+	}
+	if len(q.Refs) == 0 {
+		return nil
+	}
+	loaded, err := tx.Load(ctx, q)
+	if err != nil {
+		return err
+	}
+	for _, e := range loaded.Entries {
+		job := byID[e.Account]
+		if job == nil {
+			continue
+		}
+		for _, id := range job.prevOps {
+			if e.OperationID == id || e.Ref == id {
+				job.prevEntries[id] = append(job.prevEntries[id], e)
+			}
+		}
+	}
+	return nil
 }

@@ -75,6 +75,9 @@ const DefaultRetryFailedAfter = time.Hour
 // period: whatever runs overlap or repeat, a period is granted once.
 // Several processes may call Distribute at once on one database: chunks
 // are claimed with row locks that others skip, so they share the work.
+// A plan with a Rollover carries what its previous period's grant left
+// into the new period's grant operation, up to its cap (see rollover.go);
+// a plan granted per invoice (policy.PerInvoice) gets nothing here.
 //
 // Once a chunk has done work, it starts no chunk that the budget or the
 // context's deadline leaves no time to finish (judged by the slowest chunk

@@ -155,6 +155,7 @@ func (l *Ledger) Hold(ctx context.Context, p HoldParams) (out *Hold, err error) 
 		// out of the lots already), unless a sweep is due, which loads
 		// them anyway: a hold costs what a consume costs.
 		needLots: true,
+		size:     textBytes(p.Description, p.Metadata),
 		stage: func(w *accountWriter, opIdx int) error {
 			now = w.now
 			if avail := w.availableIn(u.pool); avail < amount {
@@ -232,8 +233,12 @@ type CaptureParams struct {
 }
 
 // captureReplay is how a capture's stage says the hold was captured
-// before with the same amount: the first receipt is the answer.
-type captureReplay struct{ opID string }
+// before with the same amount: the first receipt is the answer. amount,
+// when set, is an overdrawing capture's, which the receipt must show.
+type captureReplay struct {
+	opID   string
+	amount int64
+}
 
 func (captureReplay) Error() string { return "creditledger: capture replayed" }
 
@@ -279,6 +284,7 @@ func (l *Ledger) Capture(ctx context.Context, p CaptureParams) (rec *Receipt, er
 		kind:      storage.KindCapture,
 		needHolds: true,
 		holdIDs:   []string{p.HoldID},
+		size:      textBytes(p.Description, p.Metadata),
 		stage: func(w *accountWriter, opIdx int) error {
 			h := w.hold(p.HoldID)
 			if h == nil {
@@ -290,10 +296,18 @@ func (l *Ledger) Capture(ctx context.Context, p CaptureParams) (rec *Receipt, er
 				if h.Captured == amount {
 					return captureReplay{opID: h.EndOperationID}
 				}
+				if amount > h.Amount && h.Captured == h.Amount {
+					// Maybe an overdrawing capture of this amount
+					// (overdraft.go): its receipt says.
+					return captureReplay{opID: h.EndOperationID, amount: amount}
+				}
 				return fmt.Errorf("%w: hold %s was captured with %s, not %s", ErrHoldNotActive, h.ID,
 					toDecimal(h.Captured, l.scale), p.Amount)
 			default:
 				return fmt.Errorf("%w: hold %s is %s", ErrHoldNotActive, h.ID, h.State)
+			}
+			if amount > h.Amount && w.overdraftLimit(h.Pool) > 0 {
+				return w.captureOver(opIdx, h, amount, p.Description, p.Metadata)
 			}
 			if amount > h.Amount {
 				return fmt.Errorf("%w: capture of %s from hold %s of %s", ErrInvalidAmount, p.Amount, h.ID,
@@ -304,7 +318,11 @@ func (l *Ledger) Capture(ctx context.Context, p CaptureParams) (rec *Receipt, er
 	})
 	var replay captureReplay
 	if errors.As(err, &replay) {
-		return l.replayCapture(ctx, p.Account, replay.opID)
+		rec, err := l.replayCapture(ctx, p.Account, replay.opID)
+		if err == nil && replay.amount > 0 && !spent(rec).Equal(toDecimal(replay.amount, l.scale)) {
+			return nil, fmt.Errorf("%w: hold %s was captured with %s, not %s", ErrHoldNotActive, p.HoldID, spent(rec), p.Amount)
+		}
+		return rec, err
 	}
 	return rec, err
 }
@@ -400,6 +418,7 @@ func (l *Ledger) ReleaseWith(ctx context.Context, p ReleaseParams) (_ *Hold, err
 		kind:      storage.KindRelease,
 		needHolds: true,
 		holdIDs:   []string{holdID},
+		size:      len(description),
 		stage: func(w *accountWriter, opIdx int) error {
 			h := w.hold(holdID)
 			if h == nil {

@@ -52,6 +52,19 @@ type Config struct {
 	// global one; while that is still OpenTelemetry's default no span is
 	// started at all.
 	TracerProvider trace.TracerProvider
+
+	// DisableGroupCommit turns group commit off: every write then runs
+	// in a transaction of its own, as in v0.2. By default (false) group
+	// commit is on: a single-account write (Grant, GrantPack, Consume,
+	// Hold, Capture, Release, Reverse) that arrives while the ledger's
+	// transactions are in flight waits for one to end and then shares
+	// one transaction with the others that arrived meanwhile (at most
+	// DefaultGroupCommitCalls calls, about DefaultGroupCommitBytes of
+	// text). Idle, a write runs at once. Each call gets the receipt or
+	// error it would have got alone; see docs/RELIABILITY.md. Calls on a
+	// store bound to a host's transaction (storage.Store.Bound) never
+	// share one. (v0.3)
+	DisableGroupCommit bool
 }
 
 // Ledger is the credit ledger. It is safe for concurrent use.
@@ -64,6 +77,15 @@ type Ledger struct {
 	logger  *slog.Logger
 	ids     *id.Generator
 	tel     *telemetry
+	// rollovers: the catalog has a plan with a Rollover (see rollover.go).
+	rollovers bool
+	// overdrafts: the catalog has a plan that lets a pool overdraw (see
+	// overdraft.go).
+	overdrafts bool
+	// group queues writes for group commit (groupcommit.go); nil when
+	// it is off or the store is bound to a host's transaction.
+	group   *groupCommit
+	noGroup bool // Config.DisableGroupCommit
 }
 
 // New returns a ledger on store. It validates the configuration and the
@@ -99,6 +121,11 @@ func NewContext(ctx context.Context, store storage.Store, cfg *Config) (*Ledger,
 		logger:  c.Logger,
 		ids:     &id.Generator{},
 		tel:     tel,
+
+		rollovers:  hasRollover(c.Catalog),
+		overdrafts: hasOverdraft(c.Catalog),
+		group:      newGroupCommit(store, c.DisableGroupCommit),
+		noGroup:    c.DisableGroupCommit,
 	}, nil
 }
 
@@ -141,6 +168,9 @@ func (c *Config) validate() error {
 			return fmt.Errorf("creditledger: pack %q: %w", p.ID, err)
 		}
 	}
+	if err := validateCatalogV03(c.Catalog, c.Scale); err != nil {
+		return err
+	}
 	if err := checkCatalogPools(c.Catalog); err != nil {
 		return err
 	}
@@ -179,6 +209,8 @@ func (c *Config) validate() error {
 func (l *Ledger) WithStore(s storage.Store) *Ledger {
 	cp := *l
 	cp.store = s
+	// Calls on another store never share a transaction with this one's.
+	cp.group = newGroupCommit(s, l.noGroup)
 	return &cp
 }
 

@@ -77,6 +77,26 @@ type writeSpec struct {
 	prepare func(ctx context.Context, tx storage.Tx, w *accountWriter) error
 	// stage stages the operation's writes; opIdx is its operation.
 	stage func(w *accountWriter, opIdx int) error
+	// size estimates the bytes the call's text adds to a transaction
+	// (description, metadata), for group commit's bound on a batch
+	// (groupcommit.go); 0 counts the ids and keys only.
+	size int
+}
+
+// lotsNeeded reports whether a write of s on a, locked at now, works on
+// the account's open lots: it asked for them, a sweep is due, or the
+// account has several pools (or dated lots), whose default pool has no
+// balance but in its lots. Group commit (groupcommit.go) loads by the
+// same rule, per account of a batch.
+func (s *writeSpec) lotsNeeded(a *storage.Account, now time.Time) bool {
+	return s.needLots || s.needHolds || expiryDue(a, now) || a.MultiPool
+}
+
+// holdsNeeded reports whether a write of s on a, locked at now, works on
+// the account's active holds (and the lots they took from): it asked for
+// them, or a sweep, which may end some, is due.
+func (s *writeSpec) holdsNeeded(a *storage.Account, now time.Time) bool {
+	return s.lotsNeeded(a, now) && (s.needHolds || expiryDue(a, now))
 }
 
 // maxKeyRaces bounds how often a write is retried after losing an
@@ -86,8 +106,18 @@ const maxKeyRaces = 3
 
 // write runs one single-account write: lock the account, load what the
 // write needs, replay or refuse a reused key, sweep expired lots, stage
-// and apply. It returns the receipt.
+// and apply. It returns the receipt. With group commit on (groupcommit.go)
+// a write that arrives while transactions are in flight shares the next
+// one with the others that arrived meanwhile.
 func (l *Ledger) write(ctx context.Context, s writeSpec) (*Receipt, error) {
+	if l.group != nil {
+		return l.group.write(ctx, l, s)
+	}
+	return l.writeAlone(ctx, s)
+}
+
+// writeAlone is write in a transaction of its own.
+func (l *Ledger) writeAlone(ctx context.Context, s writeSpec) (*Receipt, error) {
 	for attempt := 0; ; attempt++ {
 		rec, replay, err := l.writeOnce(ctx, s)
 		if errors.Is(err, storage.ErrDuplicateKey) && attempt < maxKeyRaces {
@@ -121,35 +151,23 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 		}
 		if len(loaded.Operations) > 0 {
 			op := loaded.Operations[0]
-			if op.Hash != s.hash || op.Kind != s.kind {
-				return fmt.Errorf("%w: key %q was first used by a %s on account %q", ErrIdempotencyConflict, s.key, op.Kind, op.Account)
+			if err := s.sameCall(&op); err != nil {
+				return err
 			}
 			replay = &op
 			return nil
 		}
 		w := l.newWriter(acct, loaded.Lots, loadLots, now)
-		if loadLots && (s.needHolds || expiryDue(&acct, now)) {
+		if s.holdsNeeded(&acct, now) {
 			w.setHolds(loaded.Holds)
 			if err := w.loadLotsByID(ctx, tx, w.holdLotIDs()); err != nil {
 				return err
 			}
 		}
-		if s.prepare != nil {
-			if err := s.prepare(ctx, tx, w); err != nil {
-				return err
-			}
-		}
-		if l.isNewDefaultAccount(&acct) {
-			w.acct.NextGrantAt = &now
-		}
-		if _, _, err := w.sweep(); err != nil {
+		opIdx, err := l.stageCall(ctx, tx, w, &s)
+		if err != nil {
 			return err
 		}
-		opIdx := w.op(s.kind, s.key, s.hash)
-		if err := s.stage(w, opIdx); err != nil {
-			return err
-		}
-		w.setAvailable(opIdx)
 		b := w.finish(nil)
 		if err := applyLast(ctx, tx, b); err != nil {
 			return err
@@ -174,6 +192,52 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 		return nil
 	})
 	return rec, replay, err
+}
+
+// sameCall checks that op, the call a key of s names, is the call s
+// makes again (a replay), or returns ErrIdempotencyConflict. A call alone
+// and a group commit batch both ask it.
+func (s *writeSpec) sameCall(op *storage.Operation) error {
+	// A reversal whose first entry gives an overdrawn part back as a lot
+	// is recorded by that grant entry (overdraft.go).
+	reversal := s.kind == storage.KindReverse && op.Kind == storage.KindGrant
+	if op.Hash != s.hash || (op.Kind != s.kind && !reversal) {
+		return fmt.Errorf("%w: key %q was first used by a %s on account %q", ErrIdempotencyConflict, s.key, op.Kind, op.Account)
+	}
+	return nil
+}
+
+// stageCall applies the rules of call s to its locked account's writer w
+// and returns the call's index in w.ops: what the call needs loaded
+// beyond w (s.prepare), the default plan's start on a new account, the
+// sweep, the call itself, the payment of any debt the call's credits
+// meet, and the available balance its first entry records. A call alone
+// (writeOnce) and a group commit batch (groupcommit.go) both stage
+// through it, so a rule added here holds for both.
+func (l *Ledger) stageCall(ctx context.Context, tx storage.Tx, w *accountWriter, s *writeSpec) (int, error) {
+	if s.prepare != nil {
+		if err := s.prepare(ctx, tx, w); err != nil {
+			return -1, err
+		}
+	}
+	if l.isNewDefaultAccount(&w.acct) {
+		now := w.now
+		w.acct.NextGrantAt = &now
+	}
+	if _, _, err := w.sweep(); err != nil {
+		return -1, err
+	}
+	opIdx := w.op(s.kind, s.key, s.hash)
+	if err := s.stage(w, opIdx); err != nil {
+		return opIdx, err
+	}
+	// Credits the call gave back to a pool that owes pay its debt
+	// (overdraft.go).
+	if err := w.settleAll(opIdx); err != nil {
+		return opIdx, err
+	}
+	w.setAvailable(opIdx)
+	return opIdx, nil
 }
 
 // lockForWrite locks the account of s and loads its operation of s.key
@@ -207,15 +271,13 @@ func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, clock func() 
 	if now.Before(created) {
 		now = created
 	}
-	// An account with several pools (or dated lots) has no balance of its
-	// default pool but in its lots.
-	loadLots = s.needLots || expiryDue(&acct, now) || acct.MultiPool
+	loadLots = s.lotsNeeded(&acct, now)
 	rest := storage.LoadQuery{}
 	if loadLots && !s.needLots {
 		// A sweep is due: the lots were not asked for with the lock.
 		rest.LotsOf = ids
 	}
-	if loadLots && (s.needHolds || expiryDue(&acct, now)) {
+	if s.holdsNeeded(&acct, now) {
 		// Holds come with the lots whenever a sweep may end some, or the
 		// write works on them.
 		rest.HoldsOf = ids

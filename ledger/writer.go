@@ -271,6 +271,10 @@ func (w *accountWriter) sweep() (lots int, minor int64, err error) {
 		if err := w.entry(opIdx, lot, storage.KindExpire, -amount, "expired", nil); err != nil {
 			return 0, 0, err
 		}
+		if w.l.refExpiries() {
+			// A rollover finds what expired by the lot's grant (rollover.go).
+			w.batch.Entries[len(w.batch.Entries)-1].Ref = lot.OperationID
+		}
 		w.debit(lot, amount)
 		lots++
 		minor += amount
@@ -325,6 +329,10 @@ func (w *accountWriter) grant(opIdx int, g grantSpec) (*storage.Lot, error) {
 	if g.expiresAt != nil && (w.acct.NextExpiryAt == nil || g.expiresAt.Before(*w.acct.NextExpiryAt)) {
 		w.acct.NextExpiryAt = g.expiresAt
 	}
+	// A pool that owes is paid first, from the new lot (overdraft.go).
+	if err := w.settle(opIdx, g.pool, lot); err != nil {
+		return nil, err
+	}
 	return lot, nil
 }
 
@@ -364,8 +372,13 @@ func (w *accountWriter) consume(opIdx int, pool string, amount int64, descriptio
 		left -= take
 	}
 	if left != 0 {
-		// available() said the lots cover the amount; reaching here means
-		// a lot changed under the account lock, which must never happen.
+		// Past what the lots hold: the plan's overdraft (overdraft.go),
+		// which checkSpend allowed; without one, reaching here means a
+		// lot changed under the account lock, which must never happen.
+		if w.overdraftLimit(pool) > 0 {
+			_, err := w.overdraw(opIdx, pool, left, description, metadata)
+			return err
+		}
 		return fmt.Errorf("creditledger: account %q: lots short by %d minor units after the balance check", w.acct.ID, left)
 	}
 	return nil

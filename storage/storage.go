@@ -72,6 +72,15 @@ type Store interface {
 	// Holds returns holds of an account (see HoldQuery) by CreatedAt,
 	// then ID; none for an unknown account or hold.
 	Holds(ctx context.Context, q HoldQuery) ([]Hold, error)
+
+	// Bound reports whether the store runs every Tx inside a transaction
+	// of its host (bunstore's Store.WithTx) rather than one of its own.
+	// The ledger then never shares a transaction between calls (group
+	// commit: the host's transaction is the host's), and never takes a
+	// row lock only to read (Balance), since on a bound store a lock
+	// lasts until the host commits. A store that always begins its own
+	// transactions (memory) returns false. (v0.3)
+	Bound() bool
 }
 
 // Tx is a transaction of a Store, and with Store the whole contract a

@@ -98,6 +98,7 @@ type config struct {
 	skip         string
 	trace        bool
 	parallel     int
+	noGroup      bool // ledger.Config.DisableGroupCommit
 	showProgress bool
 	citusDSN     string // -citus: run again on this Citus coordinator (citus.go)
 	citusShards  int
@@ -124,6 +125,7 @@ func main() {
 	flag.StringVar(&c.profilePhase, "profile", "distribute", "phase -cpuprofile profiles: distribute, consume, hot, hold or balance (SQLite: distribute, consume and hot with one goroutine, consume-many and hot-many with more)")
 	flag.StringVar(&c.memProfile, "memprofile", "", "write an allocation profile (after Distribute) to this file")
 	flag.StringVar(&c.skip, "skip", "", "comma-separated phases to skip: distribute, consume, hot, hold, balance")
+	flag.BoolVar(&c.noGroup, "no-group-commit", false, "ledger.Config.DisableGroupCommit: every write in a transaction of its own (v0.2's path)")
 	flag.IntVar(&c.parallel, "parallel", 2, "bunstore Options.Parallel: chunks one Distribute serves at once")
 	flag.BoolVar(&c.trace, "trace", false, "print the time spent in each kind of SQL statement after each phase")
 	flag.BoolVar(&c.showProgress, "progress", false, "print Distribute's progress after each chunk (DistributeOpts.Progress) to stderr")
@@ -284,7 +286,7 @@ func runInto(ctx context.Context, c *config, rep *report) error {
 			tr.dump(phase)
 		}
 	}
-	l, err := ledger.New(store, &ledger.Config{Catalog: policy.ReferenceCatalog()})
+	l, err := ledger.New(store, &ledger.Config{Catalog: policy.ReferenceCatalog(), DisableGroupCommit: c.noGroup})
 	if err != nil {
 		return err
 	}

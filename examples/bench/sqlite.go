@@ -58,7 +58,7 @@ func runSQLite(ctx context.Context, c *config) error {
 		return err
 	}
 	rep.SQLite += " (modernc)"
-	l, err := ledger.New(store, &ledger.Config{Catalog: policy.ReferenceCatalog()})
+	l, err := ledger.New(store, &ledger.Config{Catalog: policy.ReferenceCatalog(), DisableGroupCommit: c.noGroup})
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,8 @@ import (
 //     (no database/sql transaction, whose context watcher costs a goroutine
 //     per transaction);
 //   - LockAndLoad of one account: one SELECT of the account, its open lots
-//     and the call of its key (an INSERT first when it may create it);
+//     and the call of its key (an INSERT first when it may create it); of
+//     several (a group commit's batch), the same SELECT over lists;
 //   - Apply: one INSERT of entries, one of lots, one statement debiting
 //     the lots, one updating the accounts, one INSERT of holds and one
 //     statement ending holds, each only if the batch has rows of that
@@ -295,6 +296,9 @@ func (t *sqliteTx) LockAndLoad(ctx context.Context, ids []string, create bool, n
 		(len(lotsOf) == 0 || len(lotsOf) == 1 && lotsOf[0] == ids[0]) &&
 		(len(keys) == 0 || keys[0].Account == ids[0])
 	if !single {
+		if len(ids) > 1 && !loadsHolds(q) {
+			return t.lockAndLoadMany(ctx, ids, lotsOf, keys, create, now)
+		}
 		return lockThenLoad(ctx, t, ids, create, now, q)
 	}
 	id, err := sqlString("account id", ids[0])
@@ -322,6 +326,60 @@ func (t *sqliteTx) LockAndLoad(ctx context.Context, ids []string, create bool, n
 	if err != nil {
 		return nil, nil, fmt.Errorf("bunstore: locking and loading accounts: %w", err)
 	}
+	return accounts, loaded, nil
+}
+
+// lockAndLoadMany is LockAndLoad of several accounts, their lots and keys
+// (the ledger's group commit): one SELECT of the same arms over lists
+// (the keys as the rows of a VALUES), after one INSERT of the missing
+// accounts with create.
+func (t *sqliteTx) lockAndLoadMany(ctx context.Context, ids, lotsOf []string, keys []storage.AccountKey, create bool, now time.Time) ([]storage.Account, *storage.Loaded, error) {
+	list, err := sqlStrings("account id", ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	if create {
+		if _, err := t.execN(ctx, "INSERT INTO creditledger_accounts (id, created_at) SELECT column1, "+
+			strconv.FormatInt(micros(now), 10)+" FROM (VALUES "+sqlRows(ids)+") WHERE true ON CONFLICT (id) DO NOTHING"); err != nil {
+			return nil, nil, fmt.Errorf("bunstore: creating accounts: %w", err)
+		}
+	}
+	query := "SELECT 'account', " + accountCols + sqlitePad(len(accountColumns)) + " FROM creditledger_accounts WHERE id IN " + list
+	if len(lotsOf) > 0 {
+		lots, err := sqlStrings("account id", lotsOf)
+		if err != nil {
+			return nil, nil, err
+		}
+		query += " UNION ALL SELECT 'lot', " + lotCols + sqlitePad(len(lotColumns)) + " FROM creditledger_lots WHERE remaining <> 0 AND account_id IN " + lots
+	}
+	if len(keys) > 0 {
+		var j sqlValues
+		for _, k := range keys {
+			if err := checkTexts("idempotency key", k.Account, k.Key); err != nil {
+				return nil, nil, err
+			}
+			j.row()
+			j.str(k.Account)
+			j.str(k.Key)
+		}
+		query += j.statement(func(col func(int) string, values string) string {
+			return " UNION ALL SELECT 'call', " + callColumns.list("e.") + sqlitePad(len(callColumns)) + " FROM (" + values +
+				") AS k CROSS JOIN creditledger_entries AS e WHERE e.account_id = " + col(0) + " AND e.idempotency_key = " + col(1)
+		})
+	}
+	accounts, loaded, err := t.scanLockAndLoad(ctx, query)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bunstore: locking and loading accounts: %w", err)
+	}
+	sortAccounts(accounts)
+	// By account and ID, as load reads them (a sweep writes its expire
+	// entries in this order).
+	slices.SortFunc(loaded.Lots, func(a, b storage.Lot) int {
+		if c := strings.Compare(a.Account, b.Account); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	return accounts, loaded, nil
 }
 

@@ -184,6 +184,11 @@ func (s *Store) MaxParallelTx() int {
 	return s.parallel
 }
 
+// Bound reports whether the store was made by [Store.WithTx]: its Tx
+// runs inside the host's transaction, so the ledger batches none of its
+// calls with others (group commit) and takes no lock only to read.
+func (s *Store) Bound() bool { return s.bound }
+
 // New returns a Store on db, whose dialect (pgdialect or sqlitedialect)
 // selects the SQL. opts may be nil. New does no I/O: call [Store.Migrate]
 // (or let the ledger call [Store.Init], which migrates) before use. The

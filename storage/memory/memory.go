@@ -194,6 +194,9 @@ func (s *Store) AccountWithOpenLots(_ context.Context, id string, now time.Time)
 // MaxParallelTx returns 1: transactions are serialized.
 func (s *Store) MaxParallelTx() int { return 1 }
 
+// Bound returns false: every Tx is a transaction of the store's own.
+func (s *Store) Bound() bool { return false }
+
 // Orphans returns nothing: the memory store never removes an account.
 func (s *Store) Orphans(context.Context, int) ([]storage.AccountDump, error) {
 	return nil, nil

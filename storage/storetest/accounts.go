@@ -92,6 +92,21 @@ func testLockAndLoad(t *testing.T, s storage.Store) {
 	}))
 	_, err := s.Account(ctx, "new")
 	require.NoError(t, err)
+
+	// Several accounts with create (a group commit's batch): the missing
+	// ones are made, all come back by ID with what q asks of them.
+	require.NoError(t, s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+		accts, loaded, err := tx.LockAndLoad(ctx, []string{"new3", "u", "new2"}, true, t0, storage.LoadQuery{
+			LotsOf: []string{"u", "new2"},
+			Keys:   []storage.AccountKey{{Account: "u", Key: "k1"}, {Account: "new3", Key: "k1"}},
+		})
+		require.NoError(t, err)
+		require.Len(t, accts, 3)
+		require.Equal(t, []string{"new2", "new3", "u"}, []string{accts[0].ID, accts[1].ID, accts[2].ID})
+		require.Len(t, loaded.Lots, 2, "u's open lots")
+		require.Len(t, loaded.Operations, 1, "k1 of u")
+		return nil
+	}))
 }
 
 func testAccountWithOpenLots(t *testing.T, s storage.Store) {
