@@ -157,7 +157,7 @@ func (w *accountWriter) stageRollover(opIdx int, plan *policy.Plan, planID strin
 		}
 		lots++
 		minor += amount
-		for i := len(w.batch.Entries) - 1; i >= 0; i-- {
+		for i := len(w.batch.Entries) - 1; i >= w.sealFrom; i-- { // this account's entries only (a chunk's batch is shared)
 			if e := &w.batch.Entries[i]; e.LotID == lot.ID && e.Kind == storage.KindGrant {
 				e.Ref = prev.opID
 				break
@@ -180,7 +180,7 @@ func (w *accountWriter) rolloverCap(r *policy.Rollover, granted int64) (int64, e
 // whose Ref names it.
 func (w *accountWriter) batchEntriesOf(opID string) []storage.Entry {
 	var out []storage.Entry
-	for _, e := range w.batch.Entries {
+	for _, e := range w.batch.Entries[w.sealFrom:] { // this account's (a chunk's batch is shared)
 		if e.OperationID == opID || e.Ref == opID {
 			out = append(out, e)
 		}
