@@ -108,4 +108,21 @@
 // Each run expires what is due and grants each plan's current period,
 // once per period whatever the number of runs, replicas or retries. A run
 // that its budget stops answers complete:false, and the next goes on.
+//
+// # Monthly subscriptions, overage and rollover
+//
+// A monthly subscription is granted per paid invoice (the reference
+// catalog's pro_monthly is policy.PerInvoice): the invoice.paid webhook
+// calls
+//
+//	rec, err := l.GrantInvoice(ctx, ledger.InvoiceParams{Account: userID, Plan: "pro_monthly",
+//		InvoiceID: inv.ID, PeriodStart: inv.PeriodStart})
+//
+// which grants the plan's credits once per invoice, however often the
+// webhook is delivered. A plan may let usage run past zero, down to a
+// limit per pool (policy.Plan.Overdraft: Consume succeeds and the rest is
+// owed, Balance.Owed; the next credits granted pay the debt first), and
+// may carry what a period left unspent into the next, up to a cap
+// (policy.Plan.Rollover, done by Distribute or GrantInvoice with the next
+// period's grant). policy.InPools makes a plan grant into several pools.
 package creditledger

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/shopspring/decimal"
 
@@ -44,16 +43,19 @@ type ConsumeParams struct {
 // transaction.
 //
 // With a Pool, or a Feature (priced in its pool), it draws on that pool's
-// lots only.
+// lots only. When the account's current plan lets the pool overdraw
+// (policy.Plan.Overdraft), a consume past what is available succeeds down
+// to exactly minus the limit: the rest is owed (Balance.Owed), and the
+// next credits granted into the pool pay it first (see overdraft.go).
 //
-// Errors: ErrInsufficientCredits when the pool's available balance is
-// smaller than the amount (for an account that was never written to, the
-// error also matches ErrNotFound); ErrInvalidAmount, ErrInvalidArgument
-// and ErrIdempotencyConflict as for Grant; ErrUnknownFeature (which also
-// matches ErrInvalidArgument) for a feature the catalog does not price;
-// ErrInvalidArgument for an Amount together with a Feature, a Quantity
-// <= 0 or without a Feature, or a Pool that is not the feature's. On any
-// error nothing is written.
+// Errors: ErrInsufficientCredits when the pool's available balance (plus
+// the overdraft left) is smaller than the amount (for an account that was
+// never written to, the error also matches ErrNotFound); ErrInvalidAmount,
+// ErrInvalidArgument and ErrIdempotencyConflict as for Grant;
+// ErrUnknownFeature (which also matches ErrInvalidArgument) for a feature
+// the catalog does not price; ErrInvalidArgument for an Amount together
+// with a Feature, a Quantity <= 0 or without a Feature, or a Pool that is
+// not the feature's. On any error nothing is written.
 func (l *Ledger) Consume(ctx context.Context, p ConsumeParams) (rec *Receipt, err error) {
 	ctx, call := l.tel.begin(ctx, opConsume)
 	defer func() { call.end(ctx, rec != nil && rec.Replayed, err) }()
@@ -74,13 +76,8 @@ func (l *Ledger) Consume(ctx context.Context, p ConsumeParams) (rec *Receipt, er
 		needLots: true,
 		size:     textBytes(p.Description, p.Metadata),
 		stage: func(w *accountWriter, opIdx int) error {
-			if avail := w.availableIn(u.pool); avail < amount {
-				if u.pool != "" {
-					return fmt.Errorf("%w: account %q has %s available in %s, %s asked", ErrInsufficientCredits,
-						p.Account, toDecimal(avail, l.scale), poolName(u.pool), toDecimal(amount, l.scale))
-				}
-				return fmt.Errorf("%w: account %q has %s available, %s asked", ErrInsufficientCredits,
-					p.Account, toDecimal(avail, l.scale), toDecimal(amount, l.scale))
+			if err := w.checkSpend(u.pool, amount, toDecimal(amount, l.scale).String()); err != nil {
+				return err
 			}
 			from := len(w.batch.Entries)
 			if err := w.consume(opIdx, u.pool, amount, p.Description, p.Metadata); err != nil {

@@ -75,6 +75,9 @@ const DefaultRetryFailedAfter = time.Hour
 // period: whatever runs overlap or repeat, a period is granted once.
 // Several processes may call Distribute at once on one database: chunks
 // are claimed with row locks that others skip, so they share the work.
+// A plan with a Rollover carries what its previous period's grant left
+// into the new period's grant operation, up to its cap (see rollover.go);
+// a plan granted per invoice (policy.PerInvoice) gets nothing here.
 //
 // Once a chunk has done work, it starts no chunk that the budget or the
 // context's deadline leaves no time to finish (judged by the slowest chunk
@@ -399,15 +402,25 @@ func (l *Ledger) runChunkTx(ctx context.Context, q chunkQuery, skipKeys bool) (c
 		if len(accts) == 0 {
 			return nil
 		}
-		c := &chunk{l: l, now: now, grants: q.grants, skipKeys: skipKeys, retry: q.retry}
-		jobs := make([]*accountJob, len(accts))
+		// The chunk's writes go straight into one batch, sized for the
+		// common chunk (a grant per account, an expiry for some): no
+		// batch per account, no merge, and its slices rarely grow.
+		n := len(accts)
+		b := &storage.Batch{
+			Lots:     make([]storage.Lot, 0, n),
+			Entries:  make([]storage.Entry, 0, 2*n),
+			Accounts: make([]storage.AccountUpdate, 0, n),
+		}
+		c := &chunk{l: l, now: now, grants: q.grants, skipKeys: skipKeys, retry: q.retry, batch: b}
+		jobBuf := make([]accountJob, n)
+		jobs := make([]*accountJob, n)
 		for i, a := range accts {
-			jobs[i] = c.prepare(a)
+			jobs[i] = &jobBuf[i]
+			c.prepareInto(jobs[i], a)
 		}
 		if err := c.load(ctx, tx, jobs, nil); err != nil {
 			return err
 		}
-		b := &storage.Batch{}
 		cr.ids = make([]string, len(accts))
 		for i, job := range jobs {
 			cr.ids[i] = job.acct.ID
@@ -418,7 +431,6 @@ func (l *Ledger) runChunkTx(ctx context.Context, q chunkQuery, skipKeys bool) (c
 				err = c.stageFailed(job, err)
 			}
 			if err == nil {
-				merge(b, job.batch)
 				cr.granted += job.granted
 				cr.expired += job.expired
 				cr.grantedMinor += job.grantedMinor

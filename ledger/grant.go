@@ -163,6 +163,9 @@ func (l *Ledger) grant(ctx context.Context, p GrantParams, hash *paramHash, expi
 		kind:    storage.KindGrant,
 		key:     p.IdempotencyKey,
 		hash:    hash.sum(),
+		// A grant pays a pool's debt first: it needs the lots when a plan
+		// may overdraw (overdraft.go).
+		needLots: l.overdrafts,
 		stage: func(w *accountWriter, opIdx int) error {
 			// The write's instant is taken once the account is locked, so
 			// a relative expiry counts from it, and an absolute one that

@@ -574,8 +574,8 @@ func (b *batchRun) stage(ctx context.Context, tx *watchedTx, i int) error {
 	}
 	if s.key != "" {
 		if op, ok := b.keys[storage.AccountKey{Account: s.account, Key: s.key}]; ok {
-			if op.Hash != s.hash || op.Kind != s.kind {
-				b.outs[i].err = fmt.Errorf("%w: key %q was first used by a %s on account %q", ErrIdempotencyConflict, s.key, op.Kind, op.Account)
+			if err := s.sameCall(&op); err != nil {
+				b.outs[i].err = err
 			} else {
 				b.outs[i].replay = &op
 			}
@@ -584,27 +584,7 @@ func (b *batchRun) stage(ctx context.Context, tx *watchedTx, i int) error {
 	}
 	m := w.mark()
 	from := len(w.batch.Entries)
-	opIdx := -1
-	err := func() error {
-		if s.prepare != nil {
-			if err := s.prepare(ctx, tx, w); err != nil {
-				return err
-			}
-		}
-		if l.isNewDefaultAccount(&w.acct) {
-			now := w.now
-			w.acct.NextGrantAt = &now
-		}
-		if _, _, err := w.sweep(); err != nil {
-			return err
-		}
-		opIdx = w.op(s.kind, s.key, s.hash)
-		if err := s.stage(w, opIdx); err != nil {
-			return err
-		}
-		w.setAvailable(opIdx)
-		return nil
-	}()
+	opIdx, err := l.stageCall(ctx, tx, w, s)
 	if tx.err != nil {
 		return tx.err
 	}

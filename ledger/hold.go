@@ -233,8 +233,12 @@ type CaptureParams struct {
 }
 
 // captureReplay is how a capture's stage says the hold was captured
-// before with the same amount: the first receipt is the answer.
-type captureReplay struct{ opID string }
+// before with the same amount: the first receipt is the answer. amount,
+// when set, is an overdrawing capture's, which the receipt must show.
+type captureReplay struct {
+	opID   string
+	amount int64
+}
 
 func (captureReplay) Error() string { return "creditledger: capture replayed" }
 
@@ -292,10 +296,18 @@ func (l *Ledger) Capture(ctx context.Context, p CaptureParams) (rec *Receipt, er
 				if h.Captured == amount {
 					return captureReplay{opID: h.EndOperationID}
 				}
+				if amount > h.Amount && h.Captured == h.Amount {
+					// Maybe an overdrawing capture of this amount
+					// (overdraft.go): its receipt says.
+					return captureReplay{opID: h.EndOperationID, amount: amount}
+				}
 				return fmt.Errorf("%w: hold %s was captured with %s, not %s", ErrHoldNotActive, h.ID,
 					toDecimal(h.Captured, l.scale), p.Amount)
 			default:
 				return fmt.Errorf("%w: hold %s is %s", ErrHoldNotActive, h.ID, h.State)
+			}
+			if amount > h.Amount && w.overdraftLimit(h.Pool) > 0 {
+				return w.captureOver(opIdx, h, amount, p.Description, p.Metadata)
 			}
 			if amount > h.Amount {
 				return fmt.Errorf("%w: capture of %s from hold %s of %s", ErrInvalidAmount, p.Amount, h.ID,
@@ -306,7 +318,11 @@ func (l *Ledger) Capture(ctx context.Context, p CaptureParams) (rec *Receipt, er
 	})
 	var replay captureReplay
 	if errors.As(err, &replay) {
-		return l.replayCapture(ctx, p.Account, replay.opID)
+		rec, err := l.replayCapture(ctx, p.Account, replay.opID)
+		if err == nil && replay.amount > 0 && !spent(rec).Equal(toDecimal(replay.amount, l.scale)) {
+			return nil, fmt.Errorf("%w: hold %s was captured with %s, not %s", ErrHoldNotActive, p.HoldID, spent(rec), p.Amount)
+		}
+		return rec, err
 	}
 	return rec, err
 }

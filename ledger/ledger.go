@@ -77,6 +77,11 @@ type Ledger struct {
 	logger  *slog.Logger
 	ids     *id.Generator
 	tel     *telemetry
+	// rollovers: the catalog has a plan with a Rollover (see rollover.go).
+	rollovers bool
+	// overdrafts: the catalog has a plan that lets a pool overdraw (see
+	// overdraft.go).
+	overdrafts bool
 	// group queues writes for group commit (groupcommit.go); nil when
 	// it is off or the store is bound to a host's transaction.
 	group   *groupCommit
@@ -116,8 +121,11 @@ func NewContext(ctx context.Context, store storage.Store, cfg *Config) (*Ledger,
 		logger:  c.Logger,
 		ids:     &id.Generator{},
 		tel:     tel,
-		group:   newGroupCommit(store, c.DisableGroupCommit),
-		noGroup: c.DisableGroupCommit,
+
+		rollovers:  hasRollover(c.Catalog),
+		overdrafts: hasOverdraft(c.Catalog),
+		group:      newGroupCommit(store, c.DisableGroupCommit),
+		noGroup:    c.DisableGroupCommit,
 	}, nil
 }
 
@@ -159,6 +167,9 @@ func (c *Config) validate() error {
 		if _, err := toMinor(p.Amount, c.Scale, true); err != nil {
 			return fmt.Errorf("creditledger: pack %q: %w", p.ID, err)
 		}
+	}
+	if err := validateCatalogV03(c.Catalog, c.Scale); err != nil {
+		return err
 	}
 	if err := checkCatalogPools(c.Catalog); err != nil {
 		return err

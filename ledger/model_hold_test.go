@@ -130,6 +130,7 @@ func (p *modelPair) compareHistory(t *testing.T, account string, now *ledger.Bal
 	require.NoError(t, err, msg)
 	require.True(t, now.Available.Equal(at.Available), "%s: %s: Balance %s, BalanceAt now %s", msg, account, now.Available, at.Available)
 	require.True(t, now.Held.Equal(at.Held), "%s: %s: held: Balance %s, BalanceAt now %s", msg, account, now.Held, at.Held)
+	require.True(t, now.Owed.Equal(at.Owed), "%s: %s: owed: Balance %s, BalanceAt now %s", msg, account, now.Owed, at.Owed)
 	require.Equal(t, lotShapes(now.Lots), lotShapes(at.Lots), "%s: lots of %s at now", msg, account)
 	require.Equal(t, lotShapes(now.Upcoming), lotShapes(at.Upcoming), "%s: upcoming lots of %s at now", msg, account)
 	require.Equal(t, len(now.Pools), len(at.Pools), "%s: pools of %s at now", msg, account)
@@ -147,6 +148,7 @@ func (p *modelPair) compareHistory(t *testing.T, account string, now *ledger.Bal
 	if merr == nil {
 		require.True(t, mb.Available.Equal(sb.Available), "%s: %s at %s", msg, account, past)
 		require.True(t, mb.Held.Equal(sb.Held), "%s: %s held at %s", msg, account, past)
+		require.True(t, mb.Owed.Equal(sb.Owed), "%s: %s owed at %s", msg, account, past)
 		require.Equal(t, lotShapes(mb.Lots), lotShapes(sb.Lots), "%s: lots of %s at %s", msg, account, past)
 	}
 }

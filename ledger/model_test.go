@@ -74,7 +74,7 @@ type idPair struct{ account, model, subject string }
 
 func runModel(t *testing.T, newStore func(t *testing.T) storage.Store, steps int, seed uint64) {
 	clk := newClock(t0)
-	catalog := testCatalog(nil)
+	catalog := modelCatalog()
 	// Pools and feature prices among the steps (issue #21).
 	catalog.Features = []policy.Feature{{ID: "render", Pool: "image", Price: decimal.RequireFromString("2.5")}, {ID: "chat", Price: decimal.NewFromInt(3)}}
 	cfg := &ledger.Config{Catalog: catalog, Now: clk.Now}
@@ -87,7 +87,7 @@ func runModel(t *testing.T, newStore func(t *testing.T) storage.Store, steps int
 
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	accounts := []string{"a", "b", "c", "d", "e"}
-	plans := []string{"free", "yearly", "pay_only", "missing"}
+	plans := []string{"free", "yearly", "pay_only", "missing", "metered", "rolling", "invoiced"}
 	for step := range steps {
 		op := p.step(t, rng, accounts, plans)
 		msg := fmt.Sprintf("seed %d step %d: %s", seed, step, op)
@@ -186,6 +186,8 @@ func (p *modelPair) step(t *testing.T, rng *rand.Rand, accounts, plans []string)
 		require.Equal(t, mr.Expired, sr.Expired, "expire")
 		require.True(t, mr.ExpiredCredits.Equal(sr.ExpiredCredits), "expire")
 		return "expire due"
+	case r < 68:
+		return p.plansStep(t, rng, acct)
 	case r < 72:
 		pp := ledger.PlanParams{Account: acct, Plan: plans[rng.IntN(len(plans))]}
 		merr := p.model.SetPlan(ctx, pp)
@@ -253,6 +255,7 @@ func (p *modelPair) compareAll(t *testing.T, accounts []string, msg string) {
 		}
 		require.True(t, mb.Available.Equal(sb.Available), "%s: available of %s: model %s subject %s", msg, a, mb.Available, sb.Available)
 		require.True(t, mb.Held.Equal(sb.Held), "%s: held of %s: model %s subject %s", msg, a, mb.Held, sb.Held)
+		require.True(t, mb.Owed.Equal(sb.Owed), "%s: owed by %s: model %s subject %s", msg, a, mb.Owed, sb.Owed)
 		if i == (len(p.times)/50)%len(accounts) {
 			// One account per comparison: BalanceAt reads the whole
 			// history, which grows with the steps.

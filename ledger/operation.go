@@ -151,8 +151,8 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 		}
 		if len(loaded.Operations) > 0 {
 			op := loaded.Operations[0]
-			if op.Hash != s.hash || op.Kind != s.kind {
-				return fmt.Errorf("%w: key %q was first used by a %s on account %q", ErrIdempotencyConflict, s.key, op.Kind, op.Account)
+			if err := s.sameCall(&op); err != nil {
+				return err
 			}
 			replay = &op
 			return nil
@@ -164,22 +164,10 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 				return err
 			}
 		}
-		if s.prepare != nil {
-			if err := s.prepare(ctx, tx, w); err != nil {
-				return err
-			}
-		}
-		if l.isNewDefaultAccount(&acct) {
-			w.acct.NextGrantAt = &now
-		}
-		if _, _, err := w.sweep(); err != nil {
+		opIdx, err := l.stageCall(ctx, tx, w, &s)
+		if err != nil {
 			return err
 		}
-		opIdx := w.op(s.kind, s.key, s.hash)
-		if err := s.stage(w, opIdx); err != nil {
-			return err
-		}
-		w.setAvailable(opIdx)
 		b := w.finish(nil)
 		if err := applyLast(ctx, tx, b); err != nil {
 			return err
@@ -204,6 +192,52 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 		return nil
 	})
 	return rec, replay, err
+}
+
+// sameCall checks that op, the call a key of s names, is the call s
+// makes again (a replay), or returns ErrIdempotencyConflict. A call alone
+// and a group commit batch both ask it.
+func (s *writeSpec) sameCall(op *storage.Operation) error {
+	// A reversal whose first entry gives an overdrawn part back as a lot
+	// is recorded by that grant entry (overdraft.go).
+	reversal := s.kind == storage.KindReverse && op.Kind == storage.KindGrant
+	if op.Hash != s.hash || (op.Kind != s.kind && !reversal) {
+		return fmt.Errorf("%w: key %q was first used by a %s on account %q", ErrIdempotencyConflict, s.key, op.Kind, op.Account)
+	}
+	return nil
+}
+
+// stageCall applies the rules of call s to its locked account's writer w
+// and returns the call's index in w.ops: what the call needs loaded
+// beyond w (s.prepare), the default plan's start on a new account, the
+// sweep, the call itself, the payment of any debt the call's credits
+// meet, and the available balance its first entry records. A call alone
+// (writeOnce) and a group commit batch (groupcommit.go) both stage
+// through it, so a rule added here holds for both.
+func (l *Ledger) stageCall(ctx context.Context, tx storage.Tx, w *accountWriter, s *writeSpec) (int, error) {
+	if s.prepare != nil {
+		if err := s.prepare(ctx, tx, w); err != nil {
+			return -1, err
+		}
+	}
+	if l.isNewDefaultAccount(&w.acct) {
+		now := w.now
+		w.acct.NextGrantAt = &now
+	}
+	if _, _, err := w.sweep(); err != nil {
+		return -1, err
+	}
+	opIdx := w.op(s.kind, s.key, s.hash)
+	if err := s.stage(w, opIdx); err != nil {
+		return opIdx, err
+	}
+	// Credits the call gave back to a pool that owes pay its debt
+	// (overdraft.go).
+	if err := w.settleAll(opIdx); err != nil {
+		return opIdx, err
+	}
+	w.setAvailable(opIdx)
+	return opIdx, nil
 }
 
 // lockForWrite locks the account of s and loads its operation of s.key

@@ -39,11 +39,13 @@ func (nothingToReverse) Error() string { return "creditledger: nothing left to r
 //     remains of the lot now: never credits that were spent, or are held
 //     (a hold released later gives them back to the lot), and nothing of
 //     a lot that has expired; the entries are negative and say how much
-//     was taken back;
+//     was taken back; what the grant paid of a pool's debt (an
+//     overdraft) is owed again;
 //   - of a consume or a capture (a failed call), it gives the credits back
 //     to the lots they came from, less what earlier reversals of it gave
 //     back; what goes back to an expired lot is expired by the same write
-//     and does not become available; the entries are positive.
+//     and does not become available; the entries are positive. What
+//     it overdrew reduces the pool's debt first.
 //
 // Each reverse entry's Ref is the reversed operation's ID. What was
 // reversed once is never reversed again: with nothing left, the receipt
@@ -153,6 +155,10 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 	drawn := map[string]int64{} // per lot, what a consume or capture took
 	var drawnOrder []string     // those lots, in order
 	back := map[string]int64{}  // per lot, what earlier reversals moved (signed)
+	// per debt lot, what a reversed grant paid of its pool's debt
+	// (overdraft.go), in order
+	settled := map[string]int64{}
+	var settledOrder []string
 	found := false
 	pool := "" // the target's, whose available balance answers
 	for _, e := range entries {
@@ -166,6 +172,13 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 			switch e.Kind {
 			case storage.KindGrant:
 				grants = append(grants, e.LotID)
+			case storage.KindSettle:
+				if e.Amount > 0 { // the debt lot's side
+					if settled[e.LotID] == 0 {
+						settledOrder = append(settledOrder, e.LotID)
+					}
+					settled[e.LotID] += e.Amount
+				}
 			case storage.KindConsume, storage.KindCapture:
 				if drawn[e.LotID] == 0 {
 					drawnOrder = append(drawnOrder, e.LotID)
@@ -174,6 +187,9 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 			}
 		case e.Ref == target && e.Kind == storage.KindReverse:
 			back[e.LotID] += e.Amount
+		case e.Ref == target && e.Kind == storage.KindGrant && e.Metadata[MetaReversedDebt] != "":
+			// An overdrawn part given back as a lot (overdraft.go).
+			back[e.Metadata[MetaReversedDebt]] += e.Amount
 		}
 	}
 	if !found {
@@ -212,6 +228,37 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 		w.debit(lot, x)
 		staged++
 	}
+	if len(grants) > 0 {
+		// A reversed grant that paid a debt leaves it owed again: a
+		// refund does not pay for usage (overdraft.go). Other credits of
+		// the pool then pay it, in the same write.
+		for _, id := range settledOrder {
+			lot := w.lot(id)
+			if lot == nil {
+				return errMissingHoldLot(w.acct.ID, target, id)
+			}
+			x := take(settled[id] + back[id])
+			if x == 0 {
+				continue
+			}
+			if err := w.entryRef(opIdx, lot, storage.KindReverse, -x, description, metadata, target, nil); err != nil {
+				return err
+			}
+			w.debit(lot, x)
+			staged++
+		}
+	}
+	// What a consume overdrew goes back first: it reduces the debt.
+	slices.SortStableFunc(drawnOrder, func(a, b string) int {
+		da, db := w.lot(a) != nil && w.lot(a).Debt, w.lot(b) != nil && w.lot(b).Debt
+		switch {
+		case da && !db:
+			return -1
+		case db && !da:
+			return 1
+		}
+		return 0
+	})
 	for _, id := range drawnOrder {
 		lot := w.lot(id)
 		if lot == nil {
@@ -219,6 +266,14 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 		}
 		x := take(drawn[id] - back[id])
 		if x == 0 {
+			continue
+		}
+		if lot.Debt {
+			n, err := w.reverseOverdraft(opIdx, lot, x, target, description, metadata)
+			if err != nil {
+				return err
+			}
+			staged += n
 			continue
 		}
 		if err := w.entryRef(opIdx, lot, storage.KindReverse, x, description, metadata, target, nil); err != nil {

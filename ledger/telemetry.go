@@ -85,17 +85,20 @@ const (
 	opReverse
 	opBalanceAt
 	opSetLotExpiry
+	opGrantInvoice // v0.3 plans
 )
 
 // opNames and opSpans are indexed by opKind: constant strings, so that
 // starting a span allocates no name.
 var (
 	opNames = [...]string{"grant", "grant_pack", "consume", "set_plan", "set_plans", "balance", "entries", "verify",
-		"hold", "capture", "release", "holds", "reverse", "balance_at", "set_lot_expiry"}
+		"hold", "capture", "release", "holds", "reverse", "balance_at", "set_lot_expiry",
+		"grant_invoice"}
 	opSpans = [...]string{"creditledger.grant", "creditledger.grant_pack", "creditledger.consume", "creditledger.set_plan",
 		"creditledger.set_plans", "creditledger.balance", "creditledger.entries", "creditledger.verify",
 		"creditledger.hold", "creditledger.capture", "creditledger.release", "creditledger.holds", "creditledger.reverse",
-		"creditledger.balance_at", "creditledger.set_lot_expiry"}
+		"creditledger.balance_at", "creditledger.set_lot_expiry",
+		"creditledger.grant_invoice"}
 )
 
 // telemetry holds a ledger's instruments. With no provider configured

@@ -33,6 +33,11 @@ type accountWriter struct {
 	// loaded with the lots when a write needs them or a sweep is due.
 	holds       []*storage.Hold
 	holdsLoaded bool
+	// sealFrom is the index in batch.Entries of this writer's first
+	// entry: a distribution chunk's writers stage one after another into
+	// the chunk's one batch (see newWriterInto), and each seals only its
+	// own account's entries. 0 for a writer with a batch of its own.
+	sealFrom int
 	// pools is each pool's booked balance as staged so far (the sum of
 	// its lots' remaining): what an entry's BalanceAfter records; the
 	// default pool's is defaultPool, so that a one-pool account's write
@@ -67,23 +72,42 @@ func (l *Ledger) newWriter(acct storage.Account, lots []storage.Lot, loaded bool
 	if len(lots) > 16 {
 		seen = make(map[string]bool, len(lots))
 	}
-	for i := range lots {
-		lot := lots[i]
-		w.lots = append(w.lots, &lot)
-		dup := false
-		if seen != nil {
-			dup = seen[lot.ID]
-			seen[lot.ID] = true
-		} else {
-			dup = slices.ContainsFunc(lots[:i], func(o storage.Lot) bool { return o.ID == lot.ID })
-		}
-		if !dup {
-			w.setPoolBalance(lot.Pool, w.poolBalance(lot.Pool)+lot.Remaining)
+	if len(lots) > 0 {
+		// The writer moves its copies, never the caller's lots: one
+		// allocation for the copies, one for the pointers (room for a
+		// grant or two).
+		cp := slices.Clone(lots)
+		w.lots = make([]*storage.Lot, 0, len(cp)+2)
+		for i := range cp {
+			lot := &cp[i]
+			w.lots = append(w.lots, lot)
+			dup := false
+			if seen != nil {
+				dup = seen[lot.ID]
+				seen[lot.ID] = true
+			} else {
+				dup = slices.ContainsFunc(lots[:i], func(o storage.Lot) bool { return o.ID == lot.ID })
+			}
+			if !dup {
+				w.setPoolBalance(lot.Pool, w.poolBalance(lot.Pool)+lot.Remaining)
+			}
 		}
 	}
 	if !loaded {
 		w.defaultPool = acct.Balance
 	}
+	return w
+}
+
+// newWriterInto is newWriter for a writer that stages onto the end of b,
+// a batch other writers share (a distribution chunk's): it appends to b's
+// slices, and the caller takes its writes over with *b = w.batch once it
+// has finished (or leaves b as it was, which drops them: an account whose
+// staging failed). Nothing is copied from one batch to another.
+func (l *Ledger) newWriterInto(b *storage.Batch, acct storage.Account, lots []storage.Lot, loaded bool, now time.Time) *accountWriter {
+	w := l.newWriter(acct, lots, loaded, now)
+	w.batch = *b
+	w.sealFrom = len(b.Entries)
 	return w
 }
 
@@ -140,7 +164,7 @@ func (w *accountWriter) opID(opIdx int) string { return w.ops[opIdx].id }
 // seal chains the staged entries' hashes onto the account's head, in Seq
 // order, and moves the head.
 func (w *accountWriter) seal() {
-	for i := range w.batch.Entries {
+	for i := w.sealFrom; i < len(w.batch.Entries); i++ {
 		e := &w.batch.Entries[i]
 		e.Hash = storage.EntryHash(w.acct.HeadHash, e)
 		w.acct.HeadHash = e.Hash
@@ -247,6 +271,10 @@ func (w *accountWriter) sweep() (lots int, minor int64, err error) {
 		if err := w.entry(opIdx, lot, storage.KindExpire, -amount, "expired", nil); err != nil {
 			return 0, 0, err
 		}
+		if w.l.refExpiries() {
+			// A rollover finds what expired by the lot's grant (rollover.go).
+			w.batch.Entries[len(w.batch.Entries)-1].Ref = lot.OperationID
+		}
 		w.debit(lot, amount)
 		lots++
 		minor += amount
@@ -301,6 +329,10 @@ func (w *accountWriter) grant(opIdx int, g grantSpec) (*storage.Lot, error) {
 	if g.expiresAt != nil && (w.acct.NextExpiryAt == nil || g.expiresAt.Before(*w.acct.NextExpiryAt)) {
 		w.acct.NextExpiryAt = g.expiresAt
 	}
+	// A pool that owes is paid first, from the new lot (overdraft.go).
+	if err := w.settle(opIdx, g.pool, lot); err != nil {
+		return nil, err
+	}
 	return lot, nil
 }
 
@@ -340,8 +372,13 @@ func (w *accountWriter) consume(opIdx int, pool string, amount int64, descriptio
 		left -= take
 	}
 	if left != 0 {
-		// available() said the lots cover the amount; reaching here means
-		// a lot changed under the account lock, which must never happen.
+		// Past what the lots hold: the plan's overdraft (overdraft.go),
+		// which checkSpend allowed; without one, reaching here means a
+		// lot changed under the account lock, which must never happen.
+		if w.overdraftLimit(pool) > 0 {
+			_, err := w.overdraw(opIdx, pool, left, description, metadata)
+			return err
+		}
 		return fmt.Errorf("creditledger: account %q: lots short by %d minor units after the balance check", w.acct.ID, left)
 	}
 	return nil

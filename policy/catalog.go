@@ -55,6 +55,22 @@ type Plan struct {
 	Allocation Allocation // what the distribution grants, and when; nil: None()
 	Expiry     Expiry     // when those grants expire; nil: Never()
 	Priority   int        // burn priority of its grants (lower burns first)
+
+	// v0.3: overdrafts and rollover (see plans.go).
+
+	// Overdraft lets a pool's balance go below zero under this plan, down
+	// to minus the pool's limit ("" is the default pool): Consume and
+	// Capture past what is available then succeed, the part past it owed
+	// as a debt that the next credits granted into the pool pay first.
+	// The account's current plan decides. A pool missing here (or a nil
+	// map) has no overdraft, as in v0.2; a limit below zero is refused by
+	// Validate.
+	Overdraft map[string]decimal.Decimal
+	// Rollover, when set, carries what remains of a period's grant of
+	// this plan into the next period, up to its cap, when the next
+	// period is granted (Distribute, or GrantInvoice for a PerInvoice
+	// plan); the rest expires. Nil: nothing rolls over.
+	Rollover *Rollover
 }
 
 // Pack is a credit pack a user buys.
@@ -127,6 +143,9 @@ func (c *Catalog) Validate() error {
 			if err := validate(v); err != nil {
 				return fmt.Errorf("%w: plan %q: %w", ErrInvalidCatalog, p.ID, err)
 			}
+		}
+		if err := validatePlanV03(&c.Plans[i]); err != nil {
+			return fmt.Errorf("%w: plan %q: %w", ErrInvalidCatalog, p.ID, err)
 		}
 	}
 	if c.DefaultPlan != "" && !seen[c.DefaultPlan] {

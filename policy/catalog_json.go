@@ -21,7 +21,8 @@ import (
 //	  "plans": [
 //	    {"id": "free", "allocation": {"type": "monthly_calendar", "amount": "50", "source": "monthly_refresh"},
 //	     "expiry": {"type": "after_days", "days": 30}},
-//	    {"id": "pro_monthly", "allocation": {"type": "none"}, "expiry": {"type": "after_days", "days": 30}},
+//	    {"id": "pro_monthly", "allocation": {"type": "per_invoice", "amount": "1000", "source": "subscription_renewal"},
+//	     "expiry": {"type": "after_days", "days": 30}},
 //	    ...
 //	  ],
 //	  "packs": [{"id": "basic", "amount": "100", "source": "purchase_package", "expiry": {"type": "after_days", "days": 30}}, ...]
@@ -33,8 +34,8 @@ import (
 // unit.
 //
 // Amounts are decimal strings (JSON numbers are accepted too). An
-// allocation is {"type": "monthly_calendar" | "monthly_anniversary",
-// "amount", "source"} or {"type": "none"}; an expiry is {"type":
+// allocation is {"type": "monthly_calendar" | "monthly_anniversary" |
+// "per_invoice", "amount", "source"} or {"type": "none"}; an expiry is {"type":
 // "after_days", "days"}, {"type": "at_period_end"} or {"type": "never"};
 // an omitted allocation or expiry is null, as in Go (none, never).
 // "location" is an IANA zone name ("Asia/Shanghai"); omitted or "" is UTC,
@@ -110,7 +111,9 @@ func (c *Catalog) MarshalJSON() ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("plan %q: %w", p.ID, err)
 		}
-		out.Plans = append(out.Plans, planJSON{ID: p.ID, Allocation: a, Expiry: e, Priority: p.Priority})
+		pj := planJSON{ID: p.ID, Allocation: a, Expiry: e, Priority: p.Priority}
+		planV03ToJSON(&p, &pj)
+		out.Plans = append(out.Plans, pj)
 	}
 	for _, p := range c.Packs {
 		e, err := expiryToJSON(p.Expiry)
@@ -148,6 +151,9 @@ type planJSON struct {
 	Allocation *allocationJSON `json:"allocation,omitempty"`
 	Expiry     *expiryJSON     `json:"expiry,omitempty"`
 	Priority   int             `json:"priority,omitempty"`
+	// v0.3 (plans.go)
+	Overdraft map[string]decimal.Decimal `json:"overdraft,omitempty"`
+	Rollover  *rolloverJSON              `json:"rollover,omitempty"`
 }
 
 type packJSON struct {
@@ -163,6 +169,8 @@ type allocationJSON struct {
 	Type   string           `json:"type"`
 	Amount *decimal.Decimal `json:"amount,omitempty"`
 	Source string           `json:"source,omitempty"`
+	// Pools, instead of Amount, grants into several pools (InPools).
+	Pools []poolAmountJSON `json:"pools,omitempty"`
 }
 
 type expiryJSON struct {
@@ -209,7 +217,9 @@ func (in *catalogJSON) catalog() (*Catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("plan %d (%q): %w", i, p.ID, err)
 		}
-		c.Plans = append(c.Plans, Plan{ID: p.ID, Allocation: a, Expiry: e, Priority: p.Priority})
+		plan := Plan{ID: p.ID, Allocation: a, Expiry: e, Priority: p.Priority}
+		p.planV03(&plan)
+		c.Plans = append(c.Plans, plan)
 	}
 	for i, p := range in.Packs {
 		e, err := p.Expiry.expiry()
@@ -228,7 +238,15 @@ func (a *allocationJSON) allocation() (Allocation, error) {
 	if a == nil {
 		return nil, nil
 	}
+	if len(a.Pools) > 0 {
+		return a.inPools()
+	}
 	switch a.Type {
+	case jsonPerInvoice:
+		if a.Amount == nil {
+			return nil, fmt.Errorf("allocation %q has no amount", a.Type)
+		}
+		return PerInvoice(*a.Amount, a.Source), nil
 	case jsonMonthlyCalendar, jsonMonthlyAnniversary:
 		if a.Amount == nil {
 			return nil, fmt.Errorf("allocation %q has no amount", a.Type)
@@ -243,7 +261,7 @@ func (a *allocationJSON) allocation() (Allocation, error) {
 		}
 		return None(), nil
 	default:
-		return nil, fmt.Errorf("allocation type %q is not one of %q, %q, %q", a.Type, jsonMonthlyCalendar, jsonMonthlyAnniversary, jsonNone)
+		return nil, fmt.Errorf("allocation type %q is not one of %q, %q, %q, %q", a.Type, jsonMonthlyCalendar, jsonMonthlyAnniversary, jsonPerInvoice, jsonNone)
 	}
 }
 
@@ -280,6 +298,10 @@ func allocationToJSON(a Allocation) (*allocationJSON, error) {
 		return &allocationJSON{Type: jsonMonthlyAnniversary, Amount: &v.amount, Source: v.source}, nil
 	case none:
 		return &allocationJSON{Type: jsonNone}, nil
+	case perInvoice:
+		return &allocationJSON{Type: jsonPerInvoice, Amount: &v.amount, Source: v.source}, nil
+	case inPools:
+		return inPoolsToJSON(v)
 	default:
 		return nil, fmt.Errorf("%w: allocation %T has no JSON form", ErrInvalidCatalog, a)
 	}
@@ -298,5 +320,89 @@ func expiryToJSON(e Expiry) (*expiryJSON, error) {
 		return &expiryJSON{Type: jsonNever}, nil
 	default:
 		return nil, fmt.Errorf("%w: expiry %T has no JSON form", ErrInvalidCatalog, e)
+	}
+}
+
+// The JSON of what v0.3 adds to plans (plans.go):
+//
+//	{"id": "pro", "allocation": {"type": "monthly_calendar", "source": "monthly_refresh",
+//	   "pools": [{"pool": "chat", "amount": "1000"}, {"pool": "image", "amount": "50"}]},
+//	 "overdraft": {"chat": "100"}, "rollover": {"max": "500"}}
+//	{"id": "pro_monthly", "allocation": {"type": "per_invoice", "amount": "1000", "source": "subscription_renewal"}}
+//
+// An allocation with "pools" takes no "amount" (InPools); "rollover" has
+// "max" (a decimal) or "percent" (an integer 0..100).
+
+const jsonPerInvoice = "per_invoice"
+
+type poolAmountJSON struct {
+	Pool   string          `json:"pool"`
+	Amount decimal.Decimal `json:"amount"`
+}
+
+type rolloverJSON struct {
+	Max     *decimal.Decimal `json:"max,omitempty"`
+	Percent int              `json:"percent,omitempty"`
+}
+
+func (a *allocationJSON) inPools() (Allocation, error) {
+	if a.Amount != nil {
+		return nil, fmt.Errorf("allocation %q has both amount and pools", a.Type)
+	}
+	var inner Allocation
+	switch a.Type {
+	case jsonMonthlyCalendar:
+		inner = MonthlyCalendar(decimal.Zero, a.Source)
+	case jsonMonthlyAnniversary:
+		inner = MonthlyAnniversary(decimal.Zero, a.Source)
+	case jsonPerInvoice:
+		inner = PerInvoice(decimal.Zero, a.Source)
+	default:
+		return nil, fmt.Errorf("allocation type %q cannot have pools (only %q, %q, %q)", a.Type, jsonMonthlyCalendar, jsonMonthlyAnniversary, jsonPerInvoice)
+	}
+	pools := make([]PoolAmount, len(a.Pools))
+	for i, p := range a.Pools {
+		pools[i] = PoolAmount{Pool: p.Pool, Amount: p.Amount}
+	}
+	return InPools(inner, pools...), nil
+}
+
+func inPoolsToJSON(v inPools) (*allocationJSON, error) {
+	out, err := allocationToJSON(v.inner)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil || out.Type == jsonNone {
+		return nil, fmt.Errorf("%w: InPools of %v has no JSON form", ErrInvalidCatalog, v.inner)
+	}
+	out.Amount = nil
+	for _, p := range v.pools {
+		out.Pools = append(out.Pools, poolAmountJSON{Pool: p.Pool, Amount: p.Amount})
+	}
+	return out, nil
+}
+
+func (p *planJSON) planV03(plan *Plan) {
+	if len(p.Overdraft) > 0 {
+		plan.Overdraft = p.Overdraft
+	}
+	if r := p.Rollover; r != nil {
+		plan.Rollover = &Rollover{Percent: r.Percent}
+		if r.Max != nil {
+			plan.Rollover.Max = *r.Max
+		}
+	}
+}
+
+func planV03ToJSON(plan *Plan, p *planJSON) {
+	if len(plan.Overdraft) > 0 {
+		p.Overdraft = plan.Overdraft
+	}
+	if r := plan.Rollover; r != nil {
+		p.Rollover = &rolloverJSON{Percent: r.Percent}
+		if !r.Max.IsZero() {
+			m := r.Max
+			p.Rollover.Max = &m
+		}
 	}
 }

@@ -33,6 +33,10 @@ type Due struct {
 	Period Period
 	Amount decimal.Decimal
 	Source string
+	// Grants, when not empty, are the period's grants one per pool
+	// (InPools), and Amount is their sum; empty: one grant of Amount into
+	// the default pool.
+	Grants []PoolAmount
 }
 
 // Allocation decides what the distribution grants an account, and when.

@@ -20,7 +20,9 @@ const (
 //
 //   - Location UTC; DefaultPlan "free".
 //   - "free": 50 credits each calendar month (source "monthly_refresh").
-//   - "pro_monthly": None(); the host grants 1000 per paid invoice.
+//   - "pro_monthly": PerInvoice: 1000 per paid invoice
+//     ("subscription_renewal"), granted by the host's payment webhook
+//     with Ledger.GrantInvoice; the distribution grants it nothing.
 //   - "pro_yearly": 1000 each month from the subscription anchor
 //     ("subscription_renewal").
 //   - "lifetime": 1000 each month from the purchase ("lifetime_monthly").
@@ -41,7 +43,7 @@ func ReferenceCatalog() *Catalog {
 		},
 		Plans: []Plan{
 			{ID: "free", Allocation: MonthlyCalendar(decimal.NewFromInt(50), SourceMonthlyRefresh), Expiry: AfterDays(days)},
-			{ID: "pro_monthly", Allocation: None(), Expiry: AfterDays(days)},
+			{ID: "pro_monthly", Allocation: PerInvoice(decimal.NewFromInt(1000), SourceSubscriptionRenewal), Expiry: AfterDays(days)},
 			{ID: "pro_yearly", Allocation: MonthlyAnniversary(decimal.NewFromInt(1000), SourceSubscriptionRenewal), Expiry: AfterDays(days)},
 			{ID: "lifetime", Allocation: MonthlyAnniversary(decimal.NewFromInt(1000), SourceLifetimeMonthly), Expiry: AfterDays(days)},
 		},

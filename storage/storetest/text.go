@@ -123,6 +123,15 @@ var recordFields = []recordField{
 		func(r *readBack) string { return r.loaded.Entries[0].Ref }},
 	{"account plan", longestID, func(b *storage.Batch, v string) { b.Accounts[0].SetPlan, b.Accounts[0].Plan = true, v },
 		func(r *readBack) string { return r.account.Plan }},
+	// Pools and feature prices (schema 6).
+	{"lot pool", longestID, func(b *storage.Batch, v string) { b.Lots[0].Pool = v },
+		func(r *readBack) string { return r.loaded.Lots[0].Pool }},
+	{"entry pool", longestID, func(b *storage.Batch, v string) { b.Entries[0].Pool = v },
+		func(r *readBack) string { return r.entries[0].Pool }},
+	{"entry feature", longestID, func(b *storage.Batch, v string) { b.Entries[0].Feature = v },
+		func(r *readBack) string { return r.loaded.Entries[0].Feature }},
+	{"entry quantity", longestID, func(b *storage.Batch, v string) { b.Entries[0].Quantity = v },
+		func(r *readBack) string { return r.entries[0].Quantity }},
 }
 
 // testHostileTextInRecords: each text field of a lot, an entry and an
