@@ -154,6 +154,30 @@ func TestGroupCommitAsSerial(t *testing.T) {
 			},
 			consumeOp("a", "", "1"),
 			grantOp("c", "seed", "100"), // a replay of the setup's grant
+			// Pools: a grant to another pool makes b a multi-pool account
+			// within the batch; consumes of either pool follow it.
+			func(ctx context.Context, l *ledger.Ledger, _ map[string]string) (string, error) {
+				rec, err := l.Grant(ctx, ledger.GrantParams{Account: "b", IdempotencyKey: "gp1", Amount: d("30"), Pool: "p1"})
+				if err != nil {
+					return "", err
+				}
+				return receiptOut(rec), nil
+			},
+			func(ctx context.Context, l *ledger.Ledger, _ map[string]string) (string, error) {
+				rec, err := l.Consume(ctx, ledger.ConsumeParams{Account: "b", Amount: d("40"), Pool: "p1"})
+				if err != nil {
+					return "", err
+				}
+				return receiptOut(rec), nil
+			},
+			func(ctx context.Context, l *ledger.Ledger, _ map[string]string) (string, error) {
+				rec, err := l.Consume(ctx, ledger.ConsumeParams{Account: "b", Amount: d("12"), Pool: "p1"})
+				if err != nil {
+					return "", err
+				}
+				return receiptOut(rec), nil
+			},
+			consumeOp("b", "", "3"),
 		}
 		gHolds, sHolds := prepare(grouped), prepare(serial)
 		got := queueInOrder(t, grouped.l, gHolds, ops)
