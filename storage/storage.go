@@ -70,6 +70,9 @@ type Store interface {
 	// Holds returns holds of an account (see HoldQuery) by CreatedAt,
 	// then ID; none for an unknown account or hold.
 	Holds(ctx context.Context, q HoldQuery) ([]Hold, error)
+
+	// EventStore delivers the outbox (events.go).
+	EventStore
 }
 
 // Tx is a transaction of a Store, and with Store the whole contract a
@@ -171,6 +174,10 @@ type LoadQuery struct {
 	// Refs are operations whose entries to load: those the operation
 	// wrote and those whose Ref names it.
 	Refs []AccountID
+
+	// Notices are lots whose notice to look up (events.go): Loaded.Notices
+	// has those of them that have one.
+	Notices []AccountID
 }
 
 // AccountKey is an idempotency key of one account. Keys are scoped per
@@ -195,6 +202,7 @@ type Loaded struct {
 	Operations []Operation // the calls of the keys that exist, any order
 	Holds      []Hold      // of HoldsOf and Holds, each once, any order
 	Entries    []Entry     // of Refs, by account then ascending Seq
+	Notices    []AccountID // of Notices, those noticed, any order
 }
 
 // LotQuery selects lots of one account.
@@ -392,13 +400,21 @@ type Batch struct {
 	Holds []Hold
 	// HoldUpdates end active holds.
 	HoldUpdates []HoldUpdate
+
+	// Events are appended to the outbox (events.go); the store assigns
+	// their Seq and delivery state.
+	Events []Event
+	// Notices record that lots' credits.expiring events were written; a
+	// lot already noticed is left as it is.
+	Notices []LotNotice
 }
 
 // Empty reports whether the batch writes nothing.
 func (b *Batch) Empty() bool {
 	return len(b.Lots) == 0 && len(b.Entries) == 0 &&
 		len(b.Debits) == 0 && len(b.Accounts) == 0 &&
-		len(b.Credits) == 0 && len(b.Holds) == 0 && len(b.HoldUpdates) == 0
+		len(b.Credits) == 0 && len(b.Holds) == 0 && len(b.HoldUpdates) == 0 &&
+		len(b.Events) == 0 && len(b.Notices) == 0
 }
 
 // AccountDump is an account with its whole history, for Verify.
