@@ -90,7 +90,7 @@ func NewContext(ctx context.Context, store storage.Store, cfg *Config) (*Ledger,
 	if err := store.Init(ctx, c.Scale); err != nil {
 		return nil, fmt.Errorf("creditledger: init store: %w", err)
 	}
-	return &Ledger{
+	l := &Ledger{
 		store:   store,
 		scale:   c.Scale,
 		catalog: c.Catalog,
@@ -99,7 +99,11 @@ func NewContext(ctx context.Context, store storage.Store, cfg *Config) (*Ledger,
 		logger:  c.Logger,
 		ids:     &id.Generator{},
 		tel:     tel,
-	}, nil
+	}
+	if err := tel.ev.observeOldest(l); err != nil {
+		return nil, fmt.Errorf("creditledger: instruments: %w", err)
+	}
+	return l, nil
 }
 
 func (c *Config) withDefaults() Config {
@@ -124,6 +128,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: Scale %d is outside 0..%d", ErrInvalidArgument, c.Scale, MaxScale)
 	}
 	if err := c.Catalog.Validate(); err != nil {
+		return err
+	}
+	if err := c.validateEvents(); err != nil {
 		return err
 	}
 	if c.Catalog == nil {

@@ -139,6 +139,9 @@ func (l *Ledger) writeOnce(ctx context.Context, s writeSpec) (rec *Receipt, repl
 				return err
 			}
 		}
+		if err := w.readNotices(ctx, tx); err != nil {
+			return err
+		}
 		if l.isNewDefaultAccount(&acct) {
 			w.acct.NextGrantAt = &now
 		}

@@ -31,6 +31,9 @@ type accountWriter struct {
 	// loaded with the lots when a write needs them or a sweep is due.
 	holds       []*storage.Hold
 	holdsLoaded bool
+
+	// ev is what the writer keeps to emit events (events.go).
+	ev writerEvents
 }
 
 // stagedOp is a call being staged: its first entry (first >= 0 once
@@ -45,6 +48,7 @@ type stagedOp struct {
 
 func (l *Ledger) newWriter(acct storage.Account, lots []storage.Lot, loaded bool, now time.Time) *accountWriter {
 	w := &accountWriter{l: l, now: now, acct: acct, lotsLoaded: loaded}
+	w.ev.before = acct.Balance // the pool's balance as stored (events.go)
 	for i := range lots {
 		lot := lots[i]
 		w.lots = append(w.lots, &lot)
@@ -179,6 +183,7 @@ func (w *accountWriter) sweep() (lots int, minor int64, err error) {
 			return 0, 0, err
 		}
 		w.debit(lot, amount)
+		w.emit(EventCreditsExpired, opIdx, "", lot.ID, amount)
 		lots++
 		minor += amount
 	}
@@ -216,8 +221,9 @@ func (w *accountWriter) grant(opIdx int, g grantSpec) (*storage.Lot, error) {
 	}
 	w.batch.Lots = append(w.batch.Lots, *lot)
 	w.lots = append(w.lots, lot)
-	if g.expiresAt != nil && (w.acct.NextExpiryAt == nil || g.expiresAt.Before(*w.acct.NextExpiryAt)) {
-		w.acct.NextExpiryAt = g.expiresAt
+	w.emit(EventCreditsGranted, opIdx, "", lot.ID, g.amount)
+	if next := w.grantNextExpiry(g.expiresAt); next != nil && (w.acct.NextExpiryAt == nil || next.Before(*w.acct.NextExpiryAt)) {
+		w.acct.NextExpiryAt = next
 	}
 	return lot, nil
 }
@@ -269,6 +275,7 @@ func (w *accountWriter) available() int64 {
 // finish stages the account update when anything changed, and returns
 // the batch.
 func (w *accountWriter) finish(plan *planChange) *storage.Batch {
+	w.stageNotices()
 	if plan != nil {
 		w.changed = true
 	}
@@ -279,6 +286,7 @@ func (w *accountWriter) finish(plan *planChange) *storage.Batch {
 	if w.lotsLoaded {
 		w.acct.NextExpiryAt = w.nextExpiry()
 	}
+	w.finishEvents(plan)
 	u := storage.AccountUpdate{
 		ID:           w.acct.ID,
 		Balance:      w.acct.Balance,
@@ -321,6 +329,8 @@ func merge(b, other *storage.Batch) {
 	b.Credits = append(b.Credits, other.Credits...)
 	b.Holds = append(b.Holds, other.Holds...)
 	b.HoldUpdates = append(b.HoldUpdates, other.HoldUpdates...)
+	b.Events = append(b.Events, other.Events...)
+	b.Notices = append(b.Notices, other.Notices...)
 }
 
 // applyLast writes b, the last write of a transaction. A store may defer

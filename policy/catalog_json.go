@@ -106,6 +106,7 @@ func (c *Catalog) MarshalJSON() ([]byte, error) {
 			return nil, fmt.Errorf("plan %q: %w", p.ID, err)
 		}
 		out.Plans = append(out.Plans, planJSON{ID: p.ID, Allocation: a, Expiry: e, Priority: p.Priority})
+		out.Plans[len(out.Plans)-1].LowBalance = p.LowBalance
 	}
 	for _, p := range c.Packs {
 		e, err := expiryToJSON(p.Expiry)
@@ -114,7 +115,24 @@ func (c *Catalog) MarshalJSON() ([]byte, error) {
 		}
 		out.Packs = append(out.Packs, packJSON{ID: p.ID, Amount: p.Amount, Source: p.Source, Expiry: e, Priority: p.Priority})
 	}
+	out.LowBalance = c.LowBalance
+	if c.ExpiringNotice != 0 {
+		out.ExpiringNotice = c.ExpiringNotice.String()
+	}
 	return json.Marshal(out)
+}
+
+// eventsInto sets the catalog's event settings (v0.3) from the JSON.
+func (in *catalogJSON) eventsInto(c *Catalog) error {
+	c.LowBalance = in.LowBalance
+	if in.ExpiringNotice != "" {
+		d, err := time.ParseDuration(in.ExpiringNotice)
+		if err != nil {
+			return fmt.Errorf("expiringNotice %q: %w", in.ExpiringNotice, err)
+		}
+		c.ExpiringNotice = d
+	}
+	return nil
 }
 
 type catalogJSON struct {
@@ -124,6 +142,11 @@ type catalogJSON struct {
 	SignupGift  *giftJSON  `json:"signupGift,omitempty"`
 	Plans       []planJSON `json:"plans"`
 	Packs       []packJSON `json:"packs,omitempty"`
+
+	// Events (v0.3): thresholds per pool, the notice as a Go duration
+	// ("72h").
+	LowBalance     map[string]decimal.Decimal `json:"lowBalance,omitempty"`
+	ExpiringNotice string                     `json:"expiringNotice,omitempty"`
 }
 
 type giftJSON struct {
@@ -137,6 +160,8 @@ type planJSON struct {
 	Allocation *allocationJSON `json:"allocation,omitempty"`
 	Expiry     *expiryJSON     `json:"expiry,omitempty"`
 	Priority   int             `json:"priority,omitempty"`
+
+	LowBalance map[string]decimal.Decimal `json:"lowBalance,omitempty"` // v0.3 events
 }
 
 type packJSON struct {
@@ -198,6 +223,7 @@ func (in *catalogJSON) catalog() (*Catalog, error) {
 			return nil, fmt.Errorf("plan %d (%q): %w", i, p.ID, err)
 		}
 		c.Plans = append(c.Plans, Plan{ID: p.ID, Allocation: a, Expiry: e, Priority: p.Priority})
+		c.Plans[len(c.Plans)-1].LowBalance = p.LowBalance
 	}
 	for i, p := range in.Packs {
 		e, err := p.Expiry.expiry()
@@ -205,6 +231,9 @@ func (in *catalogJSON) catalog() (*Catalog, error) {
 			return nil, fmt.Errorf("pack %d (%q): %w", i, p.ID, err)
 		}
 		c.Packs = append(c.Packs, Pack{ID: p.ID, Amount: p.Amount, Source: p.Source, Expiry: e, Priority: p.Priority})
+	}
+	if err := in.eventsInto(c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

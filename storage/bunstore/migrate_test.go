@@ -30,7 +30,7 @@ func TestMigrate(t *testing.T) {
 			count(t, s, table) // exists
 		}
 		applied := count(t, s, "creditledger_migrations")
-		require.Equal(t, 6, applied, "every migration is recorded")
+		require.Equal(t, 7, applied, "every migration is recorded")
 		require.Zero(t, count(t, s, "creditledger_migration_locks"), "the lock is released")
 
 		require.NoError(t, s.Migrate(ctx), "migrating again is a no-op")
@@ -61,7 +61,7 @@ func TestMigrateConcurrent(t *testing.T) {
 		for _, err := range errs {
 			require.NoError(t, err)
 		}
-		require.Equal(t, 6, count(t, stores[0], "creditledger_migrations"))
+		require.Equal(t, 7, count(t, stores[0], "creditledger_migrations"))
 		require.Equal(t, 1, count(t, stores[0], "creditledger_meta"))
 	})
 }
