@@ -362,3 +362,88 @@ func TestDeliverEvents(t *testing.T) {
 		require.ErrorIs(t, b.l.DeliverEvents(t.Context(), nil, nil), ledger.ErrInvalidArgument)
 	})
 }
+
+// Under 16 concurrent writers, each account's events are in the order of
+// its history, while a claimer takes them as they come.
+func TestEventsOrderUnderConcurrentWriters(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, &ledger.Config{Catalog: eventsCatalog()})
+		ctx := t.Context()
+		const writers, perWriter = 16, 4
+		var wg sync.WaitGroup
+		errs := make(chan error, writers*perWriter)
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range perWriter {
+					_, err := b.l.Grant(ctx, ledger.GrantParams{Account: []string{"a", "b"}[(w+i)%2], Amount: d("1"),
+						IdempotencyKey: fmt.Sprintf("w%d-%d", w, i)})
+					errs <- err
+				}
+			}()
+		}
+		claimed := map[string][]int64{}
+		stop := make(chan struct{})
+		claimerDone := make(chan error, 1)
+		go func() {
+			for {
+				// Once the writers are done, a claim that finds nothing
+				// means everything was claimed.
+				stopped := false
+				select {
+				case <-stop:
+					stopped = true
+				default:
+				}
+				es, err := b.l.ClaimEvents(ctx, &ledger.ClaimEventsOpts{Limit: 5})
+				if err != nil {
+					claimerDone <- err
+					return
+				}
+				for _, e := range es {
+					claimed[e.Account] = append(claimed[e.Account], e.Seq)
+				}
+				if err := b.l.AckEvents(ctx, es); err != nil {
+					claimerDone <- err
+					return
+				}
+				if stopped && len(es) == 0 {
+					claimerDone <- nil
+					return
+				}
+			}
+		}()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		close(stop)
+		require.NoError(t, <-claimerDone)
+		total := 0
+		for _, acct := range []string{"a", "b"} {
+			page, err := b.l.Entries(ctx, acct, &ledger.ListOpts{Limit: 1000})
+			require.NoError(t, err)
+			var ops []string
+			for i := len(page.Entries) - 1; i >= 0; i-- {
+				ops = append(ops, page.Entries[i].OperationID)
+			}
+			es, err := b.l.ListEvents(ctx, &ledger.EventListOpts{Account: acct, Limit: 1000})
+			require.NoError(t, err)
+			var evOps []string
+			for i := len(es) - 1; i >= 0; i-- {
+				evOps = append(evOps, es[i].OperationID)
+			}
+			require.Equal(t, ops, evOps, "account %s: events in the order of the history", acct)
+			for i := 1; i < len(claimed[acct]); i++ {
+				require.Less(t, claimed[acct][i-1], claimed[acct][i], "account %s claimed out of order", acct)
+			}
+			total += len(claimed[acct])
+		}
+		st, err := b.l.EventStats(ctx)
+		require.NoError(t, err)
+		require.Equal(t, writers*perWriter, total, "every event claimed once (%+v)", st)
+	})
+}
