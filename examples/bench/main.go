@@ -78,6 +78,7 @@ type config struct {
 	duration     time.Duration
 	readDuration time.Duration
 	workers      int
+	lowBalance   int // Catalog.LowBalance[""] when > 0
 	readers      int
 	ref          string
 	noRef        bool
@@ -119,6 +120,7 @@ func main() {
 	flag.StringVar(&c.profilePhase, "profile", "distribute", "phase -cpuprofile profiles: distribute, consume, hot, hold or balance (SQLite: distribute, consume with one goroutine, consume-many with -workers)")
 	flag.StringVar(&c.memProfile, "memprofile", "", "write an allocation profile (after Distribute) to this file")
 	flag.StringVar(&c.skip, "skip", "", "comma-separated phases to skip: distribute, consume, hot, hold, balance")
+	flag.IntVar(&c.lowBalance, "low-balance", 0, "a balance.low threshold on the default pool (0: none), to measure the events' cost (docs/EVENTS.md)")
 	flag.IntVar(&c.parallel, "parallel", 2, "bunstore Options.Parallel: chunks one Distribute serves at once")
 	flag.BoolVar(&c.trace, "trace", false, "print the time spent in each kind of SQL statement after each phase")
 	flag.BoolVar(&c.showProgress, "progress", false, "print Distribute's progress after each chunk (DistributeOpts.Progress) to stderr")
@@ -262,7 +264,7 @@ func runInto(ctx context.Context, c *config, rep *report) error {
 			tr.dump(phase)
 		}
 	}
-	l, err := ledger.New(store, &ledger.Config{Catalog: policy.ReferenceCatalog()})
+	l, err := ledger.New(store, &ledger.Config{Catalog: benchCatalog(c)})
 	if err != nil {
 		return err
 	}
@@ -980,4 +982,13 @@ func (t *tracer) dump(phase string) {
 			float64(r.s.total.Microseconds())/1000/float64(r.s.n), r.k)
 	}
 	t.stats = map[string]*traceStat{}
+}
+
+// benchCatalog is the reference catalog, with -low-balance's threshold.
+func benchCatalog(c *config) *policy.Catalog {
+	cat := policy.ReferenceCatalog()
+	if c.lowBalance > 0 {
+		cat.LowBalance = map[string]decimal.Decimal{"": decimal.NewFromInt(int64(c.lowBalance))}
+	}
+	return cat
 }

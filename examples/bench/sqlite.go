@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/creditledger/creditledger/ledger"
-	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage/bunstore"
 )
 
@@ -55,7 +54,7 @@ func runSQLite(ctx context.Context, c *config) error {
 		return err
 	}
 	rep.SQLite += " (modernc)"
-	l, err := ledger.New(store, &ledger.Config{Catalog: policy.ReferenceCatalog()})
+	l, err := ledger.New(store, &ledger.Config{Catalog: benchCatalog(c)})
 	if err != nil {
 		return err
 	}
