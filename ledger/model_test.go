@@ -73,7 +73,9 @@ type idPair struct{ account, model, subject string }
 
 func runModel(t *testing.T, newStore func(t *testing.T) storage.Store, steps int, seed uint64) {
 	clk := newClock(t0)
-	cfg := &ledger.Config{Catalog: testCatalog(nil), Now: clk.Now}
+	cat := testCatalog(nil)
+	cat.LowBalance = map[string]decimal.Decimal{"": modelLowBalance} // events: model_events_test.go
+	cfg := &ledger.Config{Catalog: cat, Now: clk.Now}
 	p := &modelPair{ms: testKindsMemory(t), ss: newStore(t), clock: clk}
 	var err error
 	p.model, err = ledger.New(p.ms, cfg)
@@ -240,6 +242,7 @@ func (p *modelPair) compareAll(t *testing.T, accounts []string, msg string) {
 		se, err := p.subject.Entries(ctx, a, &ledger.ListOpts{Limit: ledger.MaxPageSize})
 		require.NoError(t, err)
 		require.Equal(t, entryShapes(me.Entries), entryShapes(se.Entries), "%s: entries of %s", msg, a)
+		p.compareEvents(t, a, msg)
 	}
 	for _, l := range []*ledger.Ledger{p.model, p.subject} {
 		rep, err := l.Verify(ctx)
