@@ -78,6 +78,7 @@ FROM pg_stat_activity WHERE application_name = $1 AND state <> 'idle'`, app).Sca
 			}
 			waitBackendsGone(t, admin, app)
 			counts := requireSQLPhases(t, s, n, phase-1, phase)
+			requireEventsOfHistory(t, s)
 			if byKill {
 				killed++
 			}
@@ -105,6 +106,9 @@ FROM pg_stat_activity WHERE application_name = $1 AND state <> 'idle'`, app).Sca
 		requirePhases(t, s, n, phase)
 		requireSQLPhases(t, s, n, phase)
 		requireSQLTotals(t, s, n, phase)
+		granted, expired := requireEventsOfHistory(t, s)
+		require.Equal(t, n*phase, granted, "a credits.granted event per lot granted, once")
+		require.Equal(t, n*(phase-1), expired, "a credits.expired event per lot expired, once")
 		rep := requireVerified(t, newLedger(t, s, now))
 		ref.run(t, now)
 		ref.requireSame(t, s)

@@ -21,7 +21,6 @@ import (
 	"github.com/creditledger/creditledger/httpcron"
 	"github.com/creditledger/creditledger/internal/testdb"
 	"github.com/creditledger/creditledger/ledger"
-	"github.com/creditledger/creditledger/policy"
 )
 
 // consoleEnv is a server on the real handler (newServer) over a SQLite
@@ -51,7 +50,7 @@ func newConsoleClock(t *testing.T, now func() time.Time) *consoleEnv {
 	ctx := context.Background()
 	store := testdb.Open(t, testdb.SQLitePath(t))
 	logger := slog.New(slog.NewTextHandler(testLogger{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: policy.ReferenceCatalog(), Logger: logger, Now: now})
+	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: serverCatalog(), Logger: logger, Now: now})
 	require.NoError(t, err)
 	require.NoError(t, seed(ctx, l, 1, logger))
 	s, h, err := buildServer(l, &httpcron.Options{Username: cronUser, Password: cronPass}, adminToken, logger)

@@ -33,6 +33,15 @@ const defaultDB = defaults.ExampleSQLiteFile
 // lowBalance is the example's balance.low threshold, in credits.
 const lowBalance = 20
 
+// serverCatalog is the server's catalog: the reference one, with a
+// balance.low threshold on the default pool so that the console's events
+// show one (docs/EVENTS.md).
+func serverCatalog() *policy.Catalog {
+	c := policy.ReferenceCatalog()
+	c.LowBalance = map[string]decimal.Decimal{"": decimal.NewFromInt(lowBalance)}
+	return c
+}
+
 // shutdownTimeout is how long in-flight requests (a cron run among them)
 // get to finish after SIGINT or SIGTERM.
 const shutdownTimeout = 30 * time.Second
@@ -117,11 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer mp.Shutdown(context.Background())
 	// ledger.New runs the store's migrations.
-	// The reference catalog, with a balance.low threshold on the default
-	// pool so that the console's events show one (docs/EVENTS.md).
-	catalog := policy.ReferenceCatalog()
-	catalog.LowBalance = map[string]decimal.Decimal{"": decimal.NewFromInt(lowBalance)}
-	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: catalog, Logger: logger, MeterProvider: mp})
+	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: serverCatalog(), Logger: logger, MeterProvider: mp})
 	if err != nil {
 		return err
 	}
