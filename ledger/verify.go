@@ -69,12 +69,16 @@ func (v Violation) String() string {
 //     the last one's hash is the account's head: an entry changed,
 //     removed or inserted anywhere (a key-carrying one included, whose
 //     loss would let a retried call write again) breaks the chain;
-//   - each entry's BalanceAfter is the previous one plus its amount;
-//   - its booked balance equals its last BalanceAfter and the sum of its
-//     lots' remaining;
-//   - every lot has exactly one grant entry of its amount and expiry, its
-//     remaining is that amount plus its debit entries, and stays within
-//     [0, amount];
+//   - each entry's BalanceAfter is the previous one of its pool plus its
+//     amount (every pool runs its own balance; with one pool, the
+//     account's);
+//   - its booked balance equals the sum of its pools' last BalanceAfter
+//     and the sum of its lots' remaining, and so does each pool's;
+//   - every lot has exactly one grant entry of its amount, pool and
+//     effective time, its expiry is the one its last grant or set_expiry
+//     entry says, every entry on it is in its pool, its remaining is that
+//     amount plus its debit entries, and stays within [0, amount]; a
+//     debt lot has no grant, amount 0 and remaining at or below 0;
 //   - its next expiry time is not later than its soonest open lot's, nor
 //     than an active hold's expiry;
 //   - every hold's hold entries took exactly its lines from their lots
@@ -82,7 +86,7 @@ func (v Violation) String() string {
 //     active hold has no release or capture entry; an ended one's release
 //     entries gave all of it back and its capture entries spent exactly
 //     what it captured; every hold entry belongs to a hold; each hold
-//     row's expiry and creation time are those its hold entries record,
+//     row's expiry, creation time and pool are those its hold entries record,
 //     and its state agrees with when its entries gave it back (before
 //     its expiry: released or captured; at or after it: expired).
 //
@@ -185,12 +189,20 @@ func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
 	rep.Lots += len(d.Lots)
 	rep.Entries += len(d.Entries)
 
-	var running int64
+	// running is each pool's booked balance after the entries read so
+	// far: an entry's BalanceAfter is its pool's (with one pool, the
+	// account's).
+	running := map[string]int64{}
 	var prev []byte
 	grants := map[string]int{}
 	grantAmount := map[string]int64{}
-	grantExpiry := map[string]*storage.Entry{}
+	grantEntry := map[string]*storage.Entry{}
+	// lastExpiry is the last entry that set a lot's expiry: its grant or
+	// a set_expiry entry.
+	lastExpiry := map[string]*storage.Entry{}
 	debits := map[string]int64{}
+	// lotPools are the pools the entries on each lot name.
+	lotPools := map[string]map[string]bool{}
 	for i := range d.Entries {
 		e := &d.Entries[i]
 		if e.Seq != int64(i+1) {
@@ -200,10 +212,23 @@ func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
 			bad("", "entry %d (%s) breaks the hash chain: it was changed, or an entry before it was removed or inserted", e.Seq, e.ID)
 		}
 		prev = e.Hash
-		running += e.Amount
-		if e.BalanceAfter != running {
-			bad("", "entry %d has balance after %d, the entries sum to %d", e.Seq, e.BalanceAfter, running)
-			running = e.BalanceAfter // report each break once
+		running[e.Pool] += e.Amount
+		if e.BalanceAfter != running[e.Pool] {
+			if e.Pool == "" {
+				bad("", "entry %d has balance after %d, the entries sum to %d", e.Seq, e.BalanceAfter, running[e.Pool])
+			} else {
+				bad("", "entry %d has balance after %d, the entries of pool %q sum to %d", e.Seq, e.BalanceAfter, e.Pool, running[e.Pool])
+			}
+			running[e.Pool] = e.BalanceAfter // report each break once
+		}
+		if e.LotID != "" {
+			if lotPools[e.LotID] == nil {
+				lotPools[e.LotID] = map[string]bool{}
+			}
+			lotPools[e.LotID][e.Pool] = true
+		}
+		if e.EffectiveAt != nil && e.Kind != storage.KindGrant {
+			bad(e.LotID, "%s entry %d has an effective time (only grants have one)", e.Kind, e.Seq)
 		}
 		switch e.Kind {
 		case storage.KindPlan:
@@ -213,7 +238,13 @@ func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
 		case storage.KindGrant:
 			grants[e.LotID]++
 			grantAmount[e.LotID] += e.Amount
-			grantExpiry[e.LotID] = e
+			grantEntry[e.LotID] = e
+			lastExpiry[e.LotID] = e
+		case storage.KindSetExpiry:
+			if e.LotID == "" || e.Amount != 0 {
+				bad(e.LotID, "set_expiry entry %d has lot %q and amount %d (want a lot and 0)", e.Seq, e.LotID, e.Amount)
+			}
+			lastExpiry[e.LotID] = e
 		default:
 			debits[e.LotID] += e.Amount
 		}
@@ -224,22 +255,57 @@ func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
 	if !bytes.Equal(a.HeadHash, prev) {
 		bad("", "its head hash is not the hash of its newest entry (entries were removed, added or rewritten)")
 	}
-	if a.Balance != running {
-		bad("", "balance is %d but its entries sum to %d", a.Balance, running)
+	var total int64
+	for _, n := range running {
+		total += n
+	}
+	if a.Balance != total {
+		bad("", "balance is %d but its entries sum to %d", a.Balance, total)
 	}
 	var remaining int64
+	poolRemaining := map[string]int64{}
 	lots := map[string]bool{}
 	for _, lot := range d.Lots {
 		lots[lot.ID] = true
 		remaining += lot.Remaining
-		if lot.Remaining < 0 || lot.Remaining > lot.Amount {
-			bad(lot.ID, "remaining %d is outside [0, %d]", lot.Remaining, lot.Amount)
+		poolRemaining[lot.Pool] += lot.Remaining
+		switch {
+		case lot.Debt:
+			// A debt lot records what its pool owes: no grant, amount 0,
+			// its debits (minus its credits) below 0.
+			if lot.Amount != 0 || lot.Remaining > 0 {
+				bad(lot.ID, "debt lot has amount %d and remaining %d (want 0 and at most 0)", lot.Amount, lot.Remaining)
+			}
+			if grants[lot.ID] != 0 {
+				bad(lot.ID, "debt lot has %d grant entries (want none)", grants[lot.ID])
+			}
+		default:
+			if lot.Remaining < 0 || lot.Remaining > lot.Amount {
+				bad(lot.ID, "remaining %d is outside [0, %d]", lot.Remaining, lot.Amount)
+			}
+			if grants[lot.ID] != 1 || grantAmount[lot.ID] != lot.Amount {
+				bad(lot.ID, "has %d grant entries summing to %d for an amount of %d", grants[lot.ID], grantAmount[lot.ID], lot.Amount)
+			}
 		}
-		if grants[lot.ID] != 1 || grantAmount[lot.ID] != lot.Amount {
-			bad(lot.ID, "has %d grant entries summing to %d for an amount of %d", grants[lot.ID], grantAmount[lot.ID], lot.Amount)
+		if g := lastExpiry[lot.ID]; g != nil && !timeEqual(g.ExpiresAt, lot.ExpiresAt) {
+			if g.Kind == storage.KindGrant {
+				bad(lot.ID, "expires at %s but its grant entry says %s", fmtExpiry(lot.ExpiresAt), fmtExpiry(g.ExpiresAt))
+			} else {
+				bad(lot.ID, "expires at %s but its last %s entry (%d) says %s", fmtExpiry(lot.ExpiresAt), g.Kind, g.Seq, fmtExpiry(g.ExpiresAt))
+			}
 		}
-		if g := grantExpiry[lot.ID]; g != nil && !timeEqual(g.ExpiresAt, lot.ExpiresAt) {
-			bad(lot.ID, "expires at %s but its grant entry says %s", fmtExpiry(lot.ExpiresAt), fmtExpiry(g.ExpiresAt))
+		if g := grantEntry[lot.ID]; g != nil {
+			if g.Pool != lot.Pool {
+				bad(lot.ID, "is in pool %q but its grant entry says %q", lot.Pool, g.Pool)
+			}
+			if !timeEqual(g.EffectiveAt, lot.EffectiveAt) {
+				bad(lot.ID, "is effective from %s but its grant entry says %s", fmtEffective(lot.EffectiveAt), fmtEffective(g.EffectiveAt))
+			}
+		}
+		for p := range lotPools[lot.ID] {
+			if p != lot.Pool {
+				bad(lot.ID, "is in pool %q but an entry on it says %q", lot.Pool, p)
+			}
 		}
 		if want := lot.Amount + debits[lot.ID]; lot.Remaining != want {
 			bad(lot.ID, "remaining is %d but amount plus its debits is %d", lot.Remaining, want)
@@ -250,6 +316,11 @@ func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
 	}
 	if a.Balance != remaining {
 		bad("", "balance is %d but its lots' remaining sum to %d", a.Balance, remaining)
+	}
+	for _, p := range sortedKeys(running, poolRemaining) {
+		if running[p] != poolRemaining[p] {
+			bad("", "pool %q: its entries sum to %d but its lots' remaining sum to %d", p, running[p], poolRemaining[p])
+		}
 	}
 	for lotID := range grants {
 		if !lots[lotID] {
@@ -262,6 +333,28 @@ func (l *Ledger) verifyAccount(rep *VerifyReport, d *storage.AccountDump) {
 		}
 	}
 	verifyHolds(d, bad)
+}
+
+// sortedKeys returns the keys of a and b, each once, in order.
+func sortedKeys(a, b map[string]int64) []string {
+	keys := make([]string, 0, len(a)+len(b))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func fmtEffective(t *time.Time) string {
+	if t == nil {
+		return "its creation"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 func fmtExpiry(t *time.Time) string {
@@ -282,6 +375,7 @@ func verifyHolds(d *storage.AccountDump, bad func(lot, format string, args ...an
 		// its hold entries), when its first release entry was written.
 		expiresAt, createdAt *time.Time
 		releasedAt           *time.Time
+		pool                 string // of its hold entries
 	}
 	byHold := map[string]*sums{}
 	get := func(id string) *sums {
@@ -298,6 +392,7 @@ func verifyHolds(d *storage.AccountDump, bad func(lot, format string, args ...an
 		case storage.KindHold:
 			s := get(e.OperationID)
 			s.held[e.LotID] -= e.Amount
+			s.pool = e.Pool
 			s.expiresAt, s.createdAt = e.ExpiresAt, &e.CreatedAt
 		case storage.KindRelease:
 			s := get(e.Ref)
@@ -344,6 +439,9 @@ func verifyHolds(d *storage.AccountDump, bad func(lot, format string, args ...an
 		if s.expiresAt != nil && !s.expiresAt.Equal(h.ExpiresAt) {
 			bad("", "hold %s expires at %s but its hold entries say %s", h.ID,
 				h.ExpiresAt.UTC().Format(time.RFC3339Nano), s.expiresAt.UTC().Format(time.RFC3339Nano))
+		}
+		if s.createdAt != nil && s.pool != h.Pool {
+			bad("", "hold %s is in pool %q but its hold entries say %q", h.ID, h.Pool, s.pool)
 		}
 		if s.createdAt != nil && !s.createdAt.Equal(h.CreatedAt) {
 			bad("", "hold %s was created at %s but its hold entries say %s", h.ID,

@@ -51,14 +51,29 @@ func EntryHash(prev []byte, e *Entry) []byte {
 	b = appendString(b, e.Key)
 	b = appendString(b, e.ParamHash)
 	b = binary.AppendVarint(b, e.Available)
-	if e.Ref != "" {
+	if e.Ref != "" || hasPoolFields(e) {
 		// Appended only when set, so the hashes of entries written before
 		// refs existed stay as they were; the fields before it have a
 		// fixed number, so the encoding stays unambiguous.
 		b = appendString(b, e.Ref)
 	}
+	if hasPoolFields(e) {
+		// The fields of pools, features and dated grants (schema 6), in
+		// fixed order after Ref (written even when "", so that they
+		// always follow the same number of fields). Only when one is set:
+		// an entry without them hashes exactly as before they existed.
+		b = appendString(b, e.Pool)
+		b = appendString(b, e.Feature)
+		b = appendString(b, e.Quantity)
+		b = appendTime(b, e.EffectiveAt)
+	}
 	sum := sha256.Sum256(b)
 	return sum[:]
+}
+
+// hasPoolFields reports whether e has any of the fields schema 6 added.
+func hasPoolFields(e *Entry) bool {
+	return e.Pool != "" || e.Feature != "" || e.Quantity != "" || e.EffectiveAt != nil
 }
 
 func appendBytes(b, v []byte) []byte {

@@ -50,6 +50,9 @@ type Hold struct {
 	EndedAt        *time.Time
 	EndOperationID string
 	Lines          []HoldLine // what it took from each lot, in burn order
+	// Pool is the credit pool whose lots the hold took from ("" is the
+	// default pool).
+	Pool string
 }
 
 // Active reports whether the hold holds its credits at now: not ended, and

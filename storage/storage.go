@@ -37,10 +37,11 @@ type Store interface {
 	Account(ctx context.Context, id string) (*Account, error)
 	// Lots returns lots of an account in no particular order: with
 	// OnlyOpen, those with remaining > 0 that are not expired at Now
-	// (Now zero: expired ones too).
+	// (Now zero: expired ones too), and open debt lots (remaining < 0).
 	Lots(ctx context.Context, q LotQuery) ([]Lot, error)
 	// Entries returns the entries of an account by descending Seq,
-	// starting below q.BeforeSeq (0: from the newest), at most q.Limit.
+	// starting below q.BeforeSeq (0: from the newest), at most q.Limit,
+	// only those of pool *q.Pool when q.Pool is not nil.
 	Entries(ctx context.Context, q EntryQuery) ([]Entry, error)
 	// OperationEntries returns the entries an operation wrote, by
 	// ascending Seq.
@@ -49,7 +50,8 @@ type Store interface {
 	// with all their lots and entries; it is how Verify walks a store.
 	Scan(ctx context.Context, after string, limit int) ([]AccountDump, error)
 	// AccountWithOpenLots returns an account and its open lots at now:
-	// remaining > 0 and not expired at now, in no particular order; the
+	// remaining > 0 and not expired at now, and open debt lots
+	// (remaining < 0), in no particular order; the
 	// same as Account then Lots with OnlyOpen and Now, read at once (one
 	// round trip on a SQL store: it is every Ledger.Balance). An unknown
 	// account is an error wrapping ErrNotFound.
@@ -113,8 +115,8 @@ type Tx interface {
 	// work (a store whose transactions are serialized never meets one).
 	ClaimAccounts(ctx context.Context, q ClaimQuery) ([]Account, error)
 
-	// Load returns, for the locked accounts, their lots with remaining >
-	// 0 (expired or not), and the calls among q.Keys that exist (read
+	// Load returns, for the locked accounts, their lots with remaining !=
+	// 0 (expired or not; open debt lots have remaining < 0), and the calls among q.Keys that exist (read
 	// from their first entries); and what q asks of holds (q.HoldsOf:
 	// those in state HoldActive, expired or not; q.Holds: by ID, in any
 	// state), of lots by ID (q.Lots) and of entries by operation
@@ -140,7 +142,8 @@ type Tx interface {
 	// the rules of Batch.
 	//
 	// Holds: a lot's debits and credits apply as their net, which must
-	// leave its remaining within [0, amount] (past it is an error); a
+	// leave its remaining within [0, amount] (a debt lot's at or below 0;
+	// past it is an error); a
 	// credit <= 0 wraps ErrInvalidAmount; a hold update of a hold that
 	// does not exist or is not HoldActive wraps ErrNotFound; a new hold
 	// that exists is an error.
@@ -195,7 +198,7 @@ type AccountID struct {
 
 // Loaded is what Tx.Load read.
 type Loaded struct {
-	// Lots are the open lots of LotsOf (remaining > 0) and the lots of
+	// Lots are the open lots of LotsOf (remaining != 0) and the lots of
 	// Lots (any remaining), any order; a lot asked both ways may come
 	// twice.
 	Lots       []Lot
@@ -217,15 +220,20 @@ type EntryQuery struct {
 	Account   string
 	BeforeSeq int64
 	Limit     int
+	// Pool, when not nil, keeps the entries of that pool only ("" is the
+	// default pool); nil: every pool.
+	Pool *string
 }
 
 // Account is the stored state of one account.
 type Account struct {
-	ID      string
-	Plan    string    // "" when none was set
-	Anchor  time.Time // when the plan started; zero when none
-	Balance int64     // sum of remaining of all lots, expired or not
-	Seq     int64     // Seq of the account's newest entry
+	ID     string
+	Plan   string    // "" when none was set
+	Anchor time.Time // when the plan started; zero when none
+	// Balance is the sum of remaining of all lots, expired or not, over
+	// every pool; debt lots make it lower and may make it negative.
+	Balance int64
+	Seq     int64 // Seq of the account's newest entry
 	// HeadHash is the Hash of the account's newest entry (nil before its
 	// first entry): the head of its hash chain.
 	HeadHash  []byte
@@ -236,6 +244,11 @@ type Account struct {
 	// NextExpiryAt is at or before the soonest expiry of an open lot; nil
 	// when no open lot expires. It may be early, never late.
 	NextExpiryAt *time.Time
+	// MultiPool is set once the account has had a lot or hold outside the
+	// default pool "", and never cleared. While false, Balance is the
+	// default pool's balance, so a write can know it without loading the
+	// account's lots.
+	MultiPool bool
 }
 
 // Lot is one grant and what remains of it.
@@ -249,6 +262,25 @@ type Lot struct {
 	Priority    int
 	ExpiresAt   *time.Time
 	CreatedAt   time.Time
+
+	// Pool is the credit pool the lot belongs to ("" is the default
+	// pool). A debit or hold in one pool draws only on its lots.
+	Pool string
+	// EffectiveAt is when the lot becomes spendable (a dated grant); nil:
+	// from its creation. Before it the lot is not spendable, exact to the
+	// instant (see Effective).
+	EffectiveAt *time.Time
+	// Debt marks a lot that records what its pool owes under an
+	// overdraft: Amount 0 and Remaining <= 0 (minus the debt). Debits
+	// lower it (more debt), credits raise it back toward 0 (paying it).
+	// Other lots keep 0 <= Remaining <= Amount.
+	Debt bool
+}
+
+// Effective reports whether the lot is spendable at now as far as its
+// EffectiveAt goes: nil, or at or before now.
+func (l *Lot) Effective(now time.Time) bool {
+	return l.EffectiveAt == nil || !l.EffectiveAt.After(now)
 }
 
 // Expired reports whether the lot is expired at now: expiry is exact to
@@ -288,14 +320,17 @@ const (
 // replay answers from them), so that no row is written per call beyond
 // its entries. The other entries of the call leave those fields zero.
 type Entry struct {
-	ID           string
-	Account      string
-	Seq          int64 // 1, 2, 3... per account, in the order written
-	OperationID  string
-	LotID        string
-	Kind         EntryKind
-	Amount       int64 // signed: grants positive, consumes and expiries negative
-	BalanceAfter int64 // the account's Balance after this entry
+	ID          string
+	Account     string
+	Seq         int64 // 1, 2, 3... per account, in the order written
+	OperationID string
+	LotID       string
+	Kind        EntryKind
+	Amount      int64 // signed: grants positive, consumes and expiries negative
+	// BalanceAfter is the booked balance of the entry's pool after this
+	// entry: the sum of remaining of the pool's lots. With one pool (every
+	// v0.2 account) it is the account's Balance after the entry.
+	BalanceAfter int64
 	Source       string
 	Description  string
 	Metadata     map[string]string
@@ -313,8 +348,9 @@ type Entry struct {
 	// ParamHash is the hash of the call's parameters, on the first entry
 	// of a keyed call only.
 	ParamHash string
-	// Available is the account's available balance after the call, on
-	// the first entry of a call only.
+	// Available is the available balance after the call of the pool the
+	// call was in (with one pool, the account's), on the first entry of a
+	// call only.
 	Available int64
 
 	// Ref names the operation an entry answers: on release and capture
@@ -325,6 +361,18 @@ type Entry struct {
 	// Hash is EntryHash(previous entry's Hash, this entry): every entry
 	// of an account chains to the one before it (see EntryHash).
 	Hash []byte
+
+	// Pool is the credit pool of the entry's lot or hold ("" is the
+	// default pool). It is hashed when set (see EntryHash).
+	Pool string
+	// Feature and Quantity record a consume or hold priced by a feature
+	// of the catalog: its id and the quantity as canonical decimal text
+	// ("" when none). Hashed when set.
+	Feature  string
+	Quantity string
+	// EffectiveAt is, on a grant entry, the EffectiveAt of the lot it
+	// created (nil: from creation). Hashed when set.
+	EffectiveAt *time.Time
 }
 
 // Operation is a call found by its idempotency key: what its first entry
@@ -358,6 +406,9 @@ type AccountUpdate struct {
 	HeadHash     []byte
 	NextGrantAt  *time.Time
 	NextExpiryAt *time.Time
+	// MultiPool true sets the account's MultiPool; false leaves it as it
+	// is (it is never cleared).
+	MultiPool bool
 	// SetPlan, when true, also sets Plan and Anchor.
 	SetPlan bool
 	Plan    string
@@ -384,6 +435,9 @@ type AccountUpdate struct {
 //     is refused (ErrNotFound): the second update finds it not active.
 //   - Keys repeat within a batch no more than across batches
 //     (ErrDuplicateKey).
+//   - A lot expiry change applies to a stored lot or to one the batch
+//     inserts (which is then stored with the new expiry); two changes of
+//     one lot: the last one given wins.
 //
 // Within one transaction, an Apply and every later read or Apply see what
 // earlier Applies wrote. After an Apply fails, the transaction must not
@@ -400,6 +454,9 @@ type Batch struct {
 	Holds []Hold
 	// HoldUpdates end active holds.
 	HoldUpdates []HoldUpdate
+	// LotExpiries change the expiry of existing lots (SetLotExpiry); an
+	// unknown lot of that account wraps ErrNotFound.
+	LotExpiries []LotExpiry
 
 	// Events are appended to the outbox (events.go); the store assigns
 	// their Seq and delivery state.
@@ -414,6 +471,7 @@ func (b *Batch) Empty() bool {
 	return len(b.Lots) == 0 && len(b.Entries) == 0 &&
 		len(b.Debits) == 0 && len(b.Accounts) == 0 &&
 		len(b.Credits) == 0 && len(b.Holds) == 0 && len(b.HoldUpdates) == 0 &&
+		len(b.LotExpiries) == 0 &&
 		len(b.Events) == 0 && len(b.Notices) == 0
 }
 

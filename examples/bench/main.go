@@ -13,12 +13,15 @@
 //     same period (nothing due), against psql -f distribute_audited.sql
 //     (the audited floor: lot, entry, account update) and
 //     distribute_limit.sql (lot-only);
-//  3. runs Consume with -workers workers for -duration over random
-//     accounts, then on one hot account, against consume_limit.pgbench
-//     (-D hot=0 and -D hot=1) after consume_seed.sql;
-//     then holds 3 credits and captures 2 (Hold then Capture) with
-//     -workers workers for -duration over random accounts, and reports
-//     the pairs per second (skip with -skip hold);
+//  3. runs Consume for -duration over random accounts, then on one hot
+//     account, once per worker count of -workers (default 1,4,16), each
+//     after consume_limit.pgbench (-D hot=0 and -D hot=1, after
+//     consume_seed.sql) with as many clients, and reports throughput,
+//     p50/p99 latency per call and the ratio to that pgbench run;
+//     then holds 3 credits and captures 2 (Hold then Capture) with each
+//     worker count for -duration over random accounts, and reports the
+//     pairs per second and their ratio to the consumes per second at as
+//     many workers (skip with -skip hold);
 //  4. reads balances with -readers concurrent readers and reports p50/p99.
 //
 // Usage, from the repository root:
@@ -38,6 +41,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -77,8 +81,9 @@ type config struct {
 	n            int
 	duration     time.Duration
 	readDuration time.Duration
-	workers      int
-	lowBalance   int // Catalog.LowBalance[""] when > 0
+	workers      int   // the largest of workerCounts (connection pool sizing)
+	workerCounts []int // -workers: each consume and hold phase runs once per count
+	lowBalance   int   // Catalog.LowBalance[""] when > 0
 	readers      int
 	ref          string
 	noRef        bool
@@ -107,7 +112,7 @@ func main() {
 	flag.IntVar(&c.n, "n", 1_000_000, "accounts to import")
 	flag.DurationVar(&c.duration, "duration", 20*time.Second, "duration of each consume run (ours and pgbench -T)")
 	flag.DurationVar(&c.readDuration, "read-duration", 10*time.Second, "duration of the balance readers")
-	flag.IntVar(&c.workers, "workers", 16, "concurrent consumers (and pgbench -c)")
+	workers := flag.String("workers", "1,4,16", "concurrent consumers (and pgbench -c): each consume and hold phase runs once per count, comma-separated")
 	flag.IntVar(&c.readers, "readers", 16, "concurrent balance readers")
 	flag.StringVar(&c.ref, "ref", "", "folder of the raw-SQL reference files (default: the copy embedded in this program)")
 	flag.BoolVar(&c.noRef, "no-ref", false, "skip the raw-SQL reference")
@@ -117,7 +122,7 @@ func main() {
 	flag.IntVar(&c.chunk, "chunk", 0, "Distribute chunk size (0: ledger.DefaultChunkSize)")
 	flag.IntVar(&c.importBatch, "import-batch", 10_000, "accounts per SetPlans call during the import")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the phase -profile to this file")
-	flag.StringVar(&c.profilePhase, "profile", "distribute", "phase -cpuprofile profiles: distribute, consume, hot, hold or balance (SQLite: distribute, consume with one goroutine, consume-many with -workers)")
+	flag.StringVar(&c.profilePhase, "profile", "distribute", "phase -cpuprofile profiles: distribute, consume, hot, hold or balance (SQLite: distribute, consume and hot with one goroutine, consume-many and hot-many with more)")
 	flag.StringVar(&c.memProfile, "memprofile", "", "write an allocation profile (after Distribute) to this file")
 	flag.StringVar(&c.skip, "skip", "", "comma-separated phases to skip: distribute, consume, hot, hold, balance")
 	flag.IntVar(&c.lowBalance, "low-balance", 0, "a balance.low threshold on the default pool (0: none), to measure the events' cost (docs/EVENTS.md)")
@@ -127,6 +132,12 @@ func main() {
 	flag.StringVar(&c.citusDSN, "citus", "", "a Citus coordinator's URL: after the run on -dsn, the same phases on a schema distributed there, and the two side by side (see citus.go)")
 	flag.IntVar(&c.citusShards, "citus-shards", 0, "with -citus: shards per table (0: the cluster's citus.shard_count)")
 	flag.Parse()
+	var err error
+	if c.workerCounts, err = parseWorkerCounts(*workers); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	c.workers = slices.Max(c.workerCounts)
 	if c.dsn == "" {
 		c.dsn = os.Getenv("DATABASE_URL")
 	}
@@ -151,7 +162,18 @@ type figure struct {
 	Target string  `json:"target,omitempty"`
 	Met    *bool   `json:"met,omitempty"`
 	Note   string  `json:"note,omitempty"`
+	// P50 and P99 are the per-call latencies of a throughput figure in
+	// ms, RefP50 and RefP99 the reference's (0: not measured).
+	P50    float64 `json:"p50Ms,omitempty"`
+	P99    float64 `json:"p99Ms,omitempty"`
+	RefP50 float64 `json:"refP50Ms,omitempty"`
+	RefP99 float64 `json:"refP99Ms,omitempty"`
+	// RefUnit is the reference's unit when it is not Unit.
+	RefUnit string `json:"refUnit,omitempty"`
 }
+
+func (f *figure) setLatency(s latencySummary)    { f.P50, f.P99 = ms(s.P50), ms(s.P99) }
+func (f *figure) setRefLatency(s latencySummary) { f.RefP50, f.RefP99 = ms(s.P50), ms(s.P99) }
 
 type report struct {
 	Accounts      int       `json:"accounts"`
@@ -302,6 +324,7 @@ func runInto(ctx context.Context, c *config, rep *report) error {
 	}
 
 	// 3. Consume.
+	var consumeRates map[int]float64 // random accounts, per worker count
 	if !skip["consume"] || !skip["hot"] {
 		if c.ref != "" {
 			if err := psql(ctx, c, "-f", filepath.Join(c.ref, "consume_seed.sql")); err != nil {
@@ -318,13 +341,13 @@ func runInto(ctx context.Context, c *config, rep *report) error {
 			}
 		}
 		if !skip["consume"] {
-			if err := consume(ctx, l, c, rep, false); err != nil {
+			if consumeRates, err = consume(ctx, l, c, rep, false); err != nil {
 				return err
 			}
 			dump("consume, random accounts")
 		}
 		if !skip["hot"] {
-			if err := consume(ctx, l, c, rep, true); err != nil {
+			if _, err := consume(ctx, l, c, rep, true); err != nil {
 				return err
 			}
 			dump("consume, hot account")
@@ -338,7 +361,7 @@ func runInto(ctx context.Context, c *config, rep *report) error {
 				return err
 			}
 		}
-		if err := holdCapture(ctx, l, c, rep); err != nil {
+		if err := holdCapture(ctx, l, c, rep, consumeRates); err != nil {
 			return err
 		}
 		dump("hold+capture")
@@ -510,21 +533,14 @@ func timeFigure(name string, secs, ref, target float64, note string) figure {
 	return f
 }
 
-// consume runs -workers consumers for -duration, over random accounts or
-// on one hot account, after the matching pgbench run.
-func consume(ctx context.Context, l *ledger.Ledger, c *config, rep *report, hot bool) error {
+// consume runs the consume phase over random accounts or on one hot
+// account once per worker count of -workers: the matching pgbench run with
+// as many clients, then ours with as many workers, each for -duration.
+// It returns our throughput per worker count.
+func consume(ctx context.Context, l *ledger.Ledger, c *config, rep *report, hot bool) (map[int]float64, error) {
 	name, hotArg := "Consume, random accounts", "hot=0"
 	if hot {
 		name, hotArg = "Consume, one hot account", "hot=1"
-	}
-	var ref float64
-	if c.ref != "" {
-		progress("reference: pgbench -D %s -c %d -T %s", hotArg, c.workers, c.duration)
-		var err error
-		if ref, err = refPgbench(ctx, c, hotArg); err != nil {
-			return err
-		}
-		progress("reference %s: %.0f tps", hotArg, ref)
 	}
 	hotID := accountID(7)
 	if hot {
@@ -532,35 +548,55 @@ func consume(ctx context.Context, l *ledger.Ledger, c *config, rep *report, hot 
 		// never run the hot account dry.
 		if _, err := l.Grant(ctx, ledger.GrantParams{Account: hotID, Source: "bench", IdempotencyKey: "bench:hot",
 			Amount: decimal.NewFromInt(1_000_000_000)}); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	phase := map[bool]string{false: "consume", true: "hot"}[hot]
-	stopProfile, err := c.startProfile(phase)
-	if err != nil {
-		return err
-	}
-	defer stopProfile()
-	progress("%s: %d workers for %s...", name, c.workers, c.duration)
-	stop := time.Now().Add(c.duration)
-	var st consumeStats
-	el := consumeLoop(ctx, l, c.workers, func() bool { return time.Now().Before(stop) }, func(rng *rand.Rand) string {
-		if hot {
-			return hotID
+	rates := map[int]float64{}
+	for _, workers := range c.workerCounts {
+		var ref pgbenchResult
+		if c.ref != "" {
+			progress("reference: pgbench -D %s -c %d -T %s", hotArg, workers, c.duration)
+			var err error
+			if ref, err = refPgbench(ctx, c, hotArg, workers); err != nil {
+				return nil, err
+			}
+			progress("reference %s, %d clients: %.0f tps, p50 %.3f ms, p99 %.3f ms", hotArg, workers, ref.tps, ms(ref.lat.P50), ms(ref.lat.P99))
 		}
-		return accountID(1 + rng.IntN(c.n))
-	}, &st)
-	tps := float64(st.ok.Load()+st.insufficient.Load()) / el.Seconds()
-	note := st.String()
-	progress("%s: %.0f tps (%s)", name, tps, note)
-	f := figure{Name: fmt.Sprintf("%s, %d workers", name, c.workers), Unit: "tps", Value: tps, Reference: ref, Note: note}
-	if ref > 0 {
-		f.Ratio = tps / ref
-		f.Target = ">= 0.9x"
-		f.Met = ptr(f.Ratio >= 0.9 && st.other.Load() == 0)
+		stopProfile, err := c.startProfile(phase)
+		if err != nil {
+			return nil, err
+		}
+		progress("%s: %s for %s...", name, count(workers, "worker"), c.duration)
+		stop := time.Now().Add(c.duration)
+		var st consumeStats
+		el, all := consumeLoop(ctx, l, workers, func() bool { return time.Now().Before(stop) }, func(rng *rand.Rand) string {
+			if hot {
+				return hotID
+			}
+			return accountID(1 + rng.IntN(c.n))
+		}, &st)
+		stopProfile()
+		lat := summarize(all)
+		tps := float64(st.ok.Load()+st.insufficient.Load()) / el.Seconds()
+		rates[workers] = tps
+		note := st.String()
+		progress("%s, %d workers: %.0f tps, p50 %.3f ms, p99 %.3f ms (%s)", name, workers, tps, ms(lat.P50), ms(lat.P99), note)
+		f := figure{Name: fmt.Sprintf("%s, %s", name, count(workers, "worker")), Unit: "tps", Value: tps, Note: note}
+		f.setLatency(lat)
+		if ref.tps > 0 {
+			f.Reference, f.Ratio = ref.tps, tps/ref.tps
+			f.setRefLatency(ref.lat)
+			// The targets of issue #23 are set at 16 workers.
+			if workers == 16 {
+				want := map[bool]float64{false: 1.5, true: 3}[hot]
+				f.Target = fmt.Sprintf(">= %gx", want)
+				f.Met = ptr(f.Ratio >= want && st.other.Load() == 0)
+			}
+		}
+		rep.add(f)
 	}
-	rep.add(f)
-	return nil
+	return rates, nil
 }
 
 // consumeStats counts the outcomes of a consume phase.
@@ -579,18 +615,25 @@ func (st *consumeStats) String() string {
 
 // consumeLoop runs workers goroutines that each consume one credit per
 // call, from the account pick returns, for as long as more says so, and
-// returns the time they took.
-func consumeLoop(ctx context.Context, l *ledger.Ledger, workers int, more func() bool, pick func(*rand.Rand) string, st *consumeStats) time.Duration {
+// returns the time they took and the calls' latencies (every call, failed
+// ones included).
+func consumeLoop(ctx context.Context, l *ledger.Ledger, workers int, more func() bool, pick func(*rand.Rand) string, st *consumeStats) (time.Duration, []time.Duration) {
 	one := decimal.NewFromInt(1)
 	var wg sync.WaitGroup
+	var lats latencies
 	start := time.Now()
 	for w := range workers {
 		wg.Add(1)
 		go func(seed uint64) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(seed, 42))
+			lat := make([]time.Duration, 0, 4096)
+			defer func() { lats.add(lat) }()
 			for more() {
-				_, err := l.Consume(ctx, ledger.ConsumeParams{Account: pick(rng), Amount: one, Description: "bench"})
+				acct := pick(rng)
+				t := time.Now()
+				_, err := l.Consume(ctx, ledger.ConsumeParams{Account: acct, Amount: one, Description: "bench"})
+				lat = append(lat, time.Since(t))
 				switch {
 				case err == nil:
 					st.ok.Add(1)
@@ -605,7 +648,8 @@ func consumeLoop(ctx context.Context, l *ledger.Ledger, workers int, more func()
 		}(uint64(w))
 	}
 	wg.Wait()
-	return time.Since(start)
+	el := time.Since(start)
+	return el, lats.all
 }
 
 func balances(ctx context.Context, l *ledger.Ledger, c *config, rep *report) error {
@@ -639,19 +683,16 @@ func balances(ctx context.Context, l *ledger.Ledger, c *config, rep *report) err
 	wg.Wait()
 	el := time.Since(start).Seconds()
 	all := slices.Concat(lat...)
-	slices.Sort(all)
 	if len(all) == 0 {
 		return errors.New("balance: no reads")
 	}
+	sum := summarize(all)
 	if e, _ := firstErr.Load().(error); e != nil {
 		return fmt.Errorf("balance: %d errors; first: %w", errs.Load(), e)
 	}
-	pct := func(p float64) float64 {
-		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
-	}
 	note := fmt.Sprintf("%d reads, %.0f reads/s", len(all), float64(len(all))/el)
-	rep.add(figure{Name: fmt.Sprintf("Balance p50, %d readers", c.readers), Unit: "ms", Value: pct(0.50), Note: note})
-	p99 := pct(0.99)
+	rep.add(figure{Name: fmt.Sprintf("Balance p50, %d readers", c.readers), Unit: "ms", Value: ms(sum.P50), Note: note})
+	p99 := ms(sum.P99)
 	f := figure{Name: fmt.Sprintf("Balance p99, %d readers", c.readers), Unit: "ms", Value: p99, Target: "< 1 ms", Met: ptr(p99 < 1)}
 	if c.ref != "" {
 		// The floor: the same query from pgbench, with as many clients.
@@ -663,7 +704,7 @@ func balances(ctx context.Context, l *ledger.Ledger, c *config, rep *report) err
 			c.readers, refP50, refP99, tps)
 	}
 	rep.add(f)
-	progress("Balance: p50 %.3f ms, p99 %.3f ms (%s)", pct(0.5), p99, note)
+	progress("Balance: p50 %.3f ms, p99 %.3f ms (%s)", ms(sum.P50), p99, note)
 	return nil
 }
 
@@ -684,40 +725,11 @@ SELECT a.id, a.plan, a.anchor, a.balance, a.seq, a.created_at, a.next_grant_at, 
 		return 0, 0, 0, err
 	}
 	secs := max(1, int(c.readDuration.Round(time.Second).Seconds()))
-	cmd := exec.CommandContext(ctx, "pgbench", "-n", "-l", "-f", file, "-c", strconv.Itoa(c.readers), "-j", "2",
-		"-T", strconv.Itoa(secs), psqlDSN(c.dsn))
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return 0, 0, 0, fmt.Errorf("pgbench (balance): %w\n%s", err, out.String())
+	r, err := runPgbench(ctx, c, "(balance)", "-n", "-f", file, "-c", strconv.Itoa(c.readers), "-j", "2", "-T", strconv.Itoa(secs))
+	if err != nil {
+		return 0, 0, 0, err
 	}
-	m := tpsLine.FindStringSubmatch(out.String())
-	if m == nil {
-		return 0, 0, 0, fmt.Errorf("pgbench (balance): no tps in:\n%s", out.String())
-	}
-	tps, _ = strconv.ParseFloat(m[1], 64)
-	// Per-transaction log lines: client_id transaction_no latency_us ...
-	logs, _ := filepath.Glob(filepath.Join(dir, "pgbench_log.*"))
-	var lat []float64
-	for _, lf := range logs {
-		b, err := os.ReadFile(lf)
-		if err != nil {
-			return 0, 0, 0, err
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) >= 3 {
-				if us, err := strconv.ParseFloat(f[2], 64); err == nil {
-					lat = append(lat, us/1000)
-				}
-			}
-		}
-	}
-	if len(lat) == 0 {
-		return 0, 0, 0, fmt.Errorf("pgbench (balance): no latency log")
-	}
-	slices.Sort(lat)
-	return lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)], tps, nil
+	return ms(r.lat.P50), ms(r.lat.P99), r.tps, nil
 }
 
 // refDistribute runs a distribution reference (distribute_audited.sql or
@@ -763,20 +775,61 @@ func parseReferenceTimes(out string) (float64, error) {
 
 var tpsLine = regexp.MustCompile(`(?m)^tps = ([0-9.]+)`)
 
-func refPgbench(ctx context.Context, c *config, hot string) (float64, error) {
+// pgbenchResult is a pgbench run's throughput and per-transaction
+// latencies (from its -l log).
+type pgbenchResult struct {
+	tps float64
+	lat latencySummary
+}
+
+// refPgbench runs consume_limit.pgbench with -D hot, -c clients for
+// -duration, logging every transaction for its latency.
+func refPgbench(ctx context.Context, c *config, hot string, clients int) (pgbenchResult, error) {
 	secs := max(1, int(c.duration.Round(time.Second).Seconds()))
-	cmd := exec.CommandContext(ctx, "pgbench", "-n", "-D", hot, "-f", filepath.Join(c.ref, "consume_limit.pgbench"),
-		"-c", strconv.Itoa(c.workers), "-j", "2", "-T", strconv.Itoa(secs), psqlDSN(c.dsn))
+	script, err := filepath.Abs(filepath.Join(c.ref, "consume_limit.pgbench"))
+	if err != nil {
+		return pgbenchResult{}, err
+	}
+	return runPgbench(ctx, c, "-D "+hot, "-n", "-D", hot, "-f", script, "-c", strconv.Itoa(clients),
+		"-j", strconv.Itoa(min(2, clients)), "-T", strconv.Itoa(secs))
+}
+
+// runPgbench runs pgbench with args and -l in a temporary folder, and
+// returns its tps and the latencies of its log. what names the run in
+// errors.
+func runPgbench(ctx context.Context, c *config, what string, args ...string) (pgbenchResult, error) {
+	dir, err := os.MkdirTemp("", "creditledger-bench-")
+	if err != nil {
+		return pgbenchResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	cmd := exec.CommandContext(ctx, "pgbench", append(append([]string{"-l"}, args...), psqlDSN(c.dsn))...)
+	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("pgbench -D %s: %w\n%s", hot, err, out.String())
+		return pgbenchResult{}, fmt.Errorf("pgbench %s: %w\n%s", what, err, out.String())
 	}
 	m := tpsLine.FindStringSubmatch(out.String())
 	if m == nil {
-		return 0, fmt.Errorf("pgbench -D %s: no tps in:\n%s", hot, out.String())
+		return pgbenchResult{}, fmt.Errorf("pgbench %s: no tps in:\n%s", what, out.String())
 	}
-	return strconv.ParseFloat(m[1], 64)
+	var r pgbenchResult
+	r.tps, _ = strconv.ParseFloat(m[1], 64)
+	logs, _ := filepath.Glob(filepath.Join(dir, "pgbench_log.*"))
+	var lat []time.Duration
+	for _, lf := range logs {
+		b, err := os.ReadFile(lf)
+		if err != nil {
+			return pgbenchResult{}, err
+		}
+		lat = append(lat, parsePgbenchLog(string(b))...)
+	}
+	if len(lat) == 0 {
+		return pgbenchResult{}, fmt.Errorf("pgbench %s: no latency log", what)
+	}
+	r.lat = summarize(lat)
+	return r, nil
 }
 
 func psql(ctx context.Context, c *config, args ...string) error {
@@ -872,17 +925,24 @@ func printTable(r *report) {
 		r.Accounts, r.Date.Format("2006-01-02 15:04 UTC"), r.CPUs, r.MemoryGiB, db, r.GoVersion)
 	fmt.Printf("import through SetPlans: %.1f s (%.0f accounts/s)\n\n", r.ImportSeconds, float64(r.Accounts)/r.ImportSeconds)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "figure\tcreditledger\treference\tratio\ttarget\tmet\tnote")
+	fmt.Fprintln(tw, "figure\tcreditledger\tp50 / p99\treference\tp50 / p99\tratio\ttarget\tmet\tnote")
+	lat := func(p50, p99 float64) string {
+		if p50 == 0 && p99 == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%.2f / %.2f ms", p50, p99)
+	}
 	for _, f := range r.Figures {
 		ref, ratio, met := "", "", ""
 		if f.Reference > 0 {
-			ref = fmtValue(f.Reference, f.Unit)
+			ref = fmtValue(f.Reference, cmp.Or(f.RefUnit, f.Unit))
 			ratio = fmt.Sprintf("%.2fx", f.Ratio)
 		}
 		if f.Met != nil {
 			met = map[bool]string{true: "yes", false: "NO"}[*f.Met]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, fmtValue(f.Value, f.Unit), ref, ratio, f.Target, met, f.Note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, fmtValue(f.Value, f.Unit), lat(f.P50, f.P99),
+			ref, lat(f.RefP50, f.RefP99), ratio, f.Target, met, f.Note)
 	}
 	tw.Flush()
 }
@@ -893,6 +953,8 @@ func fmtValue(v float64, unit string) string {
 		return fmt.Sprintf("%.3f s", v)
 	case "tps":
 		return fmt.Sprintf("%.0f tps", v)
+	case "pairs/s":
+		return fmt.Sprintf("%.0f pairs/s", v)
 	case "ms":
 		return fmt.Sprintf("%.3f ms", v)
 	case "MB":

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" driver the references use, as bunstore does
@@ -89,13 +91,13 @@ func refSQLiteDistribute(ctx context.Context, n int) (time.Duration, error) {
 
 // sqliteRefConsume is the consume reference: one transaction per
 // consume of one minor unit that debits the account, debits the lot that
-// burns first and appends an entry with a unique key, over 1000 accounts,
-// in a database of its own. run times a number of them, so that the
-// benchmark can interleave them with its own consumes.
+// burns first and appends an entry with a unique key, over 1000 accounts
+// (or one hot account), in a database of its own. run times a number of
+// them, so that the benchmark can interleave them with its own consumes.
 type sqliteRefConsume struct {
 	dir string
 	db  *sql.DB
-	i   int
+	i   atomic.Int64 // consumes run so far: the next one's key
 }
 
 func newSQLiteRefConsume(ctx context.Context) (*sqliteRefConsume, error) {
@@ -138,35 +140,66 @@ func (r *sqliteRefConsume) close() {
 	_ = os.RemoveAll(r.dir)
 }
 
-// run runs count consumes one after another and returns their total time.
-func (r *sqliteRefConsume) run(ctx context.Context, count int) (time.Duration, error) {
+// run runs count consumes from workers goroutines (which queue for the
+// one connection) and returns their total time and each one's latency.
+// hot puts every consume on one account.
+func (r *sqliteRefConsume) run(ctx context.Context, count, workers int, hot bool) (time.Duration, []time.Duration, error) {
 	const accounts = 1000
+	var lats latencies
+	var left atomic.Int64
+	left.Store(int64(count))
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
 	start := time.Now()
-	for range count {
-		i := r.i
-		r.i++
-		a := fmt.Sprintf("user_%d", i%accounts)
-		tx, err := r.db.BeginTx(ctx, nil)
-		if err != nil {
-			return 0, err
-		}
-		now := time.Now().UnixMicro()
-		for _, st := range []struct {
-			q    string
-			args []any
-		}{
-			{`update accounts set balance = balance - 1 where id = ? and balance >= 1`, []any{a}},
-			{`update lots set remaining = remaining - 1 where id = (select id from lots where account_id = ? and remaining > 0 and (expires_at is null or expires_at > ?) order by priority, expires_at is null, expires_at, created_at, id limit 1)`, []any{a, now}},
-			{`insert into entries(account_id, lot_id, amount, balance_after, idempotency_key, created_at) values(?, null, -1, 0, ?, ?)`, []any{a, fmt.Sprintf("k%d", i), now}},
-		} {
-			if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
-				_ = tx.Rollback()
-				return 0, err
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, count/workers+1)
+			defer func() { lats.add(lat) }()
+			for left.Add(-1) >= 0 {
+				i := r.i.Add(1) - 1
+				a := fmt.Sprintf("user_%d", i%accounts)
+				if hot {
+					a = "user_7"
+				}
+				t := time.Now()
+				if err := r.consume(ctx, a, fmt.Sprintf("k%d", i)); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+				lat = append(lat, time.Since(t))
 			}
-		}
-		if err := tx.Commit(); err != nil {
-			return 0, err
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if firstErr != nil {
+		return 0, nil, firstErr
+	}
+	return el, lats.all, nil
+}
+
+// consume is one reference consume transaction on account a with key.
+func (r *sqliteRefConsume) consume(ctx context.Context, a, key string) error {
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UnixMicro()
+	for _, st := range []struct {
+		q    string
+		args []any
+	}{
+		{`update accounts set balance = balance - 1 where id = ? and balance >= 1`, []any{a}},
+		{`update lots set remaining = remaining - 1 where id = (select id from lots where account_id = ? and remaining > 0 and (expires_at is null or expires_at > ?) order by priority, expires_at is null, expires_at, created_at, id limit 1)`, []any{a, now}},
+		{`insert into entries(account_id, lot_id, amount, balance_after, idempotency_key, created_at) values(?, null, -1, 0, ?, ?)`, []any{a, key, now}},
+	} {
+		if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
+			_ = tx.Rollback()
+			return err
 		}
 	}
-	return time.Since(start), nil
+	return tx.Commit()
 }

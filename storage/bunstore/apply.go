@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/creditledger/creditledger/storage"
 )
@@ -20,6 +21,9 @@ type writes struct {
 	accounts []storage.AccountUpdate
 	holds    []storage.Hold // new holds, ended ones of the batch folded in
 	ended    []storage.HoldUpdate
+	// expiries change stored lots' expiry, one per lot (the last given);
+	// those of lots the batch inserts are folded into w.lots.
+	expiries []storage.LotExpiry
 }
 
 func prepare(b *storage.Batch) (*writes, error) {
@@ -30,14 +34,14 @@ func prepare(b *storage.Batch) (*writes, error) {
 	type lotKey struct{ account, id string }
 	newLot := make(map[lotKey]int, len(w.lots))
 	for i, l := range w.lots {
-		if err := checkTexts("lot", l.ID, l.Account, l.OperationID, l.Source); err != nil {
+		if err := checkTexts("lot", l.ID, l.Account, l.OperationID, l.Source, l.Pool); err != nil {
 			return nil, err
 		}
 		newLot[lotKey{l.Account, l.ID}] = i
 	}
 	for _, e := range b.Entries {
 		if err := checkTexts("entry", e.ID, e.Account, e.OperationID, e.LotID, string(e.Kind), e.Source, e.Description,
-			e.Key, e.ParamHash, e.Ref); err != nil {
+			e.Key, e.ParamHash, e.Ref, e.Pool, e.Feature, e.Quantity); err != nil {
 			return nil, err
 		}
 		if len(e.Hash) == 0 {
@@ -92,7 +96,7 @@ func prepare(b *storage.Batch) (*writes, error) {
 		if i, ok := newLot[k]; ok {
 			// A lot written by this batch: the statement that
 			// inserts it cannot see it, so debit it before.
-			if amount > w.lots[i].Remaining || w.lots[i].Remaining-amount > w.lots[i].Amount {
+			if !remainingAllowed(&w.lots[i], w.lots[i].Remaining-amount) {
 				return nil, fmt.Errorf("bunstore: apply: %w: debit of %d exceeds the remaining %d of lot %s (or a credit its amount)",
 					storage.ErrInsufficientCredits, amount, w.lots[i].Remaining, k.id)
 			}
@@ -109,6 +113,13 @@ func prepare(b *storage.Batch) (*writes, error) {
 		return strings.Compare(a.LotID, b.LotID)
 	})
 
+	if err := w.prepareExpiries(b, func(account, id string) (int, bool) {
+		i, ok := newLot[lotKey{account, id}]
+		return i, ok
+	}); err != nil {
+		return nil, err
+	}
+
 	last := make(map[string]int, len(b.Accounts))
 	for i, u := range b.Accounts {
 		if err := checkTexts("account update", u.ID, u.Plan); err != nil {
@@ -123,6 +134,105 @@ func prepare(b *storage.Batch) (*writes, error) {
 	}
 	slices.SortFunc(w.accounts, func(a, b storage.AccountUpdate) int { return strings.Compare(a.ID, b.ID) })
 	return w, nil
+}
+
+// remainingAllowed reports whether a lot may have remaining r: within [0,
+// amount], or at or below 0 for a debt lot (whose amount is 0), as the
+// lots' CHECK says.
+func remainingAllowed(l *storage.Lot, r int64) bool {
+	if l.Debt {
+		return l.Amount == 0 && r <= 0
+	}
+	return r >= 0 && r <= l.Amount
+}
+
+// prepareExpiries keeps the last expiry change of each lot of b: folded
+// into the lot when the batch inserts it (newLot finds it), else in
+// w.expiries in key order.
+func (w *writes) prepareExpiries(b *storage.Batch, newLot func(account, id string) (int, bool)) error {
+	if len(b.LotExpiries) == 0 {
+		return nil
+	}
+	type lotKey struct{ account, id string }
+	last := make(map[lotKey]int, len(b.LotExpiries))
+	for i, x := range b.LotExpiries {
+		if err := checkTexts("lot expiry", x.Account, x.LotID); err != nil {
+			return err
+		}
+		last[lotKey{x.Account, x.LotID}] = i
+	}
+	for i, x := range b.LotExpiries {
+		if last[lotKey{x.Account, x.LotID}] != i {
+			continue
+		}
+		if j, ok := newLot(x.Account, x.LotID); ok {
+			w.lots[j].ExpiresAt = x.ExpiresAt
+			continue
+		}
+		w.expiries = append(w.expiries, x)
+	}
+	slices.SortFunc(w.expiries, func(a, b storage.LotExpiry) int {
+		if c := strings.Compare(a.Account, b.Account); c != 0 {
+			return c
+		}
+		return strings.Compare(a.LotID, b.LotID)
+	})
+	return nil
+}
+
+// lotChange is a stored lot's net debit (0 for none) and, with
+// setExpiry, its new expiry: PostgreSQL's Apply writes both in one UPDATE
+// when the batch sets expiries.
+type lotChange struct {
+	account, id string
+	amount      int64
+	setExpiry   bool
+	expiresAt   *time.Time
+}
+
+var lotChangeColumns = columns[lotChange]{
+	{"account_id", "text", func(c cells, d *lotChange) { c.str(d.account) }, nil},
+	{"id", "text", func(c cells, d *lotChange) { c.str(d.id) }, nil},
+	{"amount", "bigint", func(c cells, d *lotChange) { c.int(d.amount) }, nil},
+	{"set_expiry", "bool", func(c cells, d *lotChange) { c.bool(d.setExpiry) }, nil},
+	{"expires_at", "timestamptz", func(c cells, d *lotChange) { c.nullTime(d.expiresAt) }, nil},
+}
+
+// lotChanges merges w.debits and w.expiries into one change per lot, in
+// key order.
+func (w *writes) lotChanges() []lotChange {
+	type lotKey struct{ account, id string }
+	at := make(map[lotKey]int, len(w.debits)+len(w.expiries))
+	out := make([]lotChange, 0, len(w.debits)+len(w.expiries))
+	for _, d := range w.debits {
+		at[lotKey{d.Account, d.LotID}] = len(out)
+		out = append(out, lotChange{account: d.Account, id: d.LotID, amount: d.Amount})
+	}
+	for _, x := range w.expiries {
+		k := lotKey{x.Account, x.LotID}
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, lotChange{account: x.Account, id: x.LotID})
+		}
+		out[i].setExpiry, out[i].expiresAt = true, x.ExpiresAt
+	}
+	slices.SortFunc(out, func(a, b lotChange) int {
+		if c := strings.Compare(a.account, b.account); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	return out
+}
+
+// changedLots is how many stored lots w debits or sets the expiry of.
+func (w *writes) changedLots() int {
+	if len(w.expiries) == 0 {
+		return len(w.debits)
+	}
+	return len(w.lotChanges())
 }
 
 func applyError(err error, b *storage.Batch) error {

@@ -89,6 +89,24 @@ func (c *smallInt) Scan(src any) error {
 	return nil
 }
 
+// boolean scans a boolean (PostgreSQL) or an integer 0 or 1 (SQLite);
+// NULL is false.
+type boolean bool
+
+func (c *boolean) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c = false
+	case bool:
+		*c = boolean(v)
+	case int64:
+		*c = v != 0
+	default:
+		return fmt.Errorf("bunstore: cannot scan %T into a boolean", src)
+	}
+	return nil
+}
+
 // blob scans bytes (copied: the driver may reuse its buffer) or NULL (nil).
 type blob []byte
 

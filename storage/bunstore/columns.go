@@ -96,6 +96,8 @@ var accountColumns = columns[storage.Account]{
 	{"created_at", "timestamptz", nil, func(a *storage.Account) any { return (*utcTime)(&a.CreatedAt) }},
 	{"next_grant_at", "timestamptz", nil, func(a *storage.Account) any { return nullTime{&a.NextGrantAt} }},
 	{"next_expiry_at", "timestamptz", nil, func(a *storage.Account) any { return nullTime{&a.NextExpiryAt} }},
+	// Schema 6.
+	{"multi_pool", "bool", nil, func(a *storage.Account) any { return (*boolean)(&a.MultiPool) }},
 }
 
 var lotColumns = columns[storage.Lot]{
@@ -108,6 +110,10 @@ var lotColumns = columns[storage.Lot]{
 	{"priority", "bigint", func(c cells, l *storage.Lot) { c.int(int64(l.Priority)) }, func(l *storage.Lot) any { return (*smallInt)(&l.Priority) }},
 	{"expires_at", "timestamptz", func(c cells, l *storage.Lot) { c.nullTime(l.ExpiresAt) }, func(l *storage.Lot) any { return nullTime{&l.ExpiresAt} }},
 	{"created_at", "timestamptz", func(c cells, l *storage.Lot) { c.time(l.CreatedAt) }, func(l *storage.Lot) any { return (*utcTime)(&l.CreatedAt) }},
+	// Schema 6: pools, dated grants, debt lots.
+	{"pool", "text", func(c cells, l *storage.Lot) { c.str(l.Pool) }, func(l *storage.Lot) any { return (*text)(&l.Pool) }},
+	{"effective_at", "timestamptz", func(c cells, l *storage.Lot) { c.nullTime(l.EffectiveAt) }, func(l *storage.Lot) any { return nullTime{&l.EffectiveAt} }},
+	{"debt", "bool", func(c cells, l *storage.Lot) { c.bool(l.Debt) }, func(l *storage.Lot) any { return (*boolean)(&l.Debt) }},
 }
 
 var entryColumns = columns[storage.Entry]{
@@ -133,11 +139,21 @@ var entryColumns = columns[storage.Entry]{
 		func(e *storage.Entry) any { return (*integer)(&e.Available) }},
 	{"hash", "bytea", func(c cells, e *storage.Entry) { c.blob(e.Hash) }, func(e *storage.Entry) any { return (*blob)(&e.Hash) }},
 	{"ref", "text", func(c cells, e *storage.Entry) { c.nullStr(e.Ref) }, func(e *storage.Entry) any { return (*text)(&e.Ref) }},
+	// Schema 6: pools, feature prices, dated grants.
+	{"pool", "text", func(c cells, e *storage.Entry) { c.str(e.Pool) }, func(e *storage.Entry) any { return (*text)(&e.Pool) }},
+	{"feature", "text", func(c cells, e *storage.Entry) { c.nullStr(e.Feature) }, func(e *storage.Entry) any { return (*text)(&e.Feature) }},
+	{"quantity", "text", func(c cells, e *storage.Entry) { c.nullStr(e.Quantity) }, func(e *storage.Entry) any { return (*text)(&e.Quantity) }},
+	{"effective_at", "timestamptz", func(c cells, e *storage.Entry) { c.nullTime(e.EffectiveAt) }, func(e *storage.Entry) any { return nullTime{&e.EffectiveAt} }},
 }
 
 // entryColumnsV3 are the entry columns before schema 4 added ref: the
-// schema-3 hash-chain migration reads them, with NULL for ref.
-var entryColumnsV3 = entryColumns[:entryColumns.index("ref")]
+// schema-3 hash-chain migration reads them, with NULL for ref, into
+// entryColumnsV5 (scanEntryV5), the columns before schema 6.
+var (
+	entryColumnsV3 = entryColumns[:entryColumns.index("ref")]
+	entryColumnsV5 = entryColumns[:entryColumns.index("pool")]
+	scanEntryV5    = entryColumnsV5.scanner()
+)
 
 // callColumns read a keyed call from its first entry.
 var callColumns = columns[storage.Operation]{
@@ -162,6 +178,8 @@ var holdColumns = columns[storage.Hold]{
 	{"ended_at", "timestamptz", func(c cells, h *storage.Hold) { c.nullTime(h.EndedAt) }, func(h *storage.Hold) any { return nullTime{&h.EndedAt} }},
 	{"end_operation_id", "text", func(c cells, h *storage.Hold) { c.nullStr(h.EndOperationID) }, func(h *storage.Hold) any { return (*text)(&h.EndOperationID) }},
 	{"lines", "jsonb", func(c cells, h *storage.Hold) { c.str(linesJSON(h.Lines)) }, func(h *storage.Hold) any { return linesCol{&h.Lines} }},
+	// Schema 6: pools.
+	{"pool", "text", func(c cells, h *storage.Hold) { c.str(h.Pool) }, func(h *storage.Hold) any { return (*text)(&h.Pool) }},
 }
 
 // The column lists of the tables' reads, and the scanners of their rows
@@ -191,6 +209,7 @@ var accountUpdateColumns = columns[storage.AccountUpdate]{
 	{"next_grant_at", "timestamptz", func(c cells, u *storage.AccountUpdate) { c.nullTime(u.NextGrantAt) }, nil},
 	{"next_expiry_at", "timestamptz", func(c cells, u *storage.AccountUpdate) { c.nullTime(u.NextExpiryAt) }, nil},
 	{"set_plan", "bool", func(c cells, u *storage.AccountUpdate) { c.bool(u.SetPlan) }, nil},
+	{"multi_pool", "bool", func(c cells, u *storage.AccountUpdate) { c.bool(u.MultiPool) }, nil},
 	{"plan", "text", func(c cells, u *storage.AccountUpdate) { c.str(u.Plan) }, nil},
 	// The anchor is NULL unless the update sets the plan with one.
 	{"anchor", "timestamptz", func(c cells, u *storage.AccountUpdate) {
@@ -200,6 +219,13 @@ var accountUpdateColumns = columns[storage.AccountUpdate]{
 			c.nullTime(nil)
 		}
 	}, nil},
+}
+
+// lotExpiryColumns set a lot's expiry (Batch.LotExpiries).
+var lotExpiryColumns = columns[storage.LotExpiry]{
+	{"account_id", "text", func(c cells, x *storage.LotExpiry) { c.str(x.Account) }, nil},
+	{"id", "text", func(c cells, x *storage.LotExpiry) { c.str(x.LotID) }, nil},
+	{"expires_at", "timestamptz", func(c cells, x *storage.LotExpiry) { c.nullTime(x.ExpiresAt) }, nil},
 }
 
 var holdEndColumns = columns[storage.HoldUpdate]{

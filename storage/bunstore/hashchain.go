@@ -82,7 +82,7 @@ func (s *Store) hashPage(ctx context.Context, btx bun.Tx, after string) (last st
 		return "", 0, err
 	}
 	in, arg := s.inList("account_id", ids)
-	entries, err := queryAll(ctx, iconn{btx}, scanEntry,
+	entries, err := queryAll(ctx, iconn{btx}, scanEntryV5,
 		"SELECT "+entryColumnsV3.list("")+", NULL FROM creditledger_entries WHERE "+in+" ORDER BY account_id, seq", arg)
 	if err != nil {
 		return "", 0, err

@@ -35,7 +35,7 @@ func (w *writes) prepareHolds(b *storage.Batch) error {
 	w.holds = slices.Clone(b.Holds)
 	fresh := make(map[storage.AccountID]int, len(w.holds))
 	for i, h := range w.holds {
-		if err := checkTexts("hold", h.ID, h.Account); err != nil {
+		if err := checkTexts("hold", h.ID, h.Account, h.Pool); err != nil {
 			return err
 		}
 		if h.State != storage.HoldActive {

@@ -20,7 +20,8 @@ type loader interface {
 	calls(ctx context.Context, keys []storage.AccountKey) ([]storage.Operation, error)
 }
 
-// load is storage.Tx.Load on either dialect: the open lots of q.LotsOf,
+// load is storage.Tx.Load on either dialect: the open lots of q.LotsOf
+// (remaining != 0: open debt lots too),
 // the calls of q.Keys, and what q asks of holds, lots by ID and entries
 // by operation; one statement for each that is not empty, whatever their
 // number.
@@ -36,7 +37,7 @@ func load(ctx context.Context, t loader, q storage.LoadQuery) (*storage.Loaded, 
 		// the lots, and each entry's balance after depends on it (the same
 		// on every store; SQLite reads them in its primary key's order).
 		lots, err := queryAll(ctx, t, scanLot,
-			"SELECT "+lotCols+" FROM creditledger_lots WHERE "+in+" AND remaining > 0 ORDER BY account_id, id", args...)
+			"SELECT "+lotCols+" FROM creditledger_lots WHERE "+in+" AND remaining <> 0 ORDER BY account_id, id", args...)
 		if err != nil {
 			return nil, fmt.Errorf("bunstore: loading lots: %w", err)
 		}

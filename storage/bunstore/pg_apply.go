@@ -34,9 +34,9 @@ func (t *tx) Apply(ctx context.Context, b *storage.Batch) error {
 	if err != nil {
 		return applyError(err, b)
 	}
-	if debited != len(w.debits) {
-		return fmt.Errorf("bunstore: apply: %w: %d of %d debited lots do not exist",
-			storage.ErrNotFound, len(w.debits)-debited, len(w.debits))
+	if n := w.changedLots(); debited != n {
+		return fmt.Errorf("bunstore: apply: %w: %d of %d debited lots (or lots whose expiry to set) do not exist",
+			storage.ErrNotFound, n-debited, n)
 	}
 	if updated != len(w.accounts) {
 		return fmt.Errorf("bunstore: apply: %w: %d of %d updated accounts do not exist",
@@ -64,6 +64,15 @@ var (
 	FROM ` + debitColumns.pgUnnest() + ` AS d(` + debitColumns.list("") + `)
 	WHERE l.account_id = d.account_id AND l.id = d.id` + pruneMark + `
 	RETURNING 1)`
+	// pgChangeLots is pgDebitLots when the batch also sets lots' expiry:
+	// one UPDATE for both, since two sub-statements of one statement must
+	// not update the same row.
+	pgChangeLots = `debited_lots AS (
+	UPDATE creditledger_lots AS l SET remaining = l.remaining - d.amount,
+		expires_at = CASE WHEN d.set_expiry THEN d.expires_at ELSE l.expires_at END
+	FROM ` + lotChangeColumns.pgUnnest() + ` AS d(` + lotChangeColumns.list("") + `)
+	WHERE l.account_id = d.account_id AND l.id = d.id` + pruneMark + `
+	RETURNING 1)`
 	pgEndHolds = `ended_holds AS (
 	UPDATE creditledger_holds AS h SET state = u.state, captured = u.captured, ended_at = u.ended_at, end_operation_id = u.end_operation_id
 	FROM ` + holdEndColumns.pgUnnest() + `
@@ -77,6 +86,7 @@ var (
 		head_hash = coalesce(u.head_hash, a.head_hash),
 		next_grant_at = u.next_grant_at,
 		next_expiry_at = u.next_expiry_at,
+		multi_pool = a.multi_pool OR u.multi_pool,
 		plan = CASE WHEN u.set_plan THEN u.plan ELSE a.plan END,
 		anchor = CASE WHEN u.set_plan THEN u.anchor ELSE a.anchor END
 	FROM ` + accountUpdateColumns.pgUnnest() + `
@@ -135,7 +145,11 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch) (de
 		add(st, pgInsertEntries, "new_entries", entryColumns, w.entries, "", -1, "")
 	}
 	debitedAt, updatedAt := -1, -1
-	if len(w.debits) > 0 {
+	if len(w.expiries) > 0 {
+		changes := w.lotChanges()
+		prune, pruneArgs := citusPruneOf(t, "l.account_id", changes, func(c lotChange) string { return c.account })
+		debitedAt = add(st, pgChangeLots, "debited_lots", lotChangeColumns, changes, "lots to debit or set the expiry of", len(changes), prune, pruneArgs...)
+	} else if len(w.debits) > 0 {
 		prune, pruneArgs := citusPruneOf(t, "l.account_id", w.debits, func(d storage.LotDebit) string { return d.Account })
 		debitedAt = add(st, pgDebitLots, "debited_lots", debitColumns, w.debits, "lots to debit", len(w.debits), prune, pruneArgs...)
 	}
@@ -168,7 +182,7 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch) (de
 			return 0, 0, err
 		}
 		t.pending = &pendingApply{query: numbered(query), args: args, batch: b}
-		return len(w.debits), len(w.accounts), nil
+		return w.changedLots(), len(w.accounts), nil
 	}
 	got := make([]int64, len(st.counts))
 	dest := make([]any, len(st.counts))

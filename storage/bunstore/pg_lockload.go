@@ -10,12 +10,12 @@ import (
 	"github.com/creditledger/creditledger/storage"
 )
 
-// lockAndLoadQuery calls the function of migration 2 that locks the
-// accounts and then reads their open lots and the operations of the keys,
-// in one round trip (see its comment in the migration).
+// lockAndLoadQuery calls the function (last defined by schema 6) that
+// locks the accounts and then reads their open lots and the operations of
+// the keys, in one round trip (see its comment in the migration).
 const lockAndLoadQuery = `SELECT row_kind, id, account_id, plan, anchor, balance, seq, head_hash,
 	created_at, next_grant_at, next_expiry_at, operation_id, source, amount, remaining, priority, expires_at,
-	idempotency_key, entry_kind, param_hash, available
+	idempotency_key, entry_kind, param_hash, available, pool, effective_at, debt, multi_pool
 FROM creditledger_lock_and_load(?::text[], ?::text[], ?::text[], ?::text[])`
 
 // LockAndLoad locks ids and loads q in one round trip: one call of
@@ -75,6 +75,9 @@ func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage
 		var (
 			rowKind, id, account           text
 			plan, operationID, source      text
+			pool                           text
+			effectiveAt                    *time.Time
+			debt, multiPool                boolean
 			key, entryKind, paramHash      text
 			anchor, createdAt              utcTime
 			nextGrantAt, nextExpiryAt      *time.Time
@@ -85,7 +88,7 @@ func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage
 		)
 		if err := rows.Scan(&rowKind, &id, &account, &plan, &anchor, &balance, &seq, &headHash,
 			&createdAt, nullTime{&nextGrantAt}, nullTime{&nextExpiryAt}, &operationID, &source, &amount, &remaining, &priority,
-			nullTime{&expiresAt}, &key, &entryKind, &paramHash, &available); err != nil {
+			nullTime{&expiresAt}, &key, &entryKind, &paramHash, &available, &pool, nullTime{&effectiveAt}, &debt, &multiPool); err != nil {
 			return nil, nil, err
 		}
 		switch rowKind {
@@ -93,12 +96,14 @@ func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage
 			accounts = append(accounts, storage.Account{
 				ID: string(id), Plan: string(plan), Anchor: time.Time(anchor), Balance: int64(balance), Seq: int64(seq),
 				HeadHash: headHash, CreatedAt: time.Time(createdAt), NextGrantAt: nextGrantAt, NextExpiryAt: nextExpiryAt,
+				MultiPool: bool(multiPool),
 			})
 		case "lot":
 			loaded.Lots = append(loaded.Lots, storage.Lot{
 				ID: string(id), Account: string(account), OperationID: string(operationID), Source: string(source),
 				Amount: int64(amount), Remaining: int64(remaining), Priority: int(priority),
 				ExpiresAt: expiresAt, CreatedAt: time.Time(createdAt),
+				Pool: string(pool), EffectiveAt: effectiveAt, Debt: bool(debt),
 			})
 		case "call":
 			loaded.Operations = append(loaded.Operations, storage.Operation{

@@ -73,14 +73,16 @@ func (s *Store) Account(ctx context.Context, id string) (*storage.Account, error
 
 // Lots returns lots of q.Account by ID: all of them, or with q.OnlyOpen
 // those with remaining > 0 that are not expired at q.Now (q.Now zero:
-// expired ones too). An unknown account has no lots.
+// expired ones too) and open debt lots (remaining < 0). An unknown
+// account has no lots.
 func (s *Store) Lots(ctx context.Context, q storage.LotQuery) ([]storage.Lot, error) {
 	where := "account_id = ?"
 	args := []any{q.Account}
 	if q.OnlyOpen {
-		where += " AND remaining > 0"
-		if !q.Now.IsZero() {
-			where += " AND " + s.notExpired("expires_at")
+		if q.Now.IsZero() {
+			where += " AND remaining <> 0"
+		} else {
+			where += " AND (remaining < 0 OR remaining > 0 AND " + s.notExpired("expires_at") + ")"
 			args = append(args, s.timeArg(q.Now))
 		}
 	}
@@ -106,7 +108,8 @@ func (s *Store) notExpired(col string) string {
 }
 
 // AccountWithOpenLots returns the account id and its lots with remaining >
-// 0 that are not expired at now (by ID), in one query, so that
+// 0 that are not expired at now and its open debt lots (remaining < 0),
+// by ID, in one query, so that
 // Ledger.Balance costs one round trip. An
 // unknown account is an error wrapping storage.ErrNotFound.
 // accountAndLotCols are the columns of AccountWithOpenLots.
@@ -114,8 +117,8 @@ var accountAndLotCols = accountColumns.list("a.") + ", " + lotColumns.list("l.")
 
 func (s *Store) AccountWithOpenLots(ctx context.Context, id string, now time.Time) (*storage.Account, []storage.Lot, error) {
 	query := "SELECT " + accountAndLotCols + " FROM creditledger_accounts AS a LEFT JOIN creditledger_lots AS l " +
-		"ON l.account_id = a.id AND l.remaining > 0 AND " + s.notExpired("l.expires_at") +
-		" WHERE a.id = ? ORDER BY l.id"
+		"ON l.account_id = a.id AND (l.remaining < 0 OR l.remaining > 0 AND " + s.notExpired("l.expires_at") +
+		") WHERE a.id = ? ORDER BY l.id"
 	rows, err := s.reader().QueryContext(ctx, query, s.timeArg(now), id)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bunstore: account %q and its lots: %w", id, err)
@@ -155,7 +158,8 @@ func (s *Store) AccountWithOpenLots(ctx context.Context, id string, now time.Tim
 }
 
 // Entries returns entries of q.Account by descending Seq, those with Seq <
-// q.BeforeSeq when it is > 0, at most q.Limit (none when q.Limit <= 0).
+// q.BeforeSeq when it is > 0, of pool *q.Pool when q.Pool is not nil, at
+// most q.Limit (none when q.Limit <= 0).
 func (s *Store) Entries(ctx context.Context, q storage.EntryQuery) ([]storage.Entry, error) {
 	if q.Limit <= 0 {
 		return nil, nil
@@ -165,6 +169,10 @@ func (s *Store) Entries(ctx context.Context, q storage.EntryQuery) ([]storage.En
 	if q.BeforeSeq > 0 {
 		query += " AND seq < ?"
 		args = append(args, q.BeforeSeq)
+	}
+	if q.Pool != nil {
+		query += " AND pool = ?"
+		args = append(args, *q.Pool)
 	}
 	query += " ORDER BY seq DESC LIMIT ?"
 	args = append(args, q.Limit)

@@ -63,6 +63,15 @@ func (t *sqliteTx) Apply(ctx context.Context, b *storage.Batch) error {
 			return err
 		}
 	}
+	if len(w.expiries) > 0 {
+		n, err := execRows(ctx, t, lotExpiryColumns, w.expiries, func(col func(int) string, values string) string {
+			return "UPDATE creditledger_lots SET expires_at = " + col(2) + " FROM (" + values + ") AS v WHERE account_id = " + col(0) +
+				" AND id = " + col(1)
+		})
+		if err := step(n, err, len(w.expiries), "lots whose expiry to set do not exist"); err != nil {
+			return err
+		}
+	}
 	if len(w.accounts) > 0 {
 		n, err := t.updateAccounts(ctx, w.accounts)
 		if err := step(n, err, len(w.accounts), "updated accounts do not exist"); err != nil {
@@ -122,6 +131,7 @@ var (
 		accountUpdateColumns.index("next_grant_at"), accountUpdateColumns.index("next_expiry_at")
 	updateSetPlan, updatePlan, updateAnchor = accountUpdateColumns.index("set_plan"), accountUpdateColumns.index("plan"),
 		accountUpdateColumns.index("anchor")
+	updateMultiPool = accountUpdateColumns.index("multi_pool")
 )
 
 func (t *sqliteTx) debitLots(ctx context.Context, debits []storage.LotDebit) (int64, error) {
@@ -164,6 +174,9 @@ func (t *sqliteTx) updateAccounts(ctx context.Context, updates []storage.Account
 		if u.SetPlan {
 			query += ", plan = " + j.literal(updatePlan) + ", anchor = " + j.literal(updateAnchor)
 		}
+		if u.MultiPool {
+			query += ", multi_pool = 1"
+		}
 		return t.execN(ctx, query+" WHERE id = "+j.literal(updateID))
 	}
 	// An upsert of existing rows, as debitLots.
@@ -173,10 +186,11 @@ func (t *sqliteTx) updateAccounts(ctx context.Context, updates []storage.Account
 			"SELECT a.id, CASE WHEN " + setPlan + " THEN " + col(updatePlan) + " ELSE a.plan END, " +
 			"CASE WHEN " + setPlan + " THEN " + col(updateAnchor) + " ELSE a.anchor END, " +
 			col(updateBalance) + ", " + col(updateSeq) + ", coalesce(" + col(updateHead) + ", a.head_hash), a.created_at, " +
-			col(updateNextGrant) + ", " + col(updateNextExpiry) +
+			col(updateNextGrant) + ", " + col(updateNextExpiry) + ", (a.multi_pool OR " + col(updateMultiPool) + ")" +
 			" FROM (" + values + ") AS v JOIN creditledger_accounts AS a ON a.id = " + col(updateID) + " WHERE true " +
 			"ON CONFLICT (id) DO UPDATE SET plan = excluded.plan, anchor = excluded.anchor, balance = excluded.balance, " +
-			"seq = excluded.seq, head_hash = excluded.head_hash, next_grant_at = excluded.next_grant_at, next_expiry_at = excluded.next_expiry_at"
+			"seq = excluded.seq, head_hash = excluded.head_hash, next_grant_at = excluded.next_grant_at, next_expiry_at = excluded.next_expiry_at, " +
+			"multi_pool = excluded.multi_pool"
 	})
 }
 

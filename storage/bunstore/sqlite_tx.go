@@ -262,20 +262,27 @@ func (t *sqliteTx) createAccounts(ctx context.Context, ids []string, list string
 }
 
 // The arms of the one-statement LockAndLoad (sqliteLockAndLoad): each row
-// is a kind and nine values, whose meaning the kind gives (see
+// is a kind and sqliteArmWidth values (NULLs pad the narrower arms), whose
+// meaning the kind gives (see
 // scanSQLiteLockAndLoad). Only the arms a call needs are in its statement
 // (the store's driver compiles each statement anyway, so a text that
 // varies costs nothing, while every column costs its compilation).
 // Each arm ends with its condition's first value, to be followed by its
 // literal.
 var (
-	sqliteAccountArm = "SELECT 'account', " + accountCols + " FROM creditledger_accounts WHERE id = "
-	sqliteLotArm     = " UNION ALL SELECT 'lot', " + lotCols + " FROM creditledger_lots WHERE remaining > 0 AND account_id = "
-	sqliteCallArm    = " UNION ALL SELECT 'call', " + callCols + ", NULL FROM creditledger_entries WHERE account_id = "
+	sqliteAccountArm = "SELECT 'account', " + accountCols + sqlitePad(len(accountColumns)) + " FROM creditledger_accounts WHERE id = "
+	sqliteLotArm     = " UNION ALL SELECT 'lot', " + lotCols + sqlitePad(len(lotColumns)) + " FROM creditledger_lots WHERE remaining <> 0 AND account_id = "
+	sqliteCallArm    = " UNION ALL SELECT 'call', " + callCols + sqlitePad(len(callColumns)) + " FROM creditledger_entries WHERE account_id = "
 )
 
 // sqliteArmWidth is the widest arm's number of columns after its kind.
 var sqliteArmWidth = max(len(accountColumns), len(lotColumns), len(callColumns))
+
+// sqlitePad is the NULLs that widen an arm of n columns to sqliteArmWidth
+// (UNION ALL wants arms of one width).
+func sqlitePad(n int) string {
+	return strings.Repeat(", NULL", sqliteArmWidth-n)
+}
 
 // LockAndLoad is LockAccounts then Load. For one account whose lots and
 // at most one key it loads (every Grant and Consume), the reads are one

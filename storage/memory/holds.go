@@ -97,10 +97,8 @@ func (t *memTx) checkCredits(b *storage.Batch, newLots map[string]*storage.Lot, 
 		if lot == nil {
 			lot = newLots[id]
 		}
-		if r := lot.Remaining + n; r < 0 {
-			return fmt.Errorf("%w: memory: debits of lot %s would leave %d", storage.ErrInsufficientCredits, id, r)
-		} else if r > lot.Amount {
-			return fmt.Errorf("memory: credits of lot %s would leave %d, above its amount %d", id, r, lot.Amount)
+		if err := checkRemaining(lot, lot.Remaining+n); err != nil {
+			return err
 		}
 	}
 	return nil

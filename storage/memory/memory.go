@@ -115,7 +115,7 @@ func (s *Store) Lots(_ context.Context, q storage.LotQuery) ([]storage.Lot, erro
 	var out []storage.Lot
 	for _, id := range s.lotsOf[q.Account] {
 		lot := s.lots[id]
-		if q.OnlyOpen && (lot.Remaining == 0 || (!q.Now.IsZero() && lot.Expired(q.Now))) {
+		if q.OnlyOpen && (lot.Remaining == 0 || (lot.Remaining > 0 && !q.Now.IsZero() && lot.Expired(q.Now))) {
 			continue
 		}
 		out = append(out, *lot)
@@ -131,6 +131,9 @@ func (s *Store) Entries(_ context.Context, q storage.EntryQuery) ([]storage.Entr
 	var out []storage.Entry
 	for i := len(es) - 1; i >= 0 && len(out) < q.Limit; i-- {
 		if q.BeforeSeq > 0 && es[i].Seq >= q.BeforeSeq {
+			continue
+		}
+		if q.Pool != nil && es[i].Pool != *q.Pool {
 			continue
 		}
 		out = append(out, copyEntry(es[i]))
@@ -175,7 +178,7 @@ func (s *Store) Scan(_ context.Context, after string, limit int) ([]storage.Acco
 }
 
 // AccountWithOpenLots returns a copy of an account and of its lots with
-// remaining > 0 that are not expired at now.
+// remaining > 0 that are not expired at now, and its open debt lots.
 func (s *Store) AccountWithOpenLots(_ context.Context, id string, now time.Time) (*storage.Account, []storage.Lot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -186,7 +189,7 @@ func (s *Store) AccountWithOpenLots(_ context.Context, id string, now time.Time)
 	acct := *a
 	var lots []storage.Lot
 	for _, lid := range s.lotsOf[id] {
-		if lot := s.lots[lid]; lot.Remaining > 0 && !lot.Expired(now) {
+		if lot := s.lots[lid]; lot.Remaining < 0 || (lot.Remaining > 0 && !lot.Expired(now)) {
 			lots = append(lots, *lot)
 		}
 	}
@@ -205,6 +208,7 @@ func copyEntry(e storage.Entry) storage.Entry {
 	e.Metadata = maps.Clone(e.Metadata)
 	e.Hash = slices.Clone(e.Hash)
 	e.ExpiresAt = normPtr(e.ExpiresAt)
+	e.EffectiveAt = normPtr(e.EffectiveAt)
 	return e
 }
 
@@ -287,7 +291,7 @@ func (t *memTx) Load(_ context.Context, q storage.LoadQuery) (*storage.Loaded, e
 	out := &storage.Loaded{}
 	for _, acct := range q.LotsOf {
 		for _, id := range t.s.lotsOf[acct] {
-			if lot := t.s.lots[id]; lot.Remaining > 0 {
+			if lot := t.s.lots[id]; lot.Remaining != 0 {
 				out.Lots = append(out.Lots, *lot)
 			}
 		}
@@ -321,14 +325,15 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 	for i := range b.Lots {
 		lot := b.Lots[i]
 		lot.ExpiresAt, lot.CreatedAt = normPtr(lot.ExpiresAt), norm(lot.CreatedAt)
+		lot.EffectiveAt = normPtr(lot.EffectiveAt)
 		if _, dup := s.lots[lot.ID]; dup || newLots[lot.ID] != nil {
 			return fmt.Errorf("memory: lot %s exists", lot.ID)
 		}
 		if _, ok := s.accounts[lot.Account]; !ok {
 			return fmt.Errorf("%w: account %q of lot %s", storage.ErrNotFound, lot.Account, lot.ID)
 		}
-		if lot.Remaining < 0 || lot.Remaining > lot.Amount {
-			return fmt.Errorf("memory: lot %s remaining %d outside [0, %d]", lot.ID, lot.Remaining, lot.Amount)
+		if err := checkRemaining(&lot, lot.Remaining); err != nil {
+			return err
 		}
 		newLots[lot.ID] = &lot
 	}
@@ -344,6 +349,11 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 	}
 	if err := t.checkHolds(b); err != nil {
 		return err
+	}
+	for _, x := range b.LotExpiries {
+		if lot := s.lotOf(newLots, x.Account, x.LotID); lot == nil {
+			return fmt.Errorf("%w: lot %s of account %q to set the expiry of", storage.ErrNotFound, x.LotID, x.Account)
+		}
 	}
 	if err := t.checkEvents(b); err != nil {
 		return err
@@ -405,6 +415,12 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 		t.undo = append(t.undo, func() { lot.Remaining -= amount })
 	}
 	t.applyHolds(b)
+	for _, x := range b.LotExpiries {
+		lot := s.lots[x.LotID]
+		old := lot.ExpiresAt
+		lot.ExpiresAt = normPtr(x.ExpiresAt)
+		t.undo = append(t.undo, func() { lot.ExpiresAt = old })
+	}
 	t.applyEvents(b)
 	for _, e := range b.Entries {
 		e := copyEntry(e)
@@ -421,6 +437,7 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 			a.HeadHash = slices.Clone(u.HeadHash)
 		}
 		a.NextGrantAt, a.NextExpiryAt = normPtr(u.NextGrantAt), normPtr(u.NextExpiryAt)
+		a.MultiPool = a.MultiPool || u.MultiPool
 		if u.SetPlan {
 			a.Plan, a.Anchor = u.Plan, norm(u.Anchor)
 		}
@@ -434,15 +451,41 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 // account: the lot must exist, stored or new in the batch, and amount be
 // positive.
 func (s *Store) checkLotChange(what string, newLots map[string]*storage.Lot, account, id string, amount int64) error {
+	if s.lotOf(newLots, account, id) == nil {
+		return fmt.Errorf("%w: lot %s of account %q", storage.ErrNotFound, id, account)
+	}
+	if amount <= 0 {
+		return fmt.Errorf("%w: %s of lot %s by %d (want > 0)", storage.ErrInvalidAmount, what, id, amount)
+	}
+	return nil
+}
+
+// lotOf returns lot id of account, stored or new in the batch, or nil.
+func (s *Store) lotOf(newLots map[string]*storage.Lot, account, id string) *storage.Lot {
 	lot := s.lots[id]
 	if lot == nil {
 		lot = newLots[id]
 	}
 	if lot == nil || lot.Account != account {
-		return fmt.Errorf("%w: lot %s of account %q", storage.ErrNotFound, id, account)
+		return nil
 	}
-	if amount <= 0 {
-		return fmt.Errorf("%w: %s of lot %s by %d (want > 0)", storage.ErrInvalidAmount, what, id, amount)
+	return lot
+}
+
+// checkRemaining checks that r is a remaining lot may have: within [0,
+// Amount], or at or below 0 for a debt lot (whose Amount is 0).
+func checkRemaining(lot *storage.Lot, r int64) error {
+	if lot.Debt {
+		if r > 0 || lot.Amount != 0 {
+			return fmt.Errorf("%w: memory: debt lot %s: amount %d, remaining %d (want 0, <= 0)", storage.ErrInsufficientCredits, lot.ID, lot.Amount, r)
+		}
+		return nil
+	}
+	if r < 0 {
+		return fmt.Errorf("%w: memory: lot %s: remaining %d below 0", storage.ErrInsufficientCredits, lot.ID, r)
+	}
+	if r > lot.Amount {
+		return fmt.Errorf("memory: lot %s: remaining %d above its amount %d", lot.ID, r, lot.Amount)
 	}
 	return nil
 }

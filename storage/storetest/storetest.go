@@ -88,6 +88,9 @@ func Exercise(t *testing.T, newStore NewStore, caps Capabilities) {
 	for _, c := range batchCases {
 		cases = append(cases, testCase{c.name, c.fn, false})
 	}
+	for _, c := range poolCases {
+		cases = append(cases, testCase{c.name, c.fn, false})
+	}
 	for _, c := range textCases {
 		cases = append(cases, testCase{c.name, c.fn, false})
 	}
