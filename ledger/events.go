@@ -129,6 +129,10 @@ func (w *accountWriter) lastOp() int { return len(w.ops) - 1 }
 // event's balance, and moves them into the batch. It runs in finish,
 // before the account update is made, once the entries are final.
 func (w *accountWriter) finishEvents(plan *planChange) {
+	// One pool, the default one, until the ledger knows pools: with
+	// them, this runs per pool the write touched, before being that
+	// pool's stored balance (the sum of its lots' remaining, expired or
+	// not) and after its available balance.
 	after := w.available()
 	before := w.ev.before
 	pool := ""
@@ -286,7 +290,7 @@ func (w *accountWriter) stageNotices() {
 		}
 		w.ev.noticed[lot.ID] = true
 		w.batch.Notices = append(w.batch.Notices, storage.LotNotice{Account: w.acct.ID, ID: lot.ID})
-		w.emit(EventCreditsExpiring, w.lastOp(), "", lot.ID, lot.Remaining)
+		w.emit(EventCreditsExpiring, w.lastOp(), lot.Pool, lot.ID, lot.Remaining)
 	}
 }
 

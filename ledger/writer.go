@@ -183,7 +183,7 @@ func (w *accountWriter) sweep() (lots int, minor int64, err error) {
 			return 0, 0, err
 		}
 		w.debit(lot, amount)
-		w.emit(EventCreditsExpired, opIdx, "", lot.ID, amount)
+		w.emit(EventCreditsExpired, opIdx, lot.Pool, lot.ID, amount)
 		lots++
 		minor += amount
 	}
@@ -221,7 +221,7 @@ func (w *accountWriter) grant(opIdx int, g grantSpec) (*storage.Lot, error) {
 	}
 	w.batch.Lots = append(w.batch.Lots, *lot)
 	w.lots = append(w.lots, lot)
-	w.emit(EventCreditsGranted, opIdx, "", lot.ID, g.amount)
+	w.emit(EventCreditsGranted, opIdx, lot.Pool, lot.ID, g.amount)
 	if next := w.grantNextExpiry(g.expiresAt); next != nil && (w.acct.NextExpiryAt == nil || next.Before(*w.acct.NextExpiryAt)) {
 		w.acct.NextExpiryAt = next
 	}
