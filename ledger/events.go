@@ -88,6 +88,9 @@ type writerEvents struct {
 // none, a notice found by a write that wrote nothing else); its Balance
 // is filled in when the writer finishes.
 func (w *accountWriter) emit(typ string, opIdx int, pool, lotID string, amount int64) {
+	if w.l.noEvents {
+		return
+	}
 	opID := ""
 	if opIdx >= 0 {
 		opID = w.ops[opIdx].id
@@ -129,6 +132,9 @@ func (w *accountWriter) lastOp() int { return len(w.ops) - 1 }
 // event's balance, and moves them into the batch. It runs in finish,
 // before the account update is made, once the entries are final.
 func (w *accountWriter) finishEvents(plan *planChange) {
+	if w.l.noEvents {
+		return
+	}
 	// One pool, the default one, until the ledger knows pools: with
 	// them, this runs per pool the write touched, before being that
 	// pool's stored balance (the sum of its lots' remaining, expired or
@@ -207,9 +213,9 @@ func (c *Config) validateEvents() error {
 	return nil
 }
 
-// notice is the catalog's expiring notice (0: none).
+// notice is the catalog's expiring notice (0: none, or no events).
 func (l *Ledger) notice() time.Duration {
-	if l.catalog == nil {
+	if l.catalog == nil || l.noEvents {
 		return 0
 	}
 	return l.catalog.ExpiringNotice

@@ -447,3 +447,24 @@ func TestEventsOrderUnderConcurrentWriters(t *testing.T) {
 		require.Equal(t, writers*perWriter, total, "every event claimed once (%+v)", st)
 	})
 }
+
+// Config.NoEvents: writes append nothing to the outbox, and work as
+// before.
+func TestNoEvents(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, &ledger.Config{Catalog: eventsCatalog(), NoEvents: true})
+		ctx := t.Context()
+		_, err := b.l.Grant(ctx, ledger.GrantParams{Account: "u", Amount: d("30"), IdempotencyKey: "g", ExpiresAt: tp(t0.Add(time.Hour))})
+		require.NoError(t, err)
+		_, err = b.l.Consume(ctx, ledger.ConsumeParams{Account: "u", Amount: d("30")})
+		require.NoError(t, err)
+		_, err = b.l.Distribute(ctx, nil)
+		require.NoError(t, err)
+		es, err := b.l.ListEvents(ctx, nil)
+		require.NoError(t, err)
+		require.Empty(t, es)
+		requireBalance(t, b, "u", "0")
+		requireVerified(t, b)
+	})
+}

@@ -52,6 +52,11 @@ type Config struct {
 	// global one; while that is still OpenTelemetry's default no span is
 	// started at all.
 	TracerProvider trace.TracerProvider
+	// NoEvents, when true, makes writes append no events to the outbox
+	// (docs/EVENTS.md): for a host that never delivers them and does not
+	// want the table to grow (PruneEvents deletes only acknowledged
+	// events). Default false: every write appends its events.
+	NoEvents bool
 }
 
 // Ledger is the credit ledger. It is safe for concurrent use.
@@ -64,6 +69,8 @@ type Ledger struct {
 	logger  *slog.Logger
 	ids     *id.Generator
 	tel     *telemetry
+	// noEvents: Config.NoEvents.
+	noEvents bool
 }
 
 // New returns a ledger on store. It validates the configuration and the
@@ -91,14 +98,15 @@ func NewContext(ctx context.Context, store storage.Store, cfg *Config) (*Ledger,
 		return nil, fmt.Errorf("creditledger: init store: %w", err)
 	}
 	l := &Ledger{
-		store:   store,
-		scale:   c.Scale,
-		catalog: c.Catalog,
-		burn:    c.BurnOrder,
-		now:     c.Now,
-		logger:  c.Logger,
-		ids:     &id.Generator{},
-		tel:     tel,
+		store:    store,
+		scale:    c.Scale,
+		catalog:  c.Catalog,
+		burn:     c.BurnOrder,
+		now:      c.Now,
+		logger:   c.Logger,
+		ids:      &id.Generator{},
+		tel:      tel,
+		noEvents: c.NoEvents,
 	}
 	if err := tel.ev.observeOldest(l); err != nil {
 		return nil, fmt.Errorf("creditledger: instruments: %w", err)

@@ -84,6 +84,7 @@ type config struct {
 	workers      int   // the largest of workerCounts (connection pool sizing)
 	workerCounts []int // -workers: each consume and hold phase runs once per count
 	lowBalance   int   // Catalog.LowBalance[""] when > 0
+	noEvents     bool  // ledger.Config.NoEvents
 	readers      int
 	ref          string
 	noRef        bool
@@ -125,6 +126,7 @@ func main() {
 	flag.StringVar(&c.profilePhase, "profile", "distribute", "phase -cpuprofile profiles: distribute, consume, hot, hold or balance (SQLite: distribute, consume and hot with one goroutine, consume-many and hot-many with more)")
 	flag.StringVar(&c.memProfile, "memprofile", "", "write an allocation profile (after Distribute) to this file")
 	flag.StringVar(&c.skip, "skip", "", "comma-separated phases to skip: distribute, consume, hot, hold, balance")
+	flag.BoolVar(&c.noEvents, "no-events", false, "ledger.Config.NoEvents: write no events (the baseline of their cost)")
 	flag.IntVar(&c.lowBalance, "low-balance", 0, "a balance.low threshold on the default pool (0: none), to measure the events' cost (docs/EVENTS.md)")
 	flag.IntVar(&c.parallel, "parallel", 2, "bunstore Options.Parallel: chunks one Distribute serves at once")
 	flag.BoolVar(&c.trace, "trace", false, "print the time spent in each kind of SQL statement after each phase")
@@ -286,7 +288,7 @@ func runInto(ctx context.Context, c *config, rep *report) error {
 			tr.dump(phase)
 		}
 	}
-	l, err := ledger.New(store, &ledger.Config{Catalog: benchCatalog(c)})
+	l, err := ledger.New(store, &ledger.Config{Catalog: benchCatalog(c), NoEvents: c.noEvents})
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func runSQLite(ctx context.Context, c *config) error {
 		return err
 	}
 	rep.SQLite += " (modernc)"
-	l, err := ledger.New(store, &ledger.Config{Catalog: benchCatalog(c)})
+	l, err := ledger.New(store, &ledger.Config{Catalog: benchCatalog(c), NoEvents: c.noEvents})
 	if err != nil {
 		return err
 	}
