@@ -28,15 +28,18 @@ func (t *memTx) checkEvents(b *storage.Batch) error {
 func (t *memTx) applyEvents(b *storage.Batch) {
 	s := t.s
 	if len(b.Events) > 0 {
-		prev, prevSeq := s.events, s.eventSeq
+		// Appended in place: an undo cuts the slice back (nothing outside
+		// a transaction sees past its length), so a write costs its own
+		// events, not a copy of the outbox.
+		n, prevSeq := len(s.events), s.eventSeq
 		for _, e := range b.Events {
 			s.eventSeq++
 			e.Seq = s.eventSeq
 			e.At = norm(e.At)
 			e.LeasedUntil, e.AckedAt, e.Attempts = nil, nil, 0
-			s.events = append(s.events[:len(s.events):len(s.events)], &e)
+			s.events = append(s.events, &e)
 		}
-		t.undo = append(t.undo, func() { s.events, s.eventSeq = prev, prevSeq })
+		t.undo = append(t.undo, func() { s.events, s.eventSeq = s.events[:n], prevSeq })
 	}
 	for _, n := range b.Notices {
 		if s.notices[n] {
