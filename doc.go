@@ -76,4 +76,19 @@
 // Each run expires what is due and grants each plan's current period,
 // once per period whatever the number of runs, replicas or retries. A run
 // that its budget stops answers complete:false, and the next goes on.
+//
+// # Events
+//
+// Every write appends what a host acts on (balance.low, balance.depleted,
+// credits.granted, credits.expired, credits.expiring, credits.reversed,
+// hold.expired) to an outbox in its own transaction. Set thresholds in
+// the catalog (Catalog.LowBalance, Plan.LowBalance, Catalog.ExpiringNotice)
+// and deliver them at least once, in order per account:
+//
+//	go l.DeliverEvents(ctx, func(ctx context.Context, events []ledger.Event) error {
+//		return notify(ctx, events) // an error: the batch comes back after a backoff
+//	}, nil)
+//
+// docs/EVENTS.md has the guarantees, the webhook signature and the auto
+// top-up recipe.
 package creditledger
