@@ -157,12 +157,21 @@ func loadNotices(ctx context.Context, t loader, q storage.LoadQuery, out *storag
 	return nil
 }
 
+// pgClaimable is the condition of a claim's candidates (the table as c,
+// its two arguments the claim's now): not acknowledged, not leased, and not
+// behind an event of its account that is leased (which holds the
+// account's later events back: leaving them out lets the LIMIT reach
+// other accounts' events).
+const pgClaimable = `c.acked_at IS NULL AND (c.leased_until IS NULL OR c.leased_until <= ?)
+	AND NOT EXISTS (SELECT 1 FROM creditledger_events AS p WHERE p.account_id = c.account_id AND p.seq < c.seq
+		AND p.acked_at IS NULL AND p.leased_until > ?/*in:p.*/)`
+
 // pgClaimEvents is the claim's statement (see the top of the file). The
-// marks /*in:X*/ take, on Citus, the condition naming the shard's
-// accounts.
+// marks /*in:X*/ (pgClaimable's too) take, on Citus, the condition naming
+// the shard's accounts on each table reference.
 const pgClaimEvents = `WITH cand AS (
-	SELECT account_id, seq FROM creditledger_events
-	WHERE acked_at IS NULL AND (leased_until IS NULL OR leased_until <= ?)/*in:*/
+	SELECT account_id, seq FROM creditledger_events AS c
+	WHERE ` + pgClaimable + `/*in:*/
 	ORDER BY seq LIMIT ?
 	FOR UPDATE SKIP LOCKED
 ), hi AS (
@@ -227,13 +236,13 @@ func (t *tx) claimEvents(ctx context.Context, q storage.EventClaim, limit int, a
 	now, until := t.s.timeArg(q.Now), t.s.timeArg(q.Now.Add(q.Lease))
 	var args []any
 	if accounts == nil {
-		query = strings.NewReplacer("/*in:*/", "", "/*in:e.*/", "").Replace(query)
-		args = []any{now, limit, until}
+		query = strings.NewReplacer("/*in:*/", "", "/*in:e.*/", "", "/*in:p.*/", "").Replace(query)
+		args = []any{now, now, limit, until}
 	} else {
 		arr := t.textArray(accounts)
-		query = strings.NewReplacer("/*in:*/", " AND account_id = ANY(?::text[])",
-			"/*in:e.*/", " AND e.account_id = ANY(?::text[])").Replace(query)
-		args = []any{now, arr, limit, arr, until, arr}
+		query = strings.NewReplacer("/*in:*/", " AND c.account_id = ANY(?::text[])",
+			"/*in:e.*/", " AND e.account_id = ANY(?::text[])", "/*in:p.*/", " AND p.account_id = ANY(?::text[])").Replace(query)
+		args = []any{now, now, arr, arr, limit, arr, until, arr}
 	}
 	return queryAll(ctx, t, scanEvent, query, args...)
 }
@@ -243,8 +252,8 @@ func (t *tx) claimEvents(ctx context.Context, q storage.EventClaim, limit int, a
 func (t *tx) claimEventsCitus(ctx context.Context, q storage.EventClaim) ([]storage.Event, error) {
 	sharded, err := queryAll(ctx, t, scanShardedID,
 		"SELECT DISTINCT account_id, get_shard_id_for_distribution_column('"+citusAccountsTable+"', account_id) FROM ("+
-			"SELECT account_id FROM creditledger_events WHERE acked_at IS NULL AND (leased_until IS NULL OR leased_until <= ?) "+
-			"ORDER BY seq LIMIT ?) AS c", t.s.timeArg(q.Now), q.Limit)
+			"SELECT account_id FROM creditledger_events AS c WHERE "+strings.Replace(pgClaimable, "/*in:p.*/", "", 1)+" ORDER BY seq LIMIT ?) AS c",
+		t.s.timeArg(q.Now), t.s.timeArg(q.Now), q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading candidates: %w", err)
 	}

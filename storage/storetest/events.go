@@ -24,6 +24,7 @@ var eventCases = []suiteCase{
 	{"EventsPrune", testEventsPrune},
 	{"EventsLotNotices", testEventsLotNotices},
 	{"EventsBadInput", testEventsBadInput},
+	{"EventsClaimNotStarved", testEventsClaimNotStarved},
 }
 
 // eventsOverlapping run claims at once.
@@ -367,4 +368,19 @@ func testEventsConcurrentClaimers(t *testing.T, s storage.Store) {
 		require.Greater(t, e.Seq, last[e.Account], "account %s out of order", e.Account)
 		last[e.Account] = e.Seq
 	}
+}
+
+// A claim is not starved by an account held back behind a leased event:
+// the limit reaches the other accounts' events.
+func testEventsClaimNotStarved(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	writeEvents(t, s, "a", ev("a", "a1", "credits.granted", 1, 1), ev("a", "a2", "credits.granted", 1, 2),
+		ev("a", "a3", "credits.granted", 1, 3), ev("a", "a4", "credits.granted", 1, 4))
+	writeEvents(t, s, "b", ev("b", "b1", "credits.granted", 1, 1))
+	first, err := s.ClaimEvents(ctx, storage.EventClaim{Now: t0, Limit: 1, Lease: time.Minute})
+	require.NoError(t, err)
+	require.Equal(t, []string{"a1"}, eventIDs(first))
+	second, err := s.ClaimEvents(ctx, storage.EventClaim{Now: t0, Limit: 2, Lease: time.Minute})
+	require.NoError(t, err)
+	require.Equal(t, []string{"b1"}, eventIDs(second), "a2..a4 wait behind a1; b1 is handed out")
 }
