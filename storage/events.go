@@ -89,7 +89,9 @@ type EventStore interface {
 	// claiming are skipped (SKIP LOCKED), never waited for. A claim may
 	// come back short of q.Limit while more events are pending (an account
 	// left out by the claim rule); it returns none only when none can be
-	// handed out.
+	// handed out, or all that can are being claimed by concurrent claims.
+	// Events behind a leased event of their account are not candidates,
+	// so a limit is never used up by an account that is held back.
 	ClaimEvents(ctx context.Context, q EventClaim) ([]Event, error)
 	// AckEvents marks the named events acknowledged at now, whoever holds
 	// their lease, and returns how many it marked; unknown and already
