@@ -468,3 +468,15 @@ func TestNoEvents(t *testing.T) {
 		requireVerified(t, b)
 	})
 }
+
+// A threshold finer than the scale is refused by New.
+func TestLowBalanceFitsScale(t *testing.T) {
+	t.Parallel()
+	cat := eventsCatalog()
+	cat.Plans[1].LowBalance = map[string]decimal.Decimal{"": d("0.5")}
+	_, err := ledger.New(testKindsMemory(t), &ledger.Config{Catalog: cat})
+	require.ErrorIs(t, err, ledger.ErrInvalidAmount)
+	require.ErrorContains(t, err, `plan "pro"`)
+	_, err = ledger.New(testKindsMemory(t), &ledger.Config{Catalog: cat, Scale: 1})
+	require.NoError(t, err)
+}
