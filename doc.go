@@ -54,6 +54,35 @@
 // A failed call without a hold is given back with l.Reverse, by its
 // receipt's OperationID or its idempotency key.
 //
+// # Several pools and feature prices
+//
+// An account may hold several balances, one per credit pool: chat
+// credits in the default pool "" (the one every call that names no pool
+// uses) and image credits in "image", say. A grant names its pool, and a
+// consume or hold draws on its pool's lots only:
+//
+//	_, err := l.Grant(ctx, ledger.GrantParams{Account: userID, IdempotencyKey: invoice.ID,
+//		Pool: "image", Amount: decimal.NewFromInt(200)})
+//	rec, err := l.Consume(ctx, ledger.ConsumeParams{Account: userID, Pool: "image", Amount: decimal.NewFromInt(10)})
+//
+// The catalog may price features in credits of a pool, and a consume or
+// hold then gives the feature and a quantity instead of an amount; the
+// cost is quantity x price rounded up to the ledger's scale, and the
+// entries record the feature and the quantity:
+//
+//	catalog.Features = []policy.Feature{{ID: "image_hd", Pool: "image", Price: decimal.RequireFromString("2.5")}}
+//	rec, err := l.Consume(ctx, ledger.ConsumeParams{Account: userID, Feature: "image_hd", Quantity: decimal.NewFromInt(3)}) // costs 8
+//
+// A receipt's Balance and its entries' BalanceAfter are the pool's.
+// Balance's Available, Held and Lots are the default pool's, as before
+// pools; Balance.Pools has every pool's. l.Entries lists one pool with
+// ListOpts.Pool. Packs and the signup gift grant into the pool they name.
+//
+// A grant may start later (GrantParams.EffectiveAt, the next billing
+// period): until that instant its lot is listed under Balance.Upcoming
+// and cannot be spent. l.SetLotExpiry changes one lot's expiry (an
+// extension, a support fix) as an entry of the account's history.
+//
 // # Plans and the daily run
 //
 // Put a user on a plan at signup (this grants the signup gift and the

@@ -12,16 +12,16 @@ import (
 // withHolds reads the account's holds recorded as active and returns the
 // open lots with the credits of those that have expired at now given
 // back (as the next write will record), and what the others hold.
-func (l *Ledger) withHolds(ctx context.Context, acct *storage.Account, now time.Time, lots []storage.Lot) (_ []storage.Lot, held int64, sawHolds bool, _ error) {
+func (l *Ledger) withHolds(ctx context.Context, acct *storage.Account, now time.Time, lots []storage.Lot) (_ []storage.Lot, held map[string]int64, sawHolds bool, _ error) {
 	if acct.NextExpiryAt == nil {
 		// The next expiry time is at or before every active hold's
 		// expiry (Verify checks it): without one there is no hold.
-		return lots, 0, false, nil
+		return lots, nil, false, nil
 	}
 	account := acct.ID
 	hs, err := l.store.Holds(ctx, storage.HoldQuery{Account: account, OnlyActive: true})
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("creditledger: holds of account %q: %w", account, err)
+		return nil, nil, false, fmt.Errorf("creditledger: holds of account %q: %w", account, err)
 	}
 	held, back := settleHolds(hs, now)
 	if len(back) == 0 {
@@ -32,18 +32,20 @@ func (l *Ledger) withHolds(ctx context.Context, acct *storage.Account, now time.
 	// write of the account).
 	all, err := l.store.Lots(ctx, storage.LotQuery{Account: account})
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("creditledger: read lots of account %q: %w", account, err)
+		return nil, nil, false, fmt.Errorf("creditledger: read lots of account %q: %w", account, err)
 	}
 	return openLots(all, back, now), held, true, nil
 }
 
 // settleHolds splits the holds recorded as active at now: what those still
-// active hold, and per lot what those that have expired give back.
-func settleHolds(hs []storage.Hold, now time.Time) (held int64, back map[string]int64) {
+// active hold, per pool, and per lot what those that have expired give
+// back.
+func settleHolds(hs []storage.Hold, now time.Time) (held map[string]int64, back map[string]int64) {
 	back = map[string]int64{}
+	held = map[string]int64{}
 	for _, h := range hs {
 		if h.Active(now) {
-			held += h.Amount
+			held[h.Pool] += h.Amount
 			continue
 		}
 		for _, ln := range h.Lines {
@@ -64,8 +66,8 @@ func openLots(lots []storage.Lot, back map[string]int64, now time.Time) []storag
 		}
 		seen[lot.ID] = true
 		lot.Remaining += back[lot.ID]
-		if lot.Remaining > 0 && !lot.Expired(now) {
-			out = append(out, lot)
+		if lot.Remaining < 0 || (lot.Remaining > 0 && !lot.Expired(now)) {
+			out = append(out, lot) // open debt lots too
 		}
 	}
 	return out
@@ -74,7 +76,7 @@ func openLots(lots []storage.Lot, back map[string]int64, now time.Time) []storag
 // lockedBalance is readBalance's last resort under churn: it reads the
 // account, its open lots and its holds under the account's lock, which
 // every write takes, so that they agree. It costs a write transaction.
-func (l *Ledger) lockedBalance(ctx context.Context, account string, now time.Time) (acct *storage.Account, lots []storage.Lot, held int64, err error) {
+func (l *Ledger) lockedBalance(ctx context.Context, account string, now time.Time) (acct *storage.Account, lots []storage.Lot, held map[string]int64, err error) {
 	err = l.store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
 		accts, loaded, err := tx.LockAndLoad(ctx, []string{account}, false, now,
 			storage.LoadQuery{LotsOf: []string{account}, HoldsOf: []string{account}})
@@ -104,10 +106,10 @@ func (l *Ledger) lockedBalance(ctx context.Context, account string, now time.Tim
 		return nil
 	})
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, 0, err
+		return nil, nil, nil, err
 	}
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("creditledger: balance of account %q under its lock: %w", account, err)
+		return nil, nil, nil, fmt.Errorf("creditledger: balance of account %q under its lock: %w", account, err)
 	}
 	return acct, lots, held, nil
 }
@@ -172,11 +174,19 @@ func (l *Ledger) BalanceAt(ctx context.Context, account string, at time.Time) (_
 // those created after at are ignored.
 func (l *Ledger) replayBalance(acct *storage.Account, lots []storage.Lot, history []storage.Entry, at time.Time) *Balance {
 	remaining := map[string]int64{}
+	// expiry is each lot's expiry as its last grant or set_expiry entry
+	// up to at set it (by Seq: history comes in any order).
+	type expiry struct {
+		seq int64
+		at  *time.Time
+	}
+	expiries := map[string]expiry{}
 	type hold struct {
 		expiresAt time.Time
 		amount    int64
 		lines     map[string]int64
 		ended     bool
+		pool      string
 	}
 	holds := map[string]*hold{}
 	var ends []string
@@ -187,6 +197,11 @@ func (l *Ledger) replayBalance(acct *storage.Account, lots []storage.Lot, histor
 		}
 		if e.LotID != "" {
 			remaining[e.LotID] += e.Amount
+		}
+		if e.Kind == storage.KindGrant || e.Kind == storage.KindSetExpiry {
+			if x, ok := expiries[e.LotID]; !ok || e.Seq > x.seq {
+				expiries[e.LotID] = expiry{seq: e.Seq, at: e.ExpiresAt}
+			}
 		}
 		switch e.Kind {
 		case storage.KindHold:
@@ -200,6 +215,7 @@ func (l *Ledger) replayBalance(acct *storage.Account, lots []storage.Lot, histor
 			}
 			h.amount -= e.Amount
 			h.lines[e.LotID] -= e.Amount
+			h.pool = e.Pool
 		case storage.KindRelease, storage.KindCapture:
 			ends = append(ends, e.Ref)
 		}
@@ -209,39 +225,33 @@ func (l *Ledger) replayBalance(acct *storage.Account, lots []storage.Lot, histor
 			h.ended = true
 		}
 	}
-	var held int64
+	held := map[string]int64{}
 	for _, h := range holds {
 		if h.ended {
 			continue
 		}
 		if h.expiresAt.After(at) {
-			held += h.amount
+			held[h.pool] += h.amount
 			continue
 		}
 		for lot, n := range h.lines {
 			remaining[lot] += n // expired, not yet recorded: back in its lot
 		}
 	}
-	var open []*storage.Lot
+	open := make([]storage.Lot, 0, len(lots))
 	for i := range lots {
-		lot := &lots[i]
+		lot := lots[i]
 		if lot.CreatedAt.After(at) {
 			continue
 		}
 		lot.Remaining = remaining[lot.ID]
-		if lot.Remaining > 0 && !lot.Expired(at) {
-			open = append(open, lot)
+		if x, ok := expiries[lot.ID]; ok {
+			// SetLotExpiry may have changed it since.
+			lot.ExpiresAt = x.at
 		}
+		open = append(open, lot)
 	}
-	l.sortLots(open)
-	b := &Balance{Account: acct.ID, Plan: planAt(acct, history, at), At: at, Lots: make([]Lot, len(open)), Held: toDecimal(held, l.scale)}
-	var sum int64
-	for i, lot := range open {
-		b.Lots[i] = l.lotOut(lot)
-		sum += lot.Remaining
-	}
-	b.Available = toDecimal(sum, l.scale)
-	return b
+	return l.buildBalance(acct.ID, planAt(acct, history, at), at, open, held)
 }
 
 // planAt returns the account's plan at at from its plan entries (any

@@ -64,7 +64,7 @@ type dueGrant struct {
 // prepare works out what an account owes at c.now. A plan that cannot be
 // resolved is recorded in job.err: the account is still swept.
 func (c *chunk) prepare(acct storage.Account) *accountJob {
-	job := &accountJob{acct: acct, next: acct.NextGrantAt, loadLots: expiryDue(&acct, c.now)}
+	job := &accountJob{acct: acct, next: acct.NextGrantAt, loadLots: expiryDue(&acct, c.now) || acct.MultiPool}
 	if !c.grants || acct.NextGrantAt == nil || acct.NextGrantAt.After(c.now) {
 		return job
 	}
@@ -268,6 +268,7 @@ func (c *chunk) stageGrants(w *accountWriter, job *accountJob) error {
 			source:      source,
 			expiresAt:   expiresAt(g.Expiry, c.now, zeroPeriod),
 			description: "signup gift",
+			pool:        g.Pool,
 		}); err != nil {
 			return err
 		}

@@ -22,6 +22,10 @@ type ListOpts struct {
 	// Cursor is the NextCursor of the previous page; empty for the first
 	// page (the newest entries).
 	Cursor string
+	// Pool, when not nil, lists the entries of that pool only ("" the
+	// default pool); nil: every pool. A cursor pages on within the pool
+	// it was made for.
+	Pool *string
 }
 
 // EntryPage is one page of an account's entries.
@@ -67,7 +71,12 @@ func (l *Ledger) Entries(ctx context.Context, account string, opts *ListOpts) (_
 		return nil, accountError(account, err)
 	}
 	// One more than asked tells whether another page follows.
-	rs, err := l.store.Entries(ctx, storage.EntryQuery{Account: account, BeforeSeq: before, Limit: o.Limit + 1})
+	if o.Pool != nil {
+		if err := checkPool(*o.Pool); err != nil {
+			return nil, err
+		}
+	}
+	rs, err := l.store.Entries(ctx, storage.EntryQuery{Account: account, BeforeSeq: before, Limit: o.Limit + 1, Pool: o.Pool})
 	if err != nil {
 		return nil, fmt.Errorf("creditledger: read entries of account %q: %w", account, err)
 	}

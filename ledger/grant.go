@@ -42,6 +42,19 @@ type GrantParams struct {
 	// Priority: lots of lower priority burn first (default 0).
 	Priority int
 	Metadata map[string]string
+
+	// Pool is the credit pool the lot belongs to ("" the default pool,
+	// as before pools): only consumes and holds of that pool spend it,
+	// and the receipt's Balance is that pool's. At most MaxIDLength
+	// bytes.
+	Pool string
+	// EffectiveAt makes a dated grant: the lot is not spendable, and not
+	// in Available, before that instant (exact to the microsecond, with
+	// no sweep); Balance lists it under Upcoming until then. Nil, or an
+	// instant at or before the write's: spendable at once, as without
+	// it. An expiry at or before it is refused; the expiry still counts
+	// from the grant (ExpiresIn from the write's instant).
+	EffectiveAt *time.Time
 }
 
 func (l *Ledger) checkGrant(p *GrantParams, now time.Time) (int64, error) {
@@ -75,6 +88,19 @@ func (l *Ledger) checkGrant(p *GrantParams, now time.Time) (int64, error) {
 			return 0, err
 		}
 	}
+	if err := checkPool(p.Pool); err != nil {
+		return 0, err
+	}
+	if p.EffectiveAt != nil {
+		eff := normTime(*p.EffectiveAt)
+		if err := checkTime("effective time", eff); err != nil {
+			return 0, err
+		}
+		if p.ExpiresAt != nil && !normTime(*p.ExpiresAt).After(eff) {
+			return 0, fmt.Errorf("%w: expiry %s is not after the effective time %s", ErrInvalidArgument,
+				normTime(*p.ExpiresAt).Format(time.RFC3339Nano), eff.Format(time.RFC3339Nano))
+		}
+	}
 	return toMinor(p.Amount, l.scale, true)
 }
 
@@ -95,8 +121,9 @@ func checkExpiry(at, now time.Time) error {
 // receipt with its grant entry and the available balance after it.
 //
 // Errors: ErrInvalidAmount for a bad amount, ErrInvalidArgument for a bad
-// account, key, source, description, metadata, or an expiry not in the
-// future or past year 9999, ErrIdempotencyConflict when the key was used
+// account, key, source, description, metadata or pool, an expiry not in
+// the future or past year 9999, or an expiry at or before EffectiveAt,
+// ErrIdempotencyConflict when the key was used
 // with other parameters. On any error nothing is written.
 func (l *Ledger) Grant(ctx context.Context, p GrantParams) (rec *Receipt, err error) {
 	ctx, call := l.tel.begin(ctx, opGrant)
@@ -117,9 +144,17 @@ func (l *Ledger) grant(ctx context.Context, p GrantParams, hash *paramHash, expi
 		p.Source = "grant"
 	}
 	expires := normPtr(p.ExpiresAt)
+	effective := normPtr(p.EffectiveAt)
 	if hash == nil {
 		hash = new(paramHash).str(p.Account).int(amount).str(p.Source).time(expires).int(int64(p.ExpiresIn)).
 			int(int64(p.Priority)).str(p.Description).meta(p.Metadata)
+		// The fields of pools and dated grants join the hash only when
+		// given, so that a call without them hashes as before they
+		// existed (a v0.2 key replays).
+		hashPool(hash, p.Pool)
+		if effective != nil {
+			hash.str("effective").time(effective)
+		}
 	}
 	return l.write(ctx, writeSpec{
 		account: p.Account,
@@ -144,6 +179,10 @@ func (l *Ledger) grant(ctx context.Context, p GrantParams, hash *paramHash, expi
 				if err := checkExpiry(*expires, w.now); err != nil {
 					return err
 				}
+				if effective != nil && !expires.After(*effective) {
+					return fmt.Errorf("%w: expiry %s is not after the effective time %s", ErrInvalidArgument,
+						expires.Format(time.RFC3339Nano), effective.Format(time.RFC3339Nano))
+				}
 			}
 			_, err := w.grant(opIdx, grantSpec{
 				amount:      amount,
@@ -152,6 +191,8 @@ func (l *Ledger) grant(ctx context.Context, p GrantParams, hash *paramHash, expi
 				expiresAt:   expires,
 				description: p.Description,
 				metadata:    p.Metadata,
+				pool:        p.Pool,
+				effectiveAt: effective,
 			})
 			return err
 		},
@@ -212,6 +253,7 @@ func (l *Ledger) GrantPackWith(ctx context.Context, p GrantPackParams) (rec *Rec
 		Amount:         pack.Amount,
 		Priority:       pack.Priority,
 		Metadata:       p.Metadata,
+		Pool:           pack.Pool,
 	}, hash, pack.Expiry)
 }
 

@@ -67,6 +67,12 @@ type HoldParams struct {
 	// to the microsecond.
 	TTL      time.Duration
 	Metadata map[string]string
+
+	// Pool, Feature and Quantity are as for Consume: the hold takes from
+	// that pool's lots only, and a Feature prices it instead of Amount.
+	Pool     string
+	Feature  string
+	Quantity decimal.Decimal
 }
 
 // Hold is a reservation of credits.
@@ -79,6 +85,8 @@ type Hold struct {
 	// a write has recorded the expiry.
 	State                HoldState
 	ExpiresAt, CreatedAt time.Time
+	// Pool is the pool whose lots the hold took from.
+	Pool string
 	// Replayed is true when Hold returned the hold of an earlier call
 	// with the same idempotency key.
 	Replayed bool
@@ -92,7 +100,7 @@ func (l *Ledger) holdOut(h *storage.Hold, now time.Time) *Hold {
 	return &Hold{
 		ID: h.ID, Account: h.Account,
 		Amount: toDecimal(h.Amount, l.scale), Captured: toDecimal(h.Captured, l.scale),
-		State: state, ExpiresAt: h.ExpiresAt, CreatedAt: h.CreatedAt,
+		State: state, ExpiresAt: h.ExpiresAt, CreatedAt: h.CreatedAt, Pool: h.Pool,
 	}
 }
 
@@ -128,10 +136,11 @@ func (l *Ledger) Hold(ctx context.Context, p HoldParams) (out *Hold, err error) 
 	if ttl == 0 {
 		ttl = DefaultHoldTTL
 	}
-	amount, err := toMinor(p.Amount, l.scale, true)
+	u, err := l.resolveUsage(p.Amount, p.Pool, p.Feature, p.Quantity)
 	if err != nil {
 		return nil, err
 	}
+	amount := u.amount
 	var made *storage.Hold
 	var now time.Time
 	rec, err := l.write(ctx, writeSpec{
@@ -141,19 +150,27 @@ func (l *Ledger) Hold(ctx context.Context, p HoldParams) (out *Hold, err error) 
 		},
 		kind: storage.KindHold,
 		key:  p.IdempotencyKey,
-		hash: new(paramHash).str(p.Account).int(amount).int(int64(ttl)).str(p.Description).meta(p.Metadata).sum(),
+		hash: hashPool(u.hash(p.Account).int(int64(ttl)).str(p.Description).meta(p.Metadata), u.pool).sum(),
 		// The account's other holds are not needed (their credits are
 		// out of the lots already), unless a sweep is due, which loads
 		// them anyway: a hold costs what a consume costs.
 		needLots: true,
 		stage: func(w *accountWriter, opIdx int) error {
 			now = w.now
-			if avail := w.available(); avail < amount {
+			if avail := w.availableIn(u.pool); avail < amount {
+				if u.pool != "" {
+					return fmt.Errorf("%w: account %q has %s available in %s, a hold of %s asked", ErrInsufficientCredits,
+						p.Account, toDecimal(avail, l.scale), poolName(u.pool), toDecimal(amount, l.scale))
+				}
 				return fmt.Errorf("%w: account %q has %s available, a hold of %s asked", ErrInsufficientCredits,
-					p.Account, toDecimal(avail, l.scale), p.Amount)
+					p.Account, toDecimal(avail, l.scale), toDecimal(amount, l.scale))
 			}
-			h, err := w.takeHold(opIdx, amount, w.now.Add(ttl).Truncate(time.Microsecond), p.Description, p.Metadata)
+			from := len(w.batch.Entries)
+			h, err := w.takeHold(opIdx, u.pool, amount, w.now.Add(ttl).Truncate(time.Microsecond), p.Description, p.Metadata)
 			made = h
+			if err == nil {
+				w.tagUsage(from, u)
+			}
 			return err
 		},
 	})
@@ -177,17 +194,11 @@ func (l *Ledger) Hold(ctx context.Context, p HoldParams) (out *Hold, err error) 
 
 // takeHold stages a hold of amount from the unexpired lots in burn order.
 // The caller has checked that available() covers it.
-func (w *accountWriter) takeHold(opIdx int, amount int64, expiresAt time.Time, description string, metadata map[string]string) (*storage.Hold, error) {
-	open := make([]*storage.Lot, 0, len(w.lots))
-	for _, lot := range w.lots {
-		if lot.Remaining > 0 && !lot.Expired(w.now) {
-			open = append(open, lot)
-		}
-	}
-	w.l.sortLots(open)
+func (w *accountWriter) takeHold(opIdx int, pool string, amount int64, expiresAt time.Time, description string, metadata map[string]string) (*storage.Hold, error) {
+	open := w.spendableLots(pool)
 	h := &storage.Hold{
 		ID: w.opID(opIdx), Account: w.acct.ID, Amount: amount, State: storage.HoldActive,
-		ExpiresAt: expiresAt, CreatedAt: w.now,
+		ExpiresAt: expiresAt, CreatedAt: w.now, Pool: pool,
 	}
 	left := amount
 	for _, lot := range open {

@@ -156,6 +156,9 @@ func (c *Config) validate() error {
 			return fmt.Errorf("creditledger: pack %q: %w", p.ID, err)
 		}
 	}
+	if err := checkCatalogPools(c.Catalog); err != nil {
+		return err
+	}
 	// A plan's amount is inside its allocation: ask it for a grant, at a
 	// fixed instant and at now, and check what it would grant.
 	probe := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)

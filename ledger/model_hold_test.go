@@ -131,6 +131,12 @@ func (p *modelPair) compareHistory(t *testing.T, account string, now *ledger.Bal
 	require.True(t, now.Available.Equal(at.Available), "%s: %s: Balance %s, BalanceAt now %s", msg, account, now.Available, at.Available)
 	require.True(t, now.Held.Equal(at.Held), "%s: %s: held: Balance %s, BalanceAt now %s", msg, account, now.Held, at.Held)
 	require.Equal(t, lotShapes(now.Lots), lotShapes(at.Lots), "%s: lots of %s at now", msg, account)
+	require.Equal(t, lotShapes(now.Upcoming), lotShapes(at.Upcoming), "%s: upcoming lots of %s at now", msg, account)
+	require.Equal(t, len(now.Pools), len(at.Pools), "%s: pools of %s at now", msg, account)
+	for name, np := range now.Pools {
+		require.True(t, np.Available.Equal(at.Pools[name].Available), "%s: %s pool %q: Balance %s, BalanceAt now %s", msg, account, name,
+			np.Available, at.Pools[name].Available)
+	}
 	if len(p.times) == 0 {
 		return
 	}

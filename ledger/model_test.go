@@ -15,6 +15,7 @@ import (
 
 	"github.com/creditledger/creditledger/internal/testdb"
 	"github.com/creditledger/creditledger/ledger"
+	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage"
 )
 
@@ -73,9 +74,11 @@ type idPair struct{ account, model, subject string }
 
 func runModel(t *testing.T, newStore func(t *testing.T) storage.Store, steps int, seed uint64) {
 	clk := newClock(t0)
-	cat := testCatalog(nil)
-	cat.LowBalance = map[string]decimal.Decimal{"": modelLowBalance} // events: model_events_test.go
-	cfg := &ledger.Config{Catalog: cat, Now: clk.Now}
+	catalog := testCatalog(nil)
+	// Pools and feature prices among the steps (issue #21).
+	catalog.Features = []policy.Feature{{ID: "render", Pool: "image", Price: decimal.RequireFromString("2.5")}, {ID: "chat", Price: decimal.NewFromInt(3)}}
+	catalog.LowBalance = map[string]decimal.Decimal{"": modelLowBalance} // events: model_events_test.go
+	cfg := &ledger.Config{Catalog: catalog, Now: clk.Now}
 	p := &modelPair{ms: testKindsMemory(t), ss: newStore(t), clock: clk}
 	var err error
 	p.model, err = ledger.New(p.ms, cfg)
@@ -138,6 +141,14 @@ func (p *modelPair) step(t *testing.T, rng *rand.Rand, accounts, plans []string)
 		if rng.IntN(2) == 0 {
 			g.ExpiresAt = tp(p.clock.Now().Add(time.Duration(1+rng.IntN(96)) * time.Hour))
 		}
+		switch rng.IntN(8) {
+		case 0, 1:
+			g.Pool = "image"
+		case 2:
+			// A dated grant, sometimes with an expiry before its start
+			// (refused on both).
+			g.EffectiveAt = tp(p.clock.Now().Add(time.Duration(rng.IntN(48*60)) * time.Minute))
+		}
 		mr, merr := p.model.Grant(ctx, g)
 		sr, serr := p.subject.Grant(ctx, g)
 		p.compareReceipts(t, mr, merr, sr, serr, fmt.Sprintf("grant %+v", g))
@@ -145,6 +156,14 @@ func (p *modelPair) step(t *testing.T, rng *rand.Rand, accounts, plans []string)
 		return "grant"
 	case r < 50:
 		c := ledger.ConsumeParams{Account: acct, Amount: decimal.NewFromInt(int64(1 + rng.IntN(60)))}
+		switch rng.IntN(8) {
+		case 0:
+			c.Pool = "image"
+		case 1, 2:
+			c.Amount = decimal.Decimal{}
+			c.Feature = []string{"render", "chat"}[rng.IntN(2)]
+			c.Quantity = decimal.NewFromInt(int64(1 + rng.IntN(12)))
+		}
 		if rng.IntN(3) == 0 {
 			c.IdempotencyKey = "c" + strconv.Itoa(rng.IntN(40))
 		}
@@ -201,7 +220,8 @@ func (p *modelPair) compareReceipts(t *testing.T, mr *ledger.Receipt, merr error
 func entryShapes(es []ledger.Entry) []string {
 	out := make([]string, len(es))
 	for i, e := range es {
-		out[i] = fmt.Sprintf("%s %s after %s %s %s %v", e.Kind, e.Amount, e.BalanceAfter, e.Source, e.Description, e.CreatedAt.UnixMicro())
+		out[i] = fmt.Sprintf("%s %s after %s %s %s %v pool %q %q %s", e.Kind, e.Amount, e.BalanceAfter, e.Source, e.Description, e.CreatedAt.UnixMicro(),
+			e.Pool, e.Feature, e.Quantity)
 	}
 	return out
 }
@@ -213,7 +233,11 @@ func lotShapes(ls []ledger.Lot) []string {
 		if l.ExpiresAt != nil {
 			exp = strconv.FormatInt(l.ExpiresAt.UnixMicro(), 10)
 		}
-		out[i] = fmt.Sprintf("%s %s/%s p%d exp %s", l.Source, l.Remaining, l.Amount, l.Priority, exp)
+		eff := "now"
+		if l.EffectiveAt != nil {
+			eff = strconv.FormatInt(l.EffectiveAt.UnixMicro(), 10)
+		}
+		out[i] = fmt.Sprintf("%s %s/%s p%d exp %s pool %q eff %s", l.Source, l.Remaining, l.Amount, l.Priority, exp, l.Pool, eff)
 	}
 	return out
 }
@@ -237,6 +261,14 @@ func (p *modelPair) compareAll(t *testing.T, accounts []string, msg string) {
 		}
 		require.Equal(t, mb.Plan, sb.Plan, msg)
 		require.Equal(t, lotShapes(mb.Lots), lotShapes(sb.Lots), "%s: lots of %s", msg, a)
+		require.Equal(t, lotShapes(mb.Upcoming), lotShapes(sb.Upcoming), "%s: upcoming lots of %s", msg, a)
+		require.Equal(t, len(mb.Pools), len(sb.Pools), "%s: pools of %s", msg, a)
+		for name, mp := range mb.Pools {
+			sp := sb.Pools[name]
+			require.True(t, mp.Available.Equal(sp.Available), "%s: available of %s in pool %q", msg, a, name)
+			require.True(t, mp.Held.Equal(sp.Held), "%s: held of %s in pool %q", msg, a, name)
+			require.Equal(t, lotShapes(mp.Lots), lotShapes(sp.Lots), "%s: lots of %s in pool %q", msg, a, name)
+		}
 		me, err := p.model.Entries(ctx, a, &ledger.ListOpts{Limit: ledger.MaxPageSize})
 		require.NoError(t, err)
 		se, err := p.subject.Entries(ctx, a, &ledger.ListOpts{Limit: ledger.MaxPageSize})

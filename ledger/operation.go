@@ -210,7 +210,9 @@ func lockForWrite(ctx context.Context, tx storage.Tx, s writeSpec, clock func() 
 	if now.Before(created) {
 		now = created
 	}
-	loadLots = s.needLots || expiryDue(&acct, now)
+	// An account with several pools (or dated lots) has no balance of its
+	// default pool but in its lots.
+	loadLots = s.needLots || expiryDue(&acct, now) || acct.MultiPool
 	rest := storage.LoadQuery{}
 	if loadLots && !s.needLots {
 		// A sweep is due: the lots were not asked for with the lock.

@@ -274,6 +274,24 @@ func (l *Ledger) setPlansChunk(ctx context.Context, ps []PlanParams) error {
 			return err
 		}
 		now := later(l.clock(), created)
+		// The plan entry records the default pool's balance, which only
+		// the lots of an account with several pools tell.
+		var multi []string
+		for _, a := range accts {
+			if a.MultiPool {
+				multi = append(multi, a.ID)
+			}
+		}
+		lotsOf := map[string][]storage.Lot{}
+		if len(multi) > 0 {
+			loaded, err := tx.Load(ctx, storage.LoadQuery{LotsOf: multi})
+			if err != nil {
+				return err
+			}
+			for _, lot := range loaded.Lots {
+				lotsOf[lot.Account] = append(lotsOf[lot.Account], lot)
+			}
+		}
 		b := &storage.Batch{}
 		for _, a := range accts {
 			p := byID[a.ID]
@@ -281,9 +299,10 @@ func (l *Ledger) setPlansChunk(ctx context.Context, ps []PlanParams) error {
 			if change == nil {
 				continue
 			}
-			// No lots are loaded: the writer keeps the account's
-			// balance and next expiry as they are.
-			w := l.newWriter(a, nil, false, now)
+			// No lots are loaded (but those of an account with several
+			// pools): the writer keeps the account's balance and next
+			// expiry as they are.
+			w := l.newWriter(a, lotsOf[a.ID], a.MultiPool, now)
 			w.acct.NextGrantAt = l.nextGrantAt(a, change, p.CurrentPeriodGranted, now)
 			if err := w.planEntry(change); err != nil {
 				return err

@@ -153,10 +153,12 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 	var drawnOrder []string     // those lots, in order
 	back := map[string]int64{}  // per lot, what earlier reversals moved (signed)
 	found := false
+	pool := "" // the target's, whose available balance answers
 	for _, e := range entries {
 		switch {
 		case e.OperationID == target:
 			found = true
+			pool = e.Pool
 			if !slices.Contains(kinds, e.Kind) {
 				kinds = append(kinds, e.Kind)
 			}
@@ -228,7 +230,7 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 		staged++
 	}
 	if staged == 0 {
-		return nothingToReverse{available: w.available()}
+		return nothingToReverse{available: w.availableIn(pool)}
 	}
 	w.emit(EventCreditsReversed, opIdx, "", "", moved)
 	_, _, err := w.sweep()

@@ -25,9 +25,9 @@ const InstrumentationName = "github.com/creditledger/creditledger/ledger"
 const (
 	// MetricOperations counts calls by kind (grant, grant_pack, consume,
 	// set_plan, set_plans, balance, entries, verify, hold, capture,
-	// release, holds, reverse, balance_at) and outcome (ok, replayed,
+	// release, holds, reverse, balance_at, set_lot_expiry) and outcome (ok, replayed,
 	// invalid, insufficient_credits, conflict, not_found, unknown_plan,
-	// unknown_pack, hold_not_active, canceled, error).
+	// unknown_pack, unknown_feature, hold_not_active, canceled, error).
 	MetricOperations = "creditledger.operations"
 	// MetricOperationDuration is the latency of those calls, in seconds,
 	// with the same attributes.
@@ -35,7 +35,10 @@ const (
 	// MetricCreditsGranted, MetricCreditsConsumed and MetricCreditsExpired
 	// count credits written, by the lot's source ("monthly_refresh",
 	// "purchase_package", ...), whatever call wrote them (Grant, Consume,
-	// the sweeps of writes, Distribute, ExpireDue, SetPlan).
+	// the sweeps of writes, Distribute, ExpireDue, SetPlan), and by
+	// "pool" for credits of a pool other than the default one (credits of
+	// the default pool carry no pool attribute, as before pools). The
+	// same holds for MetricCreditsHeld and MetricCreditsReversed.
 	MetricCreditsGranted  = "creditledger.credits.granted"
 	MetricCreditsConsumed = "creditledger.credits.consumed"
 	MetricCreditsExpired  = "creditledger.credits.expired"
@@ -81,17 +84,18 @@ const (
 	opHolds
 	opReverse
 	opBalanceAt
+	opSetLotExpiry
 )
 
 // opNames and opSpans are indexed by opKind: constant strings, so that
 // starting a span allocates no name.
 var (
 	opNames = [...]string{"grant", "grant_pack", "consume", "set_plan", "set_plans", "balance", "entries", "verify",
-		"hold", "capture", "release", "holds", "reverse", "balance_at"}
+		"hold", "capture", "release", "holds", "reverse", "balance_at", "set_lot_expiry"}
 	opSpans = [...]string{"creditledger.grant", "creditledger.grant_pack", "creditledger.consume", "creditledger.set_plan",
 		"creditledger.set_plans", "creditledger.balance", "creditledger.entries", "creditledger.verify",
 		"creditledger.hold", "creditledger.capture", "creditledger.release", "creditledger.holds", "creditledger.reverse",
-		"creditledger.balance_at"}
+		"creditledger.balance_at", "creditledger.set_lot_expiry"}
 )
 
 // telemetry holds a ledger's instruments. With no provider configured
@@ -293,6 +297,9 @@ func outcomeOf(replayed bool, err error) string {
 		return "unknown_plan"
 	case errors.Is(err, ErrUnknownPack):
 		return "unknown_pack"
+	case errors.Is(err, ErrUnknownFeature):
+		// Before invalid, which it also matches.
+		return "unknown_feature"
 	case errors.Is(err, ErrHoldNotActive):
 		return "hold_not_active"
 	case errors.Is(err, ErrNotFound):
@@ -322,11 +329,12 @@ func (t *telemetry) committed(ctx context.Context, b *storage.Batch) {
 	type key struct {
 		kind   storage.EntryKind
 		source string
+		pool   string
 	}
 	sums := make(map[key]int64, 4)
 	for i := range b.Entries {
 		e := &b.Entries[i]
-		sums[key{e.Kind, e.Source}] += e.Amount
+		sums[key{e.Kind, e.Source, e.Pool}] += e.Amount
 	}
 	for k, v := range sums {
 		var c metric.Int64Counter
@@ -346,8 +354,8 @@ func (t *telemetry) committed(ctx context.Context, b *storage.Batch) {
 				direction, v = "taken_back", -v
 			}
 			if v > 0 {
-				t.reversed.Add(ctx, v, metric.WithAttributeSet(attribute.NewSet(
-					attribute.String("source", k.source), attribute.String("direction", direction))))
+				attrs := []attribute.KeyValue{attribute.String("source", k.source), attribute.String("direction", direction)}
+				t.reversed.Add(ctx, v, metric.WithAttributeSet(attribute.NewSet(withPool(attrs, k.pool)...)))
 			}
 			continue
 		default:
@@ -356,9 +364,19 @@ func (t *telemetry) committed(ctx context.Context, b *storage.Batch) {
 			continue
 		}
 		if v > 0 {
-			c.Add(ctx, v, metric.WithAttributeSet(attribute.NewSet(attribute.String("source", k.source))))
+			c.Add(ctx, v, metric.WithAttributeSet(attribute.NewSet(withPool([]attribute.KeyValue{attribute.String("source", k.source)}, k.pool)...)))
 		}
 	}
+}
+
+// withPool adds the pool attribute of credits of a pool other than the
+// default one: the credit counters of a ledger that never names a pool
+// keep the attributes they had before pools.
+func withPool(attrs []attribute.KeyValue, pool string) []attribute.KeyValue {
+	if pool == "" {
+		return attrs
+	}
+	return append(attrs, attribute.String("pool", pool))
 }
 
 // chunkSpan is one chunk of a distribution run in flight.

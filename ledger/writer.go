@@ -3,6 +3,8 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -31,6 +33,17 @@ type accountWriter struct {
 	// loaded with the lots when a write needs them or a sweep is due.
 	holds       []*storage.Hold
 	holdsLoaded bool
+	// pools is each pool's booked balance as staged so far (the sum of
+	// its lots' remaining): what an entry's BalanceAfter records; the
+	// default pool's is defaultPool, so that a one-pool account's write
+	// makes no map (see poolBalance). Without the lots loaded the account
+	// must have had only the default pool (storage.Account.MultiPool
+	// false), whose balance is then the account's.
+	pools       map[string]int64
+	defaultPool int64
+	// multiPool is the account's MultiPool as loaded: such an account's
+	// writes must have its lots.
+	multiPool bool
 
 	// ev is what the writer keeps to emit events (events.go).
 	ev writerEvents
@@ -44,16 +57,59 @@ type stagedOp struct {
 	key   string
 	hash  string
 	first int // index in batch.Entries of its first entry; -1 before
+	// pool is the pool of its first entry: the one whose available
+	// balance the call records (and answers with).
+	pool string
 }
 
 func (l *Ledger) newWriter(acct storage.Account, lots []storage.Lot, loaded bool, now time.Time) *accountWriter {
-	w := &accountWriter{l: l, now: now, acct: acct, lotsLoaded: loaded}
-	w.ev.before = acct.Balance // the pool's balance as stored (events.go)
+	w := &accountWriter{l: l, now: now, acct: acct, lotsLoaded: loaded, multiPool: acct.MultiPool}
+	// A lot may be loaded twice (storage.Loaded.Lots): count it once,
+	// looking back through a few lots, or a set of many.
+	var seen map[string]bool
+	if len(lots) > 16 {
+		seen = make(map[string]bool, len(lots))
+	}
+	w.ev.before = acct.Balance // the balance as stored (events.go)
 	for i := range lots {
 		lot := lots[i]
 		w.lots = append(w.lots, &lot)
+		dup := false
+		if seen != nil {
+			dup = seen[lot.ID]
+			seen[lot.ID] = true
+		} else {
+			dup = slices.ContainsFunc(lots[:i], func(o storage.Lot) bool { return o.ID == lot.ID })
+		}
+		if !dup {
+			w.setPoolBalance(lot.Pool, w.poolBalance(lot.Pool)+lot.Remaining)
+		}
+	}
+	if !loaded {
+		w.defaultPool = acct.Balance
 	}
 	return w
+}
+
+// poolBalance is pool's booked balance as staged so far.
+func (w *accountWriter) poolBalance(pool string) int64 {
+	if pool == "" {
+		return w.defaultPool
+	}
+	return w.pools[pool]
+}
+
+func (w *accountWriter) setPoolBalance(pool string, v int64) {
+	if pool == "" {
+		w.defaultPool = v
+		return
+	}
+	// Copied on write: a copy of the writer (a group commit's mark, to
+	// undo a call that fails) keeps the balances it saw.
+	m := make(map[string]int64, len(w.pools)+1)
+	maps.Copy(m, w.pools)
+	m[pool] = v
+	w.pools = m
 }
 
 // expiryDue reports whether an account may hold an open lot that has
@@ -78,7 +134,7 @@ func (w *accountWriter) op(kind storage.EntryKind, key, hash string) int {
 // later, in seal, once every field is final.
 func (w *accountWriter) setAvailable(opIdx int) {
 	if i := w.ops[opIdx].first; i >= 0 {
-		w.batch.Entries[i].Available = w.available()
+		w.batch.Entries[i].Available = w.availableIn(w.ops[opIdx].pool)
 	}
 }
 
@@ -95,13 +151,24 @@ func (w *accountWriter) seal() {
 	}
 }
 
-// entry stages one entry and moves the balance by its amount.
+// entry stages one entry on lot (of the lot's pool) and moves the
+// account's and the pool's balance by its amount.
 func (w *accountWriter) entry(opIdx int, lot *storage.Lot, kind storage.EntryKind, amount int64, description string, metadata map[string]string) error {
+	if !w.lotsLoaded && w.multiPool {
+		// The default pool's balance is not the account's: every write
+		// of such an account loads its lots (lockForWrite, the chunks).
+		return fmt.Errorf("creditledger: account %q has several pools but its lots were not loaded", w.acct.ID)
+	}
 	bal, err := addMinor(w.acct.Balance, amount)
 	if err != nil {
 		return fmt.Errorf("account %q: %w", w.acct.ID, err)
 	}
+	poolBal, err := addMinor(w.poolBalance(lot.Pool), amount)
+	if err != nil {
+		return fmt.Errorf("account %q pool %q: %w", w.acct.ID, lot.Pool, err)
+	}
 	w.acct.Balance = bal
+	w.setPoolBalance(lot.Pool, poolBal)
 	w.acct.Seq++
 	e := storage.Entry{
 		ID:           w.l.ids.New(w.now),
@@ -111,17 +178,19 @@ func (w *accountWriter) entry(opIdx int, lot *storage.Lot, kind storage.EntryKin
 		LotID:        lot.ID,
 		Kind:         kind,
 		Amount:       amount,
-		BalanceAfter: bal,
+		BalanceAfter: poolBal,
 		Source:       lot.Source,
 		Description:  description,
 		Metadata:     metadata,
 		CreatedAt:    w.now,
+		Pool:         lot.Pool,
 	}
 	if kind == storage.KindGrant {
-		e.ExpiresAt = lot.ExpiresAt
+		e.ExpiresAt, e.EffectiveAt = lot.ExpiresAt, lot.EffectiveAt
 	}
 	if op := &w.ops[opIdx]; op.first < 0 {
 		op.first = len(w.batch.Entries)
+		op.pool = lot.Pool
 		e.Key, e.ParamHash = op.key, op.hash
 	}
 	w.batch.Entries = append(w.batch.Entries, e)
@@ -201,6 +270,10 @@ type grantSpec struct {
 	expiresAt   *time.Time
 	description string
 	metadata    map[string]string
+	// pool is the lot's pool; effectiveAt, when after now, when it
+	// becomes spendable (nil: at once).
+	pool        string
+	effectiveAt *time.Time
 }
 
 // grant stages a new lot and its grant entry under operation opIdx.
@@ -215,9 +288,18 @@ func (w *accountWriter) grant(opIdx int, g grantSpec) (*storage.Lot, error) {
 		Priority:    g.priority,
 		ExpiresAt:   g.expiresAt,
 		CreatedAt:   w.now,
+		Pool:        g.pool,
+	}
+	if g.effectiveAt != nil && g.effectiveAt.After(w.now) {
+		lot.EffectiveAt = g.effectiveAt
 	}
 	if err := w.entry(opIdx, lot, storage.KindGrant, g.amount, g.description, g.metadata); err != nil {
 		return nil, err
+	}
+	if lot.Pool != "" || lot.EffectiveAt != nil {
+		// From now on the account's balance is not its default pool's
+		// spendable balance: its writes load its lots.
+		w.acct.MultiPool = true
 	}
 	w.batch.Lots = append(w.batch.Lots, *lot)
 	w.lots = append(w.lots, lot)
@@ -228,16 +310,29 @@ func (w *accountWriter) grant(opIdx int, g grantSpec) (*storage.Lot, error) {
 	return lot, nil
 }
 
-// consume draws amount from the unexpired lots in burn order. The caller
-// has checked that available() covers it.
-func (w *accountWriter) consume(opIdx int, amount int64, description string, metadata map[string]string) error {
+// spendable reports whether lot can be drawn on at now in pool: of that
+// pool, with credits left, effective and not expired.
+func spendable(lot *storage.Lot, pool string, now time.Time) bool {
+	return lot.Pool == pool && lot.Remaining > 0 && !lot.Expired(now) && lot.Effective(now)
+}
+
+// spendableLots returns the lots of pool that can be drawn on at now, in
+// burn order.
+func (w *accountWriter) spendableLots(pool string) []*storage.Lot {
 	open := make([]*storage.Lot, 0, len(w.lots))
 	for _, lot := range w.lots {
-		if lot.Remaining > 0 && !lot.Expired(w.now) {
+		if spendable(lot, pool, w.now) {
 			open = append(open, lot)
 		}
 	}
 	w.l.sortLots(open)
+	return open
+}
+
+// consume draws amount from the spendable lots of pool in burn order.
+// The caller has checked that availableIn(pool) covers it.
+func (w *accountWriter) consume(opIdx int, pool string, amount int64, description string, metadata map[string]string) error {
+	open := w.spendableLots(pool)
 	left := amount
 	for _, lot := range open {
 		if left == 0 {
@@ -258,18 +353,31 @@ func (w *accountWriter) consume(opIdx int, amount int64, description string, met
 	return nil
 }
 
-// available returns the spendable balance at now.
-func (w *accountWriter) available() int64 {
-	if !w.lotsLoaded {
-		return w.acct.Balance
-	}
+// available returns the default pool's available balance at now.
+func (w *accountWriter) available() int64 { return w.availableIn("") }
+
+// availableIn returns pool's available balance at now: the remaining of
+// its spendable lots less what it owes (its debt lots), at least 0.
+func (w *accountWriter) availableIn(pool string) int64 {
 	var sum int64
-	for _, lot := range w.lots {
-		if !lot.Expired(w.now) {
-			sum += lot.Remaining
+	if !w.lotsLoaded {
+		// Every lot but those this write staged is in the default pool,
+		// effective, and not expired (no expiry is due): the pool's
+		// booked balance, less what staged lots cannot spend yet.
+		sum = w.poolBalance(pool)
+		for _, lot := range w.lots {
+			if lot.Pool == pool && lot.Remaining > 0 && !spendable(lot, pool, w.now) {
+				sum -= lot.Remaining
+			}
+		}
+	} else {
+		for _, lot := range w.lots {
+			if spendable(lot, pool, w.now) || (lot.Pool == pool && lot.Remaining < 0) {
+				sum += lot.Remaining
+			}
 		}
 	}
-	return sum
+	return max(sum, 0)
 }
 
 // finish stages the account update when anything changed, and returns
@@ -294,6 +402,7 @@ func (w *accountWriter) finish(plan *planChange) *storage.Batch {
 		HeadHash:     w.acct.HeadHash,
 		NextGrantAt:  w.acct.NextGrantAt,
 		NextExpiryAt: w.acct.NextExpiryAt,
+		MultiPool:    w.acct.MultiPool,
 	}
 	if plan != nil {
 		u.SetPlan, u.Plan, u.Anchor = true, plan.plan, plan.anchor
@@ -329,6 +438,7 @@ func merge(b, other *storage.Batch) {
 	b.Credits = append(b.Credits, other.Credits...)
 	b.Holds = append(b.Holds, other.Holds...)
 	b.HoldUpdates = append(b.HoldUpdates, other.HoldUpdates...)
+	b.LotExpiries = append(b.LotExpiries, other.LotExpiries...)
 	b.Events = append(b.Events, other.Events...)
 	b.Notices = append(b.Notices, other.Notices...)
 }

@@ -35,6 +35,11 @@ type Catalog struct {
 	// missed periods grants the current one only.
 	Backfill bool
 
+	// Features price usage in credits (see Feature): Ledger.Consume and
+	// Ledger.Hold take a feature and a quantity instead of an amount.
+	// Optional.
+	Features []Feature
+
 	// Events (v0.3, see Ledger.ClaimEvents).
 	//
 	// LowBalance is the default threshold per pool ("" is the default
@@ -54,6 +59,7 @@ type Gift struct {
 	Amount decimal.Decimal
 	Source string // default "register_gift"
 	Expiry Expiry // nil: Never()
+	Pool   string // the credit pool it grants into; "" the default pool
 }
 
 // Plan is one plan of the catalog.
@@ -75,6 +81,7 @@ type Pack struct {
 	Source   string // default "purchase_package"
 	Expiry   Expiry // nil: Never()
 	Priority int
+	Pool     string // the credit pool it grants into; "" the default pool
 }
 
 // ErrInvalidCatalog is wrapped by every error Validate returns.
@@ -116,7 +123,8 @@ func (c *Catalog) Pack(id string) (*Pack, bool) {
 }
 
 // Validate checks the catalog: plan and pack IDs unique and non-empty,
-// the default plan among the plans, gift and pack amounts positive, and
+// the default plan among the plans, gift and pack amounts positive,
+// feature IDs unique and non-empty with prices above zero, and
 // every policy that implements Validator valid. Errors wrap
 // ErrInvalidCatalog and name the offending plan.
 func (c *Catalog) Validate() error {
@@ -168,7 +176,7 @@ func (c *Catalog) Validate() error {
 			return fmt.Errorf("%w: pack %q: %w", ErrInvalidCatalog, p.ID, err)
 		}
 	}
-	return nil
+	return c.validateFeatures()
 }
 
 func validate(v any) error {

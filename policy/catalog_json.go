@@ -27,6 +27,11 @@ import (
 //	  "packs": [{"id": "basic", "amount": "100", "source": "purchase_package", "expiry": {"type": "after_days", "days": 30}}, ...]
 //	}
 //
+// Pools and feature prices (all optional): a pack or the signup gift may
+// name the "pool" it grants into, and "features": [{"id": "image_hd",
+// "pool": "image", "price": "2.5"}, ...] prices features in credits per
+// unit.
+//
 // Amounts are decimal strings (JSON numbers are accepted too). An
 // allocation is {"type": "monthly_calendar" | "monthly_anniversary",
 // "amount", "source"} or {"type": "none"}; an expiry is {"type":
@@ -94,7 +99,7 @@ func (c *Catalog) MarshalJSON() ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("signup gift: %w", err)
 		}
-		out.SignupGift = &giftJSON{Amount: g.Amount, Source: g.Source, Expiry: e}
+		out.SignupGift = &giftJSON{Amount: g.Amount, Source: g.Source, Expiry: e, Pool: g.Pool}
 	}
 	for _, p := range c.Plans {
 		a, err := allocationToJSON(p.Allocation)
@@ -113,7 +118,10 @@ func (c *Catalog) MarshalJSON() ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pack %q: %w", p.ID, err)
 		}
-		out.Packs = append(out.Packs, packJSON{ID: p.ID, Amount: p.Amount, Source: p.Source, Expiry: e, Priority: p.Priority})
+		out.Packs = append(out.Packs, packJSON{ID: p.ID, Amount: p.Amount, Source: p.Source, Expiry: e, Priority: p.Priority, Pool: p.Pool})
+	}
+	for _, f := range c.Features {
+		out.Features = append(out.Features, featureJSON{ID: f.ID, Pool: f.Pool, Price: f.Price})
 	}
 	out.LowBalance = c.LowBalance
 	if c.ExpiringNotice != 0 {
@@ -142,6 +150,8 @@ type catalogJSON struct {
 	SignupGift  *giftJSON  `json:"signupGift,omitempty"`
 	Plans       []planJSON `json:"plans"`
 	Packs       []packJSON `json:"packs,omitempty"`
+	// Pools and feature prices (see features.go).
+	Features []featureJSON `json:"features,omitempty"`
 
 	// Events (v0.3): thresholds per pool, the notice as a Go duration
 	// ("72h").
@@ -153,6 +163,7 @@ type giftJSON struct {
 	Amount decimal.Decimal `json:"amount"`
 	Source string          `json:"source,omitempty"`
 	Expiry *expiryJSON     `json:"expiry,omitempty"`
+	Pool   string          `json:"pool,omitempty"`
 }
 
 type planJSON struct {
@@ -170,6 +181,7 @@ type packJSON struct {
 	Source   string          `json:"source,omitempty"`
 	Expiry   *expiryJSON     `json:"expiry,omitempty"`
 	Priority int             `json:"priority,omitempty"`
+	Pool     string          `json:"pool,omitempty"`
 }
 
 type allocationJSON struct {
@@ -211,7 +223,7 @@ func (in *catalogJSON) catalog() (*Catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("signup gift: %w", err)
 		}
-		c.SignupGift = &Gift{Amount: g.Amount, Source: g.Source, Expiry: e}
+		c.SignupGift = &Gift{Amount: g.Amount, Source: g.Source, Expiry: e, Pool: g.Pool}
 	}
 	for i, p := range in.Plans {
 		a, err := p.Allocation.allocation()
@@ -230,7 +242,10 @@ func (in *catalogJSON) catalog() (*Catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pack %d (%q): %w", i, p.ID, err)
 		}
-		c.Packs = append(c.Packs, Pack{ID: p.ID, Amount: p.Amount, Source: p.Source, Expiry: e, Priority: p.Priority})
+		c.Packs = append(c.Packs, Pack{ID: p.ID, Amount: p.Amount, Source: p.Source, Expiry: e, Priority: p.Priority, Pool: p.Pool})
+	}
+	for _, f := range in.Features {
+		c.Features = append(c.Features, Feature{ID: f.ID, Pool: f.Pool, Price: f.Price})
 	}
 	if err := in.eventsInto(c); err != nil {
 		return nil, err

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"text/tabwriter"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of import-mksaas -from
+	"github.com/shopspring/decimal"
 
 	"github.com/creditledger/creditledger/internal/mksaas"
 	"github.com/creditledger/creditledger/ledger"
@@ -211,6 +213,9 @@ type lotJSON struct {
 	Priority  int        `json:"priority"`
 	ExpiresAt *time.Time `json:"expiresAt"`
 	CreatedAt time.Time  `json:"createdAt"`
+	// Pools and dated grants (#21): left out when default.
+	Pool        string     `json:"pool,omitempty"`
+	EffectiveAt *time.Time `json:"effectiveAt,omitempty"`
 }
 
 type balanceJSON struct {
@@ -220,6 +225,42 @@ type balanceJSON struct {
 	Plan      string    `json:"plan"` // "" when none was set: the catalog's default plan applies
 	At        time.Time `json:"at"`
 	Lots      []lotJSON `json:"lots"`
+	// The default pool's debt and dated lots, and every pool's figures
+	// when the account has a pool other than the default one (#21); left
+	// out otherwise, so a one-pool account prints as before.
+	Owed     string              `json:"owed,omitempty"`
+	Upcoming []lotJSON           `json:"upcoming,omitempty"`
+	Pools    map[string]poolJSON `json:"pools,omitempty"`
+}
+
+type poolJSON struct {
+	Available string    `json:"available"`
+	Held      string    `json:"held"`
+	Owed      string    `json:"owed"`
+	Lots      []lotJSON `json:"lots"`
+	Upcoming  []lotJSON `json:"upcoming"`
+}
+
+func lotsJSON(lots []ledger.Lot) []lotJSON {
+	out := []lotJSON{}
+	for _, lot := range lots {
+		out = append(out, lotJSON{ID: lot.ID, Source: lot.Source, Amount: lot.Amount.String(),
+			Remaining: lot.Remaining.String(), Priority: lot.Priority, ExpiresAt: utcPtr(lot.ExpiresAt), CreatedAt: lot.CreatedAt.UTC(),
+			Pool: lot.Pool, EffectiveAt: utcPtr(lot.EffectiveAt)})
+	}
+	return out
+}
+
+// otherPools returns the pools of b other than the default one, sorted.
+func otherPools(b *ledger.Balance) []string {
+	var out []string
+	for p := range b.Pools {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // balanceCmd is balance's options.
@@ -236,10 +277,20 @@ func (*balanceCmd) run(ctx context.Context, e *env) error {
 		return err
 	}
 	if e.common.json {
-		out := balanceJSON{Account: b.Account, Available: b.Available.String(), Held: b.Held.String(), Plan: b.Plan, At: b.At.UTC(), Lots: []lotJSON{}}
-		for _, lot := range b.Lots {
-			out.Lots = append(out.Lots, lotJSON{ID: lot.ID, Source: lot.Source, Amount: lot.Amount.String(),
-				Remaining: lot.Remaining.String(), Priority: lot.Priority, ExpiresAt: utcPtr(lot.ExpiresAt), CreatedAt: lot.CreatedAt.UTC()})
+		out := balanceJSON{Account: b.Account, Available: b.Available.String(), Held: b.Held.String(), Plan: b.Plan, At: b.At.UTC(),
+			Lots: lotsJSON(b.Lots)}
+		if !b.Owed.IsZero() {
+			out.Owed = b.Owed.String()
+		}
+		if len(b.Upcoming) > 0 {
+			out.Upcoming = lotsJSON(b.Upcoming)
+		}
+		if len(otherPools(b)) > 0 {
+			out.Pools = map[string]poolJSON{}
+			for name, p := range b.Pools {
+				out.Pools[name] = poolJSON{Available: p.Available.String(), Held: p.Held.String(), Owed: p.Owed.String(),
+					Lots: lotsJSON(p.Lots), Upcoming: lotsJSON(p.Upcoming)}
+			}
 		}
 		return writeJSON(e.stdout, out)
 	}
@@ -254,18 +305,54 @@ func (*balanceCmd) run(ctx context.Context, e *env) error {
 	if !b.Held.IsZero() {
 		held = ", " + b.Held.String() + " held"
 	}
-	fmt.Fprintf(e.stdout, "account %s: %s available%s (plan: %s)\n", b.Account, b.Available, held, plan)
-	if len(b.Lots) == 0 {
+	fmt.Fprintf(e.stdout, "account %s: %s available%s%s (plan: %s)\n", b.Account, b.Available, held, owedText(b.Owed), plan)
+	if err := printLots(e, b.Lots, b.Upcoming); err != nil {
+		return err
+	}
+	// Every other pool, after the default one's (which is what a
+	// one-pool account shows, as before pools).
+	for _, name := range otherPools(b) {
+		p := b.Pools[name]
+		held := ""
+		if !p.Held.IsZero() {
+			held = ", " + p.Held.String() + " held"
+		}
+		fmt.Fprintf(e.stdout, "pool %s: %s available%s%s\n", name, p.Available, held, owedText(p.Owed))
+		if err := printLots(e, p.Lots, p.Upcoming); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// owedText is ", N owed", or "" when nothing is owed.
+func owedText(owed decimal.Decimal) string {
+	if owed.IsZero() {
+		return ""
+	}
+	return ", " + owed.String() + " owed"
+}
+
+// printLots prints lots as a table, then the upcoming (dated) ones;
+// nothing when there are none.
+func printLots(e *env, lots, upcoming []ledger.Lot) error {
+	if len(lots) == 0 && len(upcoming) == 0 {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LOT\tSOURCE\tREMAINING\tAMOUNT\tEXPIRES")
-	for _, lot := range b.Lots {
+	row := func(lot ledger.Lot, suffix string) {
 		exp := "never"
 		if lot.ExpiresAt != nil {
 			exp = lot.ExpiresAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", lot.ID, lot.Source, lot.Remaining, lot.Amount, exp)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%s\n", lot.ID, lot.Source, lot.Remaining, lot.Amount, exp, suffix)
+	}
+	for _, lot := range lots {
+		row(lot, "")
+	}
+	for _, lot := range upcoming {
+		row(lot, "  (from "+lot.EffectiveAt.UTC().Format(time.RFC3339)+")")
 	}
 	return tw.Flush()
 }
@@ -274,12 +361,28 @@ func (*balanceCmd) run(ctx context.Context, e *env) error {
 type entriesCmd struct {
 	limit  int
 	cursor string
+	pool   poolFlag
+}
+
+// poolFlag is a -pool flag: whether it was given ("" names the default
+// pool), and its value.
+type poolFlag struct {
+	set  bool
+	name string
+}
+
+func (f *poolFlag) String() string { return f.name }
+
+func (f *poolFlag) Set(s string) error {
+	f.set, f.name = true, s
+	return nil
 }
 
 func entriesFlags(fs *flag.FlagSet) runner {
 	o := &entriesCmd{}
 	fs.IntVar(&o.limit, "limit", ledger.DefaultPageSize, fmt.Sprintf("entries per page, at most %d", ledger.MaxPageSize))
 	fs.StringVar(&o.cursor, "cursor", "", "the next cursor a previous page printed")
+	fs.Var(&o.pool, "pool", `only the entries of this credit pool ("" for the default pool); default: every pool`)
 	return o
 }
 
@@ -294,6 +397,10 @@ type entryJSON struct {
 	Description  string            `json:"description,omitempty"`
 	Metadata     map[string]string `json:"metadata,omitempty"`
 	CreatedAt    time.Time         `json:"createdAt"`
+	// Pools and feature prices (#21): left out when default.
+	Pool     string `json:"pool,omitempty"`
+	Feature  string `json:"feature,omitempty"`
+	Quantity string `json:"quantity,omitempty"`
 }
 
 // entriesJSON converts entries for -json output; never nil, so that an
@@ -301,9 +408,13 @@ type entryJSON struct {
 func entriesJSON(es []ledger.Entry) []entryJSON {
 	out := make([]entryJSON, 0, len(es))
 	for _, en := range es {
-		out = append(out, entryJSON{ID: en.ID, Kind: string(en.Kind), Amount: en.Amount.String(),
+		j := entryJSON{ID: en.ID, Kind: string(en.Kind), Amount: en.Amount.String(),
 			BalanceAfter: en.BalanceAfter.String(), Source: en.Source, LotID: en.LotID, OperationID: en.OperationID,
-			Description: en.Description, Metadata: en.Metadata, CreatedAt: en.CreatedAt.UTC()})
+			Description: en.Description, Metadata: en.Metadata, CreatedAt: en.CreatedAt.UTC(), Pool: en.Pool, Feature: en.Feature}
+		if en.Feature != "" {
+			j.Quantity = en.Quantity.String()
+		}
+		out = append(out, j)
 	}
 	return out
 }
@@ -313,11 +424,36 @@ func printEntries(e *env, es []ledger.Entry) error {
 	if len(es) == 0 {
 		return nil
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tKIND\tAMOUNT\tBALANCE\tSOURCE\tDESCRIPTION")
+	// A POOL and a FEATURE column only when an entry has one, so that a
+	// one-pool history prints as before pools.
+	pools, features := false, false
 	for _, en := range es {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", en.CreatedAt.UTC().Format(time.RFC3339), en.Kind, en.Amount,
+		pools = pools || en.Pool != ""
+		features = features || en.Feature != ""
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	head := "TIME\tKIND\tAMOUNT\tBALANCE\tSOURCE\tDESCRIPTION"
+	if pools {
+		head += "\tPOOL"
+	}
+	if features {
+		head += "\tFEATURE"
+	}
+	fmt.Fprintln(tw, head)
+	for _, en := range es {
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", en.CreatedAt.UTC().Format(time.RFC3339), en.Kind, en.Amount,
 			en.BalanceAfter, en.Source, en.Description)
+		if pools {
+			pool := en.Pool
+			if pool == "" {
+				pool = "-"
+			}
+			line += "\t" + pool
+		}
+		if features && en.Feature != "" {
+			line += "\t" + en.Feature + " x " + en.Quantity.String()
+		}
+		fmt.Fprintln(tw, line)
 	}
 	return tw.Flush()
 }
@@ -331,7 +467,11 @@ func (o *entriesCmd) run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer store.Close()
-	page, err := l.Entries(ctx, e.args[0], &ledger.ListOpts{Limit: o.limit, Cursor: o.cursor})
+	opts := &ledger.ListOpts{Limit: o.limit, Cursor: o.cursor}
+	if o.pool.set {
+		opts.Pool = &o.pool.name
+	}
+	page, err := l.Entries(ctx, e.args[0], opts)
 	if err != nil {
 		return err
 	}

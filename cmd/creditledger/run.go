@@ -139,6 +139,8 @@ func commands() []*command {
 		{name: "capture", args: "ACCOUNT HOLD AMOUNT", nargs: 3, db: dbExisting, summary: "spend AMOUNT of an active hold, release the rest", flags: captureFlags},
 		{name: "release", args: "ACCOUNT HOLD", nargs: 2, db: dbExisting, summary: "give a hold's credits back", flags: releaseFlags},
 		{name: "reverse", args: "ACCOUNT", nargs: 1, db: dbExisting, summary: "undo a grant, consume or capture (-operation or -of-key)", flags: reverseFlags},
+		{name: "set-lot-expiry", args: "ACCOUNT LOT INSTANT|never", nargs: 3, db: dbExisting, summary: "change one open lot's expiry, as an entry in its history",
+			flags: func(*flag.FlagSet) runner { return &setLotExpiryCmd{} }},
 		{name: "set-plan", args: "ACCOUNT PLAN", nargs: 2, db: dbExisting, summary: "put an account on a plan and grant what is due now", flags: setPlanFlags},
 		{name: "import-mksaas", db: dbExisting, summary: "import the open lots and plans of a MkSaaS database", flags: importFlags},
 		{name: "catalog", db: dbNone, summary: "print the catalog in use as JSON",

@@ -115,6 +115,7 @@ func printReceipt(e *env, done string, rec *ledger.Receipt) error {
 
 type grantCmd struct {
 	key, source, description, expiresAt string
+	pool, effectiveAt                   string
 	expiresIn                           durationFlag
 	priority                            int
 	meta                                metaFlag
@@ -127,6 +128,8 @@ func grantFlags(fs *flag.FlagSet) runner {
 	fs.Var(&c.expiresIn, "expires-in", "the credits expire this long after the grant, e.g. 720h (default: never)")
 	fs.StringVar(&c.expiresAt, "expires-at", "", "the credits expire at this RFC 3339 instant (default: never)")
 	fs.IntVar(&c.priority, "priority", 0, "lots of lower priority burn first")
+	fs.StringVar(&c.pool, "pool", "", `the credit pool to grant into (default "", the default pool)`)
+	fs.StringVar(&c.effectiveAt, "effective-at", "", "the credits become spendable at this RFC 3339 instant (default: now)")
 	describe(fs, &c.description, c.meta)
 	return c
 }
@@ -146,10 +149,17 @@ func (c *grantCmd) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	from, err := parseInstant("effective-at", c.effectiveAt)
+	if err != nil {
+		return err
+	}
 	p := ledger.GrantParams{Account: e.args[0], IdempotencyKey: c.key, Source: c.source, Amount: amount,
-		ExpiresIn: c.expiresIn.d, Priority: c.priority, Description: c.description, Metadata: c.meta.orNil()}
+		ExpiresIn: c.expiresIn.d, Priority: c.priority, Description: c.description, Metadata: c.meta.orNil(), Pool: c.pool}
 	if !at.IsZero() {
 		p.ExpiresAt = &at
+	}
+	if !from.IsZero() {
+		p.EffectiveAt = &from
 	}
 	return withLedger(ctx, e, func(l *ledger.Ledger) error {
 		rec, err := l.Grant(ctx, p)
@@ -189,29 +199,36 @@ func (c *grantPackCmd) run(ctx context.Context, e *env) error {
 
 type consumeCmd struct {
 	key, description string
+	pool, feature    string
 	meta             metaFlag
 }
 
 func consumeFlags(fs *flag.FlagSet) runner {
 	c := &consumeCmd{meta: metaFlag{}}
 	fs.StringVar(&c.key, "key", "", "idempotency key (default: none, the call is not deduplicated)")
+	spendFlags(fs, &c.pool, &c.feature)
 	describe(fs, &c.description, c.meta)
 	return c
 }
 
 func (c *consumeCmd) run(ctx context.Context, e *env) error {
-	amount, err := parseAmount("AMOUNT", e.args[1])
+	amount, quantity, err := spendAmount(c.feature, e.args[1])
 	if err != nil {
 		return err
 	}
 	p := ledger.ConsumeParams{Account: e.args[0], IdempotencyKey: c.key, Amount: amount,
+		Pool: c.pool, Feature: c.feature, Quantity: quantity,
 		Description: c.description, Metadata: c.meta.orNil()}
 	return withLedger(ctx, e, func(l *ledger.Ledger) error {
 		rec, err := l.Consume(ctx, p)
 		if err != nil {
 			return err
 		}
-		return printReceipt(e, fmt.Sprintf("consumed %s of %s", amount, p.Account), rec)
+		what := amount.String()
+		if c.feature != "" {
+			what = quantity.String() + " " + c.feature
+		}
+		return printReceipt(e, fmt.Sprintf("consumed %s of %s", what, p.Account), rec)
 	})
 }
 
@@ -219,6 +236,7 @@ func (c *consumeCmd) run(ctx context.Context, e *env) error {
 type holdJSON struct {
 	ID        string    `json:"id"`
 	Account   string    `json:"account"`
+	Pool      string    `json:"pool,omitempty"` // "" (omitted): the default pool
 	Amount    string    `json:"amount"`
 	Captured  string    `json:"captured"`
 	State     string    `json:"state"`
@@ -228,7 +246,7 @@ type holdJSON struct {
 }
 
 func holdOut(h *ledger.Hold) holdJSON {
-	return holdJSON{ID: h.ID, Account: h.Account, Amount: h.Amount.String(), Captured: h.Captured.String(),
+	return holdJSON{ID: h.ID, Account: h.Account, Pool: h.Pool, Amount: h.Amount.String(), Captured: h.Captured.String(),
 		State: string(h.State), ExpiresAt: h.ExpiresAt.UTC(), CreatedAt: h.CreatedAt.UTC(), Replayed: h.Replayed}
 }
 
@@ -248,6 +266,7 @@ func printHold(e *env, h *ledger.Hold) error {
 
 type holdCmd struct {
 	key, description string
+	pool, feature    string
 	ttl              durationFlag
 	meta             metaFlag
 }
@@ -256,16 +275,18 @@ func holdFlags(fs *flag.FlagSet) runner {
 	c := &holdCmd{meta: metaFlag{}}
 	fs.StringVar(&c.key, "key", "", "idempotency key (default: none, the call is not deduplicated)")
 	fs.Var(&c.ttl, "ttl", fmt.Sprintf("how long the hold lasts unless captured or released, at most %s (default %s)", ledger.MaxHoldTTL, ledger.DefaultHoldTTL))
+	spendFlags(fs, &c.pool, &c.feature)
 	describe(fs, &c.description, c.meta)
 	return c
 }
 
 func (c *holdCmd) run(ctx context.Context, e *env) error {
-	amount, err := parseAmount("AMOUNT", e.args[1])
+	amount, quantity, err := spendAmount(c.feature, e.args[1])
 	if err != nil {
 		return err
 	}
 	p := ledger.HoldParams{Account: e.args[0], IdempotencyKey: c.key, Amount: amount, TTL: c.ttl.d,
+		Pool: c.pool, Feature: c.feature, Quantity: quantity,
 		Description: c.description, Metadata: c.meta.orNil()}
 	return withLedger(ctx, e, func(l *ledger.Ledger) error {
 		h, err := l.Hold(ctx, p)
@@ -439,5 +460,26 @@ func (*holdsCmd) run(ctx context.Context, e *env) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.ID, h.Amount, h.ExpiresAt.UTC().Format(time.RFC3339), h.CreatedAt.UTC().Format(time.RFC3339))
 		}
 		return tw.Flush()
+	})
+}
+
+// setLotExpiryCmd is set-lot-expiry's options.
+type setLotExpiryCmd struct{}
+
+func (*setLotExpiryCmd) run(ctx context.Context, e *env) error {
+	var at *time.Time
+	if e.args[2] != "never" {
+		t, err := parseInstant("INSTANT", e.args[2])
+		if err != nil {
+			return usagef("INSTANT %q is neither an RFC 3339 instant such as 2026-12-31T23:00:00Z nor never", e.args[2])
+		}
+		at = &t
+	}
+	return withLedger(ctx, e, func(l *ledger.Ledger) error {
+		rec, err := l.SetLotExpiry(ctx, e.args[0], e.args[1], at)
+		if err != nil {
+			return err
+		}
+		return printReceipt(e, fmt.Sprintf("lot %s of %s now expires %s", e.args[1], e.args[0], expiryText(at)), rec)
 	})
 }

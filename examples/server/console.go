@@ -110,6 +110,9 @@ type accountPage struct {
 	Extra    map[string]any // what features loaded, by feature name
 	Sections []template.HTML
 	Chart    *chartSet // the available balance over time; nil when nothing to draw
+	// PoolView is the account's pools and the lots of each (pools.go).
+	PoolView poolView
+	Features []string // the catalog's feature ids, for the consume form
 }
 
 type packOption struct {
@@ -330,6 +333,8 @@ func (s *server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		return
 	default:
 		p.Balance = b
+		p.PoolView = newPoolView(b)
+		p.Features = s.featureIDs()
 		p.Held, _ = s.heldOf(b)
 		p.Expiring = expiringSoon(b)
 		p.Cursor = r.URL.Query().Get("cursor")
@@ -500,6 +505,7 @@ func (s *server) formGrant(w http.ResponseWriter, r *http.Request) {
 		IdempotencyKey: r.PostFormValue("key"),
 		Source:         strings.TrimSpace(r.PostFormValue("source")),
 		Description:    strings.TrimSpace(r.PostFormValue("description")),
+		Pool:           strings.TrimSpace(r.PostFormValue("pool")),
 	}
 	var err error
 	if req.Amount, err = formAmount(r, "amount"); err != nil {
@@ -526,18 +532,30 @@ func (s *server) formConsume(w http.ResponseWriter, r *http.Request) {
 	req := consumeRequest{
 		IdempotencyKey: r.PostFormValue("key"),
 		Description:    strings.TrimSpace(r.PostFormValue("description")),
+		Pool:           strings.TrimSpace(r.PostFormValue("pool")),
+		Feature:        strings.TrimSpace(r.PostFormValue("feature")),
 	}
 	var err error
 	if req.Amount, err = formAmount(r, "amount"); err != nil {
 		s.answer(w, r, "", err)
 		return
 	}
+	what := ""
+	if req.Feature != "" {
+		// With a feature the form's number is the quantity.
+		req.Quantity, req.Amount = req.Amount, nil
+		if req.Quantity != nil {
+			what = req.Quantity.String() + " of " + req.Feature
+		}
+	} else if req.Amount != nil {
+		what = req.Amount.String() + " credits"
+	}
 	rec, err := s.consume(r.Context(), r.PathValue("id"), &req)
 	if err != nil {
 		s.answer(w, r, "", err)
 		return
 	}
-	s.answer(w, r, receiptNotice("Consumed "+req.Amount.String()+" credits", rec), nil)
+	s.answer(w, r, receiptNotice("Consumed "+what, rec), nil)
 }
 
 func (s *server) formPlan(w http.ResponseWriter, r *http.Request) {

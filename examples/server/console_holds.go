@@ -116,6 +116,7 @@ func routeMethods(mux *http.ServeMux, path string, hs map[string]http.HandlerFun
 type holdJSON struct {
 	ID        string    `json:"id"`
 	Account   string    `json:"account"`
+	Pool      string    `json:"pool,omitempty"` // absent: the default pool
 	Amount    string    `json:"amount"`
 	Captured  string    `json:"captured"`
 	State     string    `json:"state"`
@@ -126,13 +127,17 @@ type holdJSON struct {
 
 func holdOut(h *ledger.Hold) holdJSON {
 	return holdJSON{
-		ID: h.ID, Account: h.Account, Amount: h.Amount.String(), Captured: h.Captured.String(),
+		ID: h.ID, Account: h.Account, Pool: h.Pool, Amount: h.Amount.String(), Captured: h.Captured.String(),
 		State: string(h.State), ExpiresAt: h.ExpiresAt, CreatedAt: h.CreatedAt, Replayed: h.Replayed,
 	}
 }
 
 type holdRequest struct {
+	// Either Amount, or Feature with Quantity; Pool as for a consume.
 	Amount         *amount           `json:"amount"`
+	Feature        string            `json:"feature"`
+	Quantity       *amount           `json:"quantity"`
+	Pool           string            `json:"pool"`
 	TTLSeconds     *int              `json:"ttlSeconds"`
 	IdempotencyKey string            `json:"idempotencyKey"`
 	Description    string            `json:"description"`
@@ -157,12 +162,13 @@ type reverseRequest struct {
 // The operations, shared by the JSON routes and the forms.
 
 func (s *server) hold(ctx context.Context, account string, req *holdRequest) (*ledger.Hold, error) {
-	if req.Amount == nil {
-		return nil, &apiError{http.StatusBadRequest, codeInvalidAmount, `amount is required, as a decimal string such as "20"`}
+	amount, quantity, err := spendOf(req.Amount, req.Feature, req.Quantity)
+	if err != nil {
+		return nil, err
 	}
 	p := ledger.HoldParams{
-		Account: account, Amount: req.Amount.Decimal, IdempotencyKey: req.IdempotencyKey,
-		Description: req.Description, Metadata: req.Metadata,
+		Account: account, Amount: amount, Feature: req.Feature, Quantity: quantity, Pool: req.Pool,
+		IdempotencyKey: req.IdempotencyKey, Description: req.Description, Metadata: req.Metadata,
 	}
 	if n := req.TTLSeconds; n != nil {
 		if *n < 0 || *n > maxHoldSeconds {

@@ -27,6 +27,8 @@ const (
 	codeInvalidArgument     = "invalid_argument"     // 400: ledger.ErrInvalidArgument, or a bad field, limit or cursor
 	codeUnknownPlan         = "unknown_plan"         // 400: ledger.ErrUnknownPlan
 	codeUnknownPack         = "unknown_pack"         // 400: ledger.ErrUnknownPack, a pack not in the catalog
+	codeUnknownFeature      = "unknown_feature"      // 400: ledger.ErrUnknownFeature, a feature not in the catalog
+	codeLotNotFound         = "lot_not_found"        // 404: a lot the account does not have open
 	codeReservedSource      = "reserved_source"      // 400: a manual grant with a source the ledger writes itself
 	codeInsufficientCredits = "insufficient_credits" // 402: ledger.ErrInsufficientCredits (also for an unknown account)
 	codeIdempotencyConflict = "idempotency_conflict" // 409: ledger.ErrIdempotencyConflict
@@ -102,6 +104,14 @@ func ledgerError(err error, account string) (status int, code, msg string, ok bo
 	case errors.Is(err, ledger.ErrUnknownPack):
 		// Before ErrNotFound, which it also matches (as in v0.2).
 		return http.StatusBadRequest, codeUnknownPack, "unknown pack" + detail(err, ledger.ErrUnknownPack), true
+	case errors.Is(err, ledger.ErrUnknownFeature):
+		// Before ErrInvalidArgument, which it also matches.
+		// The ledger says `unknown feature "video": not in the catalog`.
+		msg := "unknown feature"
+		if i := strings.Index(err.Error(), "unknown feature "); i >= 0 {
+			msg = err.Error()[i:]
+		}
+		return http.StatusBadRequest, codeUnknownFeature, msg, true
 	case errors.Is(err, ledger.ErrInvalidArgument):
 		return http.StatusBadRequest, codeInvalidArgument, "invalid argument" + detail(err, ledger.ErrInvalidArgument), true
 	case errors.Is(err, ledger.ErrNotFound):

@@ -252,23 +252,41 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 type lotJSON struct {
 	ID        string     `json:"id"`
+	Pool      string     `json:"pool,omitempty"` // absent: the default pool
 	Source    string     `json:"source"`
 	Amount    string     `json:"amount"`
 	Remaining string     `json:"remaining"`
 	ExpiresAt *time.Time `json:"expiresAt"` // null: never
-	CreatedAt time.Time  `json:"createdAt"`
-	Priority  int        `json:"priority"`
+	// EffectiveAt is set on a dated grant: spendable from then.
+	EffectiveAt *time.Time `json:"effectiveAt,omitempty"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	Priority    int        `json:"priority"`
 }
 
 type balanceJSON struct {
-	Account   string `json:"account"`
-	Plan      string `json:"plan"` // "" when none was set (the catalog's default plan applies)
+	Account string `json:"account"`
+	Plan    string `json:"plan"` // "" when none was set (the catalog's default plan applies)
+	// Available, Held, Owed, Lots and Upcoming are the default pool's.
 	Available string `json:"available"`
 	// Held is what active holds reserve (not part of available); absent
 	// when the holds feature is not compiled in.
 	Held *string   `json:"held,omitempty"`
+	Owed string    `json:"owed"` // the debt under an overdraft, "0" for none
 	At   time.Time `json:"at"`
 	Lots []lotJSON `json:"lots"` // open lots, in burn order
+	// Upcoming are dated grants not spendable yet.
+	Upcoming []lotJSON `json:"upcoming"`
+	// Pools has every pool the account holds, the default ("") included.
+	Pools map[string]poolJSON `json:"pools"`
+}
+
+// poolJSON is one credit pool of an account.
+type poolJSON struct {
+	Available string    `json:"available"`
+	Held      string    `json:"held"`
+	Owed      string    `json:"owed"`
+	Lots      []lotJSON `json:"lots"`
+	Upcoming  []lotJSON `json:"upcoming"`
 }
 
 func (s *server) balanceOut(b *ledger.Balance) balanceJSON {
@@ -276,22 +294,37 @@ func (s *server) balanceOut(b *ledger.Balance) balanceJSON {
 		Account:   b.Account,
 		Plan:      b.Plan,
 		Available: b.Available.String(),
+		Owed:      b.Owed.String(),
 		At:        b.At,
-		Lots:      make([]lotJSON, len(b.Lots)),
+		Lots:      lotsOut(b.Lots),
+		Upcoming:  lotsOut(b.Upcoming),
+		Pools:     make(map[string]poolJSON, len(b.Pools)),
 	}
 	if held, ok := s.heldOf(b); ok {
 		h := held.String()
 		out.Held = &h
 	}
-	for i, l := range b.Lots {
-		out.Lots[i] = lotJSON{
-			ID:        l.ID,
-			Source:    l.Source,
-			Amount:    l.Amount.String(),
-			Remaining: l.Remaining.String(),
-			ExpiresAt: l.ExpiresAt,
-			CreatedAt: l.CreatedAt,
-			Priority:  l.Priority,
+	for name, pb := range b.Pools {
+		out.Pools[name] = poolJSON{Available: pb.Available.String(), Held: pb.Held.String(), Owed: pb.Owed.String(),
+			Lots: lotsOut(pb.Lots), Upcoming: lotsOut(pb.Upcoming)}
+	}
+	return out
+}
+
+// lotsOut converts lots; never nil, so that none prints as [].
+func lotsOut(lots []ledger.Lot) []lotJSON {
+	out := make([]lotJSON, len(lots))
+	for i, l := range lots {
+		out[i] = lotJSON{
+			ID:          l.ID,
+			Pool:        l.Pool,
+			Source:      l.Source,
+			Amount:      l.Amount.String(),
+			Remaining:   l.Remaining.String(),
+			ExpiresAt:   l.ExpiresAt,
+			EffectiveAt: l.EffectiveAt,
+			CreatedAt:   l.CreatedAt,
+			Priority:    l.Priority,
 		}
 	}
 	return out
@@ -305,6 +338,9 @@ type entryJSON struct {
 	Amount       string            `json:"amount"` // signed
 	BalanceAfter string            `json:"balanceAfter"`
 	Source       string            `json:"source"`
+	Pool         string            `json:"pool,omitempty"`     // absent: the default pool
+	Feature      string            `json:"feature,omitempty"`  // a consume or hold priced by a feature
+	Quantity     string            `json:"quantity,omitempty"` // of feature
 	Description  string            `json:"description,omitempty"`
 	Metadata     map[string]string `json:"metadata,omitempty"`
 	CreatedAt    time.Time         `json:"createdAt"`
@@ -324,10 +360,15 @@ func entriesOut(es []ledger.Entry) []entryJSON {
 			Amount:       e.Amount.String(),
 			BalanceAfter: e.BalanceAfter.String(),
 			Source:       e.Source,
+			Pool:         e.Pool,
+			Feature:      e.Feature,
 			Description:  e.Description,
 			Metadata:     e.Metadata,
 			CreatedAt:    e.CreatedAt,
 			Ref:          e.Ref,
+		}
+		if e.Feature != "" {
+			out[i].Quantity = e.Quantity.String()
 		}
 	}
 	return out

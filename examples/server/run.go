@@ -33,11 +33,11 @@ const defaultDB = defaults.ExampleSQLiteFile
 // lowBalance is the example's balance.low threshold, in credits.
 const lowBalance = 20
 
-// serverCatalog is the server's catalog: the reference one, with a
-// balance.low threshold on the default pool so that the console's events
-// show one (docs/EVENTS.md).
+// serverCatalog is the server's catalog without -catalog: demoCatalog,
+// with a balance.low threshold on the default pool so that the console's
+// events show one (docs/EVENTS.md).
 func serverCatalog() *policy.Catalog {
-	c := policy.ReferenceCatalog()
+	c := demoCatalog()
 	c.LowBalance = map[string]decimal.Decimal{"": decimal.NewFromInt(lowBalance)}
 	return c
 }
@@ -52,6 +52,8 @@ type config struct {
 	dsn    string
 	seed   int
 	verify bool
+	// catalog is a JSON catalog file; "" for demoCatalog.
+	catalog string
 	// webhookURL and webhookSecret: where the ledger's events are
 	// delivered, and the key of their signature (webhook.go).
 	webhookURL, webhookSecret string
@@ -75,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.dsn, "db", "", "SQLite file or file: URL, or postgres://... (default $DATABASE_URL, else "+defaultDB+")")
 	fs.IntVar(&cfg.seed, "seed", 3, "demo accounts per plan created at first start (0: none)")
 	fs.BoolVar(&cfg.verify, "verify", false, "check the ledger's invariants and exit (1 on any violation) without serving")
+	fs.StringVar(&cfg.catalog, "catalog", "", "a JSON catalog file (default: the reference catalog with two demo feature prices)")
 	// No defaults shown: the URL may carry a token, the secret is one.
 	fs.StringVar(&cfg.webhookURL, "webhook-url", "", "POST the ledger's events to this URL, signed (default $"+webhookURLEnv+"; none: not delivered)")
 	fs.StringVar(&cfg.webhookSecret, "webhook-secret", "", "the webhook signature's secret (default $"+webhookSecretEnv+", else one made and printed at start)")
@@ -114,6 +117,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	catalog, err := loadCatalog(cfg.catalog)
+	if err != nil {
+		return err
+	}
+	if cfg.catalog == "" {
+		catalog = serverCatalog() // with its balance.low threshold
+	}
 
 	store, err := bunstore.Open(ctx, cfg.dsn)
 	if err != nil {
@@ -126,7 +136,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer mp.Shutdown(context.Background())
 	// ledger.New runs the store's migrations.
-	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: serverCatalog(), Logger: logger, MeterProvider: mp})
+	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: catalog, Logger: logger, MeterProvider: mp})
 	if err != nil {
 		return err
 	}

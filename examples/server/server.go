@@ -87,6 +87,7 @@ func buildServer(l *ledger.Ledger, creds *httpcron.Options, adminToken string, l
 	route(mux, http.MethodPost, "/api/accounts/{id}/consume", admin.require(s.postConsume))
 	route(mux, http.MethodPost, "/api/accounts/{id}/grant", admin.require(s.postGrant))
 	route(mux, http.MethodPut, "/api/accounts/{id}/plan", admin.require(s.putPlan))
+	route(mux, http.MethodPut, "/api/accounts/{id}/lots/{lot}/expiry", admin.require(s.putLotExpiry))
 	for _, f := range s.features {
 		if f.routes != nil {
 			f.routes(s, mux, admin)
@@ -148,6 +149,11 @@ func (s *server) getEntries(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Limit = n
 	}
+	if q := r.URL.Query(); q.Has("pool") {
+		// ?pool= (empty) is the default pool; no pool parameter: every pool.
+		pool := q.Get("pool")
+		opts.Pool = &pool
+	}
 	id := r.PathValue("id")
 	page, err := s.l.Entries(r.Context(), id, opts)
 	if err != nil {
@@ -159,7 +165,13 @@ func (s *server) getEntries(w http.ResponseWriter, r *http.Request) {
 }
 
 type consumeRequest struct {
-	Amount         *amount           `json:"amount"`
+	// Either Amount, or Feature with Quantity (the catalog prices it).
+	Amount   *amount `json:"amount"`
+	Feature  string  `json:"feature"`
+	Quantity *amount `json:"quantity"`
+	// Pool is the credit pool to spend from ("" or absent: the default
+	// pool); a feature's pool is the feature's.
+	Pool           string            `json:"pool"`
 	IdempotencyKey string            `json:"idempotencyKey"`
 	Description    string            `json:"description"`
 	Metadata       map[string]string `json:"metadata"`
@@ -182,12 +194,16 @@ func (s *server) postConsume(w http.ResponseWriter, r *http.Request) {
 // consume spends credits of account as req says; the JSON route and the
 // console's form share it. Its errors are an *apiError or the ledger's.
 func (s *server) consume(ctx context.Context, account string, req *consumeRequest) (*ledger.Receipt, error) {
-	if req.Amount == nil {
-		return nil, &apiError{http.StatusBadRequest, codeInvalidAmount, `amount is required, as a decimal string such as "10"`}
+	amount, quantity, err := spendOf(req.Amount, req.Feature, req.Quantity)
+	if err != nil {
+		return nil, err
 	}
 	return s.l.Consume(ctx, ledger.ConsumeParams{
 		Account:        account,
-		Amount:         req.Amount.Decimal,
+		Amount:         amount,
+		Feature:        req.Feature,
+		Quantity:       quantity,
+		Pool:           req.Pool,
 		IdempotencyKey: req.IdempotencyKey,
 		Description:    req.Description,
 		Metadata:       req.Metadata,
@@ -205,6 +221,8 @@ type grantRequest struct {
 	ExpiresAt      *timestamp        `json:"expiresAt"`     // RFC 3339; instead of expiresInDays
 	Priority       int               `json:"priority"`
 	Metadata       map[string]string `json:"metadata"`
+	Pool           string            `json:"pool"`        // the credit pool; "" or absent: the default pool
+	EffectiveAt    *timestamp        `json:"effectiveAt"` // RFC 3339: spendable from then; absent: now
 }
 
 // maxExpiryDays bounds expiresInDays (100 years) so that the expiry is a
@@ -232,7 +250,7 @@ func (s *server) postGrant(w http.ResponseWriter, r *http.Request) {
 func (s *server) grant(ctx context.Context, id string, req *grantRequest) (*ledger.Receipt, error) {
 	if req.Pack != "" {
 		if req.Amount != nil || req.Source != "" || req.Description != "" || req.ExpiresInDays != nil ||
-			req.ExpiresAt != nil || req.Priority != 0 || req.Metadata != nil {
+			req.ExpiresAt != nil || req.Priority != 0 || req.Metadata != nil || req.Pool != "" || req.EffectiveAt != nil {
 			return nil, &apiError{http.StatusBadRequest, codeInvalidArgument,
 				"a pack grant takes only pack and idempotencyKey: the pack sets the rest"}
 		}
@@ -257,6 +275,10 @@ func (s *server) grant(ctx context.Context, id string, req *grantRequest) (*ledg
 		Description:    req.Description,
 		Priority:       req.Priority,
 		Metadata:       req.Metadata,
+		Pool:           req.Pool,
+	}
+	if req.EffectiveAt != nil {
+		p.EffectiveAt = &req.EffectiveAt.Time
 	}
 	switch d := req.ExpiresInDays; {
 	case d != nil && req.ExpiresAt != nil:
