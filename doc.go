@@ -125,4 +125,18 @@
 // may carry what a period left unspent into the next, up to a cap
 // (policy.Plan.Rollover, done by Distribute or GrantInvoice with the next
 // period's grant). policy.InPools makes a plan grant into several pools.
+// # Events
+//
+// Every write appends what a host acts on (balance.low, balance.depleted,
+// credits.granted, credits.expired, credits.expiring, credits.reversed,
+// hold.expired) to an outbox in its own transaction. Set thresholds in
+// the catalog (Catalog.LowBalance, Plan.LowBalance, Catalog.ExpiringNotice)
+// and deliver them at least once, in order per account:
+//
+//	go l.DeliverEvents(ctx, func(ctx context.Context, events []ledger.Event) error {
+//		return notify(ctx, events) // an error: the batch comes back after a backoff
+//	}, nil)
+//
+// docs/EVENTS.md has the guarantees, the webhook signature and the auto
+// top-up recipe.
 package creditledger

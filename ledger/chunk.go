@@ -84,6 +84,9 @@ type accountJob struct {
 
 	granted, expired           int
 	grantedMinor, expiredMinor int64
+
+	// Notices read for the job's lots in their notice window (events.go).
+	noticeCands, noticed []storage.AccountID
 }
 
 type dueGrant struct {
@@ -236,7 +239,44 @@ func (c *chunk) load(ctx context.Context, tx storage.Tx, jobs []*accountJob, ext
 	if err := c.loadPrev(ctx, tx, byID, loaded.Operations); err != nil {
 		return err
 	}
-	return c.loadHolds(ctx, tx, byID, loaded.Holds)
+	if err := c.loadHolds(ctx, tx, byID, loaded.Holds); err != nil {
+		return err
+	}
+	return c.loadNotices(ctx, tx, jobs)
+}
+
+// loadNotices reads, in one call, the notices of the jobs' lots in their
+// notice window.
+func (c *chunk) loadNotices(ctx context.Context, tx storage.Tx, jobs []*accountJob) error {
+	var all []storage.AccountID
+	for _, job := range jobs {
+		if !job.loadLots {
+			continue
+		}
+		lots := make([]*storage.Lot, len(job.lots))
+		for i := range job.lots {
+			lots[i] = &job.lots[i]
+		}
+		job.noticeCands = c.l.noticeCandidates(lots, c.now)
+		all = append(all, job.noticeCands...)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	loaded, err := tx.Load(ctx, storage.LoadQuery{Notices: all})
+	if err != nil {
+		return err
+	}
+	byAccount := map[string]*accountJob{}
+	for _, job := range jobs {
+		byAccount[job.acct.ID] = job
+	}
+	for _, n := range loaded.Notices {
+		if job := byAccount[n.Account]; job != nil {
+			job.noticed = append(job.noticed, n)
+		}
+	}
+	return nil
 }
 
 // stage computes the job's writes into job.batch. An error means this
@@ -250,6 +290,7 @@ func (c *chunk) stage(job *accountJob) error {
 	}
 	if job.loadLots {
 		w.setHolds(job.holds)
+		w.setNotices(job.noticeCands, job.noticed)
 	}
 	n, minor, err := w.sweep()
 	if err != nil {

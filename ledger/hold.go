@@ -596,9 +596,14 @@ func (w *accountWriter) sweepHolds(opIdx *int) error {
 		if *opIdx < 0 {
 			*opIdx = w.op(storage.KindExpire, "", "")
 		}
+		var back int64
+		for _, ln := range h.Lines {
+			back += ln.Amount
+		}
 		if err := w.endHold(*opIdx, h, storage.HoldExpired, 0, h.ExpiresAt, "hold expired"); err != nil {
 			return err
 		}
+		w.emit(EventHoldExpired, *opIdx, "", "", back)
 	}
 	return nil
 }
@@ -640,7 +645,7 @@ func (w *accountWriter) nextExpiry() *time.Time {
 	}
 	for _, lot := range w.lots {
 		if lot.Remaining > 0 {
-			sooner(lot.ExpiresAt)
+			sooner(w.noticeAt(lot))
 		}
 	}
 	// The loaded holds, and one this write made.

@@ -65,6 +65,11 @@ type Config struct {
 	// store bound to a host's transaction (storage.Store.Bound) never
 	// share one. (v0.3)
 	DisableGroupCommit bool
+	// NoEvents, when true, makes writes append no events to the outbox
+	// (docs/EVENTS.md): for a host that never delivers them and does not
+	// want the table to grow (PruneEvents deletes only acknowledged
+	// events). Default false: every write appends its events.
+	NoEvents bool
 }
 
 // Ledger is the credit ledger. It is safe for concurrent use.
@@ -86,6 +91,8 @@ type Ledger struct {
 	// it is off or the store is bound to a host's transaction.
 	group   *groupCommit
 	noGroup bool // Config.DisableGroupCommit
+	// noEvents: Config.NoEvents.
+	noEvents bool
 }
 
 // New returns a ledger on store. It validates the configuration and the
@@ -127,6 +134,21 @@ func NewContext(ctx context.Context, store storage.Store, cfg *Config) (*Ledger,
 		group:      newGroupCommit(store, c.DisableGroupCommit),
 		noGroup:    c.DisableGroupCommit,
 	}, nil
+	l := &Ledger{
+		store:    store,
+		scale:    c.Scale,
+		catalog:  c.Catalog,
+		burn:     c.BurnOrder,
+		now:      c.Now,
+		logger:   c.Logger,
+		ids:      &id.Generator{},
+		tel:      tel,
+		noEvents: c.NoEvents,
+	}
+	if err := tel.ev.observeOldest(l); err != nil {
+		return nil, fmt.Errorf("creditledger: instruments: %w", err)
+	}
+	return l, nil
 }
 
 func (c *Config) withDefaults() Config {
@@ -151,6 +173,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: Scale %d is outside 0..%d", ErrInvalidArgument, c.Scale, MaxScale)
 	}
 	if err := c.Catalog.Validate(); err != nil {
+		return err
+	}
+	if err := c.validateEvents(); err != nil {
 		return err
 	}
 	if c.Catalog == nil {

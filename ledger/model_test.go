@@ -77,6 +77,7 @@ func runModel(t *testing.T, newStore func(t *testing.T) storage.Store, steps int
 	catalog := modelCatalog()
 	// Pools and feature prices among the steps (issue #21).
 	catalog.Features = []policy.Feature{{ID: "render", Pool: "image", Price: decimal.RequireFromString("2.5")}, {ID: "chat", Price: decimal.NewFromInt(3)}}
+	catalog.LowBalance = map[string]decimal.Decimal{"": modelLowBalance} // events: model_events_test.go
 	cfg := &ledger.Config{Catalog: catalog, Now: clk.Now}
 	p := &modelPair{ms: testKindsMemory(t), ss: newStore(t), clock: clk}
 	var err error
@@ -276,6 +277,7 @@ func (p *modelPair) compareAll(t *testing.T, accounts []string, msg string) {
 		se, err := p.subject.Entries(ctx, a, &ledger.ListOpts{Limit: ledger.MaxPageSize})
 		require.NoError(t, err)
 		require.Equal(t, entryShapes(me.Entries), entryShapes(se.Entries), "%s: entries of %s", msg, a)
+		p.compareEvents(t, a, msg)
 	}
 	for _, l := range []*ledger.Ledger{p.model, p.subject} {
 		rep, err := l.Verify(ctx)

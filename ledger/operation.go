@@ -220,6 +220,10 @@ func (l *Ledger) stageCall(ctx context.Context, tx storage.Tx, w *accountWriter,
 			return -1, err
 		}
 	}
+	// The notices of the lots the write may warn about (events.go).
+	if err := w.readNotices(ctx, tx); err != nil {
+		return -1, err
+	}
 	if l.isNewDefaultAccount(&w.acct) {
 		now := w.now
 		w.acct.NextGrantAt = &now

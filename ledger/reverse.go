@@ -209,6 +209,7 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 		return max(t, 0)
 	}
 	staged := 0
+	var moved int64
 	for _, id := range grants {
 		lot := w.lot(id)
 		if lot == nil {
@@ -226,6 +227,7 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 			return err
 		}
 		w.debit(lot, x)
+		moved += x
 		staged++
 	}
 	if len(grants) > 0 {
@@ -280,11 +282,13 @@ func (w *accountWriter) reverse(opIdx int, target string, entries []storage.Entr
 			return err
 		}
 		w.credit(lot, x)
+		moved += x
 		staged++
 	}
 	if staged == 0 {
 		return nothingToReverse{available: w.availableIn(pool)}
 	}
+	w.emit(EventCreditsReversed, opIdx, "", "", moved)
 	_, _, err := w.sweep()
 	return err
 }

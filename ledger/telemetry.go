@@ -125,6 +125,8 @@ type telemetry struct {
 	accounts   metric.Int64Counter
 	errors     metric.Int64Counter
 	chunkDur   metric.Float64Histogram
+
+	ev *eventTelemetry // the outbox's (telemetry_events.go)
 }
 
 func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) (*telemetry, error) {
@@ -163,6 +165,11 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider) (*telemetry,
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	ev, err := newEventTelemetry(m)
+	if err != nil {
+		return nil, err
+	}
+	t.ev = ev
 	t.startAtZero()
 	return t, nil
 }
@@ -312,6 +319,9 @@ func outcomeOf(replayed bool, err error) string {
 // committed records the credits of a batch once its transaction has
 // committed: granted, consumed and expired, by the source of each lot.
 func (t *telemetry) committed(ctx context.Context, b *storage.Batch) {
+	if t != nil && b != nil {
+		t.eventsWritten(ctx, b)
+	}
 	if t == nil || b == nil || len(b.Entries) == 0 {
 		return
 	}

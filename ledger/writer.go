@@ -49,6 +49,9 @@ type accountWriter struct {
 	// multiPool is the account's MultiPool as loaded: such an account's
 	// writes must have its lots.
 	multiPool bool
+
+	// ev is what the writer keeps to emit events (events.go).
+	ev writerEvents
 }
 
 // stagedOp is a call being staged: its first entry (first >= 0 once
@@ -72,6 +75,7 @@ func (l *Ledger) newWriter(acct storage.Account, lots []storage.Lot, loaded bool
 	if len(lots) > 16 {
 		seen = make(map[string]bool, len(lots))
 	}
+	w.ev.before = acct.Balance // the balance as stored (events.go)
 	if len(lots) > 0 {
 		// The writer moves its copies, never the caller's lots: one
 		// allocation for the copies, one for the pointers (room for a
@@ -276,6 +280,7 @@ func (w *accountWriter) sweep() (lots int, minor int64, err error) {
 			w.batch.Entries[len(w.batch.Entries)-1].Ref = lot.OperationID
 		}
 		w.debit(lot, amount)
+		w.emit(EventCreditsExpired, opIdx, lot.Pool, lot.ID, amount)
 		lots++
 		minor += amount
 	}
@@ -326,8 +331,9 @@ func (w *accountWriter) grant(opIdx int, g grantSpec) (*storage.Lot, error) {
 	}
 	w.batch.Lots = append(w.batch.Lots, *lot)
 	w.lots = append(w.lots, lot)
-	if g.expiresAt != nil && (w.acct.NextExpiryAt == nil || g.expiresAt.Before(*w.acct.NextExpiryAt)) {
-		w.acct.NextExpiryAt = g.expiresAt
+	w.emit(EventCreditsGranted, opIdx, lot.Pool, lot.ID, g.amount)
+	if next := w.grantNextExpiry(g.expiresAt); next != nil && (w.acct.NextExpiryAt == nil || next.Before(*w.acct.NextExpiryAt)) {
+		w.acct.NextExpiryAt = next
 	}
 	// A pool that owes is paid first, from the new lot (overdraft.go).
 	if err := w.settle(opIdx, g.pool, lot); err != nil {
@@ -414,6 +420,7 @@ func (w *accountWriter) availableIn(pool string) int64 {
 // finish stages the account update when anything changed, and returns
 // the batch.
 func (w *accountWriter) finish(plan *planChange) *storage.Batch {
+	w.stageNotices()
 	if plan != nil {
 		w.changed = true
 	}
@@ -424,6 +431,7 @@ func (w *accountWriter) finish(plan *planChange) *storage.Batch {
 	if w.lotsLoaded {
 		w.acct.NextExpiryAt = w.nextExpiry()
 	}
+	w.finishEvents(plan)
 	u := storage.AccountUpdate{
 		ID:           w.acct.ID,
 		Balance:      w.acct.Balance,
@@ -468,6 +476,8 @@ func merge(b, other *storage.Batch) {
 	b.Holds = append(b.Holds, other.Holds...)
 	b.HoldUpdates = append(b.HoldUpdates, other.HoldUpdates...)
 	b.LotExpiries = append(b.LotExpiries, other.LotExpiries...)
+	b.Events = append(b.Events, other.Events...)
+	b.Notices = append(b.Notices, other.Notices...)
 }
 
 // applyLast writes b, the last write of a transaction. A store may defer

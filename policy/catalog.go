@@ -39,6 +39,19 @@ type Catalog struct {
 	// Ledger.Hold take a feature and a quantity instead of an amount.
 	// Optional.
 	Features []Feature
+
+	// Events (v0.3, see Ledger.ClaimEvents).
+	//
+	// LowBalance is the default threshold per pool ("" is the default
+	// pool) below which a write emits balance.low, for accounts whose plan
+	// sets none for that pool; nil or a missing pool: none. A threshold is
+	// >= 0 with at most the ledger's scale of decimal places.
+	LowBalance map[string]decimal.Decimal
+	// ExpiringNotice is how long before a lot expires its
+	// credits.expiring event is written (by Distribute, or by the first
+	// write of the account within the notice): 0, the default, writes
+	// none; otherwise at least a second.
+	ExpiringNotice time.Duration
 }
 
 // Gift is a one-off grant.
@@ -71,6 +84,9 @@ type Plan struct {
 	// period is granted (Distribute, or GrantInvoice for a PerInvoice
 	// plan); the rest expires. Nil: nothing rolls over.
 	Rollover *Rollover
+	// LowBalance is the plan's balance.low threshold per pool, over the
+	// catalog's (Catalog.LowBalance) for the pools it names.
+	LowBalance map[string]decimal.Decimal
 }
 
 // Pack is a credit pack a user buys.
@@ -148,6 +164,9 @@ func (c *Catalog) Validate() error {
 			return fmt.Errorf("%w: plan %q: %w", ErrInvalidCatalog, p.ID, err)
 		}
 	}
+	if err := c.validateEvents(); err != nil {
+		return err
+	}
 	if c.DefaultPlan != "" && !seen[c.DefaultPlan] {
 		return fmt.Errorf("%w: default plan %q is not among the plans", ErrInvalidCatalog, c.DefaultPlan)
 	}
@@ -184,3 +203,44 @@ func validate(v any) error {
 	}
 	return nil
 }
+
+// validateEvents checks the catalog's thresholds and notice.
+func (c *Catalog) validateEvents() error {
+	check := func(what string, m map[string]decimal.Decimal) error {
+		for pool, v := range m {
+			if v.IsNegative() {
+				return fmt.Errorf("%w: %s low balance of pool %q is %s (want >= 0)", ErrInvalidCatalog, what, pool, v)
+			}
+		}
+		return nil
+	}
+	if err := check("catalog", c.LowBalance); err != nil {
+		return err
+	}
+	for _, p := range c.Plans {
+		if err := check("plan "+strconvQuote(p.ID), p.LowBalance); err != nil {
+			return err
+		}
+	}
+	if c.ExpiringNotice != 0 && c.ExpiringNotice < time.Second {
+		return fmt.Errorf("%w: expiring notice %s (want 0 or at least 1s)", ErrInvalidCatalog, c.ExpiringNotice)
+	}
+	return nil
+}
+
+// LowBalanceOf returns the balance.low threshold of plan (its own, else
+// the catalog's) for pool, and false when none is set.
+func (c *Catalog) LowBalanceOf(plan, pool string) (decimal.Decimal, bool) {
+	if c == nil {
+		return decimal.Decimal{}, false
+	}
+	if p, ok := c.Plan(plan); ok {
+		if v, ok := p.LowBalance[pool]; ok {
+			return v, true
+		}
+	}
+	v, ok := c.LowBalance[pool]
+	return v, ok
+}
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }

@@ -113,6 +113,7 @@ func (c *Catalog) MarshalJSON() ([]byte, error) {
 		}
 		pj := planJSON{ID: p.ID, Allocation: a, Expiry: e, Priority: p.Priority}
 		planV03ToJSON(&p, &pj)
+		pj.LowBalance = p.LowBalance
 		out.Plans = append(out.Plans, pj)
 	}
 	for _, p := range c.Packs {
@@ -125,7 +126,24 @@ func (c *Catalog) MarshalJSON() ([]byte, error) {
 	for _, f := range c.Features {
 		out.Features = append(out.Features, featureJSON{ID: f.ID, Pool: f.Pool, Price: f.Price})
 	}
+	out.LowBalance = c.LowBalance
+	if c.ExpiringNotice != 0 {
+		out.ExpiringNotice = c.ExpiringNotice.String()
+	}
 	return json.Marshal(out)
+}
+
+// eventsInto sets the catalog's event settings (v0.3) from the JSON.
+func (in *catalogJSON) eventsInto(c *Catalog) error {
+	c.LowBalance = in.LowBalance
+	if in.ExpiringNotice != "" {
+		d, err := time.ParseDuration(in.ExpiringNotice)
+		if err != nil {
+			return fmt.Errorf("expiringNotice %q: %w", in.ExpiringNotice, err)
+		}
+		c.ExpiringNotice = d
+	}
+	return nil
 }
 
 type catalogJSON struct {
@@ -137,6 +155,11 @@ type catalogJSON struct {
 	Packs       []packJSON `json:"packs,omitempty"`
 	// Pools and feature prices (see features.go).
 	Features []featureJSON `json:"features,omitempty"`
+
+	// Events (v0.3): thresholds per pool, the notice as a Go duration
+	// ("72h").
+	LowBalance     map[string]decimal.Decimal `json:"lowBalance,omitempty"`
+	ExpiringNotice string                     `json:"expiringNotice,omitempty"`
 }
 
 type giftJSON struct {
@@ -154,6 +177,8 @@ type planJSON struct {
 	// v0.3 (plans.go)
 	Overdraft map[string]decimal.Decimal `json:"overdraft,omitempty"`
 	Rollover  *rolloverJSON              `json:"rollover,omitempty"`
+
+	LowBalance map[string]decimal.Decimal `json:"lowBalance,omitempty"` // v0.3 events
 }
 
 type packJSON struct {
@@ -219,6 +244,7 @@ func (in *catalogJSON) catalog() (*Catalog, error) {
 		}
 		plan := Plan{ID: p.ID, Allocation: a, Expiry: e, Priority: p.Priority}
 		p.planV03(&plan)
+		plan.LowBalance = p.LowBalance
 		c.Plans = append(c.Plans, plan)
 	}
 	for i, p := range in.Packs {
@@ -230,6 +256,9 @@ func (in *catalogJSON) catalog() (*Catalog, error) {
 	}
 	for _, f := range in.Features {
 		c.Features = append(c.Features, Feature{ID: f.ID, Pool: f.Pool, Price: f.Price})
+	}
+	if err := in.eventsInto(c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -81,6 +81,8 @@ type Store interface {
 	// lasts until the host commits. A store that always begins its own
 	// transactions (memory) returns false. (v0.3)
 	Bound() bool
+	// EventStore delivers the outbox (events.go).
+	EventStore
 }
 
 // Tx is a transaction of a Store, and with Store the whole contract a
@@ -183,6 +185,10 @@ type LoadQuery struct {
 	// Refs are operations whose entries to load: those the operation
 	// wrote and those whose Ref names it.
 	Refs []AccountID
+
+	// Notices are lots whose notice to look up (events.go): Loaded.Notices
+	// has those of them that have one.
+	Notices []AccountID
 }
 
 // AccountKey is an idempotency key of one account. Keys are scoped per
@@ -207,6 +213,7 @@ type Loaded struct {
 	Operations []Operation // the calls of the keys that exist, any order
 	Holds      []Hold      // of HoldsOf and Holds, each once, any order
 	Entries    []Entry     // of Refs, by account then ascending Seq
+	Notices    []AccountID // of Notices, those noticed, any order
 }
 
 // LotQuery selects lots of one account.
@@ -458,6 +465,13 @@ type Batch struct {
 	// LotExpiries change the expiry of existing lots (SetLotExpiry); an
 	// unknown lot of that account wraps ErrNotFound.
 	LotExpiries []LotExpiry
+
+	// Events are appended to the outbox (events.go); the store assigns
+	// their Seq and delivery state.
+	Events []Event
+	// Notices record that lots' credits.expiring events were written; a
+	// lot already noticed is left as it is.
+	Notices []LotNotice
 }
 
 // Empty reports whether the batch writes nothing.
@@ -465,7 +479,8 @@ func (b *Batch) Empty() bool {
 	return len(b.Lots) == 0 && len(b.Entries) == 0 &&
 		len(b.Debits) == 0 && len(b.Accounts) == 0 &&
 		len(b.Credits) == 0 && len(b.Holds) == 0 && len(b.HoldUpdates) == 0 &&
-		len(b.LotExpiries) == 0
+		len(b.LotExpiries) == 0 &&
+		len(b.Events) == 0 && len(b.Notices) == 0
 }
 
 // AccountDump is an account with its whole history, for Verify.

@@ -18,6 +18,7 @@
 //	balance ACCOUNT            an account's available credits and open lots
 //	entries ACCOUNT            an account's history, newest first
 //	holds ACCOUNT              an account's active holds
+//	events                     the outbox, newest first, with delivery state (-account, -limit, -before, -unacked)
 //	grant ACCOUNT AMOUNT       grant credits (-key required; -source, -expires-in, -expires-at, -priority)
 //	grant-pack ACCOUNT PACK    grant a catalog pack (-key required)
 //	consume ACCOUNT AMOUNT     spend credits (-key optional)

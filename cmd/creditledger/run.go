@@ -131,6 +131,7 @@ func commands() []*command {
 		{name: "entries", args: "ACCOUNT", nargs: 1, db: dbExisting, summary: "an account's history, newest first", flags: entriesFlags},
 		{name: "holds", args: "ACCOUNT", nargs: 1, db: dbExisting, summary: "an account's active holds",
 			flags: func(*flag.FlagSet) runner { return &holdsCmd{} }},
+		{name: "events", db: dbExisting, summary: "the outbox's events, newest first, with their delivery state", flags: eventsFlags},
 		{name: "grant", args: "ACCOUNT AMOUNT", nargs: 2, db: dbExisting, summary: "grant credits as a new lot (-key required)", flags: grantFlags},
 		{name: "grant-pack", args: "ACCOUNT PACK", nargs: 2, db: dbExisting, summary: "grant one of the catalog's packs (-key required)", flags: grantPackFlags},
 		{name: "consume", args: "ACCOUNT AMOUNT", nargs: 2, db: dbExisting, summary: "spend credits in burn order", flags: consumeFlags},

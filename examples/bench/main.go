@@ -83,6 +83,8 @@ type config struct {
 	readDuration time.Duration
 	workers      int   // the largest of workerCounts (connection pool sizing)
 	workerCounts []int // -workers: each consume and hold phase runs once per count
+	lowBalance   int   // Catalog.LowBalance[""] when > 0
+	noEvents     bool  // ledger.Config.NoEvents
 	readers      int
 	ref          string
 	noRef        bool
@@ -126,6 +128,8 @@ func main() {
 	flag.StringVar(&c.memProfile, "memprofile", "", "write an allocation profile (after Distribute) to this file")
 	flag.StringVar(&c.skip, "skip", "", "comma-separated phases to skip: distribute, consume, hot, hold, balance")
 	flag.BoolVar(&c.noGroup, "no-group-commit", false, "ledger.Config.DisableGroupCommit: every write in a transaction of its own (v0.2's path)")
+	flag.BoolVar(&c.noEvents, "no-events", false, "ledger.Config.NoEvents: write no events (the baseline of their cost)")
+	flag.IntVar(&c.lowBalance, "low-balance", 0, "a balance.low threshold on the default pool (0: none), to measure the events' cost (docs/EVENTS.md)")
 	flag.IntVar(&c.parallel, "parallel", 2, "bunstore Options.Parallel: chunks one Distribute serves at once")
 	flag.BoolVar(&c.trace, "trace", false, "print the time spent in each kind of SQL statement after each phase")
 	flag.BoolVar(&c.showProgress, "progress", false, "print Distribute's progress after each chunk (DistributeOpts.Progress) to stderr")
@@ -286,7 +290,7 @@ func runInto(ctx context.Context, c *config, rep *report) error {
 			tr.dump(phase)
 		}
 	}
-	l, err := ledger.New(store, &ledger.Config{Catalog: policy.ReferenceCatalog(), DisableGroupCommit: c.noGroup})
+	l, err := ledger.New(store, &ledger.Config{Catalog: benchCatalog(c), NoEvents: c.noEvents, DisableGroupCommit: c.noGroup})
 	if err != nil {
 		return err
 	}
@@ -1044,4 +1048,13 @@ func (t *tracer) dump(phase string) {
 			float64(r.s.total.Microseconds())/1000/float64(r.s.n), r.k)
 	}
 	t.stats = map[string]*traceStat{}
+}
+
+// benchCatalog is the reference catalog, with -low-balance's threshold.
+func benchCatalog(c *config) *policy.Catalog {
+	cat := policy.ReferenceCatalog()
+	if c.lowBalance > 0 {
+		cat.LowBalance = map[string]decimal.Decimal{"": decimal.NewFromInt(int64(c.lowBalance))}
+	}
+	return cat
 }

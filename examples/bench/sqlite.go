@@ -16,7 +16,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/creditledger/creditledger/ledger"
-	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage/bunstore"
 )
 
@@ -58,7 +57,7 @@ func runSQLite(ctx context.Context, c *config) error {
 		return err
 	}
 	rep.SQLite += " (modernc)"
-	l, err := ledger.New(store, &ledger.Config{Catalog: policy.ReferenceCatalog(), DisableGroupCommit: c.noGroup})
+	l, err := ledger.New(store, &ledger.Config{Catalog: benchCatalog(c), NoEvents: c.noEvents, DisableGroupCommit: c.noGroup})
 	if err != nil {
 		return err
 	}

@@ -345,5 +345,6 @@ func submit(sel string) chromedp.Action {
 // compiledFeatures (console_holds.go adds a hold and a capture), run on the
 // account page of demo-free-1, signed in, with 295 credits available.
 var featureBrowserSteps = []func(t *testing.T, ctx context.Context, textOf func(sel string) string){
-	holdsBrowserStep, // console_holds_test.go
+	holdsBrowserStep,  // console_holds_test.go
+	eventsBrowserStep, // console_events_test.go
 }

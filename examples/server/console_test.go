@@ -50,7 +50,7 @@ func newConsoleClock(t *testing.T, now func() time.Time) *consoleEnv {
 	ctx := context.Background()
 	store := testdb.Open(t, testdb.SQLitePath(t))
 	logger := slog.New(slog.NewTextHandler(testLogger{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: demoCatalog(), Logger: logger, Now: now})
+	l, err := ledger.NewContext(ctx, store, &ledger.Config{Catalog: serverCatalog(), Logger: logger, Now: now})
 	require.NoError(t, err)
 	require.NoError(t, seed(ctx, l, 1, logger))
 	s, h, err := buildServer(l, &httpcron.Options{Username: cronUser, Password: cronPass}, adminToken, logger)

@@ -42,7 +42,8 @@ type feature struct {
 // its own list (server.features).
 func compiledFeatures() []feature {
 	return []feature{
-		holdsFeature(), // console_holds.go
+		holdsFeature(),  // console_holds.go
+		eventsFeature(), // console_events.go
 	}
 }
 

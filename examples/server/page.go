@@ -67,6 +67,13 @@ var consoleTemplates = sync.OnceValue(func() *template.Template {
 		"ptr":    func(t time.Time) *time.Time { return &t },
 		"upper":  strings.ToUpper,
 		"plural": plural,
+		// The events feature's table (templates/events.html).
+		"eventsTable": func(rows []eventRow, all bool) any {
+			return struct {
+				Rows []eventRow
+				All  bool
+			}{rows, all}
+		},
 	}).ParseFS(templateFiles, "templates/*.html"))
 })
 

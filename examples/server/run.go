@@ -17,15 +17,30 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/creditledger/creditledger/httpcron"
 	"github.com/creditledger/creditledger/internal/defaults"
 	"github.com/creditledger/creditledger/ledger"
+	"github.com/creditledger/creditledger/policy"
 	"github.com/creditledger/creditledger/storage/bunstore"
 )
 
 // defaultDB is the SQLite file used when neither -db nor DATABASE_URL is
 // given (the repository's .gitignore lists it); cmd/creditledger shares it.
 const defaultDB = defaults.ExampleSQLiteFile
+
+// lowBalance is the example's balance.low threshold, in credits.
+const lowBalance = 20
+
+// serverCatalog is the server's catalog without -catalog: demoCatalog,
+// with a balance.low threshold on the default pool so that the console's
+// events show one (docs/EVENTS.md).
+func serverCatalog() *policy.Catalog {
+	c := demoCatalog()
+	c.LowBalance = map[string]decimal.Decimal{"": decimal.NewFromInt(lowBalance)}
+	return c
+}
 
 // shutdownTimeout is how long in-flight requests (a cron run among them)
 // get to finish after SIGINT or SIGTERM.
@@ -39,6 +54,9 @@ type config struct {
 	verify bool
 	// catalog is a JSON catalog file; "" for demoCatalog.
 	catalog string
+	// webhookURL and webhookSecret: where the ledger's events are
+	// delivered, and the key of their signature (webhook.go).
+	webhookURL, webhookSecret string
 }
 
 // usageError is a flag error; the flag package has already printed why.
@@ -60,6 +78,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.seed, "seed", 3, "demo accounts per plan created at first start (0: none)")
 	fs.BoolVar(&cfg.verify, "verify", false, "check the ledger's invariants and exit (1 on any violation) without serving")
 	fs.StringVar(&cfg.catalog, "catalog", "", "a JSON catalog file (default: the reference catalog with two demo feature prices)")
+	// No defaults shown: the URL may carry a token, the secret is one.
+	fs.StringVar(&cfg.webhookURL, "webhook-url", "", "POST the ledger's events to this URL, signed (default $"+webhookURLEnv+"; none: not delivered)")
+	fs.StringVar(&cfg.webhookSecret, "webhook-secret", "", "the webhook signature's secret (default $"+webhookSecretEnv+", else one made and printed at start)")
 	if err := fs.Parse(args); err != nil {
 		return nil, &usageError{err}
 	}
@@ -78,6 +99,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if cfg.dsn == "" {
 		cfg.dsn = defaultDB
 	}
+	if cfg.webhookURL == "" {
+		cfg.webhookURL = strings.TrimSpace(os.Getenv(webhookURLEnv))
+	}
+	if cfg.webhookSecret == "" {
+		cfg.webhookSecret = strings.TrimSpace(os.Getenv(webhookSecretEnv))
+	}
 	return cfg, nil
 }
 
@@ -93,6 +120,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	catalog, err := loadCatalog(cfg.catalog)
 	if err != nil {
 		return err
+	}
+	if cfg.catalog == "" {
+		catalog = serverCatalog() // with its balance.low threshold
 	}
 
 	store, err := bunstore.Open(ctx, cfg.dsn)
@@ -129,9 +159,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if demoAdmin {
 		adminToken = randomString(24)
 	}
-	h, err := newServer(l, creds, adminToken, logger)
+	var wh *webhook
+	demoSecret := false
+	if cfg.webhookURL != "" {
+		if cfg.webhookSecret == "" {
+			cfg.webhookSecret, demoSecret = randomString(24), true
+		}
+		if wh, err = newWebhook(cfg.webhookURL, cfg.webhookSecret); err != nil {
+			return err
+		}
+	}
+	srvState, h, err := buildServer(l, creds, adminToken, logger)
 	if err != nil {
 		return err
+	}
+	if wh != nil {
+		srvState.webhookURL = redactURL(wh.url)
 	}
 	h = withOps(h, metrics, store.DB().PingContext, logger)
 
@@ -159,6 +202,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"  curl -H \"Authorization: Bearer $%s\" -X POST -d '{\"amount\":\"1\"}' %s/api/accounts/demo-free-1/consume\n\n",
 			adminTokenEnv, adminToken, adminTokenEnv, adminToken, adminTokenEnv, base)
 	}
+	if demoSecret {
+		fmt.Fprintf(stderr, "\nWEBHOOK secret for the signatures of %s\n"+
+			"(%s is unset; it changes at every start):\n"+
+			"  secret: %s\n  export %s=%s\n\n",
+			redactURL(wh.url), webhookSecretEnv, cfg.webhookSecret, webhookSecretEnv, cfg.webhookSecret)
+	}
 	// After the DEMO block, so that whoever waits for this line has both.
 	fmt.Fprintf(stdout, "listening on %s\n", base)
 	logger.Info("serving", "url", base)
@@ -174,6 +223,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	delivered := make(chan struct{})
+	if wh != nil {
+		// Delivers the outbox until ctx ends (at least once, in order per
+		// account; errors are logged and retried with backoff).
+		logger.Info("delivering events", "webhook", redactURL(wh.url))
+		go func() {
+			defer close(delivered)
+			_ = l.DeliverEvents(ctx, wh.deliver, &ledger.DeliverOpts{Logger: logger})
+		}()
+	} else {
+		close(delivered)
+	}
 
 	select {
 	case err := <-served:
@@ -187,6 +248,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_ = srv.Close()
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	<-delivered
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

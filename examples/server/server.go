@@ -34,6 +34,9 @@ type server struct {
 	// now is the console's clock, the ledger's (time.Now unless a test
 	// sets both), so that a page's countdowns agree with its balances.
 	now func() time.Time
+	// webhookURL is where events are delivered, without credentials;
+	// "" when no webhook is set (console_events.go shows it).
+	webhookURL string
 }
 
 // newServer returns the example's whole HTTP handler: the cron endpoint

@@ -86,6 +86,9 @@ func prepare(b *storage.Batch) (*writes, error) {
 	if err := w.prepareHolds(b); err != nil {
 		return nil, err
 	}
+	if err := checkEvents(b); err != nil {
+		return nil, err
+	}
 	for k, amount := range sums {
 		if amount == 0 {
 			continue // debits and credits cancel out

@@ -63,7 +63,7 @@ func TestCitusDistributeTables(t *testing.T) {
 
 	accounts := first["creditledger_accounts"]
 	require.Equal(t, distribution{method: "h", column: "id", colocation: accounts.colocation, shardsCount: testdb.CitusShardCount}, accounts)
-	for _, table := range []string{"creditledger_lots", "creditledger_entries", "creditledger_holds"} {
+	for _, table := range []string{"creditledger_lots", "creditledger_entries", "creditledger_holds", "creditledger_events", "creditledger_lot_notices"} {
 		require.Equal(t, distribution{method: "h", column: "account_id", colocation: accounts.colocation, shardsCount: testdb.CitusShardCount},
 			first[table], "%s is co-located with the accounts", table)
 	}
@@ -71,7 +71,7 @@ func TestCitusDistributeTables(t *testing.T) {
 	require.Equal(t, 1, first["creditledger_meta"].shardsCount)
 	require.NotContains(t, first, "creditledger_migrations")
 	require.NotContains(t, first, "creditledger_migration_locks")
-	require.Len(t, first, 5)
+	require.Len(t, first, 7)
 
 	other := open(t, dsn)
 	l, err := ledger.New(other, nil)

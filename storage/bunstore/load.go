@@ -53,6 +53,9 @@ func load(ctx context.Context, t loader, q storage.LoadQuery) (*storage.Loaded, 
 	if err := loadHolds(ctx, t, q, out); err != nil {
 		return nil, err
 	}
+	if err := loadNotices(ctx, t, q, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

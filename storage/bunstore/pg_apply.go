@@ -160,6 +160,12 @@ func (t *tx) applyPostgres(ctx context.Context, w *writes, b *storage.Batch) (de
 		prune, pruneArgs := citusPruneOf(t, "h.account_id", w.ended, func(u storage.HoldUpdate) string { return u.Account })
 		add(st, pgEndHolds, "ended_holds", holdEndColumns, w.ended, "active holds to end", len(w.ended), prune, pruneArgs...)
 	}
+	if len(b.Events) > 0 {
+		add(st, pgInsertEvents, "new_events", eventInsertColumns, b.Events, "", -1, "")
+	}
+	if len(b.Notices) > 0 {
+		add(st, pgInsertNotices, "new_notices", noticeColumns, b.Notices, "", -1, "")
+	}
 	if len(w.accounts) > 0 {
 		prune, pruneArgs := citusPruneOf(t, "a.id", w.accounts, func(u storage.AccountUpdate) string { return u.ID })
 		updatedAt = add(st, pgUpdateAccounts, "updated_accounts", accountUpdateColumns, w.accounts, "accounts to update", len(w.accounts), prune, pruneArgs...)

@@ -59,6 +59,9 @@ func (t *tx) LockAndLoad(ctx context.Context, ids []string, create bool, now tim
 	if err := loadHolds(ctx, t, q, loaded); err != nil {
 		return nil, nil, err
 	}
+	if err := loadNotices(ctx, t, q, loaded); err != nil {
+		return nil, nil, err
+	}
 	return accounts, loaded, nil
 }
 

@@ -84,6 +84,13 @@ func (t *sqliteTx) Apply(ctx context.Context, b *storage.Batch) error {
 			return err
 		}
 	}
+	if len(b.Events) > 0 || len(b.Notices) > 0 {
+		ran, err := t.insertEvents(ctx, b)
+		wrote = wrote || ran
+		if err := step(0, err, -1, ""); err != nil {
+			return err
+		}
+	}
 	if len(w.ended) > 0 {
 		n, err := execRows(ctx, t, holdEndColumns, w.ended, func(col func(int) string, values string) string {
 			return "UPDATE creditledger_holds SET state = " + col(2) + ", captured = " + col(3) + ", ended_at = " + col(4) +

@@ -32,6 +32,10 @@ type Store struct {
 	ops      map[storage.AccountKey]*storage.Operation // keyed calls, from their first entries
 	holds    map[storage.AccountID]*storage.Hold       // by account and hold id
 	holdsOf  map[string][]string                       // account -> hold ids, in creation order
+
+	events   []*storage.Event // the outbox, by ascending Seq (events.go)
+	eventSeq int64            // the Seq of the newest event ever inserted
+	notices  map[storage.AccountID]bool
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -46,6 +50,7 @@ func New() *Store {
 		ops:      map[storage.AccountKey]*storage.Operation{},
 		holds:    map[storage.AccountID]*storage.Hold{},
 		holdsOf:  map[string][]string{},
+		notices:  map[storage.AccountID]bool{},
 	}
 }
 
@@ -300,6 +305,7 @@ func (t *memTx) Load(_ context.Context, q storage.LoadQuery) (*storage.Loaded, e
 		}
 	}
 	t.loadHolds(q, out)
+	t.loadNotices(q, out)
 	return out, nil
 }
 
@@ -351,6 +357,9 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 		if lot := s.lotOf(newLots, x.Account, x.LotID); lot == nil {
 			return fmt.Errorf("%w: lot %s of account %q to set the expiry of", storage.ErrNotFound, x.LotID, x.Account)
 		}
+	}
+	if err := t.checkEvents(b); err != nil {
+		return err
 	}
 	seqs := map[string]map[int64]bool{}
 	for _, e := range b.Entries {
@@ -415,6 +424,7 @@ func (t *memTx) Apply(_ context.Context, b *storage.Batch) error {
 		lot.ExpiresAt = normPtr(x.ExpiresAt)
 		t.undo = append(t.undo, func() { lot.ExpiresAt = old })
 	}
+	t.applyEvents(b)
 	for _, e := range b.Entries {
 		e := copyEntry(e)
 		e.CreatedAt = norm(e.CreatedAt)

@@ -94,6 +94,12 @@ func Exercise(t *testing.T, newStore NewStore, caps Capabilities) {
 	for _, c := range textCases {
 		cases = append(cases, testCase{c.name, c.fn, false})
 	}
+	for _, c := range eventCases {
+		cases = append(cases, testCase{c.name, c.fn, false})
+	}
+	for _, c := range eventsOverlapping {
+		cases = append(cases, testCase{c.name, c.fn, true})
+	}
 	for _, c := range cases {
 		if c.overlapping && caps.OneTransaction {
 			continue
