@@ -216,22 +216,22 @@ func TestEventsBalanceLowCrossings(t *testing.T) {
 	}
 }
 
-// failingStore runs each transaction's function, then fails it: nothing
+// rollbackStore runs each transaction's function, then fails it: nothing
 // it staged, events included, is kept.
-type failingStore struct {
+type rollbackStore struct {
 	storage.Store
 	fail bool
 }
 
-var errInjected = errors.New("injected commit failure")
+var errRolledBack = errors.New("injected commit failure")
 
-func (s *failingStore) Tx(ctx context.Context, fn func(context.Context, storage.Tx) error) error {
+func (s *rollbackStore) Tx(ctx context.Context, fn func(context.Context, storage.Tx) error) error {
 	return s.Store.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
 		if err := fn(ctx, tx); err != nil {
 			return err
 		}
 		if s.fail {
-			return errInjected
+			return errRolledBack
 		}
 		return nil
 	})
@@ -240,16 +240,16 @@ func (s *failingStore) Tx(ctx context.Context, fn func(context.Context, storage.
 func TestEventsRolledBackWriteLeavesNone(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
-		fs := &failingStore{Store: newStore(t)}
+		fs := &rollbackStore{Store: newStore(t)}
 		b := setup(t, func(*testing.T) storage.Store { return fs }, &ledger.Config{Catalog: eventsCatalog()})
 		ctx := t.Context()
 		_, err := b.l.Grant(ctx, ledger.GrantParams{Account: "u", Amount: d("30"), IdempotencyKey: nextKey()})
 		require.NoError(t, err)
 		fs.fail = true
 		_, err = b.l.Consume(ctx, ledger.ConsumeParams{Account: "u", Amount: d("30")})
-		require.ErrorIs(t, err, errInjected)
+		require.ErrorIs(t, err, errRolledBack)
 		_, err = b.l.Grant(ctx, ledger.GrantParams{Account: "u", Amount: d("30"), IdempotencyKey: nextKey()})
-		require.ErrorIs(t, err, errInjected)
+		require.ErrorIs(t, err, errRolledBack)
 		fs.fail = false
 		es, err := b.l.ListEvents(ctx, nil)
 		require.NoError(t, err)

@@ -119,21 +119,6 @@ func NewContext(ctx context.Context, store storage.Store, cfg *Config) (*Ledger,
 	if err := store.Init(ctx, c.Scale); err != nil {
 		return nil, fmt.Errorf("creditledger: init store: %w", err)
 	}
-	return &Ledger{
-		store:   store,
-		scale:   c.Scale,
-		catalog: c.Catalog,
-		burn:    c.BurnOrder,
-		now:     c.Now,
-		logger:  c.Logger,
-		ids:     &id.Generator{},
-		tel:     tel,
-
-		rollovers:  hasRollover(c.Catalog),
-		overdrafts: hasOverdraft(c.Catalog),
-		group:      newGroupCommit(store, c.DisableGroupCommit),
-		noGroup:    c.DisableGroupCommit,
-	}, nil
 	l := &Ledger{
 		store:    store,
 		scale:    c.Scale,
@@ -144,6 +129,11 @@ func NewContext(ctx context.Context, store storage.Store, cfg *Config) (*Ledger,
 		ids:      &id.Generator{},
 		tel:      tel,
 		noEvents: c.NoEvents,
+
+		rollovers:  hasRollover(c.Catalog),
+		overdrafts: hasOverdraft(c.Catalog),
+		group:      newGroupCommit(store, c.DisableGroupCommit),
+		noGroup:    c.DisableGroupCommit,
 	}
 	if err := tel.ev.observeOldest(l); err != nil {
 		return nil, fmt.Errorf("creditledger: instruments: %w", err)
