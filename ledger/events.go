@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -73,9 +74,13 @@ type Event struct {
 // balance as stored when the writer started, the events staged so far,
 // and which of its lots have had their credits.expiring notice.
 type writerEvents struct {
-	before  int64
-	staged  []storage.Event
-	noticed map[string]bool
+	// before and beforePools are the default pool's and the other
+	// pools' booked balances as stored when the writer started (the sum
+	// of their lots' remaining, expired or not).
+	before      int64
+	beforePools map[string]int64
+	staged      []storage.Event
+	noticed     map[string]bool
 	// checked are the stored lots whose notices were read: only those
 	// (and the write's own lots) can be noticed.
 	checked map[string]bool
@@ -135,18 +140,35 @@ func (w *accountWriter) finishEvents(plan *planChange) {
 	if w.l.noEvents {
 		return
 	}
-	// One pool, the default one, until the ledger knows pools: with
-	// them, this runs per pool the write touched, before being that
-	// pool's stored balance (the sum of its lots' remaining, expired or
-	// not) and after its available balance.
-	after := w.available()
-	before := w.ev.before
-	pool := ""
+	// Per pool the account has: before is the pool's stored balance
+	// (the sum of its lots' remaining, expired or not), after its
+	// available balance.
 	op := w.lastOp()
-	if taken := before - after; taken > 0 && op >= 0 {
-		planID := w.acct.Plan
-		if plan != nil {
-			planID = plan.plan
+	planID := w.acct.Plan
+	if plan != nil {
+		planID = plan.plan
+	}
+	pools := []string{""}
+	for p := range w.pools {
+		if p != "" {
+			pools = append(pools, p)
+		}
+	}
+	for p := range w.ev.beforePools {
+		if _, ok := w.pools[p]; !ok && p != "" {
+			pools = append(pools, p)
+		}
+	}
+	slices.Sort(pools)
+	for _, pool := range pools {
+		before := w.ev.before
+		if pool != "" {
+			before = w.ev.beforePools[pool]
+		}
+		after := w.availableIn(pool)
+		taken := before - after
+		if taken <= 0 || op < 0 {
+			continue
 		}
 		if t, ok := w.l.lowBalance(planID, pool); ok && before > t && after <= t {
 			w.emit(EventBalanceLow, op, pool, "", taken)
@@ -161,7 +183,7 @@ func (w *accountWriter) finishEvents(plan *planChange) {
 		}
 	}
 	for i := range w.ev.staged {
-		w.ev.staged[i].Balance = after
+		w.ev.staged[i].Balance = w.availableIn(w.ev.staged[i].Pool)
 	}
 	w.batch.Events = append(w.batch.Events, w.ev.staged...)
 	w.ev.staged = nil

@@ -94,6 +94,7 @@ func (l *Ledger) SetLotExpiry(ctx context.Context, account, lotID string, expire
 					return err
 				}
 				w.debit(lot, amount)
+				w.emit(EventCreditsExpired, opIdx, lot.Pool, lot.ID, amount)
 			}
 			return nil
 		},

@@ -75,7 +75,6 @@ func (l *Ledger) newWriter(acct storage.Account, lots []storage.Lot, loaded bool
 	if len(lots) > 16 {
 		seen = make(map[string]bool, len(lots))
 	}
-	w.ev.before = acct.Balance // the balance as stored (events.go)
 	if len(lots) > 0 {
 		// The writer moves its copies, never the caller's lots: one
 		// allocation for the copies, one for the pointers (room for a
@@ -99,6 +98,26 @@ func (l *Ledger) newWriter(acct storage.Account, lots []storage.Lot, loaded bool
 	}
 	if !loaded {
 		w.defaultPool = acct.Balance
+	}
+	// Each pool's balance as stored, less its lots not yet effective
+	// (dated grants, never spendable before their instant), for the
+	// balance events (events.go).
+	w.ev.before, w.ev.beforePools = w.defaultPool, w.pools
+	for _, lot := range w.lots {
+		if lot.Remaining <= 0 || lot.Effective(now) {
+			continue
+		}
+		if lot.Pool == "" {
+			w.ev.before -= lot.Remaining
+			continue
+		}
+		// A copy: w.pools is the writer's own (copied on write).
+		m := maps.Clone(w.ev.beforePools)
+		if m == nil {
+			m = map[string]int64{}
+		}
+		m[lot.Pool] -= lot.Remaining
+		w.ev.beforePools = m
 	}
 	return w
 }
