@@ -480,3 +480,51 @@ func TestLowBalanceFitsScale(t *testing.T) {
 	_, err = ledger.New(testKindsMemory(t), &ledger.Config{Catalog: cat, Scale: 1})
 	require.NoError(t, err)
 }
+
+// balance.low and balance.depleted are per pool: each pool crosses its
+// own threshold, spending one pool never fires another's, and a dated
+// grant's credits count only from its instant.
+func TestEventsBalancePerPool(t *testing.T) {
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		cat := eventsCatalog()
+		cat.LowBalance = map[string]decimal.Decimal{"": d("20"), "image": d("10")}
+		clk := newClock(t0)
+		b := setup(t, newStore, &ledger.Config{Catalog: cat, Now: clk.Now})
+		ctx := t.Context()
+		g := newEventLog(t, b.l)
+		grant := func(pool string, amount int64, at *time.Time) {
+			_, err := b.l.Grant(ctx, ledger.GrantParams{Account: "p", Pool: pool, Amount: decimal.NewFromInt(amount),
+				IdempotencyKey: nextKey(), EffectiveAt: at})
+			require.NoError(t, err)
+		}
+		consume := func(pool string, amount int64) {
+			_, err := b.l.Consume(ctx, ledger.ConsumeParams{Account: "p", Pool: pool, Amount: decimal.NewFromInt(amount)})
+			require.NoError(t, err)
+		}
+		grant("", 30, nil)
+		grant("image", 40, nil)
+		require.Equal(t, []string{"credits.granted 30 30", "credits.granted 40 40"}, g.next("p"))
+
+		consume("image", 25) // 40 -> 15: above image's 10, no event
+		require.Empty(t, g.next("p"))
+		consume("", 15) // 30 -> 15: the default pool's crossing of 20
+		require.Equal(t, []string{"balance.low 15 15"}, g.next("p"))
+		consume("image", 6) // 15 -> 9: image's own crossing of 10
+		require.Equal(t, []string{"balance.low 6 9"}, g.next("p"))
+
+		// A dated grant of 100 into image: not spendable, so the next
+		// consume still crosses nothing new, and depleting image fires.
+		later := t0.Add(48 * time.Hour)
+		grant("image", 100, &later)
+		require.Equal(t, []string{"credits.granted 100 9"}, g.next("p"))
+		consume("image", 9)
+		require.Equal(t, []string{"balance.depleted 9 0"}, g.next("p"))
+
+		// At its instant the dated credits are spendable; spending them
+		// down to 10 is image's next crossing.
+		clk.Set(later)
+		consume("image", 90)
+		require.Equal(t, []string{"balance.low 90 10"}, g.next("p"))
+		requireVerified(t, b)
+	})
+}
