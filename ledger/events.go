@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -118,15 +119,19 @@ func (w *accountWriter) emit(typ string, opIdx int, pool, lotID string, amount i
 // before and after the write; finish emits balance.overdrawn when the
 // pool went from owing nothing to owing something.
 func (w *accountWriter) noteOwed(pool string, before, after int64) {
-	if w.ev.owed == nil {
-		w.ev.owed = map[string][2]int64{}
-	}
 	o, ok := w.ev.owed[pool]
 	if !ok {
 		o[0] = before
 	}
 	o[1] = after
-	w.ev.owed[pool] = o
+	// Copied on write, as the pools' balances are: a copy of the writer
+	// (group commit's undo of a failed call) keeps what it saw.
+	m := maps.Clone(w.ev.owed)
+	if m == nil {
+		m = map[string][2]int64{}
+	}
+	m[pool] = o
+	w.ev.owed = m
 }
 
 // lastOp is the index of the newest staged call, for events that the

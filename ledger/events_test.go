@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -525,6 +526,41 @@ func TestEventsBalancePerPool(t *testing.T) {
 		clk.Set(later)
 		consume("image", 90)
 		require.Equal(t, []string{"balance.low 90 10"}, g.next("p"))
+		requireVerified(t, b)
+	})
+}
+
+// balance.overdrawn: once when a pool goes from owing nothing to owing,
+// not again while it owes more, and again after a grant paid the debt.
+func TestEventsOverdrawn(t *testing.T) {
+	eachStore(t, func(t *testing.T, newStore func(t *testing.T) storage.Store) {
+		b := setup(t, newStore, &ledger.Config{Catalog: overdraftCatalog()})
+		ctx := t.Context()
+		g := newEventLog(t, b.l)
+		require.NoError(t, b.l.SetPlan(ctx, ledger.PlanParams{Account: "o", Plan: "metered"}))
+		grantOD(t, b, "o", "g1", "10")
+		g.next("o")
+		overdrawn := func() int {
+			n := 0
+			for _, e := range g.next("o") {
+				if strings.HasPrefix(e, "balance.overdrawn ") {
+					n++
+					require.Equal(t, "balance.overdrawn 15 0", e, "the debt, and the pool's available balance")
+				}
+			}
+			return n
+		}
+		_, err := b.l.Consume(ctx, ledger.ConsumeParams{Account: "o", Amount: d("25")}) // 10 spent, 15 owed
+		require.NoError(t, err)
+		require.Equal(t, 1, overdrawn())
+		_, err = b.l.Consume(ctx, ledger.ConsumeParams{Account: "o", Amount: d("5")}) // owes 20: no new crossing
+		require.NoError(t, err)
+		require.Equal(t, 0, overdrawn())
+		grantOD(t, b, "o", "g2", "20") // pays the 20
+		require.Equal(t, 0, overdrawn())
+		_, err = b.l.Consume(ctx, ledger.ConsumeParams{Account: "o", Amount: d("15")}) // owes again
+		require.NoError(t, err)
+		require.Equal(t, 1, overdrawn())
 		requireVerified(t, b)
 	})
 }

@@ -159,11 +159,13 @@ func (w *accountWriter) overdraw(opIdx int, pool string, amount int64, descripti
 	if owed := w.owedIn(pool); owed+amount > w.overdraftLimit(pool) {
 		return nil, fmt.Errorf("creditledger: account %q: overdraft of %d minor units past the limit after the balance check", w.acct.ID, amount)
 	}
+	owed := w.owedIn(pool)
 	lot := w.debtLot(opIdx, pool)
 	if err := w.entry(opIdx, lot, storage.KindConsume, -amount, description, metadata); err != nil {
 		return nil, err
 	}
 	w.debit(lot, amount)
+	w.noteOwed(pool, owed, owed+amount) // balance.overdrawn (events.go)
 	return &w.batch.Entries[len(w.batch.Entries)-1], nil
 }
 
