@@ -71,7 +71,11 @@ func (t *eventTelemetry) observeOldest(l *Ledger) error {
 			now := l.clock()
 			st, err := l.store.EventStats(ctx, now)
 			if err != nil {
-				return err
+				// No point this round: a collection must not fail for
+				// one ledger's store (closed, or unreachable for now),
+				// which would drop every other instrument's points too.
+				l.logger.DebugContext(ctx, "creditledger: oldest unacknowledged event not observed", "error", err)
+				return nil
 			}
 			age := 0.0
 			if st.OldestUnacked != nil {
