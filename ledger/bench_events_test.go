@@ -47,27 +47,7 @@ func BenchmarkEventsCost(b *testing.B) {
 			})
 			b.Run("distribute/"+kind.name+"/"+mode.name, func(b *testing.B) {
 				l, _ := newLedger(b)
-				ctx := context.Background()
-				plans := []string{"free", "pro_yearly", "lifetime"}
-				ps := make([]ledger.PlanParams, benchAccounts)
-				for i := range ps {
-					ps[i] = ledger.PlanParams{Account: benchAccount(i), Plan: plans[i%3], Anchor: t0.AddDate(0, 0, -(i % 28))}
-				}
-				if err := l.SetPlans(ctx, ps); err != nil {
-					b.Fatal(err)
-				}
-				month := 0
-				for b.Loop() {
-					month++
-					res, err := l.Distribute(ctx, &ledger.DistributeOpts{Now: t0.AddDate(0, month, 0)})
-					if err != nil {
-						b.Fatal(err)
-					}
-					if res.Granted != benchAccounts {
-						b.Fatalf("month %d: %+v", month, res)
-					}
-				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchAccounts), "ns/account")
+				benchDistribute(b, l)
 			})
 		}
 	}
