@@ -49,7 +49,7 @@ func holdCapture(ctx context.Context, l *ledger.Ledger, c *config, rep *report, 
 				lat := make([]time.Duration, 0, 4096)
 				defer func() { lats.add(lat) }()
 				for time.Now().Before(stop) {
-					acct := accountID(1 + rng.IntN(c.n))
+					acct := accountID(1 + rng.IntN(c.spreadOf(pgRefAccounts)))
 					t := time.Now()
 					h, err := l.Hold(ctx, ledger.HoldParams{Account: acct, Amount: held, Description: "bench"})
 					if errors.Is(err, ledger.ErrInsufficientCredits) {

@@ -79,6 +79,7 @@ type config struct {
 	dsn          string
 	schema       string
 	n            int
+	spread       int // -spread: accounts the random-account phases pick from
 	duration     time.Duration
 	readDuration time.Duration
 	workers      int   // the largest of workerCounts (connection pool sizing)
@@ -112,6 +113,7 @@ func main() {
 	flag.StringVar(&c.dsn, "dsn", "", "PostgreSQL URL (default $DATABASE_URL, else "+defaultDSN+")")
 	flag.StringVar(&c.schema, "schema", "creditledger_bench", "schema the benchmark creates and works in")
 	flag.IntVar(&c.n, "n", 1_000_000, "accounts to import")
+	flag.IntVar(&c.spread, "spread", 0, "accounts the random-account consume and hold phases pick from, the first ones imported (0: as many as the consume reference seeds, 100,000 on PostgreSQL and 1,000 on SQLite, so that both write to as many rows; at most -n)")
 	flag.DurationVar(&c.duration, "duration", 20*time.Second, "duration of each consume run (ours and pgbench -T)")
 	flag.DurationVar(&c.readDuration, "read-duration", 10*time.Second, "duration of the balance readers")
 	workers := flag.String("workers", "1,4,16", "concurrent consumers (and pgbench -c): each consume and hold phase runs once per count, comma-separated")
@@ -152,6 +154,27 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// The accounts each consume reference seeds: consume_seed.sql's on
+// PostgreSQL, sqlite_reference.go's on SQLite.
+const (
+	pgRefAccounts     = 100_000
+	sqliteRefAccounts = 1000
+)
+
+// spreadOf is how many accounts the random-account phases pick from: -spread,
+// else as many as the reference (ref) picks from, at most -n. The same
+// number of rows on both sides keeps the comparison about the writes, not
+// about how much of a table the database's cache holds: over 1,000,000
+// accounts our rows outgrow PostgreSQL's default 128 MB of shared buffers,
+// the reference's 100,000 do not.
+func (c *config) spreadOf(ref int) int {
+	n := c.spread
+	if n <= 0 {
+		n = ref
+	}
+	return min(n, c.n)
 }
 
 // figure is one measured value and its reference.
@@ -578,7 +601,7 @@ func consume(ctx context.Context, l *ledger.Ledger, c *config, rep *report, hot 
 			if hot {
 				return hotID
 			}
-			return accountID(1 + rng.IntN(c.n))
+			return accountID(1 + rng.IntN(c.spreadOf(pgRefAccounts)))
 		}, &st)
 		stopProfile()
 		lat := summarize(all)
