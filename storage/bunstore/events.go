@@ -133,28 +133,33 @@ func (t *sqliteTx) insertEvents(ctx context.Context, b *storage.Batch) (ran bool
 
 // loadNotices reads which of q.Notices have a notice.
 func loadNotices(ctx context.Context, t loader, q storage.LoadQuery, out *storage.Loaded) error {
+	steps, err := noticeSteps(t, q, out)
+	if err != nil {
+		return err
+	}
+	return runSteps(ctx, t, steps)
+}
+
+// noticeSteps is the statement of loadNotices, if q asks for notices.
+func noticeSteps(t loader, q storage.LoadQuery, out *storage.Loaded) ([]loadStep, error) {
 	if len(q.Notices) == 0 {
-		return nil
+		return nil, nil
 	}
 	accounts, ids, set := pairs(q.Notices)
 	cond, args, err := inBoth(t, "account_id", accounts, "lot_id", ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	got, err := queryAll(ctx, t, func(r rowScanner) (storage.AccountID, error) {
-		var a, id text
-		err := r.Scan(&a, &id)
-		return storage.AccountID{Account: string(a), ID: string(id)}, err
-	}, "SELECT account_id, lot_id FROM creditledger_lot_notices WHERE "+cond, args...)
-	if err != nil {
-		return fmt.Errorf("bunstore: loading lot notices: %w", err)
-	}
-	for _, n := range got {
-		if set[n] {
-			out.Notices = append(out.Notices, n)
-		}
-	}
-	return nil
+	return []loadStep{stepOf("loading lot notices", "SELECT account_id, lot_id FROM creditledger_lot_notices WHERE "+cond, args,
+		func(r rowScanner) (storage.AccountID, error) {
+			var a, id text
+			err := r.Scan(&a, &id)
+			return storage.AccountID{Account: string(a), ID: string(id)}, err
+		}, func(n storage.AccountID) {
+			if set[n] {
+				out.Notices = append(out.Notices, n)
+			}
+		})}, nil
 }
 
 // pgClaimable is the condition of a claim's candidates (the table as c,

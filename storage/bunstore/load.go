@@ -71,12 +71,72 @@ func pairs(ks []storage.AccountID) (accounts, ids []string, set map[storage.Acco
 	return uniqueSorted(accounts), uniqueSorted(ids), set
 }
 
+// A loadStep is one statement of a load and what becomes of its rows:
+// steps whose statements do not depend on each other's rows run in one
+// round trip on a pipelined transaction (runSteps).
+type loadStep struct {
+	what  string // for errors: "loading holds"
+	query string
+	args  []any
+	read  func(rows rowsIter) error
+}
+
+// stepOf is the loadStep of query, each of whose rows scan makes a T for
+// keep.
+func stepOf[T any](what, query string, args []any, scan func(rowScanner) (T, error), keep func(T)) loadStep {
+	return loadStep{what: what, query: query, args: args, read: func(rows rowsIter) error {
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			keep(v)
+		}
+		return rows.Err()
+	}}
+}
+
+// runSteps runs steps in their order: on a pipelined PostgreSQL
+// transaction all in one round trip (tx.pipelined), else one after
+// another. Each step's statement runs after the one before it has (a
+// pipeline's statements run in order), under a new snapshot in READ
+// COMMITTED, so either way it sees what the locks' holders committed.
+func runSteps(ctx context.Context, t loader, steps []loadStep) error {
+	if pt, ok := t.(*tx); ok && pt.pc != nil && len(steps) > 1 {
+		return pt.pipelined(ctx, steps)
+	}
+	for _, st := range steps {
+		rows, err := t.query(ctx, st.query, st.args...)
+		if err == nil {
+			err = st.read(rows)
+			if cerr := rows.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("bunstore: %s: %w", st.what, err)
+		}
+	}
+	return nil
+}
+
 // loadHolds reads what q asks of holds, lots by id and entries by
 // operation into out, through t.
 func loadHolds(ctx context.Context, t loader, q storage.LoadQuery, out *storage.Loaded) error {
+	steps, err := holdSteps(t, q, out)
+	if err != nil {
+		return err
+	}
+	return runSteps(ctx, t, steps)
+}
+
+// holdSteps are the statements of loadHolds: each adds its rows to out
+// as it reads them.
+func holdSteps(t loader, q storage.LoadQuery, out *storage.Loaded) ([]loadStep, error) {
+	var steps []loadStep
 	seen := map[storage.AccountID]bool{}
-	add := func(hs []storage.Hold, keep map[storage.AccountID]bool) {
-		for _, h := range hs {
+	add := func(keep map[storage.AccountID]bool) func(storage.Hold) {
+		return func(h storage.Hold) {
 			k := storage.AccountID{Account: h.Account, ID: h.ID}
 			if (keep == nil || keep[k]) && !seen[k] {
 				seen[k] = true
@@ -87,73 +147,61 @@ func loadHolds(ctx context.Context, t loader, q storage.LoadQuery, out *storage.
 	if ids := uniqueSorted(q.HoldsOf); len(ids) > 0 {
 		in, args, err := t.in("account_id", ids)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		hs, err := queryAll(ctx, t, scanHold,
-			"SELECT "+holdCols+" FROM creditledger_holds WHERE "+in+" AND state = 'active' ORDER BY account_id, created_at, id", args...)
-		if err != nil {
-			return fmt.Errorf("bunstore: loading active holds: %w", err)
-		}
-		add(hs, nil)
+		steps = append(steps, stepOf("loading active holds",
+			"SELECT "+holdCols+" FROM creditledger_holds WHERE "+in+" AND state = 'active' ORDER BY account_id, created_at, id", args,
+			scanHold, add(nil)))
 	}
 	if len(q.Holds) > 0 {
 		accounts, ids, set := pairs(q.Holds)
 		where, args, err := inBoth(t, "account_id", accounts, "id", ids)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		hs, err := queryAll(ctx, t, scanHold,
-			"SELECT "+holdCols+" FROM creditledger_holds WHERE "+where+" ORDER BY account_id, created_at, id", args...)
-		if err != nil {
-			return fmt.Errorf("bunstore: loading holds: %w", err)
-		}
-		add(hs, set)
+		steps = append(steps, stepOf("loading holds",
+			"SELECT "+holdCols+" FROM creditledger_holds WHERE "+where+" ORDER BY account_id, created_at, id", args,
+			scanHold, add(set)))
 	}
 	if len(q.Lots) > 0 {
 		accounts, ids, set := pairs(q.Lots)
 		where, args, err := inBoth(t, "account_id", accounts, "id", ids)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		lots, err := queryAll(ctx, t, scanLot,
-			"SELECT "+lotCols+" FROM creditledger_lots WHERE "+where+" ORDER BY account_id, id", args...)
-		if err != nil {
-			return fmt.Errorf("bunstore: loading lots by id: %w", err)
-		}
-		for _, l := range lots {
-			if set[storage.AccountID{Account: l.Account, ID: l.ID}] {
-				out.Lots = append(out.Lots, l)
-			}
-		}
+		steps = append(steps, stepOf("loading lots by id",
+			"SELECT "+lotCols+" FROM creditledger_lots WHERE "+where+" ORDER BY account_id, id", args,
+			scanLot, func(l storage.Lot) {
+				if set[storage.AccountID{Account: l.Account, ID: l.ID}] {
+					out.Lots = append(out.Lots, l)
+				}
+			}))
 	}
 	if len(q.Refs) > 0 {
 		accounts, ids, set := pairs(q.Refs)
 		inA, argA, err := t.in("account_id", accounts)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		inO, argO, err := t.in("operation_id", ids)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		inR, argR, err := t.in("ref", ids)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		entries, err := queryAll(ctx, t, scanEntry,
+		steps = append(steps, stepOf("loading entries by operation",
 			"SELECT "+entryCols+" FROM creditledger_entries WHERE "+inA+" AND ("+inO+" OR "+inR+") ORDER BY account_id, seq",
-			slices.Concat(argA, argO, argR)...)
-		if err != nil {
-			return fmt.Errorf("bunstore: loading entries by operation: %w", err)
-		}
-		for _, e := range entries {
-			if set[storage.AccountID{Account: e.Account, ID: e.OperationID}] ||
-				(e.Ref != "" && set[storage.AccountID{Account: e.Account, ID: e.Ref}]) {
-				out.Entries = append(out.Entries, e)
-			}
-		}
+			slices.Concat(argA, argO, argR),
+			scanEntry, func(e storage.Entry) {
+				if set[storage.AccountID{Account: e.Account, ID: e.OperationID}] ||
+					(e.Ref != "" && set[storage.AccountID{Account: e.Account, ID: e.Ref}]) {
+					out.Entries = append(out.Entries, e)
+				}
+			}))
 	}
-	return nil
+	return steps, nil
 }
 
 // inBoth returns "colA IN a AND colB IN b" and its arguments.

@@ -45,31 +45,35 @@ func (t *tx) LockAndLoad(ctx context.Context, ids []string, create bool, now tim
 		}
 	}
 	keyAccounts, keys := splitKeys(uniqueKeys(q.Keys))
-	rows, err := t.query(ctx, lockAndLoadQuery,
-		t.textArray(ids), t.textArray(uniqueSorted(q.LotsOf)), t.textArray(keyAccounts), t.textArray(keys))
-	if err != nil {
-		return nil, nil, fmt.Errorf("bunstore: locking and loading accounts: %w", err)
-	}
-	accounts, loaded, err := scanLockAndLoad(rows)
-	if err != nil {
-		return nil, nil, fmt.Errorf("bunstore: locking and loading accounts: %w", err)
-	}
+	loaded := &storage.Loaded{}
+	var accounts []storage.Account
+	steps := []loadStep{{what: "locking and loading accounts", query: lockAndLoadQuery,
+		args: []any{t.textArray(ids), t.textArray(uniqueSorted(q.LotsOf)), t.textArray(keyAccounts), t.textArray(keys)},
+		read: func(rows rowsIter) (err error) {
+			accounts, err = scanLockAndLoad(rows, loaded)
+			return err
+		}}}
 	// Holds, lots by id and entries by operation are read after the
-	// function, under the locks it took (READ COMMITTED: a new snapshot).
-	if err := loadHolds(ctx, t, q, loaded); err != nil {
+	// function, under the locks it took (READ COMMITTED: a new snapshot),
+	// in the same round trip (runSteps).
+	more, err := holdSteps(t, q, loaded)
+	if err != nil {
 		return nil, nil, err
 	}
-	if err := loadNotices(ctx, t, q, loaded); err != nil {
+	steps = append(steps, more...)
+	if more, err = noticeSteps(t, q, loaded); err != nil {
+		return nil, nil, err
+	}
+	steps = append(steps, more...)
+	if err := runSteps(ctx, t, steps); err != nil {
 		return nil, nil, err
 	}
 	return accounts, loaded, nil
 }
 
-// scanLockAndLoad reads the rows of lockAndLoadQuery: accounts, lots and
-// operations, each by ID.
-func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage.Loaded, err error) {
-	defer func() { _ = rows.Close() }()
-	loaded = &storage.Loaded{}
+// scanLockAndLoad reads the rows of lockAndLoadQuery: accounts, and lots
+// and operations into loaded, each by ID.
+func scanLockAndLoad(rows rowsIter, loaded *storage.Loaded) (accounts []storage.Account, err error) {
 	for rows.Next() {
 		// The columns of creditledger_lock_and_load, by name.
 		var (
@@ -89,7 +93,7 @@ func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage
 		if err := rows.Scan(&rowKind, &id, &account, &plan, &anchor, &balance, &seq, &headHash,
 			&createdAt, nullTime{&nextGrantAt}, nullTime{&nextExpiryAt}, &operationID, &source, &amount, &remaining, &priority,
 			nullTime{&expiresAt}, &key, &entryKind, &paramHash, &available, &pool, nullTime{&effectiveAt}, &debt, &multiPool); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		switch rowKind {
 		case "account":
@@ -111,18 +115,18 @@ func scanLockAndLoad(rows rowsIter) (accounts []storage.Account, loaded *storage
 				Hash: string(paramHash), Available: int64(available), Seq: int64(seq), CreatedAt: time.Time(createdAt),
 			})
 		default:
-			return nil, nil, fmt.Errorf("row of unknown kind %q", rowKind)
+			return nil, fmt.Errorf("row of unknown kind %q", rowKind)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := rows.Close(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	byID := func(a, b string) int { return strings.Compare(a, b) }
 	slices.SortFunc(accounts, func(a, b storage.Account) int { return byID(a.ID, b.ID) })
 	slices.SortFunc(loaded.Lots, func(a, b storage.Lot) int { return byID(a.ID, b.ID) })
 	slices.SortFunc(loaded.Operations, func(a, b storage.Operation) int { return byID(a.ID, b.ID) })
-	return accounts, loaded, nil
+	return accounts, nil
 }

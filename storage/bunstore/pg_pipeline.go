@@ -438,3 +438,85 @@ func (t *tx) traceEnd(ctx context.Context, err error) {
 		t.tracer.TraceQueryEnd(ctx, t.pc, pgx.TraceQueryEndData{Err: err})
 	}
 }
+
+// pipelined runs steps in one round trip: behind BEGIN (and genericPlans)
+// when the transaction has not begun, after a deferred Apply, which is
+// sent on its own first. Each step's rows are read in turn; the first
+// error ends the pipeline (PostgreSQL skips what follows a failed
+// statement up to the sync point) and is returned, and the transaction
+// then rolls back.
+func (t *tx) pipelined(ctx context.Context, steps []loadStep) (err error) {
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
+	if !t.begun && !t.sent {
+		// The transaction's first round trip: see pipelinedTx.
+		t.sent = true
+		defer func() { t.stale = err != nil && t.pc.IsClosed() }()
+	}
+	sds := make([]*pgconn.StatementDescription, len(steps))
+	eqbs := make([]*pgx.ExtendedQueryBuilder, len(steps))
+	defer func() {
+		for _, eqb := range eqbs {
+			if eqb != nil {
+				t.s.builders.put(eqb)
+			}
+		}
+	}()
+	for i, st := range steps {
+		sd, err := t.describe(ctx, numbered(st.query))
+		if err != nil {
+			return fmt.Errorf("bunstore: %s: %w", st.what, err)
+		}
+		sds[i], eqbs[i] = sd, t.s.builders.get()
+		if err := eqbs[i].Build(t.pc.TypeMap(), sd, st.args); err != nil {
+			return fmt.Errorf("bunstore: %s: %w", st.what, err)
+		}
+	}
+	p := t.pc.PgConn().StartPipeline(ctx)
+	begin := !t.begun
+	if begin {
+		sendBegin(p)
+	}
+	for i := range steps {
+		t.send(p, sds[i], eqbs[i])
+	}
+	err = p.Sync()
+	t.begun = true // rollback from here on: BEGIN may have reached the server
+	if err == nil && begin {
+		bctx := t.traceStart(ctx, "begin", nil)
+		err = readBegin(p)
+		t.traceEnd(bctx, err)
+	}
+	if err != nil {
+		return errors.Join(err, p.Close())
+	}
+	for _, st := range steps {
+		qctx := t.traceStart(ctx, st.query, st.args)
+		err := t.readStep(p, st)
+		t.traceEnd(qctx, err)
+		if err != nil {
+			_ = p.Close()
+			return fmt.Errorf("bunstore: %s: %w", st.what, err)
+		}
+	}
+	return endPipeline(p)
+}
+
+// readStep reads the next result of p as st's rows.
+func (t *tx) readStep(p *pgconn.Pipeline, st loadStep) error {
+	res, err := p.GetResults()
+	if err != nil {
+		return err
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		return fmt.Errorf("bunstore: pipeline: %T where rows were due", res)
+	}
+	rows := &pgxRows{Rows: pgx.RowsFromResultReader(t.pc.TypeMap(), rr)}
+	err = st.read(rows)
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
