@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun/migrate"
+
+	"github.com/creditledger/creditledger/storage"
 )
 
 // MigrateUpTo runs the store's migrations named up to last (inclusive),
@@ -39,3 +41,22 @@ func (s *Store) NullTimeArg(t *time.Time) any { return s.nullTimeArg(t) }
 // DistributeTables did when the schema was at an older version: the
 // upgrade test on Citus starts from one.
 func DistributeWithoutMigrating(ctx context.Context, s *Store) error { return s.distributeTables(ctx) }
+
+// TxSettings returns, from inside tx (a transaction of a PostgreSQL
+// store), the settings pinPlans sets, in its order.
+func TxSettings(ctx context.Context, st storage.Tx) ([]string, error) {
+	rows, err := st.(*tx).query(ctx,
+		"SELECT current_setting('plan_cache_mode'), current_setting('enable_seqscan'), current_setting('enable_hashjoin'), current_setting('enable_mergejoin')")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	got := make([]string, 4)
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	if err := rows.Scan(&got[0], &got[1], &got[2], &got[3]); err != nil {
+		return nil, err
+	}
+	return got, rows.Close()
+}

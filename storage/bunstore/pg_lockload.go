@@ -18,6 +18,29 @@ const lockAndLoadQuery = `SELECT row_kind, id, account_id, plan, anchor, balance
 	idempotency_key, entry_kind, param_hash, available, pool, effective_at, debt, multi_pool
 FROM creditledger_lock_and_load(?::text[], ?::text[], ?::text[], ?::text[])`
 
+// pinPlans is the statement a pipelined transaction sends with its first
+// LockAndLoad: from there to its end, its statements use generic plans,
+// planned once per connection, made of index look-ups and nested loops.
+//
+// The statements of a transaction that locks accounts are prepared once
+// per connection (the lock's, Apply's), and PostgreSQL would plan most of
+// them again at every run: Apply's arrays of rows and the arrays given to
+// creditledger_lock_and_load (whose plpgsql statements are prepared too)
+// make a plan for the run's arguments look cheaper than the generic one.
+// That planning took a fifth of the database's time on a consume
+// (docs/BENCHMARKS.md, "Group commit (v0.3)"). A generic plan is kept
+// until the table's statistics change, so one made while a table was
+// small could scan it whole once it is large (an import's lock went from
+// 3 to 128 ms a statement on this machine, whose autovacuum is off): the
+// transaction's statements all find their rows by the account, through
+// the tables' primary keys, so sequential scans and hash and merge joins
+// are turned off for them, which is the plan PostgreSQL picks for a large
+// table anyway. LOCAL: the settings end with the transaction, and the
+// host's own statements on the connection are planned as the host set.
+const pinPlans = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+	set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+	set_config('enable_mergejoin', 'off', true)`
+
 // LockAndLoad locks ids and loads q in one round trip: one call of
 // creditledger_lock_and_load, a VOLATILE function whose statements each
 // take a new snapshot: the lock first, then the reads, which therefore see
@@ -47,12 +70,17 @@ func (t *tx) LockAndLoad(ctx context.Context, ids []string, create bool, now tim
 	keyAccounts, keys := splitKeys(uniqueKeys(q.Keys))
 	loaded := &storage.Loaded{}
 	var accounts []storage.Account
-	steps := []loadStep{{what: "locking and loading accounts", query: lockAndLoadQuery,
+	var steps []loadStep
+	if t.pc != nil && !t.pinned {
+		t.pinned = true
+		steps = append(steps, loadStep{what: "pinning plans", query: pinPlans, read: func(rowsIter) error { return nil }})
+	}
+	steps = append(steps, loadStep{what: "locking and loading accounts", query: lockAndLoadQuery,
 		args: []any{t.textArray(ids), t.textArray(uniqueSorted(q.LotsOf)), t.textArray(keyAccounts), t.textArray(keys)},
 		read: func(rows rowsIter) (err error) {
 			accounts, err = scanLockAndLoad(rows, loaded)
 			return err
-		}}}
+		}})
 	// Holds, lots by id and entries by operation are read after the
 	// function, under the locks it took (READ COMMITTED: a new snapshot),
 	// in the same round trip (runSteps).

@@ -201,12 +201,12 @@ func (t *tx) run(ctx context.Context, query string, args []any) (_ rowsIter, err
 	}
 	bctx := t.traceStart(ctx, "begin", nil)
 	p := t.pc.PgConn().StartPipeline(ctx)
-	sendBegin(p)
+	p.SendQueryParams("begin", nil, nil, nil, nil)
 	t.send(p, sd, eqb)
 	err = p.Sync()
 	t.begun = true // rollback from here on: BEGIN may have reached the server
 	if err == nil {
-		err = readBegin(p)
+		err = readCommand(p)
 	}
 	t.traceEnd(bctx, err)
 	if err != nil {
@@ -260,36 +260,6 @@ func (t *tx) send(p *pgconn.Pipeline, sd *pgconn.StatementDescription, eqb *pgx.
 		return
 	}
 	p.SendQueryParams(sd.SQL, eqb.ParamValues, sd.ParamOIDs, eqb.ParamFormats, eqb.ResultFormats)
-}
-
-// genericPlans is the statement that follows BEGIN in a pipelined
-// transaction: its statements use generic plans, planned once per
-// connection, instead of a plan made for each run's arguments.
-//
-// A transaction's statements are prepared once per connection (Apply's,
-// the lock's) and PostgreSQL would otherwise plan most of them again at
-// every run: Apply's arrays of rows and creditledger_lock_and_load's
-// (whose plpgsql statements are prepared too) make a custom plan look
-// cheaper than the generic one, by the rows' count, and the planning took
-// a fifth of the database's time on a consume (docs/BENCHMARKS.md, "Group
-// commit (v0.3)"). Every statement of a write transaction looks rows up by
-// account, which a generic plan does as well as a custom one. LOCAL: it
-// ends with the transaction, so the host's own statements on the
-// connection are planned as the host set.
-const genericPlans = "SET LOCAL plan_cache_mode = force_generic_plan"
-
-// sendBegin queues BEGIN and genericPlans on p; readBegin reads their
-// results.
-func sendBegin(p *pgconn.Pipeline) {
-	p.SendQueryParams("begin", nil, nil, nil, nil)
-	p.SendQueryParams(genericPlans, nil, nil, nil, nil)
-}
-
-func readBegin(p *pgconn.Pipeline) error {
-	if err := readCommand(p); err != nil {
-		return err
-	}
-	return readCommand(p)
 }
 
 // readCommand reads the result of a statement without rows (BEGIN,
@@ -368,7 +338,7 @@ func (t *tx) finish(ctx context.Context) error {
 	p := t.pc.PgConn().StartPipeline(ctx)
 	begin := !t.begun
 	if begin {
-		sendBegin(p)
+		p.SendQueryParams("begin", nil, nil, nil, nil)
 	}
 	if pa != nil {
 		t.send(p, sd, eqb)
@@ -378,7 +348,7 @@ func (t *tx) finish(ctx context.Context) error {
 	t.begun = true
 	if err == nil && begin {
 		bctx := t.traceStart(ctx, "begin", nil)
-		err = readBegin(p)
+		err = readCommand(p)
 		t.traceEnd(bctx, err)
 	}
 	if err == nil && pa != nil {
@@ -439,8 +409,7 @@ func (t *tx) traceEnd(ctx context.Context, err error) {
 	}
 }
 
-// pipelined runs steps in one round trip: behind BEGIN (and genericPlans)
-// when the transaction has not begun, after a deferred Apply, which is
+// pipelined runs steps in one round trip: behind BEGIN when the transaction has not begun, after a deferred Apply, which is
 // sent on its own first. Each step's rows are read in turn; the first
 // error ends the pipeline (PostgreSQL skips what follows a failed
 // statement up to the sync point) and is returned, and the transaction
@@ -476,7 +445,7 @@ func (t *tx) pipelined(ctx context.Context, steps []loadStep) (err error) {
 	p := t.pc.PgConn().StartPipeline(ctx)
 	begin := !t.begun
 	if begin {
-		sendBegin(p)
+		p.SendQueryParams("begin", nil, nil, nil, nil)
 	}
 	for i := range steps {
 		t.send(p, sds[i], eqbs[i])
@@ -485,7 +454,7 @@ func (t *tx) pipelined(ctx context.Context, steps []loadStep) (err error) {
 	t.begun = true // rollback from here on: BEGIN may have reached the server
 	if err == nil && begin {
 		bctx := t.traceStart(ctx, "begin", nil)
-		err = readBegin(p)
+		err = readCommand(p)
 		t.traceEnd(bctx, err)
 	}
 	if err != nil {

@@ -27,6 +27,7 @@ type tx struct {
 	stale   bool          // the first round trip found the connection dead
 	pending *pendingApply // Apply waiting to go out with COMMIT
 	tracer  pgx.QueryTracer
+	pinned  bool // pinPlans was sent
 }
 
 var _ storage.Tx = (*tx)(nil)

@@ -190,3 +190,38 @@ func TestPipelinedTxHealsDeadConnection(t *testing.T) {
 	requireBalance(t, s, "u", 13)
 	requireOutsideTx(t, s)
 }
+
+// A transaction that locks accounts plans its statements generically with
+// index look-ups from its LockAndLoad to its end, and only there: a
+// transaction that does not lock, and the connection after either, keep
+// PostgreSQL's settings.
+func TestLockPinsPlansForItsTransactionOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := pipelinedStore(t)
+	require.NoError(t, grant(ctx, s, grantParams{account: "u", key: "k1", amount: 10, now: t0}))
+	defaults := []string{"auto", "on", "on", "on"}
+	settings := func(lock bool) []string {
+		var got []string
+		require.NoError(t, s.Tx(ctx, func(ctx context.Context, tx storage.Tx) error {
+			if lock {
+				accts, loaded, err := tx.LockAndLoad(ctx, []string{"u"}, false, t0, storage.LoadQuery{LotsOf: []string{"u"}, HoldsOf: []string{"u"}})
+				if err != nil {
+					return err
+				}
+				require.Len(t, accts, 1)
+				require.Len(t, loaded.Lots, 1, "the lock's round trip still loads the lots")
+			}
+			var err error
+			got, err = bunstore.TxSettings(ctx, tx)
+			return err
+		}))
+		return got
+	}
+	require.Equal(t, defaults, settings(false), "a transaction that locks nothing")
+	require.Equal(t, []string{"force_generic_plan", "off", "off", "off"}, settings(true), "after the lock")
+	require.Equal(t, defaults, settings(false), "the next transaction on the same connection")
+	var mode string
+	require.NoError(t, s.DB().QueryRowContext(ctx, "SELECT current_setting('plan_cache_mode')").Scan(&mode))
+	require.Equal(t, "auto", mode, "the connection outside a transaction")
+}
