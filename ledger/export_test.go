@@ -21,8 +21,8 @@ func GroupCommitStats(l *Ledger) (batches, calls, fallbacks int64) {
 
 // HoldGroupCommit makes every lane of l's group commit busy, as if
 // transactions were in flight, so that writes queue; release ends them:
-// the queue then runs as batches one after another (the other lanes are
-// freed without taking any, so that batches do not overlap).
+// the queue then runs as batches, one after another on each account (on
+// PostgreSQL two at once when their accounts differ).
 func HoldGroupCommit(l *Ledger) (release func()) {
 	g := l.group
 	g.mu.Lock()
@@ -36,7 +36,7 @@ func HoldGroupCommit(l *Ledger) (release func()) {
 		g.mu.Lock()
 		g.busy -= n - 1
 		g.mu.Unlock()
-		g.release()
+		g.release(nil)
 	}
 }
 

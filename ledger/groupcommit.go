@@ -47,9 +47,13 @@ import (
 //     the outcome and gets the receipt or error of its call.
 //
 // Idle, a call runs at once in a transaction of its own (no timer, no
-// wait): only a call that finds every lane busy queues. A store runs at
-// most lanes transactions of group commit at once (maxLanes, one, and
-// never more than store.MaxParallelTx). A batch holds at most
+// wait): only a call that finds every lane busy, or its account in a
+// transaction in flight, queues. A store runs at most lanes transactions
+// of group commit at once (maxLanes, and never more than
+// store.MaxParallelTx), on accounts no other of them has: a lane starts
+// a batch of the queued calls whose accounts are free, in arrival order,
+// and a call whose account is in flight waits for it (the calls of one
+// account keep their order). A batch holds at most
 // DefaultGroupCommitCalls calls and about DefaultGroupCommitBytes of text.
 // A call that loads more in its own way (prepare: Reverse) joins a batch
 // only as the first call on its account, since what it reads from the
@@ -71,13 +75,16 @@ const (
 const callBaseBytes = 512
 
 // maxLanes bounds how many batches may be in flight at once on one store.
-// One: on PostgreSQL with 16 consumers on two cores, a second lane halves
-// the batches and makes a hot account's wait for its lock, and measured
-// slower than one (random accounts 135 against 122 µs a call, one hot
-// account 225 against 107; four lanes 200 and 345; docs/BENCHMARKS.md,
-// "Group commit (v0.3)"). SQLite and memory serialize their transactions
-// anyway.
-const maxLanes = 1
+// Two, each on accounts the other has not: on PostgreSQL a second
+// transaction uses the database's second core while the first waits for
+// its round trips (16 consumers over random accounts of 1,000,000: 4,671
+// consumes/s with one lane, 5,586 with two), and because lanes never share
+// an account, calls on one hot account still go one batch at a time
+// instead of halving the batches and waiting for each other's row lock
+// (lanes that could share accounts made that case 20% slower;
+// docs/BENCHMARKS.md, "Group commit (v0.3)"). SQLite and memory serialize
+// their transactions anyway (MaxParallelTx 1).
+const maxLanes = 2
 
 // groupCommit is the queue of one store's writes.
 type groupCommit struct {
@@ -85,9 +92,14 @@ type groupCommit struct {
 	maxCalls int
 	maxBytes int
 
-	mu    sync.Mutex
-	busy  int           // lanes in use: transactions of this queue in flight
-	queue []*queuedCall // in arrival order; not empty only when busy == lanes
+	mu   sync.Mutex
+	busy int // lanes in use: transactions of this queue in flight
+	// inflight counts the transactions in flight on each account (one at
+	// most, as lanes do not share accounts).
+	inflight map[string]int
+	// queue is in arrival order; not empty only when every lane is busy
+	// or no queued call's account is free.
+	queue []*queuedCall
 
 	// For tests (export_test.go): batches of two calls or more run, the
 	// calls they held, and the batches that fell back to one by one.
@@ -102,6 +114,7 @@ func newGroupCommit(store storage.Store, disabled bool) *groupCommit {
 	}
 	return &groupCommit{
 		lanes:    min(max(store.MaxParallelTx(), 1), maxLanes),
+		inflight: map[string]int{},
 		maxCalls: DefaultGroupCommitCalls,
 		maxBytes: DefaultGroupCommitBytes,
 	}
@@ -143,10 +156,11 @@ func callBytes(s *writeSpec) int {
 // write runs s through the queue.
 func (g *groupCommit) write(ctx context.Context, l *Ledger, s writeSpec) (*Receipt, error) {
 	g.mu.Lock()
-	if g.busy < g.lanes && len(g.queue) == 0 {
+	if g.busy < g.lanes && len(g.queue) == 0 && g.inflight[s.account] == 0 {
 		g.busy++
+		g.inflight[s.account]++
 		g.mu.Unlock()
-		defer g.release()
+		defer g.release([]string{s.account})
 		return l.writeAlone(ctx, s)
 	}
 	if err := ctx.Err(); err != nil {
@@ -155,7 +169,11 @@ func (g *groupCommit) write(ctx context.Context, l *Ledger, s writeSpec) (*Recei
 	}
 	c := &queuedCall{ctx: ctx, spec: s, size: callBytes(&s), wake: make(chan wakeUp, 1)}
 	g.queue = append(g.queue, c)
+	// A free lane with calls queued: they were all on accounts in
+	// flight, and this one may not be.
+	starts := g.startBatches()
 	g.mu.Unlock()
+	lead(starts)
 	var w wakeUp
 	select {
 	case w = <-c.wake:
@@ -171,7 +189,7 @@ func (g *groupCommit) write(ctx context.Context, l *Ledger, s writeSpec) (*Recei
 	}
 	if w.lead != nil {
 		if len(w.lead) == 1 {
-			defer g.release()
+			defer g.release([]string{s.account})
 			return l.writeAlone(ctx, s)
 		}
 		g.batches.Add(1)
@@ -180,7 +198,11 @@ func (g *groupCommit) write(ctx context.Context, l *Ledger, s writeSpec) (*Recei
 		for i := 1; i < len(w.lead); i++ {
 			w.lead[i].wake <- wakeUp{out: outs[i]}
 		}
-		g.release()
+		accounts := make([]string, len(w.lead))
+		for i, c := range w.lead {
+			accounts[i] = c.spec.account
+		}
+		g.release(accounts)
 		w.out = outs[0]
 	}
 	return l.settle(ctx, s, w.out)
@@ -200,29 +222,52 @@ func (l *Ledger) settle(ctx context.Context, s writeSpec, o callOutcome) (*Recei
 	return o.rec, nil
 }
 
-// release ends a transaction of the queue: the lane goes to a batch of
-// the queued calls, led by the first of them, or is freed.
-func (g *groupCommit) release() {
+// release ends a transaction of the queue on accounts: its lane, and any
+// other free one, goes to a batch of the queued calls (startBatches), or
+// is freed.
+func (g *groupCommit) release(accounts []string) {
 	g.mu.Lock()
-	var batch []*queuedCall
-	for len(g.queue) > 0 && batch == nil {
-		batch = g.take()
+	for _, a := range accounts {
+		if g.inflight[a]--; g.inflight[a] <= 0 {
+			delete(g.inflight, a)
+		}
 	}
-	if batch == nil {
-		g.busy--
-		g.mu.Unlock()
-		return
-	}
+	g.busy--
+	starts := g.startBatches()
 	g.mu.Unlock()
-	batch[0].wake <- wakeUp{lead: batch}
+	lead(starts)
 }
 
-// take removes the next batch from the queue, under g.mu: calls in
-// arrival order within the bounds, a call with its own loads only as the
-// first of its account. Calls whose context has ended are removed and
-// told; nil when only such calls were queued.
+// startBatches takes a batch from the queue for each free lane while the
+// queue has calls on free accounts, under g.mu, and returns them for lead.
+func (g *groupCommit) startBatches() [][]*queuedCall {
+	var starts [][]*queuedCall
+	for g.busy < g.lanes && len(g.queue) > 0 {
+		batch := g.take()
+		if batch == nil {
+			break
+		}
+		g.busy++
+		starts = append(starts, batch)
+	}
+	return starts
+}
+
+// lead wakes the first call of each batch to run it.
+func lead(starts [][]*queuedCall) {
+	for _, batch := range starts {
+		batch[0].wake <- wakeUp{lead: batch}
+	}
+}
+
+// take removes the next batch from the queue, under g.mu, and marks its
+// accounts in flight: calls in arrival order within the bounds, a call
+// with its own loads only as the first of its account, passing over (and
+// leaving queued, in order) the calls on accounts in flight. Calls whose
+// context has ended are removed and told. nil when no call could be
+// taken.
 func (g *groupCommit) take() []*queuedCall {
-	var batch []*queuedCall
+	var batch, passed []*queuedCall
 	accounts := map[string]bool{}
 	bytes, n := 0, 0
 	for ; n < len(g.queue) && len(batch) < g.maxCalls; n++ {
@@ -230,6 +275,10 @@ func (g *groupCommit) take() []*queuedCall {
 		if err := c.ctx.Err(); err != nil {
 			c.taken = true
 			c.wake <- wakeUp{out: callOutcome{err: err}}
+			continue
+		}
+		if g.inflight[c.spec.account] > 0 {
+			passed = append(passed, c)
 			continue
 		}
 		if len(batch) > 0 && (bytes+c.size > g.maxBytes || c.spec.prepare != nil && accounts[c.spec.account]) {
@@ -240,7 +289,10 @@ func (g *groupCommit) take() []*queuedCall {
 		bytes += c.size
 		batch = append(batch, c)
 	}
-	g.queue = slices.Delete(g.queue, 0, n)
+	g.queue = append(passed, g.queue[n:]...)
+	for a := range accounts {
+		g.inflight[a]++
+	}
 	return batch
 }
 

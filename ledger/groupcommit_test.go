@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/creditledger/creditledger/ledger"
 	"github.com/creditledger/creditledger/storage"
+	"github.com/creditledger/creditledger/storage/memory"
 )
 
 // gcOp is one call of a group commit test, on either ledger; holds names
@@ -679,4 +681,63 @@ func TestGroupCommitBounds(t *testing.T) {
 		requireBalance(t, b, "a", "91")
 		requireVerified(t, b)
 	})
+}
+
+// twoLaneStore is a store that says it runs two transactions at once, and
+// counts the transactions begun, each held at gate until it is closed.
+type twoLaneStore struct {
+	storage.Store
+	begun atomic.Int64
+	gate  chan struct{}
+}
+
+func (s *twoLaneStore) MaxParallelTx() int { return 2 }
+
+func (s *twoLaneStore) Tx(ctx context.Context, fn func(ctx context.Context, tx storage.Tx) error) error {
+	s.begun.Add(1)
+	<-s.gate
+	return s.Store.Tx(ctx, fn)
+}
+
+// TestGroupCommitLanesShareNoAccount: with a lane free, a call on an
+// account in flight queues behind it, and a call on another account runs
+// at once in the free lane.
+func TestGroupCommitLanesShareNoAccount(t *testing.T) {
+	t.Parallel()
+	ts := &twoLaneStore{Store: memory.New(), gate: make(chan struct{})}
+	l, err := ledger.New(ts, &ledger.Config{Now: newClock(t0).Now})
+	require.NoError(t, err)
+	b := &bundle{l: l, store: ts}
+	close(ts.gate)
+	for _, a := range []string{"a", "b"} {
+		_, err = l.Grant(t.Context(), ledger.GrantParams{Account: a, IdempotencyKey: "seed", Amount: d("100")})
+		require.NoError(t, err)
+	}
+	ts.gate = make(chan struct{})
+	ts.begun.Store(0)
+
+	var wg sync.WaitGroup
+	consume := func(account string) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := l.Consume(t.Context(), ledger.ConsumeParams{Account: account, Amount: d("10")})
+			require.NoError(t, err)
+		}()
+	}
+	consume("a")
+	require.Eventually(t, func() bool { return ts.begun.Load() == 1 }, 10*time.Second, 100*time.Microsecond)
+	consume("a")
+	require.Eventually(t, func() bool { return ledger.QueuedCalls(l) == 1 }, 10*time.Second, 100*time.Microsecond,
+		"a second call on a queues behind the first")
+	consume("b")
+	require.Eventually(t, func() bool { return ts.begun.Load() == 2 }, 10*time.Second, 100*time.Microsecond,
+		"a call on b takes the free lane")
+	require.Equal(t, 1, ledger.QueuedCalls(l), "the second call on a still waits for a")
+	close(ts.gate)
+	wg.Wait()
+	require.EqualValues(t, 3, ts.begun.Load(), "a's second call ran after its first, in a transaction of its own")
+	requireBalance(t, b, "a", "80")
+	requireBalance(t, b, "b", "90")
+	require.Zero(t, ledger.QueuedCalls(l))
 }
