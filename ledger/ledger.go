@@ -60,7 +60,9 @@ type Config struct {
 	// transactions are in flight waits for one to end and then shares
 	// one transaction with the others that arrived meanwhile (at most
 	// DefaultGroupCommitCalls calls, about DefaultGroupCommitBytes of
-	// text). Idle, a write runs at once. Each call gets the receipt or
+	// text). Idle, a write runs at once. On PostgreSQL two transactions
+	// may be in flight at once, on accounts that do not meet; calls on
+	// one account keep their order. Each call gets the receipt or
 	// error it would have got alone; see docs/RELIABILITY.md. Calls on a
 	// store bound to a host's transaction (storage.Store.Bound) never
 	// share one. (v0.3)
