@@ -199,36 +199,60 @@ func (t *tx) run(ctx context.Context, query string, args []any) (_ rowsIter, err
 	if err := eqb.Build(t.pc.TypeMap(), sd, args); err != nil {
 		return nil, err
 	}
-	bctx := t.traceStart(ctx, "begin", nil)
-	p := t.pc.PgConn().StartPipeline(ctx)
-	p.SendQueryParams("begin", nil, nil, nil, nil)
-	t.send(p, sd, eqb)
-	err = p.Sync()
-	t.begun = true // rollback from here on: BEGIN may have reached the server
-	if err == nil {
-		err = readCommand(p)
-	}
-	t.traceEnd(bctx, err)
+	p, err := t.sendPipeline(ctx, []*pgconn.StatementDescription{sd}, []*pgx.ExtendedQueryBuilder{eqb})
 	if err != nil {
-		return nil, errors.Join(err, p.Close())
+		return nil, err
 	}
 	qctx := t.traceStart(ctx, query, args)
-	res, err := p.GetResults()
+	rows, err := t.nextRows(p)
 	if err != nil {
 		t.traceEnd(qctx, err)
 		_ = p.Close()
 		return nil, err
 	}
-	rr, ok := res.(*pgconn.ResultReader)
-	if !ok {
-		_ = p.Close()
-		return nil, fmt.Errorf("bunstore: pipeline: %T where rows were due", res)
-	}
-	rows := pgx.RowsFromResultReader(t.pc.TypeMap(), rr)
 	return &pgxRows{Rows: rows, after: func() error {
 		t.traceEnd(qctx, rows.Err())
 		return endPipeline(p)
 	}}, nil
+}
+
+// sendPipeline sends, in one round trip, BEGIN when the transaction has
+// not begun, then the statements sds with their arguments eqbs, and reads
+// BEGIN's result: the statements' results are next on the pipeline it
+// returns, in their order. On an error the pipeline is closed.
+func (t *tx) sendPipeline(ctx context.Context, sds []*pgconn.StatementDescription, eqbs []*pgx.ExtendedQueryBuilder) (*pgconn.Pipeline, error) {
+	p := t.pc.PgConn().StartPipeline(ctx)
+	begin := !t.begun
+	if begin {
+		p.SendQueryParams("begin", nil, nil, nil, nil)
+	}
+	for i, sd := range sds {
+		t.send(p, sd, eqbs[i])
+	}
+	err := p.Sync()
+	t.begun = true // rollback from here on: BEGIN may have reached the server
+	if err == nil && begin {
+		bctx := t.traceStart(ctx, "begin", nil)
+		err = readCommand(p)
+		t.traceEnd(bctx, err)
+	}
+	if err != nil {
+		return nil, errors.Join(err, p.Close())
+	}
+	return p, nil
+}
+
+// nextRows reads the next result of p as rows.
+func (t *tx) nextRows(p *pgconn.Pipeline) (pgx.Rows, error) {
+	res, err := p.GetResults()
+	if err != nil {
+		return nil, err
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		return nil, fmt.Errorf("bunstore: pipeline: %T where rows were due", res)
+	}
+	return pgx.RowsFromResultReader(t.pc.TypeMap(), rr), nil
 }
 
 // describe returns the description of a numbered statement on t's
@@ -409,8 +433,8 @@ func (t *tx) traceEnd(ctx context.Context, err error) {
 	}
 }
 
-// pipelined runs steps in one round trip: behind BEGIN when the transaction has not begun, after a deferred Apply, which is
-// sent on its own first. Each step's rows are read in turn; the first
+// pipelined runs steps in one round trip (sendPipeline), after a
+// deferred Apply, which is sent on its own first. Each step's rows are read in turn; the first
 // error ends the pipeline (PostgreSQL skips what follows a failed
 // statement up to the sync point) and is returned, and the transaction
 // then rolls back.
@@ -442,23 +466,9 @@ func (t *tx) pipelined(ctx context.Context, steps []loadStep) (err error) {
 			return fmt.Errorf("bunstore: %s: %w", st.what, err)
 		}
 	}
-	p := t.pc.PgConn().StartPipeline(ctx)
-	begin := !t.begun
-	if begin {
-		p.SendQueryParams("begin", nil, nil, nil, nil)
-	}
-	for i := range steps {
-		t.send(p, sds[i], eqbs[i])
-	}
-	err = p.Sync()
-	t.begun = true // rollback from here on: BEGIN may have reached the server
-	if err == nil && begin {
-		bctx := t.traceStart(ctx, "begin", nil)
-		err = readCommand(p)
-		t.traceEnd(bctx, err)
-	}
+	p, err := t.sendPipeline(ctx, sds, eqbs)
 	if err != nil {
-		return errors.Join(err, p.Close())
+		return err
 	}
 	for _, st := range steps {
 		qctx := t.traceStart(ctx, st.query, st.args)
@@ -474,15 +484,11 @@ func (t *tx) pipelined(ctx context.Context, steps []loadStep) (err error) {
 
 // readStep reads the next result of p as st's rows.
 func (t *tx) readStep(p *pgconn.Pipeline, st loadStep) error {
-	res, err := p.GetResults()
+	pr, err := t.nextRows(p)
 	if err != nil {
 		return err
 	}
-	rr, ok := res.(*pgconn.ResultReader)
-	if !ok {
-		return fmt.Errorf("bunstore: pipeline: %T where rows were due", res)
-	}
-	rows := &pgxRows{Rows: pgx.RowsFromResultReader(t.pc.TypeMap(), rr)}
+	rows := &pgxRows{Rows: pr}
 	err = st.read(rows)
 	if cerr := rows.Close(); err == nil {
 		err = cerr
