@@ -164,11 +164,10 @@ const (
 )
 
 // spreadOf is how many accounts the random-account phases pick from: -spread,
-// else as many as the reference (ref) picks from, at most -n. The same
-// number of rows on both sides keeps the comparison about the writes, not
-// about how much of a table the database's cache holds: over 1,000,000
-// accounts our rows outgrow PostgreSQL's default 128 MB of shared buffers,
-// the reference's 100,000 do not.
+// else as many as the reference (ref) picks from, at most -n, so that both
+// sides spread their writes over as many rows. (Our tables stay as large
+// as -n makes them: on PostgreSQL with 1,000,000 accounts, picking among
+// 100,000 or all of them measured the same; docs/BENCHMARKS.md.)
 func (c *config) spreadOf(ref int) int {
 	n := c.spread
 	if n <= 0 {
