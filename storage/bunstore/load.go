@@ -85,14 +85,7 @@ type loadStep struct {
 // keep.
 func stepOf[T any](what, query string, args []any, scan func(rowScanner) (T, error), keep func(T)) loadStep {
 	return loadStep{what: what, query: query, args: args, read: func(rows rowsIter) error {
-		for rows.Next() {
-			v, err := scan(rows)
-			if err != nil {
-				return err
-			}
-			keep(v)
-		}
-		return rows.Err()
+		return scanEach(rows, scan, keep)
 	}}
 }
 

@@ -45,17 +45,22 @@ func queryAll[T any](ctx context.Context, q queryer, scan func(rowScanner) (T, e
 	}
 	defer func() { _ = rows.Close() }()
 	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
+	if err := scanEach(rows, scan, func(v T) { out = append(out, v) }); err != nil {
 		return nil, err
 	}
 	return out, rows.Close()
+}
+
+// scanEach hands each of rows, as scan makes it, to keep.
+func scanEach[T any](rows rowsIter, scan func(rowScanner) (T, error), keep func(T)) error {
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		keep(v)
+	}
+	return rows.Err()
 }
 
 // Account returns the account id, or an error wrapping storage.ErrNotFound.
